@@ -1,0 +1,1 @@
+"""Station Helper core: configuration, the decision for one message, storage, the Telegram app."""

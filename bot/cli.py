@@ -1,0 +1,118 @@
+"""The `stationbot` command: parses arguments and hands off to one command function.
+
+Command modules are imported only when their command runs, so that `stationbot match`
+starts fast and never imports Telegram.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# command name -> "module:function"; each function takes the parsed args and returns an exit code
+COMMANDS = {
+    "faq check": "handlers.faq_cli:check",
+    "faq list": "handlers.faq_cli:list_entries",
+    "match": "handlers.match_cli:match",
+    "eval": "handlers.match_cli:evaluate",
+    "chat": "handlers.console:main",
+    "run": "bot.app:main",
+    "inbox": "handlers.staff_cli:inbox",
+    "reply": "handlers.staff_cli:reply",
+    "resolve": "handlers.staff_cli:resolve",
+    "wishes": "handlers.staff_cli:wishes",
+    "stats": "handlers.staff_cli:stats",
+    "export": "handlers.staff_cli:export",
+    "teach": "handlers.staff_cli:teach",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stationbot",
+        description="Station Helper (驿站助手): resident-inquiry bot for 市民驿站.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str, help_text: str, *, config: bool = False) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(handler=COMMANDS[name])
+        if config:
+            sub.add_argument(
+                "--config",
+                metavar="PATH",
+                help="config file (default: $STATIONBOT_CONFIG, else ./config.yaml, else built-in)",
+            )
+        return sub
+
+    faq = commands.add_parser("faq", help="check or list a knowledge base")
+    faq_commands = faq.add_subparsers(dest="faq_command", metavar="SUBCOMMAND", required=True)
+    check = faq_commands.add_parser("check", help="validate FAQ files; exit 1 listing every problem")
+    check.add_argument("path", nargs="?", help="YAML file or folder (default: the bundled FAQ)")
+    check.set_defaults(handler=COMMANDS["faq check"])
+    listing = faq_commands.add_parser("list", help="list entries")
+    listing.add_argument("--faq", metavar="PATH", help="YAML file or folder instead of bundled")
+    listing.add_argument("--json", action="store_true", help="one JSON object per entry")
+    listing.set_defaults(handler=COMMANDS["faq list"])
+
+    match = add("match", "match questions read from stdin, one per line", config=True)
+    match.add_argument("--faq", metavar="PATH", help="YAML file or folder instead of bundled")
+    match.add_argument("--json", action="store_true", help="one JSON object per question")
+
+    evaluate = add("eval", "measure the matcher on an evaluation file", config=True)
+    evaluate.add_argument("file", help="YAML list of {q, expect}")
+    evaluate.add_argument("--faq", metavar="PATH", help="YAML file or folder instead of bundled")
+    evaluate.add_argument("--errors", action="store_true", help="list every miss")
+
+    chat = add("chat", "talk to the bot in this terminal (no Telegram token needed)", config=True)
+    chat.add_argument("--user-id", type=int, default=1, help="resident id to chat as (default 1)")
+    chat.add_argument("--lang", choices=["zh", "en"], help="reply language (default: guessed)")
+
+    add("run", "run the Telegram bot", config=True)
+
+    inbox = add("inbox", "open questions and wishes, newest first", config=True)
+    inbox.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    reply = add("reply", "answer a resident's question through the bot", config=True)
+    reply.add_argument("ref", help="reference number, e.g. Q0012")
+    reply.add_argument("text", help="the answer to send")
+
+    resolve = add("resolve", "close an item without a reply", config=True)
+    resolve.add_argument("ref")
+    resolve.add_argument("note", nargs="?", default="")
+
+    wishes = add("wishes", "wishes, similar ones pooled", config=True)
+    wishes.add_argument("status", nargs="?", help="only wishes with this status")
+    wishes.add_argument("--json", action="store_true")
+
+    stats = add("stats", "the last 7 days in figures", config=True)
+    stats.add_argument("--days", type=int, default=7)
+    stats.add_argument("--json", action="store_true")
+
+    export = add("export", "export questions and wishes", config=True)
+    export.add_argument("--csv", metavar="FILE", required=True, help="CSV file to write")
+
+    teach = add("teach", "add a question's text to an FAQ entry (staff overlay)", config=True)
+    teach.add_argument("ref")
+    teach.add_argument("entry_id")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    target = getattr(args, "handler", None)
+    if target is None:
+        parser.print_help()
+        return 0
+    module_name, function_name = target.split(":")
+    function = getattr(importlib.import_module(module_name), function_name)
+    try:
+        return int(function(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

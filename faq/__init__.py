@@ -1,0 +1,1 @@
+"""Knowledge base: load, validate and match a station FAQ. Knows nothing of Telegram or SQLite."""
