@@ -1,0 +1,146 @@
+"""`stationbot run`: wires the Station, the resident and staff handlers into a PTB Application.
+
+Only composition lives here; handlers/ holds the handlers, bot/core.py the decisions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Iterable
+
+from telegram import BotCommand, Update
+from telegram.error import InvalidToken, TelegramError
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes
+
+from bot.config import Config, ConfigError, check_storage_path, load_config
+from bot.core import Station, startup_error_line
+from bot.messages import LANGUAGES, t
+from bot.storage import StorageError
+from faq.loader import FaqError
+from handlers import resident, staff
+
+log = logging.getLogger(__name__)
+
+# A 429 from Telegram is waited out and retried this often before a reply is given up.
+RATE_LIMIT_RETRIES = 3
+# Start-up keeps retrying a network failure, backing off to 30 s between tries (PTB's loop);
+# a rejected token still stops at once.
+BOOTSTRAP_RETRIES = -1
+COMMANDS = ("start", "help", "wish", "mine", "language", "forget")
+
+
+class RedactSecrets(logging.Filter):
+    """Replaces secrets (the bot token) wherever they appear in a log record."""
+
+    def __init__(self, secrets: Iterable[str | None]):
+        super().__init__()
+        self.secrets = [secret for secret in secrets if secret]
+
+    def redact(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "[REDACTED]")
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.redact(record.getMessage())
+        record.args = None
+        if record.exc_info:
+            # the formatter reuses exc_text, so the traceback is redacted once here
+            record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
+        return True
+
+
+def configure_logging(secrets: Iterable[str | None], level: int = logging.INFO) -> None:
+    """Logs to stderr with every secret redacted; httpx stays quiet (its URLs hold the token)."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    redact = RedactSecrets(secrets)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(redact)
+
+
+def build_application(config: Config, station: Station) -> Application:
+    """A PTB Application serving `station`; the caller opens and closes the station."""
+    app = (
+        ApplicationBuilder()
+        .token(config.token)
+        .base_url(config.base_url)
+        .base_file_url(config.base_file_url)
+        .rate_limiter(AIORateLimiter(max_retries=RATE_LIMIT_RETRIES))
+        .post_init(announce_commands)
+        .build()
+    )
+    app.bot_data[resident.STATION_KEY] = station
+    # staff first: the resident handlers end with catch-alls (unknown commands, any button)
+    staff.register(app)
+    resident.register(app)
+    app.add_error_handler(log_error)
+    return app
+
+
+async def announce_commands(app: Application) -> None:
+    """Sets the command menu in both languages (a failure only costs the menu)."""
+    try:
+        for language in LANGUAGES:
+            commands = [BotCommand(name, t(f"command.{name}", language)) for name in COMMANDS]
+            await app.bot.set_my_commands(commands, language_code=language)
+        commands = [BotCommand(name, t(f"command.{name}", "zh")) for name in COMMANDS]
+        await app.bot.set_my_commands(commands)
+    except TelegramError as error:
+        log.warning("could not set the command menu: %s", error)
+
+
+async def log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Logs an error raised while handling an update (secrets are redacted by the filter)."""
+    update_id = update.update_id if isinstance(update, Update) else None
+    log.error("error while handling update %s", update_id, exc_info=context.error)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Runs the bot until stopped: long polling, or a webhook when the config has one."""
+    try:
+        config = load_config(args.config, require_token=True)
+        check_storage_path(config)
+    except ConfigError as error:
+        print(startup_error_line(error), file=sys.stderr)
+        return 2
+    webhook = config.webhook
+    configure_logging([config.token, webhook.secret_token if webhook else None])
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)  # PTB's run_* use the current loop: the station's loop
+    try:
+        station = loop.run_until_complete(Station.create(config))
+    except (StorageError, FaqError) as error:
+        print(startup_error_line(error), file=sys.stderr)
+        loop.close()
+        return 2
+    app = build_application(config, station)
+    try:
+        if webhook:
+            app.run_webhook(
+                listen=webhook.listen,
+                port=webhook.port,
+                url_path=webhook.path,
+                webhook_url=webhook.url,
+                secret_token=webhook.secret_token,
+                allowed_updates=Update.ALL_TYPES,
+                bootstrap_retries=BOOTSTRAP_RETRIES,
+                close_loop=False,
+            )
+        else:
+            app.run_polling(
+                allowed_updates=Update.ALL_TYPES,
+                bootstrap_retries=BOOTSTRAP_RETRIES,
+                close_loop=False,
+            )
+    except InvalidToken:
+        print("stationbot: Telegram rejected the bot token (telegram.token)", file=sys.stderr)
+        return 2
+    finally:
+        loop.run_until_complete(station.close())
+        loop.close()
+    return 0

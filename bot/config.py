@@ -1,0 +1,375 @@
+"""Bot configuration: config.yaml (or $STATIONBOT_CONFIG, or built-in defaults) as one Config.
+
+Every mistake in the file is one ConfigError line naming the file, the line and the key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from faq.loader import LineDict, read_yaml
+
+CONFIG_ENV = "STATIONBOT_CONFIG"
+TOKEN_ENV = "STATIONBOT_TOKEN"
+DEFAULT_CONFIG_FILE = "config.yaml"
+OVERLAY_FILE = "staff-overlay.yaml"
+
+# section -> allowed keys; `timezone` is the one top-level key without a section
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "telegram": ("token", "base_url", "base_file_url", "webhook"),
+    "storage": ("path",),
+    "faq": ("path", "overlay"),
+    "staff": ("user_ids", "chat_id"),
+    "matching": ("answer_threshold", "suggest_threshold"),
+    "limits": ("flood_messages", "flood_seconds"),
+    "retention": ("closed_items_days",),
+}
+TOP_KEYS = (*SECTIONS, "timezone")
+WEBHOOK_KEYS = ("listen", "port", "path", "url", "secret_token")
+# Telegram accepts 1-256 of these characters in X-Telegram-Bot-Api-Secret-Token
+_SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be used; str() is one line naming file, line and key."""
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    """Where Telegram delivers updates when the bot runs behind a webhook."""
+
+    url: str  # public https URL Telegram posts to
+    listen: str = "0.0.0.0"
+    port: int = 8443
+    path: str = "/telegram"
+    secret_token: str | None = field(default=None, repr=False)
+
+
+@dataclass
+class Config:
+    """Everything the bot needs to run, checked and with paths made absolute."""
+
+    token: str | None = field(default=None, repr=False)
+    base_url: str = "https://api.telegram.org/bot"
+    base_file_url: str = "https://api.telegram.org/file/bot"
+    storage_path: Path = Path("stationbot.db")
+    faq_path: Path | None = None  # None = the bundled knowledge base
+    overlay_path: Path | None = None  # None = staff-overlay.yaml next to the database
+    staff_user_ids: frozenset[int] = frozenset()
+    staff_chat_id: int | None = None
+    timezone: str = "Asia/Shanghai"
+    matching: dict[str, float] = field(default_factory=dict)
+    webhook: WebhookConfig | None = None
+    flood_max_messages: int = 20
+    flood_window_seconds: float = 10
+    retention_days: int | None = None
+    config_path: Path | None = None  # the file these values came from; None = built-in defaults
+    # line of each dotted key in the file, for errors found later (check_storage_path)
+    key_lines: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.overlay_path is None:
+            self.overlay_path = self.storage_path.parent / OVERLAY_FILE
+
+    @property
+    def masked_token(self) -> str:
+        """The token safe to show in logs: the bot's numeric id only."""
+        if not self.token:
+            return "(none)"
+        bot_id, _, secret = self.token.partition(":")
+        return f"{bot_id}:****" if secret else "****"
+
+    def where(self, key: str) -> str:
+        """Where a key was set, such as "config.yaml:12: storage.path", for messages."""
+        if self.config_path is None:
+            return f"built-in default {key}"
+        line = self.key_lines.get(key)
+        return f"{self.config_path}:{line}: {key}" if line else f"{self.config_path}: {key}"
+
+
+class _Reader:
+    """Reads typed values out of the parsed file, raising ConfigError at the first mistake."""
+
+    def __init__(self, file: str, data: LineDict, base: Path) -> None:
+        self.file = file
+        self.data = data
+        self.base = base  # relative paths are relative to the config file's folder
+        self.key_lines: dict[str, int] = {}
+
+    def fail(self, line: int | None, key: str, message: str) -> ConfigError:
+        where = f"{self.file}:{line}" if line else self.file
+        return ConfigError(f"{where}: {key}: {message}")
+
+    def unknown_keys(self, mapping: LineDict, allowed: tuple[str, ...], prefix: str) -> None:
+        for key in mapping:
+            if key not in allowed:
+                close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+                hint = f"did you mean '{close[0]}'?" if close else f"use {', '.join(allowed)}"
+                raise self.fail(mapping.key_line(key), f"{prefix}{key}", f"unknown key; {hint}")
+
+    def section(self, name: str) -> LineDict:
+        raw = self.data.get(name)
+        if raw is None:
+            empty = LineDict()
+            empty.line, empty.key_lines = self.data.key_line(name), {}
+            return empty
+        if not isinstance(raw, dict):
+            keys = ", ".join(SECTIONS[name])
+            raise self.fail(self.data.key_line(name), name, f"expected a section with {keys}")
+        self.unknown_keys(raw, SECTIONS[name], f"{name}.")
+        return raw
+
+    def get(self, mapping: LineDict, key: str, name: str, kind: str, default: Any = None) -> Any:
+        """mapping[key] checked against `kind` (text, integer, number, list); None -> default."""
+        line = mapping.key_line(key)
+        if key in mapping:
+            self.key_lines[name] = line
+        value = mapping.get(key)
+        if value is None:
+            return default
+        expected = {
+            "text": isinstance(value, str),
+            "integer": isinstance(value, int) and not isinstance(value, bool),
+            "number": isinstance(value, (int, float)) and not isinstance(value, bool),
+            "list": isinstance(value, list),
+        }[kind]
+        if not expected:
+            hint = "; remove the quotes" if kind in ("integer", "number") else ""
+            if kind == "text" and isinstance(value, (int, float)):
+                hint = "; put it in quotes"
+            raise self.fail(line, name, f"expected {kind}, got {value!r}{hint}")
+        return value
+
+    def path(self, mapping: LineDict, key: str, name: str) -> Path | None:
+        text = self.get(mapping, key, name, "text")
+        if text is None:
+            return None
+        if not text.strip():
+            raise self.fail(mapping.key_line(key), name, "empty path; write a file name or null")
+        return (self.base / Path(text.strip()).expanduser()).resolve()
+
+    def url(self, mapping: LineDict, key: str, name: str, default: str | None) -> str | None:
+        value = self.get(mapping, key, name, "text", default)
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise self.fail(
+                mapping.key_line(key), name, f"expected an http(s):// URL, got {value!r}"
+            )
+        return value
+
+    def bounded(
+        self, mapping: LineDict, key: str, name: str, kind: str, low: float, high: float | None
+    ) -> Any:
+        value = self.get(mapping, key, name, kind)
+        if value is not None and (value < low or (high is not None and value > high)):
+            span = f"from {low:g} to {high:g}" if high is not None else f"of at least {low:g}"
+            raise self.fail(mapping.key_line(key), name, f"expected a {kind} {span}, got {value!r}")
+        return value
+
+
+def _read_telegram(reader: _Reader) -> dict[str, Any]:
+    telegram = reader.section("telegram")
+    defaults = Config()
+    values = {
+        "token": reader.get(telegram, "token", "telegram.token", "text"),
+        "base_url": reader.url(telegram, "base_url", "telegram.base_url", defaults.base_url),
+        "base_file_url": reader.url(
+            telegram, "base_file_url", "telegram.base_file_url", defaults.base_file_url
+        ),
+        "webhook": None,
+    }
+    raw = telegram.get("webhook")
+    if raw is None:
+        return values
+    line = telegram.key_line("webhook")
+    if not isinstance(raw, dict):
+        raise reader.fail(
+            line, "telegram.webhook", "expected null or {url: https://..., port: ...}"
+        )
+    reader.unknown_keys(raw, WEBHOOK_KEYS, "telegram.webhook.")
+    url = reader.get(raw, "url", "telegram.webhook.url", "text")
+    if not url or not url.startswith("https://"):
+        raise reader.fail(
+            raw.key_line("url"), "telegram.webhook.url", "Telegram needs a public https:// URL here"
+        )
+    path = reader.get(raw, "path", "telegram.webhook.path", "text", "/telegram")
+    if not path.startswith("/"):
+        raise reader.fail(raw.key_line("path"), "telegram.webhook.path", "start it with '/'")
+    secret = reader.get(raw, "secret_token", "telegram.webhook.secret_token", "text")
+    if secret is not None and not _SECRET_TOKEN.match(secret):
+        raise reader.fail(
+            raw.key_line("secret_token"),
+            "telegram.webhook.secret_token",
+            "use 1 to 256 characters from A-Z, a-z, 0-9, _ and -",
+        )
+    values["webhook"] = WebhookConfig(
+        url=url,
+        listen=reader.get(raw, "listen", "telegram.webhook.listen", "text", "0.0.0.0"),
+        port=reader.bounded(raw, "port", "telegram.webhook.port", "integer", 1, 65535) or 8443,
+        path=path,
+        secret_token=secret,
+    )
+    return values
+
+
+def _read_staff(reader: _Reader) -> dict[str, Any]:
+    staff = reader.section("staff")
+    user_ids = staff.get("user_ids")
+    if isinstance(user_ids, (int, str)) and not isinstance(user_ids, bool):
+        raise reader.fail(
+            staff.key_line("user_ids"), "staff.user_ids", "expected a list such as [123456789]"
+        )
+    user_ids = reader.get(staff, "user_ids", "staff.user_ids", "list", [])
+    for index, user_id in enumerate(user_ids):
+        if not isinstance(user_id, int) or isinstance(user_id, bool):
+            raise reader.fail(
+                user_ids.item_line(index),
+                f"staff.user_ids[{index}]",
+                f"expected a numeric Telegram user id without quotes, got {user_id!r}",
+            )
+    return {
+        "staff_user_ids": frozenset(user_ids),
+        "staff_chat_id": reader.get(staff, "chat_id", "staff.chat_id", "integer"),
+    }
+
+
+def _read_matching(reader: _Reader) -> dict[str, float]:
+    matching = reader.section("matching")
+    values = {}
+    for key in SECTIONS["matching"]:
+        value = reader.bounded(matching, key, f"matching.{key}", "number", 0, 100)
+        if value is not None:
+            values[key] = float(value)
+    answer, suggest = values.get("answer_threshold"), values.get("suggest_threshold")
+    if answer is not None and suggest is not None and suggest > answer:
+        raise reader.fail(
+            matching.key_line("suggest_threshold"),
+            "matching.suggest_threshold",
+            f"{suggest:g} is above answer_threshold {answer:g}; make it lower or equal",
+        )
+    return values
+
+
+def _read_timezone(reader: _Reader) -> str:
+    name = reader.get(reader.data, "timezone", "timezone", "text", "Asia/Shanghai")
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        close = difflib.get_close_matches(name, sorted(available_timezones()), n=1)
+        hint = f"did you mean '{close[0]}'?" if close else "use a name such as Asia/Shanghai"
+        raise reader.fail(
+            reader.data.key_line("timezone"), "timezone", f"unknown time zone {name!r}; {hint}"
+        ) from None
+    return name
+
+
+def _read(reader: _Reader) -> Config:
+    reader.unknown_keys(reader.data, TOP_KEYS, "")
+    values = _read_telegram(reader)
+    storage = reader.section("storage")
+    storage_path = reader.path(storage, "path", "storage.path") or reader.base / "stationbot.db"
+    faq = reader.section("faq")
+    faq_path = reader.path(faq, "path", "faq.path")
+    overlay_path = reader.path(faq, "overlay", "faq.overlay")
+    limits = reader.section("limits")
+    flood_messages = reader.bounded(
+        limits, "flood_messages", "limits.flood_messages", "integer", 1, None
+    )
+    flood_seconds = reader.bounded(
+        limits, "flood_seconds", "limits.flood_seconds", "number", 1, None
+    )
+    retention = reader.section("retention")
+    retention_days = reader.bounded(
+        retention, "closed_items_days", "retention.closed_items_days", "integer", 1, None
+    )
+    return Config(
+        **values,
+        storage_path=storage_path,
+        faq_path=faq_path,
+        overlay_path=overlay_path,
+        **_read_staff(reader),
+        timezone=_read_timezone(reader),
+        matching=_read_matching(reader),
+        flood_max_messages=flood_messages or 20,
+        flood_window_seconds=float(flood_seconds or 10),
+        retention_days=retention_days,
+        key_lines=reader.key_lines,
+    )
+
+
+def _config_file(path: str | Path | None) -> Path | None:
+    if path is not None:
+        return Path(path)
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV])
+    default = Path(DEFAULT_CONFIG_FILE)
+    return default if default.is_file() else None
+
+
+def load_config(path: str | Path | None = None, *, require_token: bool = False) -> Config:
+    """The configuration from `path`, else $STATIONBOT_CONFIG, else ./config.yaml, else defaults.
+
+    $STATIONBOT_TOKEN overrides telegram.token. Raises ConfigError (one line) on any mistake.
+    """
+    file = _config_file(path)
+    data = LineDict()
+    data.line, data.key_lines = 1, {}
+    if file is not None:
+        try:
+            text = file.read_text(encoding="utf-8-sig")
+        except FileNotFoundError:
+            raise ConfigError(f"{file}: config file not found") from None
+        except (OSError, UnicodeDecodeError) as error:
+            reason = getattr(error, "strerror", None) or "not UTF-8 text"
+            raise ConfigError(f"{file}: cannot read the config file: {reason}") from None
+        parsed, problems = read_yaml(text, str(file))
+        if problems:
+            problem = problems[0]
+            where = f"{problem.file}:{problem.line}" if problem.line else problem.file
+            key = f" {problem.field}:" if problem.field else ""
+            raise ConfigError(f"{where}:{key} {problem.message}")
+        if isinstance(parsed, dict):
+            data = parsed
+        elif parsed is not None:
+            raise ConfigError(
+                f"{file}:1: top level: expected sections such as telegram: and staff:"
+            )
+    base = file.resolve().parent if file is not None else Path.cwd()
+    config = _read(_Reader(str(file or "built-in defaults"), data, base))
+    config.config_path = file
+    if os.environ.get(TOKEN_ENV):
+        config.token = os.environ[TOKEN_ENV].strip()
+    if require_token and not config.token:
+        where = file or f"{DEFAULT_CONFIG_FILE} (copy config.example.yaml)"
+        raise ConfigError(f"no Telegram token: set {TOKEN_ENV} or telegram.token in {where}")
+    return config
+
+
+def check_storage_path(config: Config) -> None:
+    """Raise ConfigError unless the database file can be created or written where configured."""
+    path = config.storage_path
+    folder = path.parent
+    if not folder.is_dir():
+        raise ConfigError(
+            f"{config.where('storage.path')}: folder {folder} does not exist; "
+            "create it or change storage.path"
+        )
+    if path.is_dir():
+        raise ConfigError(f"{config.where('storage.path')}: {path} is a folder; name a file")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ConfigError(f"{config.where('storage.path')}: cannot write {path}; check its rights")
+    try:
+        # SQLite writes its journal next to the database, so the folder must take new files
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise ConfigError(
+            f"{config.where('storage.path')}: cannot write in folder {folder} "
+            f"({error.strerror}); change storage.path"
+        ) from None

@@ -1,0 +1,201 @@
+"""Every message and button label residents see, in Chinese and English, in one catalogue.
+
+Plain text only (no markup), short and polite: many residents are elderly.
+"""
+
+from __future__ import annotations
+
+LANGUAGES = ("zh", "en")
+DEFAULT_LANGUAGE = "zh"
+
+MESSAGES: dict[str, dict[str, str]] = {
+    # --- greeting and help ---
+    "start": {
+        "zh": (
+            "您好！我是市民驿站的小助手。\n"
+            "您可以直接打字问我，比如“食堂几点开门”，也可以点下面的大按钮。\n"
+            "我答不上来的问题，会转给工作人员，他们会在这里回复您。"
+        ),
+        "en": (
+            "Hello! I am the neighbourhood service station's helper.\n"
+            "Type your question, for example “When does the canteen open?”, "
+            "or tap one of the big buttons below.\n"
+            "If I cannot answer, I pass your question to the staff and they reply here."
+        ),
+    },
+    "help": {
+        "zh": (
+            "怎么用我：\n"
+            "· 直接打字提问，或点下面的按钮\n"
+            "· /wish 许个微心愿\n"
+            "· /mine 看看我的问题和心愿办得怎么样\n"
+            "· /language 换语言（中文 / English）\n"
+            "· /forget 删除我在这里留下的所有信息\n"
+            "· 发个位置给我，我告诉您最近的驿站"
+        ),
+        "en": (
+            "How to use me:\n"
+            "· Type a question, or tap a button below\n"
+            "· /wish make a micro-wish\n"
+            "· /mine see your questions and wishes and how they are going\n"
+            "· /language change language (中文 / English)\n"
+            "· /forget delete everything stored about you\n"
+            "· Send me your location and I tell you the nearest station"
+        ),
+    },
+    # --- the command menu Telegram shows next to the text box ---
+    "command.start": {"zh": "开始", "en": "Start"},
+    "command.help": {"zh": "怎么用", "en": "How to use me"},
+    "command.wish": {"zh": "许个微心愿", "en": "Make a micro-wish"},
+    "command.mine": {"zh": "我的问题和心愿", "en": "My questions and wishes"},
+    "command.language": {"zh": "换语言", "en": "Change language"},
+    "command.forget": {"zh": "删除我的信息", "en": "Delete my data"},
+    # --- big topic buttons (reply keyboard) ---
+    "topic.canteen": {"zh": "🍚 社区食堂", "en": "🍚 Canteen"},
+    "topic.hours": {"zh": "🕘 开放时间", "en": "🕘 Opening hours"},
+    "topic.donation": {"zh": "❤️ 捐赠", "en": "❤️ Donations"},
+    "topic.aid": {"zh": "📝 申请资助", "en": "📝 Apply for aid"},
+    "topic.services": {"zh": "🏠 其他服务", "en": "🏠 Other services"},
+    "topic.wish": {"zh": "🌟 许个心愿", "en": "🌟 Make a wish"},
+    "choose": {"zh": "请选一个：", "en": "Please choose one:"},
+    # --- language ---
+    "language.prompt": {"zh": "请选择语言：", "en": "Please choose a language:"},
+    "language.set": {
+        "zh": "好的，以后我用中文回复您。",
+        "en": "OK, I will reply in English from now on.",
+    },
+    "language.zh": {"zh": "中文", "en": "中文"},
+    "language.en": {"zh": "English", "en": "English"},
+    # --- answers and suggestions ---
+    "feedback.good": {"zh": "👍 有帮助", "en": "👍 Helpful"},
+    "feedback.bad": {"zh": "👎 没帮助", "en": "👎 Not helpful"},
+    "feedback.thanks": {"zh": "谢谢您的反馈！", "en": "Thank you for telling me!"},
+    "feedback.sorry": {
+        "zh": "对不起，没帮上忙。要不要把您的问题转给工作人员？",
+        "en": "Sorry that did not help. Shall I pass your question to the staff?",
+    },
+    "feedback.pass": {"zh": "📨 转给工作人员", "en": "📨 Pass it to the staff"},
+    "did_you_mean": {"zh": "您是想问下面哪一个？", "en": "Did you mean one of these?"},
+    "none_of_these": {"zh": "都不是，转给工作人员", "en": "None of these: ask the staff"},
+    # --- questions saved for staff ---
+    "question.saved": {
+        "zh": "这个问题我还答不上来，已经转给工作人员了。编号 {ref}，他们会在这里回复您。",
+        "en": (
+            "I cannot answer this yet, so I passed it to the staff. "
+            "Reference {ref}: they will reply to you here."
+        ),
+    },
+    "question.passed": {
+        "zh": "好的，已经转给工作人员了。编号 {ref}，他们会在这里回复您。",
+        "en": "Done: I passed your question to the staff. Reference {ref}: they will reply here.",
+    },
+    "question.already": {
+        "zh": "这个问题已经转给工作人员了，编号 {ref}。",
+        "en": "This question is already with the staff, reference {ref}.",
+    },
+    "human.saved": {
+        "zh": "我已经把您的话转给工作人员了，编号 {ref}。",
+        "en": "I passed your message to the staff, reference {ref}.",
+    },
+    "save_failed": {
+        "zh": "对不起，刚才没能保存，请过一会儿再试一次。{contact}",
+        "en": "Sorry, I could not save that. Please try again in a moment. {contact}",
+    },
+    "save_failed.contact": {
+        "zh": "着急的话请打电话 {phone}。",
+        "en": "If it is urgent, please call {phone}.",
+    },
+    # --- wishes ---
+    "wish.prompt": {
+        "zh": "请告诉我您的心愿，比如想上的课、想参加的活动、想解决的困难。直接打字发给我就行。",
+        "en": (
+            "Please tell me your wish: a class you would like, an activity to join, "
+            "or a problem to solve. Just type it and send it."
+        ),
+    },
+    "wish.saved": {
+        "zh": "您的心愿已经记下了，编号 {ref}。工作人员会跟进，有消息会在这里告诉您。",
+        "en": "Your wish is recorded, reference {ref}. The staff will follow up and tell you here.",
+    },
+    "wish.start": {"zh": "🌟 现在就许个心愿", "en": "🌟 Make a wish now"},
+    "wish.cancel": {"zh": "不许了", "en": "Cancel"},
+    "wish.cancelled": {"zh": "好的，不许了。", "en": "OK, no wish this time."},
+    # --- the resident's own items ---
+    "mine.empty": {
+        "zh": "您还没有留下问题或心愿。",
+        "en": "You have no questions or wishes with us yet.",
+    },
+    "mine.header": {"zh": "您的问题和心愿：", "en": "Your questions and wishes:"},
+    "mine.item": {
+        "zh": "{ref}（{kind}，{status}）：{text}",
+        "en": "{ref} ({kind}, {status}): {text}",
+    },
+    "mine.reply": {"zh": "  工作人员回复：{text}", "en": "  Staff replied: {text}"},
+    "mine.more": {"zh": "……还有 {count} 条没列出。", "en": "...and {count} older ones."},
+    "kind.question": {"zh": "问题", "en": "question"},
+    "kind.wish": {"zh": "心愿", "en": "wish"},
+    "status.open": {"zh": "等待处理", "en": "waiting"},
+    "status.answered": {"zh": "已回复", "en": "answered"},
+    "status.resolved": {"zh": "已解决", "en": "resolved"},
+    "status.closed": {"zh": "已结束", "en": "closed"},
+    "status.accepted": {"zh": "已受理", "en": "accepted"},
+    "status.in_progress": {"zh": "正在办", "en": "in progress"},
+    "status.done": {"zh": "已实现", "en": "done"},
+    "status.declined": {"zh": "暂时办不了", "en": "not possible for now"},
+    # --- forgetting ---
+    "forget.confirm": {
+        "zh": "确定要删除您在这里留下的所有信息吗？包括问题、心愿和语言设置。删除后不能恢复。",
+        "en": (
+            "Delete everything stored about you here, including questions, wishes "
+            "and your language choice? This cannot be undone."
+        ),
+    },
+    "forget.yes": {"zh": "确定删除", "en": "Yes, delete"},
+    "forget.no": {"zh": "不删了", "en": "No, keep it"},
+    "forget.done": {
+        "zh": "已经删除了您的所有信息（{count} 条记录）。",
+        "en": "Everything stored about you is deleted ({count} records).",
+    },
+    "forget.kept": {"zh": "好的，什么都没删。", "en": "OK, nothing was deleted."},
+    # --- other situations ---
+    "expired": {
+        "zh": "这个按钮已经过期了，请重新问我一次。",
+        "en": "This button has expired. Please ask me again.",
+    },
+    "not_yours": {
+        "zh": "这个按钮是给提问的人用的。您有问题可以直接问我。",
+        "en": "This button belongs to the person who asked. You can ask me your own question.",
+    },
+    "slow_down": {
+        "zh": "您发得有点快，我跟不上了。请稍等一会儿再发。",
+        "en": "You are sending messages a little fast for me. Please wait a moment.",
+    },
+    "only_text": {
+        "zh": "我只看得懂文字。请打字问我，或者发个位置，我告诉您最近的驿站。",
+        "en": (
+            "I can only read text. Please type your question, "
+            "or send your location and I will tell you the nearest station."
+        ),
+    },
+    "private_only": {
+        "zh": "这个请私聊我，这样别人看不到您的信息。",
+        "en": "Please message me privately for this, so others cannot see your details.",
+    },
+    "no_branches": {
+        "zh": "对不起，我还不知道各个驿站的位置。请问“驿站在哪里”。",
+        "en": "Sorry, I do not know where the stations are yet. Ask me “Where is the station?”",
+    },
+    "empty_question": {"zh": "请打字告诉我您的问题。", "en": "Please type your question."},
+}
+
+
+def t(key: str, lang: str | None, **values: object) -> str:
+    """Return message `key` in `lang` (Chinese when unknown), with `{name}` fields filled in."""
+    variants = MESSAGES[key]
+    text = variants.get(lang or DEFAULT_LANGUAGE) or variants[DEFAULT_LANGUAGE]
+    return text.format(**values) if values else text
+
+
+def all_variants(key: str) -> set[str]:
+    """Every language's text of `key`: recognises a button label whatever language it was in."""
+    return set(MESSAGES[key].values())

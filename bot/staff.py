@@ -1,0 +1,675 @@
+"""Staff follow-up, without Telegram: who is staff, replies, wishes pooled, stats, CSV export
+and teaching the FAQ new phrasings through the staff overlay file.
+
+Telegram handlers and the `stationbot` staff commands are thin layers over these functions.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import os
+import re
+import tempfile
+import unicodedata
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+import yaml
+from rapidfuzz import fuzz, process
+
+from bot.messages import DEFAULT_LANGUAGE, LANGUAGES, MESSAGES, t
+from bot.storage import Stats, format_ref
+from bot.storage import parse_ref as _parse_ref
+from faq.loader import FaqError, load
+from faq.model import KnowledgeBase
+
+WISH_STATUSES = ("accepted", "in_progress", "done", "declined")
+QUESTION_CLOSED = "resolved"
+# two wishes (or unanswered questions) whose normalised texts score at least this are pooled
+POOL_THRESHOLD = 70.0
+INBOX_PAGE_SIZE = 8
+
+# Resident-facing texts of the staff loop, shaped like bot/messages.MESSAGES (key -> zh/en).
+# They belong in that catalogue (E's): `message()` prefers it, so once E absorbs these keys
+# this dict can go.
+STAFF_MESSAGES: dict[str, dict[str, str]] = {
+    "staff.reply_question": {
+        "zh": "驿站工作人员回复了您的问题（{ref}）：\n「{question}」\n\n{answer}",
+        "en": "Station staff answered your question ({ref}):\n“{question}”\n\n{answer}",
+    },
+    "staff.reply_wish": {
+        "zh": "驿站工作人员回复了您的心愿（{ref}）：\n「{question}」\n\n{answer}",
+        "en": "Station staff answered your wish ({ref}):\n“{question}”\n\n{answer}",
+    },
+    "staff.reply_hint": {
+        "zh": "如还有疑问，直接回复这条消息即可。",
+        "en": "To ask more, just reply to this message.",
+    },
+    "staff.wish_accepted": {
+        "zh": "您的心愿（{ref}）「{text}」驿站已经受理，我们会尽快安排。",
+        "en": "Your wish ({ref}) “{text}” is accepted: the station will arrange it.",
+    },
+    "staff.wish_in_progress": {
+        "zh": "您的心愿（{ref}）「{text}」正在办理中。",
+        "en": "Your wish ({ref}) “{text}” is being worked on.",
+    },
+    "staff.wish_done": {
+        "zh": "您的心愿（{ref}）「{text}」已经实现啦！",
+        "en": "Your wish ({ref}) “{text}” has come true!",
+    },
+    "staff.wish_declined": {
+        "zh": "很抱歉，您的心愿（{ref}）「{text}」驿站暂时办不了。",
+        "en": "Sorry, the station cannot make your wish ({ref}) “{text}” happen for now.",
+    },
+    "staff.note": {"zh": "工作人员留言：{note}", "en": "Note from staff: {note}"},
+    "staff.thanks_button": {"zh": "👍 谢谢", "en": "👍 Thanks"},
+    "staff.thanks_ack": {"zh": "不客气！祝您生活愉快。", "en": "You're welcome!"},
+    "staff.follow_up_saved": {
+        "zh": "已转给工作人员（{ref}），他们会在这里回复您。",
+        "en": "Passed to the staff ({ref}); they will answer you here.",
+    },
+    # what a non-staff sender of a staff command sees: nothing that reveals staff features
+    "staff.not_allowed": {
+        "zh": "抱歉，我不明白这个命令。发送 /help 看看我能做什么。",
+        "en": "Sorry, I don't know that command. Send /help to see what I can do.",
+    },
+}
+
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_CJK_CHAR = re.compile(r"([\u3400-\u9fff\uf900-\ufaff])")
+_NOT_WORD = re.compile(r"[^\w\s]")
+# words that say "I wish" rather than what is wished for; removed before pooling
+_ZH_FILLERS = (
+    "可不可以",
+    "能不能",
+    "有没有",
+    "希望",
+    "我想",
+    "想要",
+    "可以",
+    "能否",
+    "麻烦",
+    "我们",
+    "一下",
+    "一个",
+    "驿站",
+    "开个",
+    "请",
+    "吗",
+    "呢",
+    "吧",
+    "的",
+    "了",
+    "啊",
+    "想",
+    "要",
+    "个",
+    "有",
+)
+_EN_FILLERS = frozenset(
+    ("i", "we", "wish", "would", "like", "please", "want", "a", "an", "the", "some", "to",
+     "have", "more", "can", "could", "you", "for", "it", "be", "nice", "hope", "there", "is",
+     "station")
+)  # fmt: skip
+
+
+class StaffError(Exception):
+    """A staff action that cannot be done; str() is one line for the staff member."""
+
+
+class _Config(Protocol):
+    staff_user_ids: frozenset[int]
+
+
+Sender = Callable[["Delivery"], Awaitable[int | None]]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A message for a resident: where, what, in which language; `ref` links a reply to it."""
+
+    chat_id: int
+    text: str
+    ref: str
+    language: str
+    thanks_button: str | None = None  # label of a 👍 button under a staff reply
+
+
+@dataclass
+class Pool:
+    """Near-duplicate texts grouped together: 'cooking class ×18, from 12 residents'."""
+
+    text: str  # the representative (the earliest) text
+    refs: list[str]
+    residents: int
+    statuses: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def count(self) -> int:
+        return len(self.refs)
+
+    def describe(self) -> str:
+        line = f"{self.text} ×{self.count}"
+        if self.count > 1:
+            line += f", from {self.residents} resident{'s' if self.residents != 1 else ''}"
+        return line
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "count": self.count,
+            "residents": self.residents,
+            "refs": self.refs,
+            "statuses": self.statuses,
+        }
+
+
+@dataclass
+class StaffStats:
+    """The storage's figures for the last `days` days plus the unanswered questions pooled."""
+
+    days: int
+    figures: Stats
+    top_unanswered: list[Pool]
+
+    @property
+    def bot_share(self) -> float | None:
+        received = self.figures.questions_received
+        return self.figures.answered_by_bot / received if received else None
+
+    def lines(self) -> list[str]:
+        figures = self.figures
+        share = "–" if self.bot_share is None else f"{self.bot_share:.0%}"
+        median = figures.median_reply_seconds
+        lines = [
+            f"Last {self.days} days 最近{self.days}天"
+            f" ({(figures.start or '')[:10]} – {(figures.end or '')[:10]} UTC)",
+            f"Questions received 收到问题: {figures.questions_received}",
+            f"Answered by the bot 机器人直接回答: {figures.answered_by_bot} ({share})",
+            f"Suggestion clicks 点选建议: {figures.suggestion_clicks}",
+            f"Saved for staff 转给工作人员: {figures.saved_for_staff}",
+            f"Answered by staff 工作人员已回复: {figures.answered_by_staff}",
+            "Median time to staff reply 回复时间中位数: "
+            + ("–" if median is None else format_age(median)),
+            f"Wishes 心愿: {figures.wishes}",
+        ]
+        if self.top_unanswered:
+            lines.append("Most frequent unanswered 未回答的常见问题:")
+            lines.extend(
+                f"  {pool.describe()} [{', '.join(pool.refs[:5])}]" for pool in self.top_unanswered
+            )
+        return lines
+
+    def as_json(self) -> dict[str, Any]:
+        figures = dataclasses.asdict(self.figures)
+        figures.pop("reply_seconds")
+        return {
+            "days": self.days,
+            **figures,
+            "bot_share": None if self.bot_share is None else round(self.bot_share, 3),
+            "median_reply_seconds": self.figures.median_reply_seconds,
+            "top_unanswered": [pool.as_json() for pool in self.top_unanswered],
+        }
+
+
+@dataclass(frozen=True)
+class TeachResult:
+    """What teaching changed: the entry, the language and whether the text was new."""
+
+    ref: str
+    entry_id: str
+    language: str
+    text: str
+    added: bool  # False when the overlay already had this phrasing
+
+
+# --- who is staff ----------------------------------------------------------------------
+
+
+def is_staff(config: _Config, user_id: int | None) -> bool:
+    """True only for a numeric id listed in staff.user_ids (usernames can change)."""
+    return user_id is not None and user_id in config.staff_user_ids
+
+
+def language_of(text: str) -> str:
+    """'zh' if the text has Chinese characters, else 'en'."""
+    return "zh" if _CJK.search(text) else "en"
+
+
+def message(key: str, language: str | None, **values: Any) -> str:
+    """A resident-facing text of the staff loop in zh or en (Chinese when unknown)."""
+    if key in MESSAGES:
+        return t(key, language, **values)
+    variants = STAFF_MESSAGES[key]
+    return (variants.get(language or DEFAULT_LANGUAGE) or variants[DEFAULT_LANGUAGE]).format(
+        **values
+    )
+
+
+def parse_ref(text: str) -> str:
+    """'q12', 'Q0012' -> 'Q0012'; raises StaffError for anything that is not a reference."""
+    parsed = _parse_ref(text or "")
+    if parsed is None:
+        raise StaffError(f"not a reference: {text!r} (expected e.g. Q0012 or W0007)")
+    return format_ref(*parsed)
+
+
+# --- time ------------------------------------------------------------------------------
+
+
+def parse_time(value: str) -> datetime:
+    """An ISO 8601 time from storage, as an aware UTC datetime (naive means UTC)."""
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def format_age(seconds: float) -> str:
+    """A short age: '45s', '12m', '5h', '3d'."""
+    seconds = max(0.0, seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"
+
+
+def age_of(item: Any, now: datetime) -> str:
+    return format_age((now - parse_time(item.created_at)).total_seconds())
+
+
+# --- pooling ---------------------------------------------------------------------------
+
+
+def _chronological(item: Any) -> tuple[str, str, int]:
+    """Sort key: saving time, then kind and number (items saved in the same second)."""
+    return item.created_at, item.kind, int(item.ref[1:])
+
+
+def pooling_key(text: str) -> str:
+    """Text reduced to what it asks for: fillers dropped, CJK characters as tokens."""
+    text = _NOT_WORD.sub(" ", unicodedata.normalize("NFKC", text).casefold())
+    for filler in _ZH_FILLERS:
+        text = text.replace(filler, " ")
+    words = []
+    for word in text.split():
+        if word in _EN_FILLERS:
+            continue
+        if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+            word = word[:-1]  # classes ~ class, tables ~ table
+        words.append(word)
+    # one token per Chinese character, so word order and particles matter less
+    return " ".join(_CJK_CHAR.sub(r" \1 ", " ".join(words)).split())
+
+
+def pool_items(items: Sequence[Any], threshold: float = POOL_THRESHOLD) -> list[Pool]:
+    """Groups items whose texts are near-duplicates; biggest pool first.
+
+    Similarity is the mean of token-sort and token-set ratios on `pooling_key` texts,
+    computed in one rapidfuzz cdist call; pools are the connected components (union-find)
+    of pairs at or above `threshold`.
+    """
+    if not items:
+        return []
+    ordered = sorted(items, key=_chronological)
+    keys = [pooling_key(item.text) or item.text.strip().casefold() for item in ordered]
+    parent = list(range(len(ordered)))
+
+    def root(index: int) -> int:
+        while parent[index] != index:
+            parent[index] = parent[parent[index]]
+            index = parent[index]
+        return index
+
+    if len(ordered) > 1:
+        sort_scores = process.cdist(keys, keys, scorer=fuzz.token_sort_ratio, workers=1)
+        set_scores = process.cdist(keys, keys, scorer=fuzz.token_set_ratio, workers=1)
+        similar = (sort_scores + set_scores) / 2 >= threshold
+        for first, second in zip(*similar.nonzero(), strict=True):
+            if first < second:
+                parent[root(int(second))] = root(int(first))
+
+    groups: dict[int, list[Any]] = {}
+    for index, item in enumerate(ordered):
+        groups.setdefault(root(index), []).append(item)
+    pools = []
+    for members in groups.values():
+        statuses: dict[str, int] = {}
+        for member in members:
+            statuses[member.status] = statuses.get(member.status, 0) + 1
+        pools.append(
+            Pool(
+                text=members[0].text,
+                refs=[member.ref for member in members],
+                residents=len({member.user_id for member in members}),
+                statuses=statuses,
+            )
+        )
+    first_seen = {item.ref: index for index, item in enumerate(ordered)}
+    pools.sort(key=lambda pool: (-pool.count, first_seen[pool.refs[0]]))
+    return pools
+
+
+# --- export ----------------------------------------------------------------------------
+
+EXPORT_COLUMNS = (
+    "ref",
+    "kind",
+    "status",
+    "created_at",
+    "user_id",
+    "display_name",
+    "text",
+    "best_guesses",
+    "replies",
+    "first_reply_at",
+    "history",
+)
+
+
+def export_csv(items: Iterable[Any]) -> bytes:
+    """Questions and wishes as CSV, UTF-8 with BOM so that Excel shows Chinese correctly."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(EXPORT_COLUMNS)
+    for item in sorted(items, key=_chronological):
+        replies = sorted(item.replies, key=lambda reply: reply.created_at)
+        writer.writerow(
+            [
+                item.ref,
+                item.kind,
+                item.status,
+                item.created_at,
+                item.user_id,
+                item.display_name or "",
+                item.text,
+                "; ".join(f"{entry_id} ({score:.0f})" for entry_id, score in item.candidates),
+                "\n".join(reply.text for reply in replies),
+                replies[0].created_at if replies else "",
+                "\n".join(
+                    f"{at} {status}" + (f": {note}" if note else "")
+                    for status, note, at in item.history
+                ),
+            ]
+        )
+    return buffer.getvalue().encode("utf-8-sig")
+
+
+# --- actions over storage ----------------------------------------------------------------
+
+
+async def get_item(storage: Any, ref: str) -> Any:
+    """The item behind a reference, or StaffError naming it."""
+    ref = parse_ref(ref)
+    item = await storage.get_item(ref)
+    if item is None:
+        raise StaffError(f"no question or wish {ref}")
+    return item
+
+
+async def resident_language(storage: Any, item: Any) -> str:
+    resident = await storage.get_resident(item.user_id)
+    if resident is not None and resident.language in LANGUAGES:
+        return resident.language
+    return language_of(item.text)
+
+
+async def reply(storage: Any, ref: str, text: str, *, staff_id: int | None, send: Sender) -> Any:
+    """Sends a staff answer to the resident (their question quoted, with its reference),
+    then stores it; the item becomes answered. Returns the updated item.
+
+    Sending comes first so that a failed delivery leaves nothing recorded as answered.
+    """
+    text = (text or "").strip()
+    if not text:
+        raise StaffError("empty reply: write the answer after the reference")
+    item = await get_item(storage, ref)
+    language = await resident_language(storage, item)
+    body = message(
+        "staff.reply_wish" if item.kind == "wish" else "staff.reply_question",
+        language,
+        ref=item.ref,
+        question=item.text,
+        answer=text,
+    )
+    delivery = Delivery(
+        chat_id=item.chat_id,
+        text=f"{body}\n\n{message('staff.reply_hint', language)}",
+        ref=item.ref,
+        language=language,
+        thanks_button=message("staff.thanks_button", language),
+    )
+    message_id = await send(delivery)
+    updated = await storage.add_staff_reply(item.ref, staff_id, text)
+    if message_id is not None:
+        # the resident's Telegram reply to this message comes back under the same reference
+        await storage.link_staff_message(item.ref, delivery.chat_id, message_id)
+    return updated
+
+
+async def resolve(storage: Any, ref: str, note: str = "", *, staff_id: int | None) -> Any:
+    """Closes a question without a reply."""
+    item = await get_item(storage, ref)
+    if item.kind == "wish":
+        raise StaffError(f"{item.ref} is a wish: use wish_status {item.ref} done|declined")
+    if item.status == QUESTION_CLOSED:
+        raise StaffError(f"{item.ref} is already resolved")
+    return await storage.set_status(item.ref, QUESTION_CLOSED, note=note, staff_id=staff_id)
+
+
+async def set_wish_status(
+    storage: Any,
+    ref: str,
+    status: str,
+    note: str = "",
+    *,
+    staff_id: int | None,
+    send: Sender,
+) -> Any:
+    """Moves a wish to accepted / in_progress / done / declined and tells the resident."""
+    if status not in WISH_STATUSES:
+        raise StaffError(f"unknown wish status {status!r}: use {' | '.join(WISH_STATUSES)}")
+    item = await get_item(storage, ref)
+    if item.kind != "wish":
+        raise StaffError(f"{item.ref} is a question, not a wish")
+    language = await resident_language(storage, item)
+    text = message(f"staff.wish_{status}", language, ref=item.ref, text=item.text)
+    if note.strip():
+        text += "\n" + message("staff.note", language, note=note.strip())
+    await send(Delivery(chat_id=item.chat_id, text=text, ref=item.ref, language=language))
+    return await storage.set_status(item.ref, status, note=note.strip(), staff_id=staff_id)
+
+
+async def follow_up(storage: Any, ref: str, user_id: int, text: str) -> Any | None:
+    """A resident's answer to a staff reply: the item reopens with the text as a note.
+
+    Returns None unless the item is that resident's own (a forwarded or foreign message
+    never reopens someone else's item).
+    """
+    item = await storage.get_item(ref)
+    if item is None or item.user_id != user_id or not text.strip():
+        return None
+    return await storage.set_status(item.ref, "open", note=text.strip())
+
+
+async def thank(storage: Any, ref: str, user_id: int) -> Any | None:
+    """A resident's 👍 on a staff reply closes their answered question (a question reopened
+    by a follow-up stays open for staff)."""
+    item = await storage.get_item(ref)
+    if item is None or item.user_id != user_id or item.kind != "question":
+        return None
+    if item.status != "answered":
+        return item
+    return await storage.set_status(item.ref, QUESTION_CLOSED, note="👍")
+
+
+async def inbox(storage: Any, *, oldest_first: bool = False) -> list[Any]:
+    """Items waiting for staff (open questions; open, accepted or in-progress wishes),
+    newest first unless `oldest_first`."""
+    return await storage.open_items(oldest_first=oldest_first)
+
+
+async def wishes(storage: Any, status: str | None = None) -> list[Pool]:
+    """Wishes pooled by similarity, optionally only those with one status."""
+    if status is not None and status not in ("open", *WISH_STATUSES):
+        raise StaffError(f"unknown wish status {status!r}: use open | {' | '.join(WISH_STATUSES)}")
+    return pool_items(await storage.all_items(kind="wish", status=status))
+
+
+async def stats(
+    storage: Any, *, days: int = 7, now: datetime | None = None, top: int = 5
+) -> StaffStats:
+    """Figures for the `days` days before `now` (injectable for tests), with the most
+    frequent questions still waiting for staff, pooled by similarity."""
+    if days < 1:
+        raise StaffError("days must be at least 1")
+    now = now or datetime.now(UTC)
+    since = now - timedelta(days=days)
+    figures = await storage.stats(since, now)
+    waiting = await storage.all_items(kind="question", status="open", since=since, until=now)
+    return StaffStats(days=days, figures=figures, top_unanswered=pool_items(waiting)[:top])
+
+
+async def export(storage: Any) -> tuple[bytes, int]:
+    """Every stored question and wish as CSV bytes, and how many rows (forgotten residents
+    are already gone)."""
+    items = await storage.all_items()
+    return export_csv(items), len(items)
+
+
+# --- teaching ----------------------------------------------------------------------------
+
+
+def read_overlay(path: Path) -> dict[str, Any]:
+    """The overlay's mapping ({} if the file is missing); StaffError if it is not valid."""
+    if not path.exists():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise StaffError(f"{path}: cannot read the staff overlay: {_one_line(error)}") from None
+    if isinstance(data, dict) and data.get("teach") is None:
+        data["teach"] = {}
+    if not isinstance(data, dict) or not isinstance(data["teach"], dict):
+        raise StaffError(f"{path}: the staff overlay must be a mapping with a 'teach' mapping")
+    return data
+
+
+def add_phrasing(data: dict[str, Any], entry_id: str, language: str, text: str) -> bool:
+    """Adds `text` under teach[entry_id][language]; False if it was there already."""
+    teach = data.setdefault("teach", {})
+    entry = teach.setdefault(entry_id, {})
+    if not isinstance(entry, dict):
+        raise StaffError(f"overlay entry {entry_id} is not a mapping; fix the file by hand")
+    phrasings = entry.setdefault(language, [])
+    if not isinstance(phrasings, list):
+        raise StaffError(f"overlay entry {entry_id}.{language} is not a list; fix it by hand")
+    if text in phrasings:
+        return False
+    phrasings.append(text)
+    return True
+
+
+def write_overlay_atomically(
+    path: Path, data: Mapping[str, Any], validate: Callable[[Path], object] | None = None
+) -> None:
+    """Writes the overlay through a temporary file in the same folder, runs `validate` on
+    that file, and only then replaces the real one, so a failure leaves it untouched."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "# Staff overlay: phrasings taught by staff (stationbot teach / Teach button)\n"
+    text += yaml.safe_dump(dict(data), allow_unicode=True, sort_keys=True, width=1000)
+    handle, temporary = tempfile.mkstemp(prefix=".overlay-", suffix=".yaml", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        if validate is not None:
+            validate(Path(temporary))
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+async def teach(
+    storage: Any,
+    ref: str,
+    entry_id: str,
+    *,
+    kb: KnowledgeBase,
+    overlay_path: Path,
+    faq_path: Path | None = None,
+) -> TeachResult:
+    """Adds the question's text as an alternate question of `entry_id` in the staff overlay.
+
+    The new overlay is first loaded on top of the FAQ at `faq_path` (None = bundled); if the
+    loader finds a problem, the overlay stays as it was and StaffError carries the loader's
+    message. The caller then reloads the running knowledge base.
+    """
+    item = await get_item(storage, ref)
+    if item.kind != "question":
+        raise StaffError(f"{item.ref} is a wish; only questions can be taught")
+    if kb.get(entry_id) is None:
+        raise StaffError(f"no FAQ entry {entry_id!r}{_did_you_mean(entry_id, kb)}")
+    text = " ".join(item.text.split())
+    language = language_of(text)
+    data = read_overlay(overlay_path)
+    added = add_phrasing(data, entry_id, language, text)
+    if added:
+
+        def validate(candidate: Path) -> None:
+            try:
+                load(faq_path, overlay=candidate)
+            except FaqError as error:
+                # name the real overlay, not the temporary file the problem was found in
+                raise StaffError(str(error).replace(str(candidate), str(overlay_path))) from None
+
+        write_overlay_atomically(overlay_path, data, validate)
+    return TeachResult(item.ref, entry_id, language, text, added)
+
+
+class FileWatch:
+    """Tells whether a file changed (appeared, vanished, new size or time) since last asked."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._seen = self._fingerprint()
+
+    def _fingerprint(self) -> tuple[int, int] | None:
+        try:
+            status = self.path.stat()
+        except OSError:
+            return None
+        return status.st_mtime_ns, status.st_size
+
+    def changed(self) -> bool:
+        current = self._fingerprint()
+        if current == self._seen:
+            return False
+        self._seen = current
+        return True
+
+
+def reload_knowledge(station: Any) -> KnowledgeBase:
+    """Reloads the station's FAQ and overlay; on a broken file StaffError carries the
+    loader's problems and the station keeps its last good knowledge base."""
+    try:
+        station.reload()
+    except FaqError as error:
+        raise StaffError(f"reload refused, the previous FAQ stays in use:\n{error}") from None
+    return station.kb
+
+
+def _did_you_mean(entry_id: str, kb: Any) -> str:
+    best = process.extractOne(entry_id, [entry.id for entry in kb.entries], score_cutoff=60)
+    return f"; did you mean {best[0]!r}?" if best else ""
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())

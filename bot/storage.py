@@ -1,0 +1,1032 @@
+"""SQLite storage for residents, unanswered questions, wishes, staff replies and stats events.
+
+One database file opened through aiosqlite; the schema is built and upgraded by the numbered
+migrations in MIGRATIONS, so an old database upgrades itself when the bot starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sqlite3
+import statistics
+import unicodedata
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Sequence
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+KINDS = ("question", "wish")
+STATUSES = {
+    "question": ("open", "answered", "resolved", "closed"),
+    "wish": ("open", "accepted", "in_progress", "done", "declined"),
+}
+# statuses that still need staff attention (open_items) and finished ones (retention)
+ACTIVE_STATUSES = {"question": ("open",), "wish": ("open", "accepted", "in_progress")}
+FINISHED_STATUSES = {"question": ("answered", "resolved", "closed"), "wish": ("done", "declined")}
+# event kinds the core records; stats read these
+EVENT_KINDS = ("answer", "suggest", "none", "suggestion_click", "wish")
+PREFIXES = {"question": "Q", "wish": "W"}
+_KIND_OF_PREFIX = {prefix: kind for kind, prefix in PREFIXES.items()}
+_TABLES = {"question": "questions", "wish": "wishes"}
+_ITEM_COLUMNS = {"question": "question_id", "wish": "wish_id"}
+_REF_NOISE = re.compile(r"[\s\-_#.:：]+")
+_REF_SHAPE = re.compile(r"([QW])0*(\d{1,12})")
+_IN_CHUNK = 500  # ids per "IN (...)" query; well under SQLite's variable limit
+
+Clock = Callable[[], datetime]
+
+
+class StorageError(Exception):
+    """A database operation failed; str() says what was attempted and why."""
+
+
+@dataclass
+class Resident:
+    user_id: int
+    language: str | None
+    display_name: str | None
+    first_seen: str
+    last_seen: str
+
+
+@dataclass
+class StaffReply:
+    text: str
+    staff_id: int | None
+    created_at: str
+
+
+@dataclass
+class Item:
+    """A saved question or wish, with its staff replies and status history."""
+
+    ref: str  # "Q0012" / "W0007"
+    kind: str  # "question" | "wish"
+    text: str
+    status: str
+    user_id: int
+    chat_id: int
+    created_at: str  # ISO 8601 UTC, e.g. "2026-11-28T23:50:01Z"
+    updated_at: str = ""
+    candidates: list[tuple[str, float]] = field(default_factory=list)
+    replies: list[StaffReply] = field(default_factory=list)
+    history: list[tuple[str, str, str]] = field(default_factory=list)  # (status, note, at)
+    display_name: str | None = None
+
+    @property
+    def id(self) -> int:
+        return int(self.ref[1:])
+
+
+@dataclass
+class Stats:
+    """What happened between start (inclusive) and end (exclusive); None means unbounded."""
+
+    start: str | None
+    end: str | None
+    questions_received: int  # answer + suggest + none events
+    answered_by_bot: int  # "answer" events
+    suggested: int  # "suggest" events
+    not_understood: int  # "none" events
+    suggestion_clicks: int
+    saved_for_staff: int  # questions saved in the window
+    wishes: int  # wishes saved in the window
+    answered_by_staff: int  # questions whose first staff reply falls in the window
+    reply_seconds: list[int]  # question saved -> first staff reply, for those
+    helpful: int  # 👍 feedback
+    not_helpful: int  # 👎 feedback
+    residents: int  # distinct residents with any event
+    top_entries: list[tuple[str, int]]  # most answered / clicked entry ids
+
+    @property
+    def median_reply_seconds(self) -> float | None:
+        return statistics.median(self.reply_seconds) if self.reply_seconds else None
+
+
+# ---------------------------------------------------------------------------------------------
+# migrations: append new functions at the end; never edit or reorder applied ones
+
+
+async def m001_create_tables(db: aiosqlite.Connection) -> None:
+    """Residents, questions, wishes, staff replies, status history and seen update ids."""
+    await db.execute(
+        """CREATE TABLE residents (
+            user_id INTEGER PRIMARY KEY,
+            language TEXT,
+            display_name TEXT,
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL)"""
+    )
+    for table, extra in (("questions", "candidates TEXT NOT NULL DEFAULT '[]',"), ("wishes", "")):
+        # AUTOINCREMENT so a purged item's reference number is never handed out again
+        await db.execute(
+            f"""CREATE TABLE {table} (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                user_id INTEGER NOT NULL,
+                chat_id INTEGER NOT NULL,
+                text TEXT NOT NULL,
+                status TEXT NOT NULL DEFAULT 'open',
+                {extra}
+                update_id INTEGER UNIQUE,
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL)"""
+        )
+        await db.execute(f"CREATE INDEX {table}_user ON {table}(user_id)")
+        await db.execute(f"CREATE INDEX {table}_status ON {table}(status, created_at)")
+        await db.execute(f"CREATE INDEX {table}_created ON {table}(created_at)")
+    # replies and history belong to exactly one question or one wish
+    owner = """question_id INTEGER REFERENCES questions(id) ON DELETE CASCADE,
+            wish_id INTEGER REFERENCES wishes(id) ON DELETE CASCADE"""
+    one_owner = "CHECK ((question_id IS NULL) <> (wish_id IS NULL))"
+    await db.execute(
+        f"""CREATE TABLE staff_replies (
+            id INTEGER PRIMARY KEY,
+            {owner},
+            staff_id INTEGER,
+            text TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            {one_owner})"""
+    )
+    await db.execute(
+        f"""CREATE TABLE status_history (
+            id INTEGER PRIMARY KEY,
+            {owner},
+            status TEXT NOT NULL,
+            note TEXT NOT NULL DEFAULT '',
+            staff_id INTEGER,
+            at TEXT NOT NULL,
+            {one_owner})"""
+    )
+    for table in ("staff_replies", "status_history"):
+        await db.execute(f"CREATE INDEX {table}_question ON {table}(question_id)")
+        await db.execute(f"CREATE INDEX {table}_wish ON {table}(wish_id)")
+    await db.execute(
+        "CREATE TABLE processed_updates (update_id INTEGER PRIMARY KEY, seen_at TEXT NOT NULL)"
+    )
+
+
+async def m002_feedback_and_events(db: aiosqlite.Connection) -> None:
+    """👍/👎 on answers and one row per decision, for /stats."""
+    await db.execute(
+        """CREATE TABLE feedback (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL,
+            entry_id TEXT NOT NULL,
+            question TEXT NOT NULL DEFAULT '',
+            helpful INTEGER NOT NULL CHECK (helpful IN (0, 1)),
+            created_at TEXT NOT NULL)"""
+    )
+    await db.execute("CREATE INDEX feedback_created ON feedback(created_at)")
+    await db.execute("CREATE INDEX feedback_user ON feedback(user_id)")
+    await db.execute(
+        """CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            user_id INTEGER NOT NULL,
+            entry_id TEXT,
+            at TEXT NOT NULL)"""
+    )
+    await db.execute("CREATE INDEX events_at ON events(at)")
+    await db.execute("CREATE INDEX events_user ON events(user_id)")
+
+
+async def m003_staff_messages(db: aiosqlite.Connection) -> None:
+    """Which staff notification is about which item, so a Telegram reply finds it."""
+    await db.execute(
+        """CREATE TABLE staff_messages (
+            chat_id INTEGER NOT NULL,
+            message_id INTEGER NOT NULL,
+            question_id INTEGER REFERENCES questions(id) ON DELETE CASCADE,
+            wish_id INTEGER REFERENCES wishes(id) ON DELETE CASCADE,
+            PRIMARY KEY (chat_id, message_id),
+            CHECK ((question_id IS NULL) <> (wish_id IS NULL)))"""
+    )
+    await db.execute("CREATE INDEX staff_messages_question ON staff_messages(question_id)")
+    await db.execute("CREATE INDEX staff_messages_wish ON staff_messages(wish_id)")
+
+
+Migration = Callable[[aiosqlite.Connection], Awaitable[None]]
+MIGRATIONS: list[Migration] = [m001_create_tables, m002_feedback_and_events, m003_staff_messages]
+
+
+async def apply_migrations(
+    db: aiosqlite.Connection, migrations: Sequence[Migration] = MIGRATIONS, *, at: str = ""
+) -> list[str]:
+    """Applies the migrations not yet recorded in `migrations`, each in its own transaction.
+
+    Returns the names applied now. `db` must be in autocommit mode (isolation_level=None).
+    """
+    await db.execute(
+        "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+    )
+    done = {row[0] for row in await db.execute_fetchall("SELECT name FROM migrations")}
+    applied = []
+    for migration in migrations:
+        if migration.__name__ in done:
+            continue
+        # IMMEDIATE: a second process starting at the same time waits instead of migrating twice
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            recorded = await db.execute_fetchall(
+                "SELECT 1 FROM migrations WHERE name = ?", (migration.__name__,)
+            )
+            if not recorded:
+                await migration(db)
+                await db.execute(
+                    "INSERT INTO migrations (name, applied_at) VALUES (?, ?)",
+                    (migration.__name__, at or _iso(datetime.now(UTC))),
+                )
+                applied.append(migration.__name__)
+            await db.execute("COMMIT")
+        except BaseException:
+            with suppress(sqlite3.Error):
+                await db.execute("ROLLBACK")
+            raise
+    return applied
+
+
+# ---------------------------------------------------------------------------------------------
+# references and time
+
+
+def format_ref(kind: str, item_id: int) -> str:
+    """("question", 12) -> "Q0012"."""
+    return f"{PREFIXES[kind]}{item_id:04d}"
+
+
+def parse_ref(ref: str) -> tuple[str, int] | None:
+    """Reads a reference leniently ("q12", "Q-0012", "Ｑ１２") -> ("question", 12); else None."""
+    text = _REF_NOISE.sub("", unicodedata.normalize("NFKC", str(ref))).upper()
+    found = _REF_SHAPE.fullmatch(text)
+    if not found or int(found[2]) == 0:
+        return None
+    return _KIND_OF_PREFIX[found[1]], int(found[2])
+
+
+def _iso(moment: datetime) -> str:
+    if moment.tzinfo is None:  # naive datetimes are taken as UTC
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _bound(moment: datetime | str | None) -> str | None:
+    if moment is None or isinstance(moment, str):
+        return moment
+    return _iso(moment)
+
+
+def _parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _check_kind(kind: str | None) -> None:
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}; expected one of: {', '.join(KINDS)}")
+
+
+def _check_statuses(kind: str | None, status: str | Iterable[str] | None) -> tuple[str, ...] | None:
+    if status is None:
+        return None
+    wanted = (status,) if isinstance(status, str) else tuple(status)
+    allowed = (
+        STATUSES[kind] if kind else tuple(dict.fromkeys(s for k in KINDS for s in STATUSES[k]))
+    )
+    for name in wanted:
+        if name not in allowed:
+            raise ValueError(f"unknown status {name!r}; expected one of: {', '.join(allowed)}")
+    return wanted
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _NewItem:
+    """A question or wish about to be inserted."""
+
+    kind: str
+    user_id: int
+    chat_id: int
+    text: str
+    update_id: int | None
+    candidates: list[list[Any]] | None
+    at: str
+
+    def statement(self) -> tuple[str, list[Any]]:
+        """The INSERT for this item. NOT EXISTS skips a redelivered update before it uses up an
+        id; ON CONFLICT covers another process inserting the same update in between."""
+        table = _TABLES[self.kind]
+        columns = "user_id, chat_id, text, update_id, created_at, updated_at"
+        values: list[Any] = [
+            self.user_id,
+            self.chat_id,
+            self.text,
+            self.update_id,
+            self.at,
+            self.at,
+        ]
+        if self.candidates is not None:
+            columns += ", candidates"
+            values.append(json.dumps(self.candidates, ensure_ascii=False))
+        sql = (
+            f"INSERT INTO {table} ({columns}) SELECT {', '.join('?' * len(values))}"
+            f" WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE update_id = ?)"
+            " ON CONFLICT (update_id) DO NOTHING RETURNING id,"
+            f" (SELECT display_name FROM residents r WHERE r.user_id = {table}.user_id)"
+        )
+        return sql, [*values, self.update_id]
+
+    def item(self, item_id: int, display_name: str | None) -> Item:
+        return Item(
+            ref=format_ref(self.kind, item_id),
+            kind=self.kind,
+            text=self.text,
+            status="open",
+            user_id=self.user_id,
+            chat_id=self.chat_id,
+            created_at=self.at,
+            updated_at=self.at,
+            candidates=[(entry_id, score) for entry_id, score in self.candidates or []],
+            display_name=display_name,
+        )
+
+
+@dataclass
+class _PendingWrite:
+    """One statement waiting for the next group commit, and its caller's future."""
+
+    action: str  # for the error message: "could not <action>: <why>"
+    sql: str
+    params: Sequence[Any]
+    done: asyncio.Future[list[Any]]
+
+    def fail(self, error: BaseException) -> None:
+        if self.done.done():  # the caller gave up (cancelled)
+            return
+        if isinstance(error, sqlite3.Error):
+            failure = StorageError(f"could not {self.action}: {error}")
+            failure.__cause__ = error
+            error = failure
+        elif not isinstance(error, Exception):  # the writer itself was cancelled
+            error = StorageError(f"could not {self.action}: interrupted")
+        self.done.set_exception(error)
+
+
+class _Opening:
+    """What Storage.open returns: await it, or use it directly in `async with`."""
+
+    def __init__(self, opener: Callable[[], Awaitable[Storage]]) -> None:
+        self._opener = opener
+        self._storage: Storage | None = None
+
+    def __await__(self) -> Generator[Any, None, Storage]:
+        return self._opener().__await__()
+
+    async def __aenter__(self) -> Storage:
+        self._storage = await self._opener()
+        return self._storage
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._storage is not None:
+            await self._storage.close()
+
+
+class Storage:
+    """All reads and writes of the bot's database, as named async methods.
+
+    One connection; an asyncio lock gives each operation the connection to itself, so a
+    transaction of one task never swallows statements of another. Single-statement writes
+    from many tasks are batched into one commit (_write); every method that writes returns
+    only once its data is committed, and raises StorageError if it could not be.
+    """
+
+    def __init__(self, db: aiosqlite.Connection, *, now: Clock) -> None:
+        self._db = db
+        self._now = now
+        self._lock = asyncio.Lock()
+        self._pending: list[_PendingWrite] = []  # writes waiting for the next group commit
+        self._flushes: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    def open(
+        cls, path: str | Path, *, now: Clock | None = None, busy_timeout: float = 5.0
+    ) -> _Opening:
+        """Opens (creating if needed) the database at `path`, in WAL mode, fully migrated.
+
+        `now` is the clock for timestamps (tests inject one); `busy_timeout` is how many seconds
+        a write waits for another process (e.g. a staff CLI command) before failing.
+        """
+        return _Opening(lambda: cls._open(path, now or (lambda: datetime.now(UTC)), busy_timeout))
+
+    @classmethod
+    async def _open(cls, path: str | Path, now: Clock, busy_timeout: float) -> Storage:
+        target = str(path)
+        try:
+            if target != ":memory:":
+                Path(target).parent.mkdir(parents=True, exist_ok=True)
+                # probe first: when aiosqlite's own connect fails, its worker thread outlives
+                # the call and can report into an event loop that is already closed
+                await asyncio.to_thread(_probe, target)
+            db = await aiosqlite.connect(target, timeout=busy_timeout, isolation_level=None)
+        except (OSError, sqlite3.Error) as error:
+            raise StorageError(f"could not open database {target}: {error}") from error
+        try:
+            await db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            await db.execute("PRAGMA journal_mode = WAL")
+            # FULL: a saved question survives even a power cut; group commit (see _write)
+            # keeps it fast when many residents write at once
+            await db.execute("PRAGMA synchronous = FULL")
+            await db.execute("PRAGMA foreign_keys = ON")
+            await apply_migrations(db, at=_iso(now()))
+        except sqlite3.Error as error:
+            await db.close()
+            raise StorageError(f"could not open database {target}: {error}") from error
+        return cls(db, now=now)
+
+    async def close(self) -> None:
+        """Finishes queued writes, then closes the connection."""
+        while self._flushes:
+            await asyncio.gather(*self._flushes, return_exceptions=True)
+        async with self._lock:
+            await self._db.close()
+
+    async def __aenter__(self) -> Storage:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    def _stamp(self) -> str:
+        return _iso(self._now())
+
+    @asynccontextmanager
+    async def _using(self, action: str) -> AsyncIterator[aiosqlite.Connection]:
+        """Gives one operation the connection; a database error becomes a StorageError."""
+        async with self._lock:
+            try:
+                yield self._db
+            except sqlite3.Error as error:
+                raise StorageError(f"could not {action}: {error}") from error
+
+    @asynccontextmanager
+    async def _transaction(self, action: str) -> AsyncIterator[aiosqlite.Connection]:
+        """Like _using, for several statements that must be committed together or not at all."""
+        async with self._using(action) as db:
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                await db.execute("COMMIT")
+            except BaseException:
+                with suppress(sqlite3.Error):
+                    await db.execute("ROLLBACK")
+                raise
+
+    # --- updates and residents ----------------------------------------------------------------
+
+    async def remember_update(self, update_id: int) -> bool:
+        """Records a Telegram update id; True the first time, False if it was seen already."""
+        rows = await self._write(
+            "record the update id",
+            "INSERT INTO processed_updates (update_id, seen_at) VALUES (?, ?)"
+            " ON CONFLICT DO NOTHING RETURNING update_id",
+            (update_id, self._stamp()),
+        )
+        return bool(rows)
+
+    async def touch_resident(
+        self, user_id: int, *, display_name: str | None = None, language: str | None = None
+    ) -> Resident:
+        """Creates or refreshes a resident (last seen now); None leaves a field unchanged."""
+        now = self._stamp()
+        rows = await self._write(
+            "save the resident",
+            """INSERT INTO residents (user_id, language, display_name, first_seen, last_seen)
+            VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT (user_id) DO UPDATE SET
+                last_seen = excluded.last_seen,
+                language = COALESCE(excluded.language, language),
+                display_name = COALESCE(excluded.display_name, display_name)
+            RETURNING user_id, language, display_name, first_seen, last_seen""",
+            (user_id, language, display_name, now, now),
+        )
+        return Resident(*rows[0])
+
+    async def get_resident(self, user_id: int) -> Resident | None:
+        async with self._using("read the resident") as db:
+            rows = await db.execute_fetchall(
+                "SELECT user_id, language, display_name, first_seen, last_seen"
+                " FROM residents WHERE user_id = ?",
+                (user_id,),
+            )
+        return Resident(*rows[0]) if rows else None
+
+    async def set_language(self, user_id: int, language: str) -> Resident:
+        """Remembers the resident's chosen reply language."""
+        return await self.touch_resident(user_id, language=language)
+
+    # --- questions and wishes -----------------------------------------------------------------
+
+    async def save_question(
+        self,
+        user_id: int,
+        chat_id: int,
+        text: str,
+        candidates: Iterable[tuple[str, float]] = (),
+        *,
+        update_id: int | None = None,
+    ) -> Item:
+        """Saves a question the bot could not answer; committed when this returns.
+
+        The same update_id twice (Telegram redelivery) returns the first item, no second row.
+        """
+        guesses = [[str(entry_id), round(float(score), 2)] for entry_id, score in candidates]
+        return await self._save("question", user_id, chat_id, text, update_id, guesses)
+
+    async def save_wish(
+        self, user_id: int, chat_id: int, text: str, *, update_id: int | None = None
+    ) -> Item:
+        """Saves a micro-wish; committed when this returns; same update_id -> same item."""
+        return await self._save("wish", user_id, chat_id, text, update_id, None)
+
+    async def _save(
+        self,
+        kind: str,
+        user_id: int,
+        chat_id: int,
+        text: str,
+        update_id: int | None,
+        candidates: list[list[Any]] | None,
+    ) -> Item:
+        new = _NewItem(kind, user_id, chat_id, text, update_id, candidates, self._stamp())
+        rows = await self._write(f"save the {kind}", *new.statement())
+        if rows:
+            return new.item(*rows[0])
+        async with self._using(f"read the saved {kind}") as db:
+            # seen this update before: hand back what it saved then
+            found = await self._select_items(
+                db, kinds=(kind,), where=["update_id = ?"], params=[update_id]
+            )
+        return found[0]
+
+    async def _write(self, action: str, sql: str, params: Sequence[Any]) -> list[Any]:
+        """Runs one writing statement, committed when this returns; gives its RETURNING rows.
+
+        Writes arriving while the connection is busy are committed together (group commit):
+        one fsync per batch keeps many residents writing at once fast with synchronous=FULL.
+        """
+        done: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._pending.append(_PendingWrite(action, sql, params, done))
+        if len(self._pending) == 1:  # first of a batch: start the task that will write it
+            flush = asyncio.create_task(self._flush_writes())
+            self._flushes.add(flush)
+            flush.add_done_callback(self._flushes.discard)
+        return await done
+
+    async def _flush_writes(self) -> None:
+        """Commits every write queued so far, then resolves each caller's future."""
+        async with self._lock:
+            batch, self._pending = self._pending, []
+            try:
+                outcomes = await self._run_batch(batch)
+            except BaseException as error:  # never leave a caller waiting forever
+                for write in batch:
+                    write.fail(error)
+                raise
+            for write, outcome in zip(batch, outcomes, strict=True):
+                if isinstance(outcome, sqlite3.Error):
+                    write.fail(outcome)
+                elif not write.done.done():
+                    write.done.set_result(outcome)
+
+    async def _run_batch(self, batch: list[_PendingWrite]) -> list[Any]:
+        """Executes the batch; one outcome per write: its rows, or the sqlite3 error."""
+        db = self._db
+        if len(batch) > 1:
+            try:
+                await db.execute("BEGIN IMMEDIATE")
+                outcomes = [await db.execute_fetchall(write.sql, write.params) for write in batch]
+                await db.execute("COMMIT")
+                return outcomes
+            except (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError):
+                # one bad row must not sink the others: redo them one at a time below
+                with suppress(sqlite3.Error):
+                    await db.execute("ROLLBACK")
+            except sqlite3.Error as error:  # locked, disk full...: the same for every write
+                with suppress(sqlite3.Error):
+                    await db.execute("ROLLBACK")
+                return [error] * len(batch)
+        outcomes: list[Any] = []
+        for write in batch:
+            try:
+                outcomes.append(await db.execute_fetchall(write.sql, write.params))
+            except sqlite3.Error as error:
+                outcomes.append(error)
+        return outcomes
+
+    async def get_item(self, ref: str) -> Item | None:
+        """The item with this reference ("Q0012", "q12", "Q-0012"), or None."""
+        parsed = parse_ref(ref)
+        if parsed is None:
+            return None
+        async with self._using("read the item") as db:
+            return await self._get(db, *parsed)
+
+    async def items_of(self, user_id: int) -> list[Item]:
+        """A resident's questions and wishes, newest first."""
+        async with self._using("read the resident's items") as db:
+            return await self._select_items(db, where=["user_id = ?"], params=[user_id])
+
+    async def open_items(
+        self, kind: str | None = None, *, oldest_first: bool = False
+    ) -> list[Item]:
+        """Items that still need staff: open questions; open, accepted or in-progress wishes."""
+        _check_kind(kind)
+        async with self._using("read open items") as db:
+            found: list[Item] = []
+            for each in (kind,) if kind else KINDS:
+                marks = ", ".join("?" * len(ACTIVE_STATUSES[each]))
+                found += await self._select_items(
+                    db,
+                    kinds=(each,),
+                    where=[f"status IN ({marks})"],
+                    params=list(ACTIVE_STATUSES[each]),
+                )
+        return _ordered(found, oldest_first=oldest_first)
+
+    async def all_items(
+        self,
+        kind: str | None = None,
+        status: str | Iterable[str] | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        *,
+        oldest_first: bool = False,
+        limit: int | None = None,
+    ) -> list[Item]:
+        """Items saved in [since, until), optionally of one kind / status(es); newest first."""
+        _check_kind(kind)
+        statuses = _check_statuses(kind, status)
+        where: list[str] = []
+        params: list[Any] = []
+        if statuses:
+            where.append(f"status IN ({', '.join('?' * len(statuses))})")
+            params += statuses
+        if since is not None:
+            where.append("created_at >= ?")
+            params.append(_bound(since))
+        if until is not None:
+            where.append("created_at < ?")
+            params.append(_bound(until))
+        async with self._using("read items") as db:
+            return await self._select_items(
+                db,
+                kinds=(kind,) if kind else KINDS,
+                where=where,
+                params=params,
+                oldest_first=oldest_first,
+                limit=limit,
+            )
+
+    async def add_staff_reply(self, ref: str, staff_id: int | None, text: str) -> Item:
+        """Stores a staff reply; an open question becomes "answered". Unknown ref -> ValueError."""
+        kind, item_id = _require_ref(ref)
+        now = self._stamp()
+        async with self._transaction(f"save the reply to {ref}") as db:
+            item = await self._existing(db, kind, item_id)
+            await db.execute(
+                f"INSERT INTO staff_replies ({_ITEM_COLUMNS[kind]}, staff_id, text, created_at)"
+                " VALUES (?, ?, ?, ?)",
+                (item_id, staff_id, text, now),
+            )
+            if kind == "question" and item.status != "answered":
+                await self._change_status(db, kind, item_id, "answered", "", staff_id, now)
+            else:
+                await db.execute(
+                    f"UPDATE {_TABLES[kind]} SET updated_at = ? WHERE id = ?", (now, item_id)
+                )
+            return await self._existing(db, kind, item_id)
+
+    async def set_status(
+        self, ref: str, status: str, *, note: str = "", staff_id: int | None = None
+    ) -> Item:
+        """Changes the status and appends it to the history; ValueError for a bad ref/status."""
+        kind, item_id = _require_ref(ref)
+        if status not in STATUSES[kind]:
+            raise ValueError(
+                f"{status!r} is not a status for a {kind}; expected one of: "
+                + ", ".join(STATUSES[kind])
+            )
+        async with self._transaction(f"change the status of {ref}") as db:
+            await self._existing(db, kind, item_id)
+            await self._change_status(db, kind, item_id, status, note, staff_id, self._stamp())
+            return await self._existing(db, kind, item_id)
+
+    async def staff_replies_for(self, ref: str) -> list[StaffReply]:
+        """Staff replies to an item, oldest first (empty for an unknown ref)."""
+        item = await self.get_item(ref)
+        return item.replies if item else []
+
+    async def link_staff_message(self, ref: str, chat_id: int, message_id: int) -> None:
+        """Remembers that staff message (chat_id, message_id) is about item `ref`."""
+        kind, item_id = _require_ref(ref)
+        await self._write(
+            f"link the staff message to {ref}",
+            f"INSERT INTO staff_messages (chat_id, message_id, {_ITEM_COLUMNS[kind]})"
+            " VALUES (?, ?, ?) ON CONFLICT (chat_id, message_id) DO UPDATE SET"
+            " question_id = excluded.question_id, wish_id = excluded.wish_id",
+            (chat_id, message_id, item_id),
+        )
+
+    async def ref_for_staff_message(self, chat_id: int, message_id: int) -> str | None:
+        """The item a staff notification was about, or None."""
+        async with self._using("read the staff message link") as db:
+            rows = await db.execute_fetchall(
+                "SELECT question_id, wish_id FROM staff_messages"
+                " WHERE chat_id = ? AND message_id = ?",
+                (chat_id, message_id),
+            )
+        if not rows:
+            return None
+        question_id, wish_id = rows[0]
+        return format_ref("question", question_id) if question_id else format_ref("wish", wish_id)
+
+    # --- feedback, events, stats --------------------------------------------------------------
+
+    async def record_feedback(
+        self, user_id: int, entry_id: str, question: str, helpful: bool
+    ) -> None:
+        """Stores a 👍 (helpful) or 👎 on the answer `entry_id` given to `question`."""
+        await self._write(
+            "save the feedback",
+            "INSERT INTO feedback (user_id, entry_id, question, helpful, created_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (user_id, entry_id, question, int(helpful), self._stamp()),
+        )
+
+    async def record_event(self, kind: str, user_id: int, entry_id: str | None = None) -> None:
+        """Counts one decision for /stats; kinds in EVENT_KINDS."""
+        await self._write(
+            "record the event",
+            "INSERT INTO events (kind, user_id, entry_id, at) VALUES (?, ?, ?, ?)",
+            (kind, user_id, entry_id, self._stamp()),
+        )
+
+    async def event_counts(
+        self, start: datetime | str | None = None, end: datetime | str | None = None
+    ) -> dict[str, int]:
+        """Number of events of each kind in [start, end)."""
+        conditions, params = _window("at", start, end)
+        async with self._using("count events") as db:
+            rows = await db.execute_fetchall(
+                f"SELECT kind, COUNT(*) FROM events {_where(conditions)} GROUP BY kind", params
+            )
+        return {kind: count for kind, count in rows}
+
+    async def stats(
+        self, start: datetime | str | None = None, end: datetime | str | None = None
+    ) -> Stats:
+        """Figures for /stats over [start, end)."""
+        counts = await self.event_counts(start, end)
+        at_conditions, at_params = _window("at", start, end)
+        at_where = _where(at_conditions)
+        created_conditions, created_params = _window("created_at", start, end)
+        created_where = _where(created_conditions)
+        reply_conditions, reply_params = _window("first_reply", start, end)
+        async with self._using("compute stats") as db:
+            saved = {}
+            for kind, table in _TABLES.items():
+                rows = await db.execute_fetchall(
+                    f"SELECT COUNT(*) FROM {table} {created_where}", created_params
+                )
+                saved[kind] = rows[0][0]
+            replied = await db.execute_fetchall(
+                f"""SELECT created_at, first_reply FROM (
+                    SELECT q.created_at, MIN(r.created_at) AS first_reply
+                    FROM questions q JOIN staff_replies r ON r.question_id = q.id
+                    GROUP BY q.id) {_where(reply_conditions)}""",
+                reply_params,
+            )
+            feedback = await db.execute_fetchall(
+                f"SELECT helpful, COUNT(*) FROM feedback {created_where} GROUP BY helpful",
+                created_params,
+            )
+            residents = await db.execute_fetchall(
+                f"SELECT COUNT(DISTINCT user_id) FROM events {at_where}", at_params
+            )
+            chosen = [
+                *at_conditions,
+                "kind IN ('answer', 'suggestion_click')",
+                "entry_id IS NOT NULL",
+            ]
+            top = await db.execute_fetchall(
+                f"SELECT entry_id, COUNT(*) AS n FROM events {_where(chosen)}"
+                " GROUP BY entry_id ORDER BY n DESC, entry_id LIMIT 10",
+                at_params,
+            )
+        votes = {bool(helpful): count for helpful, count in feedback}
+        return Stats(
+            start=_bound(start),
+            end=_bound(end),
+            questions_received=sum(counts.get(k, 0) for k in ("answer", "suggest", "none")),
+            answered_by_bot=counts.get("answer", 0),
+            suggested=counts.get("suggest", 0),
+            not_understood=counts.get("none", 0),
+            suggestion_clicks=counts.get("suggestion_click", 0),
+            saved_for_staff=saved["question"],
+            wishes=saved["wish"],
+            answered_by_staff=len(replied),
+            reply_seconds=[
+                int((_parse_iso(first) - _parse_iso(created)).total_seconds())
+                for created, first in replied
+            ],
+            helpful=votes.get(True, 0),
+            not_helpful=votes.get(False, 0),
+            residents=residents[0][0],
+            top_entries=[(entry_id, count) for entry_id, count in top],
+        )
+
+    # --- privacy and retention ----------------------------------------------------------------
+
+    async def forget(self, user_id: int) -> int:
+        """Deletes a resident and everything of theirs; returns the number of rows removed.
+
+        Replies, history and staff-message links of their items go with the items (cascade).
+        """
+        removed = 0
+        async with self._transaction("forget the resident") as db:
+            for table in ("questions", "wishes", "feedback", "events", "residents"):
+                cursor = await db.execute(f"DELETE FROM {table} WHERE user_id = ?", (user_id,))
+                removed += cursor.rowcount
+                await cursor.close()
+        return removed
+
+    async def purge_closed_older_than(self, days: int) -> dict[str, int]:
+        """Retention: deletes finished items untouched for `days`, and older feedback/events.
+
+        Returns rows deleted per table. Open items are kept whatever their age.
+        """
+        if days < 0:
+            raise ValueError(f"days must be 0 or more, not {days}")
+        cutoff = _iso(self._now() - timedelta(days=days))
+        # Telegram redelivers only for a day; a week of update ids is plenty for dedup
+        updates_cutoff = _iso(self._now() - timedelta(days=min(days, 7)))
+        removed: dict[str, int] = {}
+        async with self._transaction("purge old records") as db:
+            for kind, table in _TABLES.items():
+                finished = FINISHED_STATUSES[kind]
+                cursor = await db.execute(
+                    f"DELETE FROM {table} WHERE updated_at < ?"
+                    f" AND status IN ({', '.join('?' * len(finished))})",
+                    (cutoff, *finished),
+                )
+                removed[table] = cursor.rowcount
+            for table, column, before in (
+                ("feedback", "created_at", cutoff),
+                ("events", "at", cutoff),
+                ("processed_updates", "seen_at", updates_cutoff),
+            ):
+                cursor = await db.execute(f"DELETE FROM {table} WHERE {column} < ?", (before,))
+                removed[table] = cursor.rowcount
+        return removed
+
+    # --- helpers (caller holds the lock) ------------------------------------------------------
+
+    async def _get(self, db: aiosqlite.Connection, kind: str, item_id: int) -> Item | None:
+        found = await self._select_items(db, kinds=(kind,), where=["id = ?"], params=[item_id])
+        return found[0] if found else None
+
+    async def _existing(self, db: aiosqlite.Connection, kind: str, item_id: int) -> Item:
+        item = await self._get(db, kind, item_id)
+        if item is None:
+            raise ValueError(f"no {kind} {format_ref(kind, item_id)}")
+        return item
+
+    async def _change_status(
+        self,
+        db: aiosqlite.Connection,
+        kind: str,
+        item_id: int,
+        status: str,
+        note: str,
+        staff_id: int | None,
+        at: str,
+    ) -> None:
+        await db.execute(
+            f"UPDATE {_TABLES[kind]} SET status = ?, updated_at = ? WHERE id = ?",
+            (status, at, item_id),
+        )
+        await db.execute(
+            f"INSERT INTO status_history ({_ITEM_COLUMNS[kind]}, status, note, staff_id, at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (item_id, status, note, staff_id, at),
+        )
+
+    async def _select_items(
+        self,
+        db: aiosqlite.Connection,
+        *,
+        kinds: Sequence[str] = KINDS,
+        where: Sequence[str] = (),
+        params: Sequence[Any] = (),
+        oldest_first: bool = False,
+        limit: int | None = None,
+    ) -> list[Item]:
+        """Items of `kinds` matching `where` (SQL on the item table), with replies and history."""
+        condition = _where(where)
+        parts = []
+        for kind in kinds:
+            candidates = "t.candidates" if kind == "question" else "'[]'"
+            parts.append(
+                f"""SELECT '{kind}', t.id, t.text, t.status, t.user_id, t.chat_id, t.created_at,
+                    t.updated_at, {candidates}, r.display_name
+                FROM (SELECT * FROM {_TABLES[kind]} {condition}) t
+                LEFT JOIN residents r ON r.user_id = t.user_id"""
+            )
+        direction = "" if oldest_first else "DESC"
+        sql = (
+            " UNION ALL ".join(parts)
+            + f" ORDER BY 7 {direction}, 1 {direction}, 2 {direction}"
+            + (" LIMIT ?" if limit is not None else "")
+        )
+        all_params = list(params) * len(kinds) + ([limit] if limit is not None else [])
+        rows = await db.execute_fetchall(sql, all_params)
+        items = [
+            Item(
+                ref=format_ref(kind, item_id),
+                kind=kind,
+                text=text,
+                status=status,
+                user_id=user_id,
+                chat_id=chat_id,
+                created_at=created_at,
+                updated_at=updated_at,
+                candidates=[(entry_id, score) for entry_id, score in json.loads(candidates)],
+                display_name=display_name,
+            )
+            for (kind, item_id, text, status, user_id, chat_id, created_at, updated_at,
+                 candidates, display_name) in rows
+        ]  # fmt: skip
+        await self._attach_children(db, items)
+        return items
+
+    async def _attach_children(self, db: aiosqlite.Connection, items: list[Item]) -> None:
+        by_key = {(item.kind, item.id): item for item in items}
+        for kind in KINDS:
+            ids = [item.id for item in items if item.kind == kind]
+            column = _ITEM_COLUMNS[kind]
+            for start in range(0, len(ids), _IN_CHUNK):
+                chunk = ids[start : start + _IN_CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                for owner, staff_id, text, at in await db.execute_fetchall(
+                    f"SELECT {column}, staff_id, text, created_at FROM staff_replies"
+                    f" WHERE {column} IN ({marks}) ORDER BY id",
+                    chunk,
+                ):
+                    by_key[kind, owner].replies.append(StaffReply(text, staff_id, at))
+                for owner, status, note, at in await db.execute_fetchall(
+                    f"SELECT {column}, status, note, at FROM status_history"
+                    f" WHERE {column} IN ({marks}) ORDER BY id",
+                    chunk,
+                ):
+                    by_key[kind, owner].history.append((status, note, at))
+
+
+def _probe(path: str) -> None:
+    sqlite3.connect(path).close()
+
+
+def _require_ref(ref: str) -> tuple[str, int]:
+    parsed = parse_ref(ref)
+    if parsed is None:
+        raise ValueError(f"{ref!r} is not a reference number like Q0012 or W0007")
+    return parsed
+
+
+def _ordered(items: list[Item], *, oldest_first: bool) -> list[Item]:
+    return sorted(
+        items, key=lambda item: (item.created_at, item.kind, item.id), reverse=not oldest_first
+    )
+
+
+def _window(
+    column: str, start: datetime | str | None, end: datetime | str | None
+) -> tuple[list[str], list[Any]]:
+    """Conditions and parameters for start <= column < end (either bound may be None)."""
+    conditions, params = [], []
+    if start is not None:
+        conditions.append(f"{column} >= ?")
+        params.append(_bound(start))
+    if end is not None:
+        conditions.append(f"{column} < ?")
+        params.append(_bound(end))
+    return conditions, params
+
+
+def _where(conditions: Sequence[str]) -> str:
+    return f"WHERE {' AND '.join(conditions)}" if conditions else ""

@@ -1,0 +1,134 @@
+"""`stationbot chat`: the resident bot in a terminal, no Telegram token needed.
+
+The same Station (and the same SQLite file) as the Telegram bot. Inline buttons are shown as
+numbered choices ("1) ..."), the big topic buttons as lettered ones ("a) ..."); type the number
+or letter to press one. Works with piped stdin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import string
+import sys
+from typing import TextIO
+
+from bot.config import ConfigError, check_storage_path, load_config
+from bot.core import Button, Reply, Sender, Station, startup_error_line
+from bot.storage import StorageError
+from faq.loader import FaqError
+
+QUIT_WORDS = {"quit", "exit", "/quit", "/exit", "退出"}
+BANNER = (
+    "驿站助手 Station Helper: console chat. Type a question; /help lists commands; "
+    "quit or Ctrl-D leaves."
+)
+
+
+class ConsoleChat:
+    """One resident talking to the Station through a text stream."""
+
+    def __init__(self, station: Station, sender: Sender, output: TextIO):
+        self.station = station
+        self.sender = sender
+        self.output = output
+        self.buttons: list[Button] = []  # inline buttons of the last reply, numbered from 1
+        self.keyboard: list[str] = []  # big topic buttons, lettered from a
+
+    async def handle(self, line: str) -> None:
+        """Turns one typed line into a Station call and shows the reply."""
+        line = line.strip()
+        if not line:
+            return
+        if line.isdigit():
+            index = int(line) - 1
+            if not 0 <= index < len(self.buttons):
+                self.say(f"(no choice {line}: pick one of the numbers shown)")
+                return
+            self.show(await self.station.on_callback(self.sender, self.buttons[index].data))
+            return
+        if len(line) == 1 and line in string.ascii_lowercase[: len(self.keyboard)]:
+            line = self.keyboard[string.ascii_lowercase.index(line)]
+        if line.startswith("/"):
+            self.show(await self.command(line))
+        else:
+            self.show(await self.station.on_text(self.sender, line))
+
+    async def command(self, line: str) -> Reply | None:
+        """Runs a /command the way the Telegram bot does; unknown ones show the help."""
+        name, _, rest = line[1:].partition(" ")
+        station, sender = self.station, self.sender
+        match name.lower():
+            case "start":
+                return await station.on_start(sender)
+            case "language":
+                return await station.on_language(sender, rest.strip())
+            case "mine":
+                return await station.on_mine(sender)
+            case "forget":
+                return await station.on_forget(sender)
+            case "wish":
+                return await station.on_wish(sender, rest)
+            case _:
+                return await station.on_help(sender)
+
+    def show(self, reply: Reply | None) -> None:
+        """Prints a reply with its buttons as numbered (inline) and lettered (topic) choices."""
+        if reply is None:  # flood control: the bot stays silent
+            return
+        self.say(reply.text)
+        self.buttons = [button for row in reply.buttons for button in row]
+        for number, button in enumerate(self.buttons, start=1):
+            self.say(f"  {number}) {button.label}")
+        if reply.keyboard:
+            self.keyboard = [label for row in reply.keyboard for label in row]
+            choices = "   ".join(
+                f"{letter}) {label}"
+                for letter, label in zip(string.ascii_lowercase, self.keyboard, strict=False)
+            )
+            self.say(f"  [{choices}]")
+        if reply.saved is not None:
+            self.say(f"  (saved for staff as {reply.saved.ref}: see `stationbot inbox`)")
+        self.say("")
+
+    def say(self, text: str) -> None:
+        print(text, file=self.output, flush=True)
+
+
+async def chat(
+    station: Station, sender: Sender, lines: TextIO, output: TextIO, language: str | None
+) -> None:
+    """Reads lines until EOF or "quit", answering each like the Telegram bot would."""
+    console = ConsoleChat(station, sender, output)
+    console.say(BANNER)
+    if language:
+        await station.on_language(sender, language)
+    console.show(await station.on_start(sender))
+    while True:
+        if lines.isatty():
+            print("> ", end="", file=output, flush=True)
+        line = await asyncio.to_thread(lines.readline)
+        if not line or line.strip().lower() in QUIT_WORDS:
+            return
+        await console.handle(line)
+
+
+async def run(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    check_storage_path(config)
+    station = await Station.create(config)
+    try:
+        sender = Sender(user_id=args.user_id, chat_id=args.user_id, display_name="console")
+        await chat(station, sender, sys.stdin, sys.stdout, args.lang)
+    finally:
+        await station.close()
+    return 0
+
+
+def main(args: argparse.Namespace) -> int:
+    """Entry point of `stationbot chat`; a bad config or database is one line and exit 2."""
+    try:
+        return asyncio.run(run(args))
+    except (ConfigError, StorageError, FaqError) as error:
+        print(startup_error_line(error), file=sys.stderr)
+        return 2

@@ -1,0 +1,196 @@
+"""Staff commands on a PC: `stationbot inbox / reply / resolve / wishes / stats / export / teach`.
+
+Thin layers over bot/staff.py, the same functions the Telegram staff handlers call. Each
+prints plain lines (JSON with --json) and returns an exit code: 0 done, 1 the action was
+refused (unknown reference, broken overlay...), 2 unusable configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bot import staff
+from bot.config import Config, ConfigError, load_config
+from bot.staff import StaffError
+from bot.storage import Storage, StorageError
+from faq.loader import FaqError, load
+
+Action = Callable[[Config, Storage], Awaitable[int]]
+
+
+def run(args: argparse.Namespace, action: Action, *, require_token: bool = False) -> int:
+    """Loads the config, opens storage, runs `action`; every failure is one line on stderr."""
+    try:
+        config = load_config(getattr(args, "config", None), require_token=require_token)
+    except ConfigError as error:
+        return fail(str(error), 2)
+
+    async def with_storage() -> int:
+        async with Storage.open(config.storage_path) as storage:
+            return await action(config, storage)
+
+    try:
+        return asyncio.run(with_storage())
+    except StaffError as error:
+        return fail(str(error), 1)
+    except (StorageError, OSError) as error:
+        return fail(str(error), 1)
+
+
+def fail(message: str, code: int) -> int:
+    print(f"stationbot: {message}", file=sys.stderr)
+    return code
+
+
+def as_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def one_line(text: str, limit: int = 100) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --- commands -----------------------------------------------------------------------------
+
+
+def inbox(args: argparse.Namespace) -> int:
+    """Open questions and wishes, newest first."""
+
+    async def show(config: Config, storage: Storage) -> int:
+        now = datetime.now(UTC)
+        for item in await staff.inbox(storage):
+            if args.json:
+                print(as_json({
+                    "ref": item.ref,
+                    "kind": item.kind,
+                    "text": item.text,
+                    "status": item.status,
+                    "user_id": item.user_id,
+                    "created_at": item.created_at,
+                }))  # fmt: skip
+            else:
+                name = item.display_name or "-"
+                print(
+                    f"{item.ref}  {item.kind:<8}  {item.status:<11}  {staff.age_of(item, now):>4}"
+                    f"  {name}: {one_line(item.text)}"
+                )
+        return 0
+
+    return run(args, show)
+
+
+def reply(args: argparse.Namespace) -> int:
+    """Delivers a staff answer through the Bot API, then stores it."""
+    from telegram import Bot
+    from telegram.error import TelegramError
+
+    from handlers.staff import resident_sender
+
+    async def send(config: Config, storage: Storage) -> int:
+        bot = Bot(config.token, base_url=config.base_url, base_file_url=config.base_file_url)
+        try:
+            async with bot:
+                item = await staff.reply(
+                    storage, args.ref, args.text, staff_id=None, send=resident_sender(bot)
+                )
+        except TelegramError as error:
+            return fail(f"could not deliver {args.ref}: {error}", 1)
+        print(f"{item.ref}: sent to {item.display_name or 'the resident'}, now {item.status}")
+        return 0
+
+    return run(args, send, require_token=True)
+
+
+def resolve(args: argparse.Namespace) -> int:
+    """Closes a question without a reply."""
+
+    async def close(config: Config, storage: Storage) -> int:
+        item = await staff.resolve(storage, args.ref, args.note, staff_id=None)
+        print(f"{item.ref}: {item.status}")
+        return 0
+
+    return run(args, close)
+
+
+def wishes(args: argparse.Namespace) -> int:
+    """Wishes with similar ones pooled, biggest pool first."""
+
+    async def show(config: Config, storage: Storage) -> int:
+        for pool in await staff.wishes(storage, args.status):
+            if args.json:
+                print(as_json(pool.as_json()))
+            else:
+                print(f"{pool.describe()}  [{', '.join(pool.refs)}]")
+        return 0
+
+    return run(args, show)
+
+
+def stats(args: argparse.Namespace) -> int:
+    """The last N days in figures."""
+
+    async def show(config: Config, storage: Storage) -> int:
+        result = await staff.stats(storage, days=args.days)
+        print(as_json(result.as_json()) if args.json else "\n".join(result.lines()))
+        return 0
+
+    return run(args, show)
+
+
+def export(args: argparse.Namespace) -> int:
+    """Writes every question and wish to a CSV file (UTF-8 with BOM, for Excel)."""
+
+    async def write(config: Config, storage: Storage) -> int:
+        data, rows = await staff.export(storage)
+        target = Path(args.csv)
+        if target.is_dir():
+            raise StaffError(f"{target} is a folder; name a file")
+        # a half-written export must never replace a good one
+        handle, temporary = tempfile.mkstemp(
+            prefix=".export-", suffix=".csv", dir=target.parent if target.parent.name else "."
+        )
+        try:
+            with os.fdopen(handle, "wb") as file:
+                file.write(data)
+            os.replace(temporary, target)
+        finally:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+        print(f"{target}: {rows} rows")
+        return 0
+
+    return run(args, write)
+
+
+def teach(args: argparse.Namespace) -> int:
+    """Adds a question's text to an FAQ entry in the staff overlay."""
+
+    async def add(config: Config, storage: Storage) -> int:
+        try:
+            kb = await asyncio.to_thread(load, config.faq_path, overlay=config.overlay_path)
+        except FaqError as error:
+            raise StaffError(f"the FAQ does not load, fix it first:\n{error}") from None
+        result = await staff.teach(
+            storage,
+            args.ref,
+            args.entry_id,
+            kb=kb,
+            overlay_path=config.overlay_path,
+            faq_path=config.faq_path,
+        )
+        verb = "taught" if result.added else "already taught"
+        print(f"{result.ref}: {verb} to {result.entry_id} ({result.language}): {result.text}")
+        print(f"overlay: {config.overlay_path} (a running bot picks it up within a minute)")
+        return 0
+
+    return run(args, add)

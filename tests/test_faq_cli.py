@@ -1,0 +1,165 @@
+"""`stationbot faq check` and `faq list`: summaries, JSON lines, and no tracebacks."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from handlers import faq_cli
+
+SHARED = Path(__file__).parents[1].parent / "shared"
+
+GOOD = """\
+entries:
+  - id: canteen.hours
+    category: canteen
+    questions: {zh: [食堂几点开门, 食堂营业时间], en: [When does the canteen open?]}
+    answer: {zh: 七点开门, en: At seven.}
+  - id: wish.how
+    questions: {en: [How do I make a wish?]}
+    answer: {en: Tell the bot.}
+"""
+BROKEN = """\
+entries:
+  - id: canteen.hours
+    questions: {zh: [食堂几点开门]}
+    anwser: {zh: 七点}
+"""
+
+
+def stationbot(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+    )
+
+
+@pytest.fixture
+def good(tmp_path: Path) -> Path:
+    path = tmp_path / "good.yaml"
+    path.write_text(GOOD, encoding="utf-8")
+    return path
+
+
+def test_check_prints_a_summary_and_exits_0(good: Path, capsys: pytest.CaptureFixture) -> None:
+    assert faq_cli.check(argparse.Namespace(path=str(good))) == 0
+    out = capsys.readouterr().out
+    assert out == f"OK: 2 entries (2 zh questions, 2 en questions) from {good}\n"
+
+
+def test_check_of_broken_file_exits_1_with_each_problem_and_no_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text(BROKEN, encoding="utf-8")
+    result = stationbot("faq", "check", str(path))
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    assert (
+        f"{path}:4: entry canteen.hours: field 'anwser': unknown key; did you mean 'answer'?"
+        in result.stderr.splitlines()
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "words"),
+    [
+        ("missing.yaml", None, "no such file or folder"),
+        ("empty-folder", "folder", "folder has no .yaml files"),
+        ("junk.yaml", os.urandom(2048) + b"\xff\xfe\x00", "not UTF-8"),
+        ("deep.yaml", b"[" * 5000, ""),
+    ],
+)
+def test_check_never_shows_a_traceback(
+    tmp_path: Path, name: str, content: bytes | str | None, words: str
+) -> None:
+    path = tmp_path / name
+    if content == "folder":
+        path.mkdir()
+    elif content is not None:
+        path.write_bytes(content)
+    result = stationbot("faq", "check", str(path))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert words in result.stderr
+    assert result.stderr.startswith(str(path))
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_check_of_unreadable_file_exits_1(good: Path) -> None:
+    good.chmod(0)
+    result = stationbot("faq", "check", str(good))
+    assert result.returncode == 1
+    assert "cannot read" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bundled_faq_passes_check() -> None:
+    result = stationbot("faq", "check")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("OK: ")
+    assert "faq/data/" in result.stdout
+
+
+def test_list_json_has_one_object_per_entry(good: Path, capsys: pytest.CaptureFixture) -> None:
+    assert faq_cli.list_entries(argparse.Namespace(faq=str(good), json=True)) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "食堂几点开门" in lines[0]  # not \u escapes
+    assert [json.loads(line) for line in lines] == [
+        {
+            "id": "canteen.hours",
+            "category": "canteen",
+            "questions": {
+                "zh": ["食堂几点开门", "食堂营业时间"],
+                "en": ["When does the canteen open?"],
+            },
+            "answer": {"zh": "七点开门", "en": "At seven."},
+        },
+        {
+            "id": "wish.how",
+            "category": None,
+            "questions": {"zh": [], "en": ["How do I make a wish?"]},
+            "answer": {"zh": "", "en": "Tell the bot."},
+        },
+    ]
+
+
+def test_list_table_shows_id_category_and_first_question(
+    good: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert faq_cli.list_entries(argparse.Namespace(faq=str(good), json=False)) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert rows[1] == ["canteen.hours", "canteen", "食堂几点开门"]
+    assert rows[2][:2] == ["wish.how", "-"]  # no zh question: the first one there is
+
+
+def test_list_of_broken_knowledge_base_exits_2(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text(BROKEN, encoding="utf-8")
+    result = stationbot("faq", "list", "--faq", str(path), "--json")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "anwser" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.skipif(not (SHARED / "spec" / "faq-topics.yaml").is_file(), reason="no shared spec")
+def test_bundled_faq_covers_every_topic_in_both_languages() -> None:
+    topics = yaml.safe_load((SHARED / "spec" / "faq-topics.yaml").read_text(encoding="utf-8"))
+    result = stationbot("faq", "list", "--json")
+    assert result.returncode == 0, result.stderr
+    entries = {item["id"]: item for item in map(json.loads, result.stdout.splitlines())}
+    missing = sorted(set(topics) - set(entries))
+    assert not missing, f"topics without an entry: {missing}"
+    for topic in topics:
+        entry = entries[topic]
+        for language in ("zh", "en"):
+            assert entry["questions"][language], (topic, language)
+            assert entry["answer"][language].strip(), (topic, language)

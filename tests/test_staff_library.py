@@ -1,0 +1,397 @@
+"""Staff follow-up library (bot/staff.py) over a real SQLite Storage in a temporary folder."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot import staff
+from bot.staff import Delivery, StaffError
+from bot.storage import Item, Storage
+from faq.loader import load
+
+START = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # a Monday, 09:00 in Shanghai
+
+FAQ = """
+entries:
+  - id: canteen.hours
+    questions:
+      zh: [食堂几点开门, 食堂几点开饭]
+      en: [When does the canteen open?]
+    answer:
+      zh: 食堂每天 7:00 开门。
+      en: The canteen opens at 7:00.
+  - id: donation.how
+    questions:
+      zh: [怎么捐款]
+      en: [How can I donate?]
+    answer:
+      zh: 到服务台捐款。
+      en: Donate at the front desk.
+"""
+
+
+class Clock:
+    """A settable clock for Storage timestamps."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+class Outbox:
+    """A Sender that records deliveries and hands out message ids."""
+
+    def __init__(self) -> None:
+        self.sent: list[Delivery] = []
+
+    async def __call__(self, delivery: Delivery) -> int:
+        self.sent.append(delivery)
+        return 500 + len(self.sent)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(START)
+
+
+@pytest.fixture
+async def storage(tmp_path: Path, clock: Clock):
+    async with Storage.open(tmp_path / "bot.db", now=clock) as opened:
+        yield opened
+
+
+@pytest.fixture
+def faq_file(tmp_path: Path) -> Path:
+    path = tmp_path / "faq.yaml"
+    path.write_text(FAQ, encoding="utf-8")
+    return path
+
+
+class FakeConfig:
+    staff_user_ids = frozenset({42})
+
+
+def test_only_listed_numeric_ids_are_staff() -> None:
+    assert staff.is_staff(FakeConfig(), 42)
+    assert not staff.is_staff(FakeConfig(), 43)
+    assert not staff.is_staff(FakeConfig(), None)
+
+
+def test_references_are_read_leniently_and_rejected_clearly() -> None:
+    assert staff.parse_ref("q12") == "Q0012"
+    assert staff.parse_ref(" W0007 ") == "W0007"
+    with pytest.raises(StaffError, match="not a reference"):
+        staff.parse_ref("hello")
+
+
+async def test_staff_reply_quotes_the_question_and_marks_it_answered(storage: Storage) -> None:
+    await storage.touch_resident(7, display_name="王阿姨", language="zh")
+    item = await storage.save_question(7, 7, "食堂礼拜天开伐", [("canteen.hours", 58.0)])
+    outbox = Outbox()
+
+    updated = await staff.reply(storage, item.ref.lower(), "礼拜天也开。", staff_id=42, send=outbox)
+
+    (delivery,) = outbox.sent
+    assert delivery.chat_id == 7
+    assert item.ref in delivery.text
+    assert "「食堂礼拜天开伐」" in delivery.text
+    assert "礼拜天也开。" in delivery.text
+    assert delivery.thanks_button == "👍 谢谢"
+    assert updated.status == "answered"
+    assert [reply.text for reply in updated.replies] == ["礼拜天也开。"]
+    # the resident's Telegram reply to that message finds the item again
+    assert await storage.ref_for_staff_message(7, 501) == item.ref
+
+
+async def test_reply_in_english_for_an_english_resident(storage: Storage) -> None:
+    item = await storage.save_question(8, 8, "Is there parking?")
+    outbox = Outbox()
+    await staff.reply(storage, item.ref, "Yes, two spaces.", staff_id=42, send=outbox)
+    assert outbox.sent[0].text.startswith("Station staff answered your question")
+
+
+async def test_failed_delivery_records_no_reply(storage: Storage) -> None:
+    item = await storage.save_question(7, 7, "有没有理发")
+
+    async def broken(delivery: Delivery) -> int:
+        raise ConnectionError("telegram down")
+
+    with pytest.raises(ConnectionError):
+        await staff.reply(storage, item.ref, "有的", staff_id=42, send=broken)
+    assert (await storage.get_item(item.ref)).status == "open"
+
+
+async def test_reply_to_unknown_or_empty_is_refused(storage: Storage) -> None:
+    item = await storage.save_question(7, 7, "有没有理发")
+    with pytest.raises(StaffError, match="no question or wish Q0099"):
+        await staff.reply(storage, "Q99", "text", staff_id=42, send=Outbox())
+    with pytest.raises(StaffError, match="empty reply"):
+        await staff.reply(storage, item.ref, "  ", staff_id=42, send=Outbox())
+
+
+async def test_resolve_closes_a_question_but_not_a_wish(storage: Storage) -> None:
+    question = await storage.save_question(7, 7, "有没有理发")
+    wish = await storage.save_wish(7, 7, "希望开烹饪课")
+    resolved = await staff.resolve(storage, question.ref, "told at the desk", staff_id=42)
+    assert resolved.status == "resolved"
+    assert resolved.history[-1][:2] == ("resolved", "told at the desk")
+    with pytest.raises(StaffError, match="already resolved"):
+        await staff.resolve(storage, question.ref, staff_id=42)
+    with pytest.raises(StaffError, match="is a wish"):
+        await staff.resolve(storage, wish.ref, staff_id=42)
+
+
+async def test_wish_status_change_tells_the_resident(storage: Storage) -> None:
+    await storage.touch_resident(7, language="zh")
+    wish = await storage.save_wish(7, 70, "希望开烹饪课")
+    outbox = Outbox()
+    updated = await staff.set_wish_status(
+        storage, wish.ref, "accepted", "下个月开班", staff_id=42, send=outbox
+    )
+    assert updated.status == "accepted"
+    (delivery,) = outbox.sent
+    assert delivery.chat_id == 70
+    assert "已经受理" in delivery.text and "下个月开班" in delivery.text
+    assert wish.ref in delivery.text
+    with pytest.raises(StaffError, match="unknown wish status"):
+        await staff.set_wish_status(storage, wish.ref, "maybe", staff_id=42, send=outbox)
+    question = await storage.save_question(7, 7, "有没有理发")
+    with pytest.raises(StaffError, match="not a wish"):
+        await staff.set_wish_status(storage, question.ref, "done", staff_id=42, send=outbox)
+    assert len(outbox.sent) == 1
+
+
+async def test_follow_up_reopens_only_the_residents_own_item(storage: Storage) -> None:
+    item = await storage.save_question(7, 7, "有没有理发")
+    await staff.reply(storage, item.ref, "周三有", staff_id=42, send=Outbox())
+    assert await staff.follow_up(storage, item.ref, 8, "not mine") is None
+    reopened = await staff.follow_up(storage, item.ref, 7, "几点开始？")
+    assert reopened.status == "open"
+    assert reopened.history[-1][:2] == ("open", "几点开始？")
+    # a 👍 on the old reply must not close the reopened question
+    assert (await staff.thank(storage, item.ref, 7)).status == "open"
+
+
+async def test_thanks_closes_an_answered_question(storage: Storage) -> None:
+    item = await storage.save_question(7, 7, "有没有理发")
+    await staff.reply(storage, item.ref, "周三有", staff_id=42, send=Outbox())
+    assert await staff.thank(storage, item.ref, 8) is None
+    assert (await staff.thank(storage, item.ref, 7)).status == "resolved"
+
+
+async def test_inbox_lists_open_items_oldest_first_on_request(
+    storage: Storage, clock: Clock
+) -> None:
+    first = await storage.save_question(7, 7, "第一")
+    clock.advance(minutes=5)
+    second = await storage.save_wish(8, 8, "第二")
+    clock.advance(minutes=5)
+    done = await storage.save_question(9, 9, "第三")
+    await staff.resolve(storage, done.ref, staff_id=42)
+    assert [i.ref for i in await staff.inbox(storage)] == [second.ref, first.ref]
+    assert [i.ref for i in await staff.inbox(storage, oldest_first=True)] == [
+        first.ref,
+        second.ref,
+    ]
+
+
+async def test_similar_wishes_are_pooled(storage: Storage, clock: Clock) -> None:
+    texts = [
+        (1, "希望开个烹饪课"),
+        (2, "能不能开烹饪课？"),
+        (3, "想上烹饪班"),
+        (3, "烹饪课！"),
+        (4, "I wish for a cooking class"),
+        (5, "Cooking classes please"),
+        (6, "楼道灯坏了，希望修一下"),
+        (7, "修一下楼道灯"),
+        (8, "希望有免费体检"),
+    ]
+    for user_id, text in texts:
+        await storage.save_wish(user_id, user_id, text)
+        clock.advance(minutes=1)
+
+    pools = await staff.wishes(storage)
+
+    assert [(pool.text, pool.count, pool.residents) for pool in pools] == [
+        ("希望开个烹饪课", 4, 3),
+        ("I wish for a cooking class", 2, 2),
+        ("楼道灯坏了，希望修一下", 2, 2),
+        ("希望有免费体检", 1, 1),
+    ]
+    assert pools[0].describe() == "希望开个烹饪课 ×4, from 3 residents"
+    assert pools[0].refs == ["W0001", "W0002", "W0003", "W0004"]
+
+
+async def test_wishes_filtered_by_status(storage: Storage) -> None:
+    first = await storage.save_wish(1, 1, "希望开烹饪课")
+    await storage.save_wish(2, 2, "烹饪课")
+    await staff.set_wish_status(storage, first.ref, "done", staff_id=42, send=Outbox())
+    (pool,) = await staff.wishes(storage, "done")
+    assert pool.refs == [first.ref]
+    with pytest.raises(StaffError, match="unknown wish status"):
+        await staff.wishes(storage, "finished")
+
+
+def test_unrelated_short_texts_stay_apart() -> None:
+    wishes = [
+        Item(f"W000{n}", "wish", text, "open", n, n, "2026-03-02T01:00:00Z")
+        for n, text in enumerate(["书法班", "烹饪班", "象棋桌", "理发"], start=1)
+    ]
+    pools = staff.pool_items(wishes)
+    assert [pool.count for pool in pools] == [1, 1, 1, 1]
+
+
+async def test_stats_on_known_data(storage: Storage, clock: Clock) -> None:
+    # outside the window: 8 days before "now"
+    await storage.record_event("answer", 1, "canteen.hours")
+    await storage.save_question(1, 1, "很久以前的问题")
+    clock.advance(days=2)
+    for kind in ("answer", "answer", "answer", "suggest", "none", "none"):
+        await storage.record_event(kind, 2)
+    await storage.record_event("suggestion_click", 2, "canteen.hours")
+    first = await storage.save_question(2, 2, "有没有理发")
+    second = await storage.save_question(3, 3, "有没有理发服务？")
+    third = await storage.save_question(4, 4, "能停车吗")
+    await storage.save_question(5, 5, "理发有吗")
+    await storage.save_wish(2, 2, "希望开烹饪课")
+    clock.advance(hours=1)
+    await staff.reply(storage, first.ref, "周三有", staff_id=42, send=Outbox())
+    clock.advance(hours=2)
+    await staff.reply(storage, third.ref, "可以", staff_id=42, send=Outbox())
+    now = START + timedelta(days=9)
+
+    result = await staff.stats(storage, days=7, now=now)
+
+    figures = result.figures
+    assert figures.questions_received == 6
+    assert figures.answered_by_bot == 3
+    assert result.bot_share == pytest.approx(0.5)
+    assert figures.suggestion_clicks == 1
+    assert figures.saved_for_staff == 4
+    assert figures.answered_by_staff == 2
+    assert figures.median_reply_seconds == pytest.approx(2 * 3600)  # 1h and 3h
+    assert figures.wishes == 1
+    top = result.top_unanswered[0]
+    assert (top.count, top.refs) == (2, [second.ref, "Q0005"])
+    text = "\n".join(result.lines())
+    assert "Answered by the bot 机器人直接回答: 3 (50%)" in text
+    assert "Median time to staff reply 回复时间中位数: 2h" in text
+    assert result.as_json()["saved_for_staff"] == 4
+
+
+async def test_export_is_utf8_with_bom_and_keeps_chinese(storage: Storage) -> None:
+    await storage.touch_resident(7, display_name="王阿姨")
+    item = await storage.save_question(7, 7, "食堂礼拜天开伐，几钿？", [("canteen.hours", 61.5)])
+    await staff.reply(storage, item.ref, "开的，12 块", staff_id=42, send=Outbox())
+    await storage.save_wish(8, 8, 'cooking class, "please"')
+
+    data, count = await staff.export(storage)
+
+    assert count == 2
+
+    assert data.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+    assert [row["ref"] for row in rows] == ["Q0001", "W0001"]
+    assert rows[0]["text"] == "食堂礼拜天开伐，几钿？"
+    assert rows[0]["display_name"] == "王阿姨"
+    assert rows[0]["replies"] == "开的，12 块"
+    assert rows[0]["status"] == "answered"
+    assert rows[0]["best_guesses"] == "canteen.hours (62)"
+    assert rows[1]["text"] == 'cooking class, "please"'
+
+
+async def test_forgotten_residents_leave_the_export(storage: Storage) -> None:
+    await storage.save_question(7, 7, "我的问题")
+    await storage.save_question(8, 8, "别人的问题")
+    await storage.forget(7)
+    rows = list(csv.DictReader(io.StringIO((await staff.export(storage))[0].decode("utf-8-sig"))))
+    assert [row["text"] for row in rows] == ["别人的问题"]
+    assert [item.text for item in await staff.inbox(storage)] == ["别人的问题"]
+
+
+async def test_teach_adds_the_question_to_the_overlay(
+    storage: Storage, faq_file: Path, tmp_path: Path
+) -> None:
+    overlay = tmp_path / "data" / "staff-overlay.yaml"
+    item = await storage.save_question(7, 7, "饭堂  啥辰光开")
+    kb = load(faq_file)
+
+    result = await staff.teach(
+        storage, item.ref, "canteen.hours", kb=kb, overlay_path=overlay, faq_path=faq_file
+    )
+
+    assert (result.entry_id, result.language, result.added) == ("canteen.hours", "zh", True)
+    assert yaml.safe_load(overlay.read_text(encoding="utf-8")) == {
+        "teach": {"canteen.hours": {"zh": ["饭堂 啥辰光开"]}}
+    }
+    assert "饭堂 啥辰光开" in load(faq_file, overlay=overlay).get("canteen.hours").questions["zh"]
+    again = await staff.teach(
+        storage, item.ref, "canteen.hours", kb=kb, overlay_path=overlay, faq_path=faq_file
+    )
+    assert not again.added
+    english = await storage.save_question(8, 8, "Is the canteen open on Sunday?")
+    await staff.teach(
+        storage, english.ref, "canteen.hours", kb=kb, overlay_path=overlay, faq_path=faq_file
+    )
+    taught = yaml.safe_load(overlay.read_text(encoding="utf-8"))["teach"]["canteen.hours"]
+    assert taught == {"zh": ["饭堂 啥辰光开"], "en": ["Is the canteen open on Sunday?"]}
+
+
+async def test_teach_refuses_unknown_entries_and_wishes(
+    storage: Storage, faq_file: Path, tmp_path: Path
+) -> None:
+    overlay = tmp_path / "staff-overlay.yaml"
+    kb = load(faq_file)
+    item = await storage.save_question(7, 7, "饭堂啥辰光开")
+    wish = await storage.save_wish(7, 7, "希望开烹饪课")
+    with pytest.raises(StaffError, match=r"did you mean 'canteen\.hours'"):
+        await staff.teach(storage, item.ref, "canteen.hour", kb=kb, overlay_path=overlay)
+    with pytest.raises(StaffError, match="only questions"):
+        await staff.teach(storage, wish.ref, "canteen.hours", kb=kb, overlay_path=overlay)
+    assert not overlay.exists()
+
+
+async def test_teach_leaves_a_broken_overlay_alone(
+    storage: Storage, faq_file: Path, tmp_path: Path
+) -> None:
+    overlay = tmp_path / "staff-overlay.yaml"
+    broken = "teach:\n  canteen.hours: {zh: [食堂几点\n"
+    overlay.write_text(broken, encoding="utf-8")
+    item = await storage.save_question(7, 7, "饭堂啥辰光开")
+    with pytest.raises(StaffError, match="cannot read the staff overlay"):
+        await staff.teach(
+            storage, item.ref, "canteen.hours", kb=load(faq_file), overlay_path=overlay
+        )
+    assert overlay.read_text(encoding="utf-8") == broken
+
+
+async def test_teach_refused_by_the_loader_keeps_the_old_overlay(
+    storage: Storage, faq_file: Path, tmp_path: Path
+) -> None:
+    overlay = tmp_path / "staff-overlay.yaml"
+    # another entry already has this phrasing: the loader refuses the same question twice
+    item = await storage.save_question(7, 7, "怎么捐款")
+    with pytest.raises(StaffError) as refused:
+        await staff.teach(
+            storage,
+            item.ref,
+            "canteen.hours",
+            kb=load(faq_file),
+            overlay_path=overlay,
+            faq_path=faq_file,
+        )
+    assert str(overlay) in str(refused.value)
+    assert not overlay.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".overlay-")] == []
