@@ -338,7 +338,7 @@ class Station:
         """Answers a typed message, suggests entries, or saves the question for staff."""
         text = text.strip()
         language = self.language(sender, text)
-        if not text:
+        if not has_words(text):  # only emoji, digits or punctuation: nothing to answer or save
             return Reply(t("empty_question", language), language)
         target = self._topic_by_label.get(text)
         if target:
@@ -406,7 +406,7 @@ class Station:
         entry = self.kb.get(entry_id)
         if entry is None:
             return Reply(t("expired", language), language)
-        await self._record("answer", sender, entry.id)
+        # not an "answer" event: stats count those as questions typed
         token = self._keep(sender, question_title(entry, language), [], [], entry.id)
         return self._answer_reply(entry, language, token)
 
@@ -476,6 +476,8 @@ class Station:
         """Starts or cancels a wish."""
         if choice == "start":
             return self._wish_prompt(sender, language)
+        if choice != "cancel":
+            return Reply(t("expired", language), language)
         self._awaiting_wish.pop(sender.user_id, None)
         return Reply(t("wish.cancelled", language), language, retire_buttons=True)
 
@@ -551,7 +553,6 @@ class Station:
         if kind == "wish":
             return self._wish_prompt(sender, language)
         if kind == "entry" and (entry := self.kb.get(name)):
-            await self._record("answer", sender, entry.id)
             token = self._keep(sender, question_title(entry, language), [], [], entry.id)
             return self._answer_reply(entry, language, token)
         rows = []

@@ -186,6 +186,46 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Sorry, I do not know where the stations are yet. Ask me “Where is the station?”",
     },
     "empty_question": {"zh": "请打字告诉我您的问题。", "en": "Please type your question."},
+    # --- the staff loop (texts bot/staff.py and handlers/staff.py send to residents) ---
+    "staff.reply_question": {
+        "zh": "驿站工作人员回复了您的问题（{ref}）：\n「{question}」\n\n{answer}",
+        "en": "Station staff answered your question ({ref}):\n“{question}”\n\n{answer}",
+    },
+    "staff.reply_wish": {
+        "zh": "驿站工作人员回复了您的心愿（{ref}）：\n「{question}」\n\n{answer}",
+        "en": "Station staff answered your wish ({ref}):\n“{question}”\n\n{answer}",
+    },
+    "staff.reply_hint": {
+        "zh": "如还有疑问，直接回复这条消息即可。",
+        "en": "To ask more, just reply to this message.",
+    },
+    "staff.wish_accepted": {
+        "zh": "您的心愿（{ref}）「{text}」驿站已经受理，我们会尽快安排。",
+        "en": "Your wish ({ref}) “{text}” is accepted: the station will arrange it.",
+    },
+    "staff.wish_in_progress": {
+        "zh": "您的心愿（{ref}）「{text}」正在办理中。",
+        "en": "Your wish ({ref}) “{text}” is being worked on.",
+    },
+    "staff.wish_done": {
+        "zh": "您的心愿（{ref}）「{text}」已经实现啦！",
+        "en": "Your wish ({ref}) “{text}” has come true!",
+    },
+    "staff.wish_declined": {
+        "zh": "很抱歉，您的心愿（{ref}）「{text}」驿站暂时办不了。",
+        "en": "Sorry, the station cannot make your wish ({ref}) “{text}” happen for now.",
+    },
+    "staff.note": {"zh": "工作人员留言：{note}", "en": "Note from staff: {note}"},
+    "staff.thanks_button": {"zh": "👍 谢谢", "en": "👍 Thanks"},
+    "staff.thanks_ack": {"zh": "不客气！祝您生活愉快。", "en": "You're welcome!"},
+    "staff.follow_up_saved": {
+        "zh": "已转给工作人员（{ref}），他们会在这里回复您。",
+        "en": "Passed to the staff ({ref}); they will answer you here.",
+    },
+    "staff.not_allowed": {
+        "zh": "抱歉，我不明白这个命令。发送 /help 看看我能做什么。",
+        "en": "Sorry, I don't know that command. Send /help to see what I can do.",
+    },
 }
 
 

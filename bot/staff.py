@@ -442,7 +442,8 @@ async def reply(storage: Any, ref: str, text: str, *, staff_id: int | None, send
         text=f"{body}\n\n{message('staff.reply_hint', language)}",
         ref=item.ref,
         language=language,
-        thanks_button=message("staff.thanks_button", language),
+        # 👍 closes a question; a wish is closed by its status, not by the resident
+        thanks_button=message("staff.thanks_button", language) if item.kind == "question" else None,
     )
     message_id = await send(delivery)
     updated = await storage.add_staff_reply(item.ref, staff_id, text)
@@ -481,8 +482,14 @@ async def set_wish_status(
     text = message(f"staff.wish_{status}", language, ref=item.ref, text=item.text)
     if note.strip():
         text += "\n" + message("staff.note", language, note=note.strip())
-    await send(Delivery(chat_id=item.chat_id, text=text, ref=item.ref, language=language))
-    return await storage.set_status(item.ref, status, note=note.strip(), staff_id=staff_id)
+    message_id = await send(
+        Delivery(chat_id=item.chat_id, text=text, ref=item.ref, language=language)
+    )
+    updated = await storage.set_status(item.ref, status, note=note.strip(), staff_id=staff_id)
+    if message_id is not None:
+        # a reply to this news reaches staff under the wish's reference
+        await storage.link_staff_message(item.ref, item.chat_id, message_id)
+    return updated
 
 
 async def follow_up(storage: Any, ref: str, user_id: int, text: str) -> Any | None:
@@ -528,10 +535,11 @@ async def stats(
     frequent questions still waiting for staff, pooled by similarity."""
     if days < 1:
         raise StaffError("days must be at least 1")
-    now = now or datetime.now(UTC)
-    since = now - timedelta(days=days)
-    figures = await storage.stats(since, now)
-    waiting = await storage.all_items(kind="question", status="open", since=since, until=now)
+    # stored times are whole seconds and the window's end is exclusive: keep this second in
+    until = (now or datetime.now(UTC)).replace(microsecond=0) + timedelta(seconds=1)
+    since = until - timedelta(days=days)
+    figures = await storage.stats(since, until)
+    waiting = await storage.all_items(kind="question", status="open", since=since, until=until)
     return StaffStats(days=days, figures=figures, top_unanswered=pool_items(waiting)[:top])
 
 

@@ -84,7 +84,8 @@ class Problem:
         if self.field:
             parts.append(f"field '{self.field}'")
         parts.append(self.message)
-        return ": ".join(parts)
+        # a key or value may hold a line break; the problem must stay on one line
+        return ": ".join(parts).replace("\n", "\\n")
 
 
 class FaqError(Exception):
@@ -537,7 +538,7 @@ class _Builder:
         self.entries.append(
             Entry(
                 id=entry_id,
-                questions=questions or {},
+                questions=questions,
                 answer=answer or {},
                 category=category.strip() if category else None,
                 keywords=keywords or {},
@@ -862,8 +863,15 @@ class _Builder:
 
     def add_overlay(self, path: Path) -> None:
         """Add the staff overlay's taught questions to their entries."""
-        # an empty overlay just means nothing has been taught yet
-        data = self.read_source(_Source(str(path), path.read_bytes), empty_ok=True)
+
+        def read() -> bytes:
+            try:
+                return path.read_bytes()
+            except FileNotFoundError:
+                return b""
+
+        # a missing or empty overlay just means nothing has been taught yet
+        data = self.read_source(_Source(str(path), read), empty_ok=True)
         if data is None:
             return
         self.unknown_keys(data, OVERLAY_KEYS)
@@ -984,7 +992,7 @@ def load(path: str | Path | None = None, *, overlay: str | Path | None = None) -
     builder = _Builder(both_languages=path is None)
     for source in sources:
         builder.add_file(source)
-    if overlay is not None and not builder.problems and Path(overlay).exists():
+    if overlay is not None and not builder.problems:
         builder.add_overlay(Path(overlay))
     return builder.result()
 

@@ -102,8 +102,9 @@ async def chat(
     console = ConsoleChat(station, sender, output)
     console.say(BANNER)
     if language:
-        await station.on_language(sender, language)
-    console.show(await station.on_start(sender))
+        console.show(await station.on_language(sender, language))
+    else:
+        console.show(await station.on_start(sender))
     while True:
         if lines.isatty():
             print("> ", end="", file=output, flush=True)

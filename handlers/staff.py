@@ -556,7 +556,7 @@ async def staff_action_button(update: Update, context: ContextTypes.DEFAULT_TYPE
         prompt = await context.bot.send_message(
             update.effective_chat.id,
             TEXT["reply_prompt"].format(ref=item.ref),
-            reply_markup=ForceReply(selective=True),
+            reply_markup=ForceReply(),
         )
         await station.storage.link_staff_message(
             item.ref, update.effective_chat.id, prompt.message_id

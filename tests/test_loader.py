@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 import zipfile
@@ -541,14 +542,11 @@ def test_unreadable_file_is_reported(tmp_path: Path) -> None:
 @settings(max_examples=200, deadline=None)
 @given(st.text(alphabet=st.sampled_from("azh:-[]{}\n '\"#&*!|>%@`\t?,")))
 def test_any_text_loads_or_gives_problems(text: str) -> None:
-    from faq.loader import _Builder, _Source
-
-    builder = _Builder(both_languages=False)
-    builder.add_file(_Source("fuzz.yaml", text.encode))
-    try:
-        builder.result()
-    except FaqError as error:
-        assert all(isinstance(problem, Problem) for problem in error.problems)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "fuzz.yaml"
+        path.write_text(text, encoding="utf-8")
+        problems = check(path)
+    assert all(isinstance(problem, Problem) and "\n" not in str(problem) for problem in problems)
 
 
 # --- the bundled knowledge base --------------------------------------------------------------

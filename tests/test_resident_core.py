@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 from bot.config import Config
-from bot.core import MAX_CALLBACK_BYTES, Reply, Sender, Station, WISH_INTENT, callback
+from bot.core import MAX_CALLBACK_BYTES, WISH_INTENT, Reply, Sender, Station, callback
 from bot.messages import MESSAGES, t
 from bot.storage import StorageError
 from faq.model import MatchResult
 
+UNANSWERABLE = "请问下周三小区停水吗，水管工什么时候来修理"
 ALICE = Sender(user_id=7, chat_id=7, language_code="zh-hans")
 BOB = Sender(user_id=8, chat_id=8, language_code="en")
 
@@ -100,7 +101,7 @@ async def test_live_line_follows_an_entry_with_live_data(station: Station):
 
 
 async def test_unanswerable_question_is_saved_with_a_reference(station: Station):
-    reply = await station.on_text(ALICE, "请问下周三小区停水吗，水管工什么时候来修理")
+    reply = await station.on_text(ALICE, UNANSWERABLE)
     assert reply.saved is not None and reply.saved.kind == "question"
     assert reply.saved.ref in reply.text
     items = await station.storage.items_of(ALICE.user_id)
@@ -157,8 +158,22 @@ async def test_someone_elses_button_does_nothing(station: Station):
 
 @pytest.mark.parametrize(
     "data",
-    ["", "junk", "1", "1:", "1:sug", "1:sug:abc", "1:sug:AAAAAAAA:9", "0:ans:canteen.hours",
-     "1:fb:?:AAAAAAAA", "1:ans:no.such.entry", "1:lang:fr", "1:ans:a:b:c", "\x00:💥"],
+    [
+        "",
+        "junk",
+        "1",
+        "1:",
+        "1:sug",
+        "1:sug:abc",
+        "1:sug:AAAAAAAA:9",
+        "0:ans:canteen.hours",
+        "1:fb:?:AAAAAAAA",
+        "1:ans:no.such.entry",
+        "1:lang:fr",
+        "1:ans:a:b:c",
+        "1:wish:maybe",
+        "\x00:💥",
+    ],
 )
 async def test_junk_callback_data_gets_a_harmless_reply(station: Station, data: str):
     reply = await station.on_callback(ALICE, data)
@@ -221,7 +236,9 @@ async def test_saying_i_want_to_make_a_wish_leads_to_the_wish_prompt(station: St
     assert reply.text == t("wish.prompt", reply.language)
 
 
-@pytest.mark.parametrize("text", ["怎么许愿？", "心愿是什么", "How do I make a wish?", "我的心愿办得怎么样"])
+@pytest.mark.parametrize(
+    "text", ["怎么许愿？", "心愿是什么", "How do I make a wish?", "我的心愿办得怎么样"]
+)
 def test_questions_about_wishes_are_not_taken_as_a_wish(text: str):
     assert not WISH_INTENT.match(text)
 
@@ -230,7 +247,7 @@ async def test_wish_prompt_can_be_cancelled(station: Station):
     prompt = await station.on_wish(ALICE)
     cancelled = await station.on_callback(ALICE, data_of(prompt)[0])
     assert cancelled.text == t("wish.cancelled", "zh")
-    reply = await station.on_text(ALICE, "请问下周三小区停水吗，水管工什么时候来修理")
+    reply = await station.on_text(ALICE, UNANSWERABLE)
     assert reply.saved is not None and reply.saved.kind == "question"
 
 
@@ -292,12 +309,29 @@ async def test_storage_failure_apologises_and_never_claims_saved(
     monkeypatch.setattr(station.storage, "save_question", broken)
     monkeypatch.setattr(station.storage, "save_wish", broken)
     with caplog.at_level(logging.ERROR):
-        reply = await station.on_text(ALICE, "请问下周三小区停水吗，水管工什么时候来修理")
+        reply = await station.on_text(ALICE, UNANSWERABLE)
     assert reply.saved is None
     assert reply.text.startswith("对不起，刚才没能保存")
     assert "disk I/O error" in caplog.text
     wish = await station.on_wish(ALICE, "希望开一个书法班")
     assert wish.saved is None and wish.text.startswith("对不起")
+
+
+async def test_decisions_are_counted_for_stats(station: Station):
+    await station.on_text(ALICE, station.kb.get("canteen.prices").questions["zh"][0])
+    await station.on_text(ALICE, UNANSWERABLE)
+    await station.on_wish(ALICE, "希望开一个书法班")
+    await station.on_text(ALICE, t("topic.hours", "zh"))  # a button, not a typed question
+    suggesting(station, "canteen.hours")
+    reply = await station.on_text(ALICE, "食堂")
+    await station.on_callback(ALICE, data_of(reply)[0])
+    assert await station.storage.event_counts() == {
+        "answer": 1,
+        "none": 1,
+        "wish": 1,
+        "suggest": 1,
+        "suggestion_click": 1,
+    }
 
 
 def test_every_message_exists_in_both_languages():

@@ -164,6 +164,7 @@ async def test_wish_status_change_tells_the_resident(storage: Storage) -> None:
     assert delivery.chat_id == 70
     assert "已经受理" in delivery.text and "下个月开班" in delivery.text
     assert wish.ref in delivery.text
+    assert await storage.ref_for_staff_message(70, 501) == wish.ref
     with pytest.raises(StaffError, match="unknown wish status"):
         await staff.set_wish_status(storage, wish.ref, "maybe", staff_id=42, send=outbox)
     question = await storage.save_question(7, 7, "有没有理发")
@@ -270,7 +271,7 @@ async def test_stats_on_known_data(storage: Storage, clock: Clock) -> None:
     await staff.reply(storage, first.ref, "周三有", staff_id=42, send=Outbox())
     clock.advance(hours=2)
     await staff.reply(storage, third.ref, "可以", staff_id=42, send=Outbox())
-    now = START + timedelta(days=9)
+    now = START + timedelta(days=8, hours=12)
 
     result = await staff.stats(storage, days=7, now=now)
 

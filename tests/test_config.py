@@ -1,0 +1,239 @@
+"""Configuration: where it comes from, what it defaults to, and one-line errors."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.config import (
+    SECTIONS,
+    Config,
+    ConfigError,
+    WebhookConfig,
+    check_storage_path,
+    load_config,
+)
+
+REPO = Path(__file__).parents[1]
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No config or token from the developer's shell, and a cwd without config.yaml."""
+    monkeypatch.delenv("STATIONBOT_CONFIG", raising=False)
+    monkeypatch.delenv("STATIONBOT_TOKEN", raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def write(folder: Path, text: str, name: str = "config.yaml") -> Path:
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def error_of(path: Path, **kwargs) -> str:
+    with pytest.raises(ConfigError) as raised:
+        load_config(str(path), **kwargs)
+    message = str(raised.value)
+    assert "\n" not in message
+    return message
+
+
+def test_built_in_defaults_without_any_file(tmp_path: Path) -> None:
+    config = load_config()
+    assert config.config_path is None
+    assert config.token is None
+    assert config.faq_path is None  # the bundled FAQ
+    assert config.storage_path == tmp_path / "stationbot.db"
+    assert config.overlay_path == tmp_path / "staff-overlay.yaml"
+    assert config.timezone == "Asia/Shanghai"
+    assert (config.flood_max_messages, config.flood_window_seconds) == (20, 10)
+    assert config.matching == {}
+    assert config.webhook is None
+    assert config.base_url == "https://api.telegram.org/bot"
+    assert config.staff_user_ids == frozenset()
+
+
+def test_example_config_loads_and_documents_every_key(tmp_path: Path) -> None:
+    example = REPO / "config.example.yaml"
+    config = load_config(example)
+    assert config.token == "123:ABC"
+    assert config.storage_path == REPO / "stationbot.db"
+    raw = yaml.safe_load(example.read_text(encoding="utf-8"))
+    assert set(raw) == {*SECTIONS, "timezone"}
+    for section, keys in SECTIONS.items():
+        assert set(raw[section]) == set(keys), section
+
+
+def test_explicit_path_beats_environment_beats_cwd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path, "timezone: Asia/Tokyo\n")
+    assert load_config().timezone == "Asia/Tokyo"
+    from_env = write(tmp_path, "timezone: Europe/Paris\n", "env.yaml")
+    monkeypatch.setenv("STATIONBOT_CONFIG", str(from_env))
+    assert load_config().timezone == "Europe/Paris"
+    explicit = write(tmp_path, "timezone: UTC\n", "explicit.yaml")
+    assert load_config(str(explicit)).timezone == "UTC"
+
+
+def test_environment_token_overrides_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, 'telegram:\n  token: "123:FROMFILE"\n')
+    assert load_config(path).token == "123:FROMFILE"
+    monkeypatch.setenv("STATIONBOT_TOKEN", "456:FROMENV")
+    assert load_config(path).token == "456:FROMENV"
+
+
+def test_token_and_webhook_secret_never_show_in_repr_or_str(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "telegram:\n  token: '123:VERYSECRET'\n"
+        "  webhook: {url: 'https://bot.example.org/t', secret_token: HUSH_hush-1}\n",
+    )
+    config = load_config(path)
+    for text in (repr(config), str(config), f"{config}", repr(config.webhook)):
+        assert "VERYSECRET" not in text and "HUSH_hush-1" not in text
+    assert config.masked_token == "123:****"
+    assert config.webhook == WebhookConfig(
+        url="https://bot.example.org/t", secret_token="HUSH_hush-1"
+    )
+
+
+def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    path = write(
+        folder, "storage: {path: data/bot.db}\nfaq: {path: ../faq, overlay: taught.yaml}\n"
+    )
+    config = load_config(path)
+    assert config.storage_path == folder / "data" / "bot.db"
+    assert config.faq_path == tmp_path / "faq"
+    assert config.overlay_path == folder / "taught.yaml"
+
+
+def test_overlay_defaults_to_next_to_the_database(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "storage: {path: /srv/station/bot.db}\n"))
+    assert config.overlay_path == Path("/srv/station/staff-overlay.yaml")
+    assert Config(storage_path=Path("/x/y.db")).overlay_path == Path("/x/staff-overlay.yaml")
+
+
+def test_values_are_read(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """\
+staff: {user_ids: [111, 222], chat_id: -100123}
+matching: {answer_threshold: 85, suggest_threshold: 55.5}
+limits: {flood_messages: 5, flood_seconds: 30}
+retention: {closed_items_days: 90}
+telegram: {base_url: "http://localhost:8081/bot"}
+""",
+    )
+    config = load_config(path)
+    assert config.staff_user_ids == frozenset({111, 222})
+    assert config.staff_chat_id == -100123
+    assert config.matching == {"answer_threshold": 85.0, "suggest_threshold": 55.5}
+    assert (config.flood_max_messages, config.flood_window_seconds) == (5, 30.0)
+    assert config.retention_days == 90
+    assert config.base_url == "http://localhost:8081/bot"
+
+
+def test_empty_config_file_means_defaults(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, "# nothing yet\n")).timezone == "Asia/Shanghai"
+
+
+BROKEN = [
+    # (file text, line, key, words)
+    ("staff:\n  user_ids: [1\n", 3, None, "YAML syntax error"),
+    ("staff:\n  user_id: [1]\n", 2, "staff.user_id", "did you mean 'user_ids'?"),
+    ("telegarm:\n  token: x\n", 1, "telegarm", "did you mean 'telegram'?"),
+    ("staff:\n  user_ids: '123'\n", 2, "staff.user_ids", "expected a list"),
+    ("staff:\n  user_ids: [123, '456']\n", 2, "staff.user_ids[1]", "without quotes"),
+    ("staff:\n  chat_id: group\n", 2, "staff.chat_id", "expected integer"),
+    ("limits:\n  flood_messages: '20'\n", 2, "limits.flood_messages", "remove the quotes"),
+    ("limits:\n  flood_messages: 0\n", 2, "limits.flood_messages", "at least 1"),
+    ("matching:\n  answer_threshold: 180\n", 2, "matching.answer_threshold", "0 to 100"),
+    (
+        "matching:\n  answer_threshold: 50\n  suggest_threshold: 70\n",
+        3,
+        "matching.suggest_threshold",
+        "above answer_threshold",
+    ),
+    ("\n\ntimezone: Asia/Shanghia\n", 3, "timezone", "did you mean 'Asia/Shanghai'?"),
+    ("telegram:\n  token: 12345\n", 2, "telegram.token", "put it in quotes"),
+    ("telegram:\n  base_url: api.telegram.org\n", 2, "telegram.base_url", "http(s)://"),
+    ("telegram:\n  webhook: {url: 'http://x'}\n", 2, "telegram.webhook.url", "https://"),
+    (
+        "telegram:\n  webhook:\n    url: https://x\n    port: 99999\n",
+        4,
+        "telegram.webhook.port",
+        "65535",
+    ),
+    (
+        "telegram:\n  webhook:\n    url: https://x\n    prot: 1\n",
+        4,
+        "telegram.webhook.prot",
+        "'port'",
+    ),
+    (
+        "telegram:\n  webhook: {url: 'https://x', secret_token: 'a b'}\n",
+        2,
+        "telegram.webhook.secret_token",
+        "A-Z",
+    ),
+    ("storage: stationbot.db\n", 1, "storage", "expected a section with path"),
+    ("retention:\n  closed_items_days: 1.5\n", 2, "retention.closed_items_days", "integer"),
+    ("staff:\n  user_ids: [1]\n  user_ids: [2]\n", 3, None, "appears twice"),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "key", "words"), BROKEN)
+def test_mistake_is_one_line_naming_file_line_and_key(
+    tmp_path: Path, text: str, line: int, key: str | None, words: str
+) -> None:
+    path = write(tmp_path, text)
+    message = error_of(path)
+    assert message.startswith(f"{path}:{line}: "), message
+    if key:
+        assert f": {key}: " in message, message
+    assert words in message, message
+
+
+def test_missing_config_file_is_named(tmp_path: Path) -> None:
+    assert error_of(tmp_path / "nope.yaml") == f"{tmp_path / 'nope.yaml'}: config file not found"
+
+
+def test_missing_token_says_where_to_set_it(tmp_path: Path) -> None:
+    path = write(tmp_path, "timezone: UTC\n")
+    assert error_of(path, require_token=True) == (
+        f"no Telegram token: set STATIONBOT_TOKEN or telegram.token in {path}"
+    )
+    assert load_config(path).token is None  # only required when asked
+
+
+def test_storage_folder_that_does_not_exist_is_reported_with_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "timezone: UTC\nstorage:\n  path: missing/bot.db\n")
+    config = load_config(path)
+    with pytest.raises(ConfigError) as raised:
+        check_storage_path(config)
+    assert str(raised.value).startswith(f"{path}:3: storage.path: folder ")
+    assert "does not exist" in str(raised.value)
+
+
+def test_writable_storage_folder_passes(tmp_path: Path) -> None:
+    check_storage_path(load_config(write(tmp_path, "storage: {path: bot.db}\n")))
+    assert not (tmp_path / "bot.db").exists()  # checking creates nothing
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere")
+def test_unwritable_storage_folder_is_reported(tmp_path: Path) -> None:
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    config = load_config(write(tmp_path, "storage: {path: ro/bot.db}\n"))
+    with pytest.raises(ConfigError, match="cannot write in folder"):
+        check_storage_path(config)

@@ -1,0 +1,137 @@
+"""`stationbot inbox / reply / resolve / wishes / stats / export / teach` on a staff PC."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from fake_telegram import TOKEN, FakeTelegram
+
+from bot.cli import main
+from bot.storage import Storage
+
+
+def write_config(tmp_path: Path, *, token: str | None = TOKEN, base_url: str = "") -> Path:
+    telegram = {"token": token} if token else {}
+    if base_url:
+        telegram["base_url"] = base_url
+    config = {"storage": {"path": str(tmp_path / "station.db")}, "staff": {"user_ids": [900]}}
+    if telegram:
+        config["telegram"] = telegram
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+async def seed(tmp_path: Path) -> None:
+    async with Storage.open(tmp_path / "station.db") as storage:
+        await storage.touch_resident(7, display_name="王阿姨", language="zh")
+        await storage.save_question(7, 7, "饭堂礼拜天开伐", [("canteen.hours", 55.0)])
+        await storage.save_wish(8, 8, "希望开个烹饪课")
+        await storage.save_wish(9, 9, "烹饪课！")
+
+
+@pytest.fixture
+async def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.delenv("STATIONBOT_TOKEN", raising=False)
+    monkeypatch.delenv("STATIONBOT_CONFIG", raising=False)
+    await seed(tmp_path)
+    return write_config(tmp_path)
+
+
+async def run(*argv: str) -> int:
+    # the commands run their own event loop, so they go to a thread beside the test's loop
+    return await asyncio.to_thread(main, list(argv))
+
+
+async def test_inbox_json_is_one_object_per_line_newest_first(config: Path, capsys):
+    assert await run("inbox", "--json", "--config", str(config)) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = [json.loads(line) for line in lines]
+    assert {row["ref"] for row in rows} == {"Q0001", "W0001", "W0002"}
+    assert set(rows[0]) == {"ref", "kind", "text", "status", "user_id", "created_at"}
+    assert "饭堂礼拜天开伐" in "\n".join(lines)  # not \u escapes
+
+
+async def test_inbox_text_shows_name_and_age(config: Path, capsys):
+    assert await run("inbox", "--config", str(config)) == 0
+    out = capsys.readouterr().out
+    assert "Q0001  question" in out and "王阿姨: 饭堂礼拜天开伐" in out
+
+
+async def test_reply_is_delivered_through_the_bot_api(config: Path, tmp_path: Path, capsys):
+    fake = FakeTelegram()
+    fake.start()
+    try:
+        path = write_config(tmp_path, base_url=fake.base_url)
+        assert await run("reply", "q1", "礼拜天也开", "--config", str(path)) == 0
+    finally:
+        await fake.stop()
+    [sent] = fake.sent(7)
+    assert "礼拜天也开" in sent.text and "「饭堂礼拜天开伐」" in sent.text and "Q0001" in sent.text
+    assert "Q0001: sent to 王阿姨, now answered" in capsys.readouterr().out
+    async with Storage.open(tmp_path / "station.db") as storage:
+        assert (await storage.get_item("Q0001")).status == "answered"
+
+
+async def test_reply_without_a_token_is_one_line_and_exit_2(config: Path, tmp_path: Path, capsys):
+    path = write_config(tmp_path, token=None)
+    assert await run("reply", "Q1", "hi", "--config", str(path)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "token" in err
+
+
+async def test_failed_delivery_leaves_the_question_open(config: Path, tmp_path: Path, capsys):
+    fake = FakeTelegram()
+    fake.start()
+    fake.fail_next("sendMessage", 5, status=500)
+    try:
+        path = write_config(tmp_path, base_url=fake.base_url)
+        assert await run("reply", "Q1", "hi", "--config", str(path)) == 1
+    finally:
+        await fake.stop()
+    assert "could not deliver Q1" in capsys.readouterr().err
+    async with Storage.open(tmp_path / "station.db") as storage:
+        assert (await storage.get_item("Q0001")).status == "open"
+
+
+async def test_resolve_and_unknown_reference(config: Path, capsys):
+    assert await run("resolve", "Q1", "phoned her", "--config", str(config)) == 0
+    assert "Q0001: resolved" in capsys.readouterr().out
+    assert await run("resolve", "Q77", "--config", str(config)) == 1
+    assert capsys.readouterr().err == "stationbot: no question or wish Q0077\n"
+
+
+async def test_wishes_pooled(config: Path, capsys):
+    assert await run("wishes", "--json", "--config", str(config)) == 0
+    [pool] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert (pool["text"], pool["count"], pool["residents"]) == ("希望开个烹饪课", 2, 2)
+
+
+async def test_stats_json(config: Path, capsys):
+    assert await run("stats", "--json", "--days", "3", "--config", str(config)) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert (figures["days"], figures["saved_for_staff"], figures["wishes"]) == (3, 1, 2)
+
+
+async def test_export_csv_file(config: Path, tmp_path: Path, capsys):
+    target = tmp_path / "out.csv"
+    assert await run("export", "--csv", str(target), "--config", str(config)) == 0
+    data = target.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+    assert [row["text"] for row in rows] == ["饭堂礼拜天开伐", "希望开个烹饪课", "烹饪课！"]
+    assert f"{target}: 3 rows" in capsys.readouterr().out
+
+
+async def test_teach_writes_the_overlay(config: Path, tmp_path: Path, capsys):
+    assert await run("teach", "Q1", "canteen.hours", "--config", str(config)) == 0
+    overlay = yaml.safe_load((tmp_path / "staff-overlay.yaml").read_text(encoding="utf-8"))
+    assert overlay == {"teach": {"canteen.hours": {"zh": ["饭堂礼拜天开伐"]}}}
+    assert await run("teach", "Q1", "canteen.hourz", "--config", str(config)) == 1
+    assert "did you mean 'canteen.hours'" in capsys.readouterr().err
