@@ -119,6 +119,12 @@ def main(args: argparse.Namespace) -> int:
         loop.close()
         return 2
     app = build_application(config, station)
+    log.info(
+        "Station Helper: %d FAQ entries, database %s, %s",
+        len(station.kb.entries),
+        config.storage_path,
+        f"webhook on port {webhook.port}" if webhook else "long polling",
+    )
     try:
         if webhook:
             app.run_webhook(

@@ -6,13 +6,13 @@ Telegram handlers and the `stationbot` staff commands are thin layers over these
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import dataclasses
 import io
 import os
 import re
 import tempfile
-import unicodedata
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,6 +27,7 @@ from bot.storage import Stats, format_ref
 from bot.storage import parse_ref as _parse_ref
 from faq.loader import FaqError, load
 from faq.model import KnowledgeBase
+from faq.normalize import Normalizer, detect_language
 
 WISH_STATUSES = ("accepted", "in_progress", "done", "declined")
 QUESTION_CLOSED = "resolved"
@@ -80,9 +81,8 @@ STAFF_MESSAGES: dict[str, dict[str, str]] = {
     },
 }
 
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _CJK_CHAR = re.compile(r"([\u3400-\u9fff\uf900-\ufaff])")
-_NOT_WORD = re.compile(r"[^\w\s]")
+_NORMALIZER = Normalizer()  # no synonyms: wishes are not FAQ questions
 # words that say "I wish" rather than what is wished for; removed before pooling
 _ZH_FILLERS = (
     "可不可以",
@@ -106,6 +106,7 @@ _ZH_FILLERS = (
     "的",
     "了",
     "啊",
+    "呀",
     "想",
     "要",
     "个",
@@ -236,11 +237,6 @@ def is_staff(config: _Config, user_id: int | None) -> bool:
     return user_id is not None and user_id in config.staff_user_ids
 
 
-def language_of(text: str) -> str:
-    """'zh' if the text has Chinese characters, else 'en'."""
-    return "zh" if _CJK.search(text) else "en"
-
-
 def message(key: str, language: str | None, **values: Any) -> str:
     """A resident-facing text of the staff loop in zh or en (Chinese when unknown)."""
     if key in MESSAGES:
@@ -292,66 +288,66 @@ def _chronological(item: Any) -> tuple[str, str, int]:
 
 
 def pooling_key(text: str) -> str:
-    """Text reduced to what it asks for: fillers dropped, CJK characters as tokens."""
-    text = _NOT_WORD.sub(" ", unicodedata.normalize("NFKC", text).casefold())
+    """Text reduced to what it asks for: one token per Chinese character or English word,
+    fillers ("希望", "please") dropped, so word order and particles matter less."""
+    # the matcher's normaliser: NFKC, Traditional -> Simplified, casefold, no punctuation
+    text = _NORMALIZER.normalize(text)
     for filler in _ZH_FILLERS:
         text = text.replace(filler, " ")
     words = []
-    for word in text.split():
+    for word in _CJK_CHAR.sub(r" \1 ", text).split():
         if word in _EN_FILLERS:
             continue
-        if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
-            word = word[:-1]  # classes ~ class, tables ~ table
+        if word.endswith(("sses", "shes", "ches", "xes")):
+            word = word[:-2]  # classes ~ class, benches ~ bench
+        elif len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+            word = word[:-1]  # tables ~ table
         words.append(word)
-    # one token per Chinese character, so word order and particles matter less
-    return " ".join(_CJK_CHAR.sub(r" \1 ", " ".join(words)).split())
+    return " ".join(words)
 
 
 def pool_items(items: Sequence[Any], threshold: float = POOL_THRESHOLD) -> list[Pool]:
     """Groups items whose texts are near-duplicates; biggest pool first.
 
-    Similarity is the mean of token-sort and token-set ratios on `pooling_key` texts,
-    computed in one rapidfuzz cdist call; pools are the connected components (union-find)
-    of pairs at or above `threshold`.
+    Similarity is the mean of token-sort and token-set ratios of `pooling_key` texts, all
+    pairs in two rapidfuzz cdist calls. Each item, oldest first, joins the pool whose first
+    item it resembles most (at least `threshold`), else starts a pool: comparing with the
+    pool's first item rather than any member keeps chains (理发 ~ 免费理发 ~ 免费体检) apart.
     """
     if not items:
         return []
     ordered = sorted(items, key=_chronological)
     keys = [pooling_key(item.text) or item.text.strip().casefold() for item in ordered]
-    parent = list(range(len(ordered)))
-
-    def root(index: int) -> int:
-        while parent[index] != index:
-            parent[index] = parent[parent[index]]
-            index = parent[index]
-        return index
-
-    if len(ordered) > 1:
-        sort_scores = process.cdist(keys, keys, scorer=fuzz.token_sort_ratio, workers=1)
-        set_scores = process.cdist(keys, keys, scorer=fuzz.token_set_ratio, workers=1)
-        similar = (sort_scores + set_scores) / 2 >= threshold
-        for first, second in zip(*similar.nonzero(), strict=True):
-            if first < second:
-                parent[root(int(second))] = root(int(first))
-
-    groups: dict[int, list[Any]] = {}
+    scores = (
+        process.cdist(keys, keys, scorer=fuzz.token_sort_ratio, workers=-1)
+        + process.cdist(keys, keys, scorer=fuzz.token_set_ratio, workers=-1)
+    ) / 2
+    leaders: list[int] = []
+    members: dict[int, list[Any]] = {}
     for index, item in enumerate(ordered):
-        groups.setdefault(root(index), []).append(item)
+        if leaders:
+            similarity = scores[index, leaders]
+            best = int(similarity.argmax())
+            if similarity[best] >= threshold:
+                members[leaders[best]].append(item)
+                continue
+        leaders.append(index)
+        members[index] = [item]
     pools = []
-    for members in groups.values():
+    for group in members.values():
         statuses: dict[str, int] = {}
-        for member in members:
+        for member in group:
             statuses[member.status] = statuses.get(member.status, 0) + 1
         pools.append(
             Pool(
-                text=members[0].text,
-                refs=[member.ref for member in members],
-                residents=len({member.user_id for member in members}),
+                text=group[0].text,
+                refs=[member.ref for member in group],
+                residents=len({member.user_id for member in group}),
                 statuses=statuses,
             )
         )
-    first_seen = {item.ref: index for index, item in enumerate(ordered)}
-    pools.sort(key=lambda pool: (-pool.count, first_seen[pool.refs[0]]))
+    # stable sort: equal pools keep the order of their first item
+    pools.sort(key=lambda pool: -pool.count)
     return pools
 
 
@@ -416,7 +412,7 @@ async def resident_language(storage: Any, item: Any) -> str:
     resident = await storage.get_resident(item.user_id)
     if resident is not None and resident.language in LANGUAGES:
         return resident.language
-    return language_of(item.text)
+    return detect_language(item.text)
 
 
 async def reply(storage: Any, ref: str, text: str, *, staff_id: int | None, send: Sender) -> Any:
@@ -525,7 +521,9 @@ async def wishes(storage: Any, status: str | None = None) -> list[Pool]:
     """Wishes pooled by similarity, optionally only those with one status."""
     if status is not None and status not in ("open", *WISH_STATUSES):
         raise StaffError(f"unknown wish status {status!r}: use open | {' | '.join(WISH_STATUSES)}")
-    return pool_items(await storage.all_items(kind="wish", status=status))
+    items = await storage.all_items(kind="wish", status=status)
+    # thousands of wishes take a second or two: off the event loop, the bot keeps answering
+    return await asyncio.to_thread(pool_items, items)
 
 
 async def stats(
@@ -540,7 +538,8 @@ async def stats(
     since = until - timedelta(days=days)
     figures = await storage.stats(since, until)
     waiting = await storage.all_items(kind="question", status="open", since=since, until=until)
-    return StaffStats(days=days, figures=figures, top_unanswered=pool_items(waiting)[:top])
+    pools = await asyncio.to_thread(pool_items, waiting)
+    return StaffStats(days=days, figures=figures, top_unanswered=pools[:top])
 
 
 async def export(storage: Any) -> tuple[bytes, int]:
@@ -626,7 +625,7 @@ async def teach(
     if kb.get(entry_id) is None:
         raise StaffError(f"no FAQ entry {entry_id!r}{_did_you_mean(entry_id, kb)}")
     text = " ".join(item.text.split())
-    language = language_of(text)
+    language = detect_language(text)
     data = read_overlay(overlay_path)
     added = add_phrasing(data, entry_id, language, text)
     if added:

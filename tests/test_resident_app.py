@@ -7,14 +7,18 @@ import asyncio
 import inspect
 import io
 import logging
+import os
+import signal
+import sys
 from pathlib import Path
 
 import pytest
-from fake_telegram import TOKEN, running_bot
+from fake_telegram import TOKEN, FakeTelegram, running_bot
 from telegram.ext import Application
 
 from bot.app import RedactSecrets, configure_logging, main
 from bot.core import Station
+from bot.messages import t
 
 
 def run(config: Path) -> int:
@@ -119,7 +123,13 @@ def test_run_starts_polling_or_the_configured_webhook(
     monkeypatch.setattr(Application, "run_polling", fake_run("run_polling"))
     monkeypatch.setattr(Application, "run_webhook", fake_run("run_webhook"))
     closed = []
-    monkeypatch.setattr(Station, "close", lambda self: asyncio.sleep(0, closed.append(True)))
+    real_close = Station.close
+
+    async def close(self: Station) -> None:
+        closed.append(True)
+        await real_close(self)
+
+    monkeypatch.setattr(Station, "close", close)
     webhook = (
         "  webhook:\n    url: https://bot.example.org/telegram\n    port: 8444\n"
         "    secret_token: s3cret\n"
@@ -146,3 +156,39 @@ def test_run_starts_polling_or_the_configured_webhook(
             "s3cret",
         )
         assert options["bootstrap_retries"] == -1
+
+
+async def test_stationbot_run_survives_a_failing_start_and_stops_cleanly(tmp_path: Path):
+    fake = FakeTelegram()
+    fake.start()
+    fake.fail_next("getMe", status=500)  # Telegram unreachable for a moment at start-up
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f'telegram:\n  token: "{TOKEN}"\n  base_url: "{fake.base_url}"\n'
+        f'storage:\n  path: "{tmp_path / "station.db"}"\n'
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STATIONBOT_")}
+    bot = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "run",
+        "--config",
+        str(config),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+        cwd=tmp_path,
+    )
+    try:
+        [reply] = await fake.replies(fake.command("start"), timeout=30)
+        assert reply.text == t("start", "zh")
+    finally:
+        if bot.returncode is None:
+            bot.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(bot.communicate(), 30)
+        await fake.stop()
+    log = err.decode()
+    assert bot.returncode == 0, log
+    assert len(fake.called("getMe")) >= 2, "start-up retried after the failure"
+    assert TOKEN not in log and TOKEN.partition(":")[2] not in log

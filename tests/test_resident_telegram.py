@@ -111,6 +111,10 @@ async def test_group_chat_answers_only_mentions_and_hides_stored_data(tmp_path: 
         entry = station.kb.get("canteen.prices")
         fake.message(UNANSWERABLE, chat_id=-100123, chat_type="supergroup")
         fake.sticker(chat_id=-100123, chat_type="supergroup")
+        other_bot = {"type": "mention", "offset": 0, "length": 9}
+        fake.message(
+            "@otherbot 食堂几点", chat_id=-100123, chat_type="supergroup", entities=[other_bot]
+        )
         await fake.settle()
         assert fake.sent() == [] and rows(tmp_path, "questions") == []
 

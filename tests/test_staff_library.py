@@ -396,3 +396,15 @@ async def test_teach_refused_by_the_loader_keeps_the_old_overlay(
     assert str(overlay) in str(refused.value)
     assert not overlay.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".overlay-")] == []
+
+
+def test_traditional_characters_and_plurals_pool_with_their_plain_forms() -> None:
+    texts = ["希望开烹饪课", "想上烹飪課！", "Cooking classes please", "a cooking class"]
+    wishes = [
+        Item(f"W000{n}", "wish", text, "open", n, n, "2026-03-02T01:00:00Z")
+        for n, text in enumerate(texts, start=1)
+    ]
+    assert [pool.refs for pool in staff.pool_items(wishes)] == [
+        ["W0001", "W0002"],
+        ["W0003", "W0004"],
+    ]

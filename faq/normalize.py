@@ -1,0 +1,224 @@
+"""Text normalisation for matching: one canonical form for what residents type, plus its features.
+
+Handles full-width forms, Traditional characters, emoji, punctuation, filler words, synonyms
+(饭堂 -> 食堂, 几钿 -> 多少钱), toneless "fuzzy" pinyin for homophone slips, and pinyin typed
+without an input method ("shitang jidian kaimen").
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+
+_CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_CJK_CHAR = re.compile(f"[{_CJK}]")
+# voice input and some IMEs put spaces between Chinese words; they are not word breaks to keep
+_CJK_GAP = re.compile(f"(?<=[{_CJK}])[^\\S\\n]+(?=[{_CJK}])")
+# a run of CJK characters, or one latin/digit word (apostrophes inside English words kept)
+_TOKEN = re.compile(f"[{_CJK}]+|[a-z0-9]+(?:'[a-z]+)?")
+
+# Said before or around a question without changing what is asked. Longest first matters.
+_ZH_FILLERS = (
+    "麻烦问一下",
+    "我想问一下",
+    "我想问问",
+    "想问一下",
+    "请问一下",
+    "打听一下",
+    "我想请问",
+    "我想问",
+    "想问问",
+    "问一下",
+    "请问",
+    "麻烦你",
+    "麻烦",
+    "那个",
+)
+# modal particles: dropped anywhere (啊 呢 ...) or only at the end of a clause (吗 吧 ...)
+_ZH_PARTICLES = "啊呢呀哦嘛啦哈噢喔哇诶欸"
+_ZH_FINAL_PARTICLES = "吗吧"
+_EN_FILLERS = (
+    "could you please tell me",
+    "can you please tell me",
+    "could you tell me",
+    "can you tell me",
+    "i would like to know",
+    "i'd like to know",
+    "i want to know",
+    "i want to ask",
+    "please",
+    "pls",
+    "plz",
+)
+_FILLER_RE = re.compile(
+    "|".join(
+        [re.escape(f) for f in _ZH_FILLERS]
+        + [rf"(?<![a-z0-9']){re.escape(f)}(?![a-z0-9'])" for f in _EN_FILLERS]
+        + [f"[{_ZH_PARTICLES}]", f"[{_ZH_FINAL_PARTICLES}](?=\\s|$)"]
+    )
+)
+
+# Homophone slips from pinyin input are rarely exact: IMEs and southern accents blur these
+# initials and finals (standard "fuzzy pinyin" pairs, plus aspiration pairs t/d, p/b, k/g).
+_FUZZY_INITIALS = (("zh", "z"), ("ch", "c"), ("sh", "s"), ("l", "n"), ("t", "d"), ("p", "b"))
+_FUZZY_INITIALS += (("k", "g"), ("r", "n"))
+
+# English words too common to tell entries apart; they never count against coverage.
+EN_STOPWORDS = frozenset(
+    "a an the is are was were be been am do does did i me my you your we our us it its "
+    "to of in on at for with and or can could would will should may might there here this "
+    "that what when where how who which why some any please hi hello".split()
+)
+# Chinese characters that carry grammar rather than topic.
+ZH_STOPCHARS = frozenset("的了吗呢吧啊呀么是我你您他她们在有要想能可以会个这那就也都还和与或去")
+
+
+def detect_language(text: str) -> str:
+    """"zh" when the text has any CJK character, else "en"."""
+    return "zh" if _CJK_CHAR.search(text or "") else "en"
+
+
+@functools.cache
+def _t2s():  # type: ignore[no-untyped-def]
+    import opencc  # lazy: only text with CJK characters needs it
+
+    return opencc.OpenCC("t2s")
+
+
+def _clean(text: str) -> str:
+    """NFKC, Traditional -> Simplified, casefold; punctuation, symbols, emoji, controls -> space."""
+    text = unicodedata.normalize("NFKC", text)
+    if _CJK_CHAR.search(text):
+        text = _t2s().convert(text)
+    kept = []
+    for char in text.casefold():
+        category = unicodedata.category(char)
+        if category in ("Mn", "Mc", "Cf", "Co", "Cn", "Cs") or (
+            category == "Cc" and not char.isspace()
+        ):
+            continue  # combining marks, zero-width and other invisible characters: no break
+        kept.append(char if category[0] in "LN" or char == "'" or char.isspace() else "\n")
+    # punctuation, symbols and emoji became line breaks: they separate, plain spaces between
+    # Chinese characters do not
+    text = _CJK_GAP.sub("", "".join(kept))
+    return " ".join(text.split())
+
+
+class Normalizer:
+    """Turns raw text into a canonical form, applying a knowledge base's synonyms."""
+
+    def __init__(self, synonyms: Mapping[str, Iterable[str]] | None = None) -> None:
+        self._replacement: dict[str, str] = {}
+        for canonical, variants in (synonyms or {}).items():
+            target = _clean(str(canonical))
+            for variant in variants:
+                key = _clean(str(variant))
+                if key and key != target:
+                    self._replacement[key] = target
+        self._synonym_re: re.Pattern[str] | None = None
+        if self._replacement:
+            alternatives = []
+            for key in sorted(self._replacement, key=len, reverse=True):
+                if _CJK_CHAR.search(key):
+                    alternatives.append(re.escape(key))
+                else:  # latin variants match whole words only ("pub" is not in "public")
+                    alternatives.append(rf"(?<![a-z0-9']){re.escape(key)}(?![a-z0-9'])")
+            self._synonym_re = re.compile("|".join(alternatives))
+
+    def normalize(self, text: str) -> str:
+        """The canonical form of `text`: what matching compares."""
+        text = _clean(text)
+        if self._synonym_re is not None:
+            text = self._synonym_re.sub(lambda m: self._replacement[m.group(0)], text)
+        stripped = " ".join(_FILLER_RE.sub(" ", text).split())
+        # a question that is nothing but filler ("请问", "please") keeps its words
+        return stripped or text
+
+
+def tokens(text: str) -> list[str]:
+    """CJK runs and latin/digit words of normalised text, in order."""
+    return _TOKEN.findall(text)
+
+
+def is_cjk(token: str) -> bool:
+    return bool(_CJK_CHAR.match(token))
+
+
+@functools.cache
+def _pinyin_module():  # type: ignore[no-untyped-def]
+    import pypinyin  # lazy: 0.2 s to import, only needed once a CJK text or pinyin word shows up
+
+    return pypinyin
+
+
+def fuzzy_syllable(syllable: str) -> str:
+    """Folds a toneless syllable so that commonly confused sounds compare equal."""
+    syllable = syllable.replace("v", "u").replace("ü", "u")
+    for initial, folded in _FUZZY_INITIALS:
+        if syllable.startswith(initial):
+            syllable = folded + syllable[len(initial) :]
+            break
+    if syllable.endswith("ng") and len(syllable) > 2:  # an/ang, en/eng, in/ing
+        syllable = syllable[:-1]
+    return syllable
+
+
+def cjk_pinyin(run: str) -> list[str]:
+    """One fuzzy toneless syllable per character of a CJK run ("?" where none is known)."""
+    pypinyin = _pinyin_module()
+    syllables = pypinyin.lazy_pinyin(
+        run, style=pypinyin.Style.NORMAL, errors=lambda chars: ["?"] * len(chars)
+    )
+    if len(syllables) != len(run):  # never expected; keep features aligned with characters
+        return ["?"] * len(run)
+    return [fuzzy_syllable(s) for s in syllables]
+
+
+@functools.cache
+def _syllables() -> frozenset[str]:
+    """Every toneless pinyin syllable, read from pypinyin's character table."""
+    from pypinyin.pinyin_dict import pinyin_dict
+
+    found = set()
+    for readings in pinyin_dict.values():
+        for reading in readings.split(","):
+            plain = unicodedata.normalize("NFD", reading)
+            plain = "".join(c for c in plain if not unicodedata.combining(c))
+            found.add(plain.replace("ü", "v"))
+    return frozenset(s for s in found if s.isascii() and s.isalpha())
+
+
+def split_pinyin(word: str) -> list[str] | None:
+    """Splits a latin word typed as pinyin ("shitang" -> [shi, tang]); None if it is not pinyin.
+
+    Prefers the split with the fewest syllables, so "xian" stays one syllable.
+    """
+    if not word.isascii() or not word.isalpha() or len(word) > 40:
+        return None
+    valid = _syllables()
+    best: list[list[str] | None] = [None] * (len(word) + 1)
+    best[0] = []
+    for end in range(1, len(word) + 1):
+        for start in range(max(0, end - 6), end):
+            head = best[start]
+            if head is not None and word[start:end] in valid:
+                candidate = [*head, word[start:end]]
+                if best[end] is None or len(candidate) < len(best[end]):  # type: ignore[arg-type]
+                    best[end] = candidate
+    return best[len(word)]
+
+
+def pinyin_reading(text: str) -> list[str] | None:
+    """Fuzzy syllables of a latin-only text that reads entirely as pinyin, else None."""
+    words = [w.replace("'", "") for w in tokens(text)]
+    if not words or any(is_cjk(w) for w in words):
+        return None
+    syllables: list[str] = []
+    for word in words:
+        split = split_pinyin(word)
+        if split is None:
+            return None
+        syllables.extend(split)
+    return [fuzzy_syllable(s) for s in syllables]
