@@ -48,7 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     faq = commands.add_parser("faq", help="check or list a knowledge base")
     faq_commands = faq.add_subparsers(dest="faq_command", metavar="SUBCOMMAND", required=True)
-    check = faq_commands.add_parser("check", help="validate FAQ files; exit 1 listing every problem")
+    check = faq_commands.add_parser(
+        "check", help="validate FAQ files; exit 1 listing every problem"
+    )
     check.add_argument("path", nargs="?", help="YAML file or folder (default: the bundled FAQ)")
     check.set_defaults(handler=COMMANDS["faq check"])
     listing = faq_commands.add_parser("list", help="list entries")

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import yaml
 from rapidfuzz import fuzz, process
 
-from bot.messages import DEFAULT_LANGUAGE, LANGUAGES, MESSAGES, t
+from bot.messages import LANGUAGES, t
 from bot.storage import Stats, format_ref
 from bot.storage import parse_ref as _parse_ref
 from faq.loader import FaqError, load
@@ -34,52 +34,6 @@ QUESTION_CLOSED = "resolved"
 # two wishes (or unanswered questions) whose normalised texts score at least this are pooled
 POOL_THRESHOLD = 70.0
 INBOX_PAGE_SIZE = 8
-
-# Resident-facing texts of the staff loop, shaped like bot/messages.MESSAGES (key -> zh/en).
-# They belong in that catalogue (E's): `message()` prefers it, so once E absorbs these keys
-# this dict can go.
-STAFF_MESSAGES: dict[str, dict[str, str]] = {
-    "staff.reply_question": {
-        "zh": "驿站工作人员回复了您的问题（{ref}）：\n「{question}」\n\n{answer}",
-        "en": "Station staff answered your question ({ref}):\n“{question}”\n\n{answer}",
-    },
-    "staff.reply_wish": {
-        "zh": "驿站工作人员回复了您的心愿（{ref}）：\n「{question}」\n\n{answer}",
-        "en": "Station staff answered your wish ({ref}):\n“{question}”\n\n{answer}",
-    },
-    "staff.reply_hint": {
-        "zh": "如还有疑问，直接回复这条消息即可。",
-        "en": "To ask more, just reply to this message.",
-    },
-    "staff.wish_accepted": {
-        "zh": "您的心愿（{ref}）「{text}」驿站已经受理，我们会尽快安排。",
-        "en": "Your wish ({ref}) “{text}” is accepted: the station will arrange it.",
-    },
-    "staff.wish_in_progress": {
-        "zh": "您的心愿（{ref}）「{text}」正在办理中。",
-        "en": "Your wish ({ref}) “{text}” is being worked on.",
-    },
-    "staff.wish_done": {
-        "zh": "您的心愿（{ref}）「{text}」已经实现啦！",
-        "en": "Your wish ({ref}) “{text}” has come true!",
-    },
-    "staff.wish_declined": {
-        "zh": "很抱歉，您的心愿（{ref}）「{text}」驿站暂时办不了。",
-        "en": "Sorry, the station cannot make your wish ({ref}) “{text}” happen for now.",
-    },
-    "staff.note": {"zh": "工作人员留言：{note}", "en": "Note from staff: {note}"},
-    "staff.thanks_button": {"zh": "👍 谢谢", "en": "👍 Thanks"},
-    "staff.thanks_ack": {"zh": "不客气！祝您生活愉快。", "en": "You're welcome!"},
-    "staff.follow_up_saved": {
-        "zh": "已转给工作人员（{ref}），他们会在这里回复您。",
-        "en": "Passed to the staff ({ref}); they will answer you here.",
-    },
-    # what a non-staff sender of a staff command sees: nothing that reveals staff features
-    "staff.not_allowed": {
-        "zh": "抱歉，我不明白这个命令。发送 /help 看看我能做什么。",
-        "en": "Sorry, I don't know that command. Send /help to see what I can do.",
-    },
-}
 
 _CJK_CHAR = re.compile(r"([\u3400-\u9fff\uf900-\ufaff])")
 _NORMALIZER = Normalizer()  # no synonyms: wishes are not FAQ questions
@@ -235,16 +189,6 @@ class TeachResult:
 def is_staff(config: _Config, user_id: int | None) -> bool:
     """True only for a numeric id listed in staff.user_ids (usernames can change)."""
     return user_id is not None and user_id in config.staff_user_ids
-
-
-def message(key: str, language: str | None, **values: Any) -> str:
-    """A resident-facing text of the staff loop in zh or en (Chinese when unknown)."""
-    if key in MESSAGES:
-        return t(key, language, **values)
-    variants = STAFF_MESSAGES[key]
-    return (variants.get(language or DEFAULT_LANGUAGE) or variants[DEFAULT_LANGUAGE]).format(
-        **values
-    )
 
 
 def parse_ref(text: str) -> str:
@@ -426,7 +370,7 @@ async def reply(storage: Any, ref: str, text: str, *, staff_id: int | None, send
         raise StaffError("empty reply: write the answer after the reference")
     item = await get_item(storage, ref)
     language = await resident_language(storage, item)
-    body = message(
+    body = t(
         "staff.reply_wish" if item.kind == "wish" else "staff.reply_question",
         language,
         ref=item.ref,
@@ -435,11 +379,11 @@ async def reply(storage: Any, ref: str, text: str, *, staff_id: int | None, send
     )
     delivery = Delivery(
         chat_id=item.chat_id,
-        text=f"{body}\n\n{message('staff.reply_hint', language)}",
+        text=f"{body}\n\n{t('staff.reply_hint', language)}",
         ref=item.ref,
         language=language,
         # 👍 closes a question; a wish is closed by its status, not by the resident
-        thanks_button=message("staff.thanks_button", language) if item.kind == "question" else None,
+        thanks_button=t("staff.thanks_button", language) if item.kind == "question" else None,
     )
     message_id = await send(delivery)
     updated = await storage.add_staff_reply(item.ref, staff_id, text)
@@ -475,9 +419,9 @@ async def set_wish_status(
     if item.kind != "wish":
         raise StaffError(f"{item.ref} is a question, not a wish")
     language = await resident_language(storage, item)
-    text = message(f"staff.wish_{status}", language, ref=item.ref, text=item.text)
+    text = t(f"staff.wish_{status}", language, ref=item.ref, text=item.text)
     if note.strip():
-        text += "\n" + message("staff.note", language, note=note.strip())
+        text += "\n" + t("staff.note", language, note=note.strip())
     message_id = await send(
         Delivery(chat_id=item.chat_id, text=text, ref=item.ref, language=language)
     )

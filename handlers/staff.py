@@ -38,6 +38,7 @@ from telegram.ext import (
 )
 
 from bot import staff
+from bot.messages import t
 from bot.staff import Delivery, Sender, StaffError
 from bot.storage import StorageError
 
@@ -54,7 +55,7 @@ WATCH_KEY = "staff.overlay_watch"
 MAX_TEXT = 4000  # Telegram allows 4096 characters per message
 QUOTE_LIMIT = 1500
 
-# Staff-facing lines (bilingual, short); resident-facing texts come from bot.staff.message().
+# Staff-facing lines (bilingual, short); resident-facing texts come from bot.messages.
 TEXT = {
     "question": "🆕 问题 Question {ref}",
     "wish": "🌟 心愿 Wish {ref}",
@@ -251,7 +252,7 @@ async def refuse(update: Update, context: ContextTypes.DEFAULT_TYPE, what: str) 
         update.effective_chat.id if update.effective_chat else None,
     )
     language = "en" if user and (user.language_code or "").startswith("en") else "zh"
-    text = staff.message("staff.not_allowed", language)
+    text = t("staff.not_allowed", language)
     if update.callback_query is not None:
         await update.callback_query.answer(text)
     elif update.effective_chat is not None:
@@ -537,7 +538,7 @@ async def thanks_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await query.answer()
         raise ApplicationHandlerStop
     language = await staff.resident_language(station.storage, item)
-    await query.answer(staff.message("staff.thanks_ack", language))
+    await query.answer(t("staff.thanks_ack", language))
     try:
         await query.edit_message_reply_markup(reply_markup=None)
     except TelegramError as error:  # too old to edit, or already removed
@@ -617,7 +618,7 @@ async def resident_follow_up(update: Update, context: ContextTypes.DEFAULT_TYPE,
         return
     language = await staff.resident_language(station.storage, updated)
     await context.bot.send_message(
-        update.effective_chat.id, staff.message("staff.follow_up_saved", language, ref=item.ref)
+        update.effective_chat.id, t("staff.follow_up_saved", language, ref=item.ref)
     )
     await notify_staff(context.bot, station, updated, follow_up=text)
 

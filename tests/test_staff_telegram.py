@@ -12,8 +12,8 @@ from typing import Any
 import yaml
 from fake_telegram import BOT, Call, FakeTelegram, running_bot
 
-from bot import staff
 from bot.core import Station
+from bot.messages import t
 from faq.model import MatchResult
 
 RESIDENT = 7
@@ -111,7 +111,7 @@ async def staff_bot(tmp_path: Path, **overrides: Any) -> AsyncIterator[Bot]:
 
 
 def not_allowed(call: Call) -> bool:
-    return call.text == staff.message("staff.not_allowed", "zh")
+    return call.text == t("staff.not_allowed", "zh")
 
 
 # --- notifications and replies ------------------------------------------------------------
@@ -208,7 +208,7 @@ async def test_thanks_button_closes_only_the_residents_own_question(tmp_path: Pa
         await bot.fake.settle()
         assert (await bot.station.storage.get_item(ref)).status == "resolved"
         thanks = bot.fake.called("answerCallbackQuery")[-1]
-        assert thanks.params.get("text") == staff.message("staff.thanks_ack", "zh")
+        assert thanks.params.get("text") == t("staff.thanks_ack", "zh")
 
 
 # --- inbox, resolve, wishes, stats, export ----------------------------------------------
@@ -373,9 +373,7 @@ async def test_forged_staff_callbacks_do_nothing(tmp_path: Path):
         await bot.fake.settle()
         answers = bot.fake.called("answerCallbackQuery")
         assert len(answers) == 6
-        assert all(
-            a.params.get("text") == staff.message("staff.not_allowed", "zh") for a in answers
-        )
+        assert all(a.params.get("text") == t("staff.not_allowed", "zh") for a in answers)
         assert len(bot.fake.sent()) == sent_before
         assert (await bot.station.storage.get_item(ref)).status == "open"
         assert (await bot.station.storage.get_item("W0001")).status == "open"
