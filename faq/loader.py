@@ -39,7 +39,7 @@ STATION_KEYS = (
     "branches",
 )
 CANTEEN_KEYS = ("meals", "menu")
-BRANCH_KEYS = ("id", "name", "address", "phone", "lat", "lon")
+BRANCH_KEYS = ("id", "name", "address", "phone", "lat", "lon", "note")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 YAML_SUFFIXES = (".yaml", ".yml")
 # ids travel in Telegram callback data (64 bytes at most, with a short prefix)
@@ -845,7 +845,7 @@ class _Builder:
                     self.problem(
                         line, f"{field}.{key}", f"expected text such as {example}, got {got}"
                     )
-            elif key in ("name", "address"):
+            elif key in ("name", "address", "note"):
                 branch[key] = self.text_by_language(f"{field}.{key}", value, line)
             elif key in ("lat", "lon"):
                 limit = 90 if key == "lat" else 180
