@@ -12,11 +12,12 @@ import sys
 from collections.abc import Iterable
 
 from telegram import BotCommand, Update
-from telegram.error import InvalidToken, TelegramError
+from telegram.error import InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes
 
 from bot.config import Config, ConfigError, check_storage_path, load_config
 from bot.core import Station, startup_error_line
+from bot.delivery import InOrderPerResident, PollWhenHandled, Resend
 from bot.messages import LANGUAGES, t
 from bot.storage import StorageError
 from faq.loader import FaqError
@@ -26,10 +27,16 @@ log = logging.getLogger(__name__)
 
 # A 429 from Telegram is waited out and retried this often before a reply is given up.
 RATE_LIMIT_RETRIES = 3
+# Updates handled at once (different residents; each resident's stay in order).
+CONCURRENT_UPDATES = 8
+# Retention: closed items older than retention.closed_items_days go once a day (and at start).
+PURGE_INTERVAL_SECONDS = 24 * 3600
+PURGE_FIRST_SECONDS = 1
 # Start-up keeps retrying a network failure, backing off to 30 s between tries (PTB's loop);
 # a rejected token still stops at once.
 BOOTSTRAP_RETRIES = -1
 COMMANDS = ("start", "help", "wish", "mine", "language", "forget")
+MIN_SECRET_CHARS = 8  # shorter pieces would redact ordinary words
 
 
 class RedactSecrets(logging.Filter):
@@ -37,7 +44,10 @@ class RedactSecrets(logging.Filter):
 
     def __init__(self, secrets: Iterable[str | None]):
         super().__init__()
-        self.secrets = [secret for secret in secrets if secret]
+        found = {secret for secret in secrets if secret}
+        # a token's secret half alone too (a URL may carry its colon encoded as %3A)
+        found |= {half for s in found if len(half := s.partition(":")[2]) >= MIN_SECRET_CHARS}
+        self.secrets = sorted(found, key=len, reverse=True)
 
     def redact(self, text: str) -> str:
         for secret in self.secrets:
@@ -54,10 +64,13 @@ class RedactSecrets(logging.Filter):
 
 
 def configure_logging(secrets: Iterable[str | None], level: int = logging.INFO) -> None:
-    """Logs to stderr with every secret redacted; httpx stays quiet (its URLs hold the token)."""
+    """Logs to stderr with every secret redacted; httpx and httpcore (every request) speak
+    only when debugging."""
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+        logging.getLogger(noisy).setLevel(
+            logging.DEBUG if level <= logging.DEBUG else logging.WARNING
+        )
     redact = RedactSecrets(secrets)
     for handler in logging.getLogger().handlers:
         handler.addFilter(redact)
@@ -65,16 +78,29 @@ def configure_logging(secrets: Iterable[str | None], level: int = logging.INFO) 
 
 def build_application(config: Config, station: Station) -> Application:
     """A PTB Application serving `station`; the caller opens and closes the station."""
+    updates: asyncio.Queue = asyncio.Queue()
+    throttle = AIORateLimiter(max_retries=RATE_LIMIT_RETRIES) if config.rate_limiter else None
     app = (
         ApplicationBuilder()
         .token(config.token)
         .base_url(config.base_url)
         .base_file_url(config.base_file_url)
-        .rate_limiter(AIORateLimiter(max_retries=RATE_LIMIT_RETRIES))
+        .rate_limiter(Resend(throttle))
+        .update_queue(updates)
+        .get_updates_request(PollWhenHandled(updates, connection_pool_size=1))
+        .concurrent_updates(InOrderPerResident(station, CONCURRENT_UPDATES))
         .post_init(announce_commands)
         .build()
     )
     app.bot_data[resident.STATION_KEY] = station
+    if config.retention_days and app.job_queue is not None:
+        app.job_queue.run_repeating(
+            purge_closed_items,
+            PURGE_INTERVAL_SECONDS,
+            first=PURGE_FIRST_SECONDS,
+            data=config.retention_days,
+            name="retention",
+        )
     # staff first: the resident handlers end with catch-alls (unknown commands, any button)
     staff.register(app)
     resident.register(app)
@@ -94,9 +120,28 @@ async def announce_commands(app: Application) -> None:
         log.warning("could not set the command menu: %s", error)
 
 
+async def purge_closed_items(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Retention: deletes finished questions and wishes older than the configured days."""
+    days: int = context.job.data
+    station: Station = context.application.bot_data[resident.STATION_KEY]
+    try:
+        removed = await station.storage.purge_closed_older_than(days)
+    except StorageError as error:
+        log.error("retention: %s", error)
+        return
+    if any(removed.values()):
+        counts = ", ".join(f"{table} {count}" for table, count in removed.items() if count)
+        log.info("retention: removed records older than %d days: %s", days, counts)
+
+
 async def log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Logs an error raised while handling an update (secrets are redacted by the filter)."""
     update_id = update.update_id if isinstance(update, Update) else None
+    if isinstance(context.error, (NetworkError, RetryAfter)):
+        # Telegram unreachable or busy: PTB retries polling itself, a traceback adds nothing
+        where = f"update {update_id}" if update_id is not None else "polling"
+        log.warning("Telegram unreachable or busy (%s): %s", where, context.error)
+        return
     log.error("error while handling update %s", update_id, exc_info=context.error)
 
 
@@ -109,7 +154,8 @@ def main(args: argparse.Namespace) -> int:
         print(startup_error_line(error), file=sys.stderr)
         return 2
     webhook = config.webhook
-    configure_logging([config.token, webhook.secret_token if webhook else None])
+    level = getattr(logging, getattr(args, "log_level", None) or "INFO")
+    configure_logging([config.token, webhook.secret_token if webhook else None], level)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)  # PTB's run_* use the current loop: the station's loop
     try:

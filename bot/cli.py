@@ -71,7 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--user-id", type=int, default=1, help="resident id to chat as (default 1)")
     chat.add_argument("--lang", choices=["zh", "en"], help="reply language (default: guessed)")
 
-    add("run", "run the Telegram bot", config=True)
+    run = add("run", "run the Telegram bot", config=True)
+    run.add_argument(
+        "--log-level",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        default="INFO",
+        help="how much to log (DEBUG includes every request; the token is always redacted)",
+    )
 
     inbox = add("inbox", "open questions and wishes, newest first", config=True)
     inbox.add_argument("--json", action="store_true", help="one JSON object per line")

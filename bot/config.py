@@ -23,7 +23,7 @@ OVERLAY_FILE = "staff-overlay.yaml"
 
 # section -> allowed keys; `timezone` is the one top-level key without a section
 SECTIONS: dict[str, tuple[str, ...]] = {
-    "telegram": ("token", "base_url", "base_file_url", "webhook"),
+    "telegram": ("token", "base_url", "base_file_url", "webhook", "rate_limiter"),
     "storage": ("path",),
     "faq": ("path", "overlay"),
     "staff": ("user_ids", "chat_id"),
@@ -67,6 +67,7 @@ class Config:
     timezone: str = "Asia/Shanghai"
     matching: dict[str, float] = field(default_factory=dict)
     webhook: WebhookConfig | None = None
+    rate_limiter: bool = True  # keep under Telegram's limits (off only to measure the bot)
     flood_max_messages: int = 20
     flood_window_seconds: float = 10
     retention_days: int | None = None
@@ -139,11 +140,14 @@ class _Reader:
             "integer": isinstance(value, int) and not isinstance(value, bool),
             "number": isinstance(value, (int, float)) and not isinstance(value, bool),
             "list": isinstance(value, list),
+            "boolean": isinstance(value, bool),
         }[kind]
         if not expected:
             hint = "; remove the quotes" if kind in ("integer", "number") else ""
             if kind == "text" and isinstance(value, (int, float)):
                 hint = "; put it in quotes"
+            if kind == "boolean":
+                hint = "; write true or false"
             raise self.fail(line, name, f"expected {kind}, got {value!r}{hint}")
         return value
 
@@ -183,6 +187,9 @@ def _read_telegram(reader: _Reader) -> dict[str, Any]:
             telegram, "base_file_url", "telegram.base_file_url", defaults.base_file_url
         ),
         "webhook": None,
+        "rate_limiter": reader.get(
+            telegram, "rate_limiter", "telegram.rate_limiter", "boolean", True
+        ),
     }
     raw = telegram.get("webhook")
     if raw is None:

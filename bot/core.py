@@ -19,7 +19,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot.config import Config
-from bot.live import LIVE_ANSWERS, nearest_branches
+from bot.live import LIVE_ANSWERS, list_branches, nearest_branches
 from bot.messages import LANGUAGES, all_variants, t
 from bot.storage import Item, Storage, StorageError
 from faq.loader import load
@@ -148,6 +148,43 @@ class FloodGuard:
         self._warned.discard(user_id)
 
 
+class MatchBatch:
+    """Matches the messages being handled at the same moment in one bulk call.
+
+    Scoring texts together (Matcher.match_many) costs a fraction per text of one match()
+    each, which is what lets one process keep up with a burst of residents.
+    """
+
+    def __init__(self) -> None:
+        self._waiting: list[tuple[str, asyncio.Future[MatchResult]]] = []
+
+    async def match(self, matcher: Matcher, text: str) -> MatchResult:
+        """The matcher's decision for `text`, scored with any others asked for meanwhile."""
+        loop = asyncio.get_running_loop()
+        decided: asyncio.Future[MatchResult] = loop.create_future()
+        self._waiting.append((text, decided))
+        if len(self._waiting) == 1:
+            # after the handlers already ready to run have added their texts
+            loop.call_soon(self._score, matcher)
+        return await decided
+
+    def _score(self, matcher: Matcher) -> None:
+        batch, self._waiting = self._waiting, []
+        try:
+            if len(batch) == 1:
+                results = [matcher.match(batch[0][0])]
+            else:
+                results = matcher.match_many([text for text, _ in batch])
+        except Exception as error:  # the handlers waiting get it, as from match()
+            for _, decided in batch:
+                if not decided.done():
+                    decided.set_exception(error)
+            return
+        for (_, decided), result in zip(batch, results, strict=True):
+            if not decided.done():
+                decided.set_result(result)
+
+
 Handler = Callable[..., Awaitable["Reply | None"]]
 
 
@@ -210,16 +247,23 @@ class Station:
         self._chosen_language: dict[int, str | None] = {}
         self._last_language: dict[int, str] = {}
         self._storage_problems: set[str] = set()
+        self._match_batch = MatchBatch()
         self._topic_by_label = {
             label: target for key, target in TOPICS.items() for label in all_variants(key)
         }
 
     @classmethod
-    async def create(cls, config: Config, **options) -> Station:
+    async def create(
+        cls,
+        config: Config,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] | None = None,
+    ) -> Station:
         """Loads the knowledge base (with the staff overlay) and opens storage."""
         kb = await asyncio.to_thread(load, config.faq_path, overlay=config.overlay_path)
         storage = await Storage.open(config.storage_path)
-        return cls(config, kb, storage, **options)
+        return cls(config, kb, storage, clock=clock, now=now)
 
     async def close(self) -> None:
         await self.storage.close()
@@ -250,13 +294,20 @@ class Station:
 
     # --- commands ---
 
-    async def first_delivery(self, update_id: int) -> bool:
-        """False when this Telegram update was handled before (a redelivery after a crash)."""
+    async def handled_before(self, update_id: int) -> bool:
+        """True when this Telegram update was handled before (a redelivery after a crash)."""
         try:
-            return await self.storage.remember_update(update_id)
+            return await self.storage.update_seen(update_id)
+        except StorageError as error:  # answering twice beats not answering
+            self._storage_problem("check update", error)
+            return False
+
+    async def mark_handled(self, update_id: int) -> None:
+        """Records that this update was handled (its reply sent): a redelivery is skipped."""
+        try:
+            await self.storage.remember_update(update_id)
         except StorageError as error:
-            self._storage_problem("remember update", error)
-            return True
+            self._storage_problem("record update", error)
 
     @guarded
     async def on_start(self, sender: Sender) -> Reply:
@@ -349,7 +400,7 @@ class Station:
             return await self._save_wish(sender, text, language, update_id)
         if WISH_INTENT.match(text):
             return self._wish_prompt(sender, language)
-        result = self.matcher.match(text)
+        result = await self._match_batch.match(self.matcher, text)
         if result.outcome == "answer" and result.id and (entry := self.kb.get(result.id)):
             return await self._answer(sender, text, result, entry, language, update_id)
         suggestions = [i for i in result.suggestions if self.kb.get(i)][:MAX_SUGGESTIONS]
@@ -366,7 +417,10 @@ class Station:
         language = self.language(sender)
         if not self.kb.station.get("branches"):
             return Reply(t("no_branches", language), language)
-        text = nearest_branches(self.kb.station, latitude, longitude, language)
+        try:
+            text = nearest_branches(self.kb.station, latitude, longitude, language)
+        except ValueError:  # not a place on the map (a forged update): list every branch
+            text = list_branches(self.kb.station, self._now(), language)
         return Reply(text, language)
 
     @guarded

@@ -499,6 +499,14 @@ class Storage:
         )
         return bool(rows)
 
+    async def update_seen(self, update_id: int) -> bool:
+        """True when remember_update() recorded this Telegram update id before."""
+        async with self._using("read the update id") as db:
+            rows = await db.execute_fetchall(
+                "SELECT 1 FROM processed_updates WHERE update_id = ?", (update_id,)
+            )
+        return bool(rows)
+
     async def touch_resident(
         self, user_id: int, *, display_name: str | None = None, language: str | None = None
     ) -> Resident:

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK_CHAR = re.compile(f"[{_CJK}]")
+_ASCII_INVISIBLE = re.compile(r"[\x00-\x08\x0e-\x1b\x7f]")  # str.isspace() for \x1c-\x1f
+_ASCII_BREAK = re.compile(r"[^a-z0-9'\s]")
 # voice input and some IMEs put spaces between Chinese words; they are not word breaks to keep
 _CJK_GAP = re.compile(f"(?<=[{_CJK}])[^\\S\\n]+(?=[{_CJK}])")
 # a run of CJK characters, or one latin/digit word (apostrophes inside English words kept)
@@ -66,17 +68,20 @@ _FUZZY_INITIALS = (("zh", "z"), ("ch", "c"), ("sh", "s"), ("l", "n"), ("t", "d")
 _FUZZY_INITIALS += (("k", "g"), ("r", "n"))
 
 # English words too common to tell entries apart; they never count against coverage.
-EN_STOPWORDS = frozenset(
-    "a an the is are was were be been am do does did i me my you your we our us it its "
-    "to of in on at for with and or can could would will should may might there here this "
-    "that what when where how who which why some any please hi hello".split()
+_EN_STOPWORDS = """a an the is are was were be been am do does did i me my you your we our us it
+its to of in on at for with and or can could would will should may might there here this that what
+when where how who which why some any please hi hello want need like get make know tell ask
+let go just also about from as by if so not no yes ok okay they them their he she his her"""
+EN_STOPWORDS = frozenset(_EN_STOPWORDS.split())
+# Chinese characters that carry grammar or ask "what/how/who" rather than name a topic.
+ZH_STOPCHARS = frozenset(
+    "的了吗呢吧啊呀么是我你您他她们在有要想能可以会个这那就也都还和与或去"
+    "什怎哪些谁多少几请问一下得着过把给让对从到来找弄"
 )
-# Chinese characters that carry grammar rather than topic.
-ZH_STOPCHARS = frozenset("的了吗呢吧啊呀么是我你您他她们在有要想能可以会个这那就也都还和与或去")
 
 
 def detect_language(text: str) -> str:
-    """"zh" when the text has any CJK character, else "en"."""
+    """ "zh" when the text has any CJK character, else "en"."""
     return "zh" if _CJK_CHAR.search(text or "") else "en"
 
 
@@ -89,6 +94,8 @@ def _t2s():  # type: ignore[no-untyped-def]
 
 def _clean(text: str) -> str:
     """NFKC, Traditional -> Simplified, casefold; punctuation, symbols, emoji, controls -> space."""
+    if text.isascii():  # fast path (English): nothing to fold but case and punctuation
+        return " ".join(_ASCII_BREAK.sub(" ", _ASCII_INVISIBLE.sub("", text).casefold()).split())
     text = unicodedata.normalize("NFKC", text)
     if _CJK_CHAR.search(text):
         text = _t2s().convert(text)

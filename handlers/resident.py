@@ -20,12 +20,10 @@ from telegram.constants import ChatType
 from telegram.error import BadRequest
 from telegram.ext import (
     Application,
-    ApplicationHandlerStop,
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
     MessageHandler,
-    TypeHandler,
     filters,
 )
 
@@ -76,13 +74,6 @@ def sender_of(update: Update) -> Sender:
 def command_text(context: ContextTypes.DEFAULT_TYPE) -> str:
     """The words after a command ("/wish more benches" -> "more benches")."""
     return " ".join(context.args or [])
-
-
-async def skip_repeats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Stops an update that was handled before (Telegram redelivers after a crash)."""
-    if not await station_of(context).first_delivery(update.update_id):
-        log.info("update %s was handled before: skipped", update.update_id)
-        raise ApplicationHandlerStop
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -206,7 +197,6 @@ def markup(reply: Reply) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:
 
 def register(app: Application) -> None:
     """Adds every resident handler; the whole routing reads top to bottom here."""
-    app.add_handler(TypeHandler(Update, skip_repeats), group=-1)
     app.add_handler(CommandHandler("start", start, filters=NEW))
     app.add_handler(CommandHandler("help", help_command, filters=NEW))
     app.add_handler(CommandHandler("language", language, filters=NEW))

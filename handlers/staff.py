@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STATION_KEY = "station"  # where the Station lives in Application.bot_data (as handlers.resident)
-GROUP = -2  # before the resident handlers' duplicate filter (-1) and routing (0)
+GROUP = -2  # before the resident handlers (0)
 PREFIX = "st"  # callback data "st:<action>:<ref>[:<arg>]"
 OVERLAY_CHECK_SECONDS = 30
 WATCH_KEY = "staff.overlay_watch"
@@ -245,8 +245,10 @@ def in_staff_place(station: Station, update: Update) -> bool:
 async def refuse(update: Update, context: ContextTypes.DEFAULT_TYPE, what: str) -> None:
     """Answers a non-staff sender neutrally and logs the attempt."""
     user = update.effective_user
+    if update.callback_query is not None:  # say which button: forged data shows here
+        what = f"{what} {update.callback_query.data!r}"
     log.warning(
-        "non-staff user %s tried staff action %r in chat %s",
+        "non-staff user %s tried staff action %s in chat %s",
         user.id if user else None,
         what,
         update.effective_chat.id if update.effective_chat else None,
@@ -260,8 +262,8 @@ async def refuse(update: Update, context: ContextTypes.DEFAULT_TYPE, what: str) 
 
 
 def staff_only(handler: Handler) -> Handler:
-    """Runs `handler` only for staff in a staff place, once per update; always stops the
-    update there. StaffError and storage errors become one line for the staff member."""
+    """Runs `handler` only for staff in a staff place; always stops the update there.
+    StaffError and storage errors become one line for the staff member."""
 
     @functools.wraps(handler)
     async def wrapper(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -269,8 +271,6 @@ def staff_only(handler: Handler) -> Handler:
         user = update.effective_user
         if not staff.is_staff(station.config, user.id if user else None):
             await refuse(update, context, handler.__name__)
-            raise ApplicationHandlerStop
-        if not await station.first_delivery(update.update_id):
             raise ApplicationHandlerStop
         if update.callback_query is not None:
             await update.callback_query.answer()
@@ -610,8 +610,6 @@ async def reply_to_linked(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 async def resident_follow_up(update: Update, context: ContextTypes.DEFAULT_TYPE, item: Any) -> None:
     station = station_of(context)
-    if not await station.first_delivery(update.update_id):
-        return
     text = update.effective_message.text or ""
     updated = await staff.follow_up(station.storage, item.ref, update.effective_user.id, text)
     if updated is None:

@@ -1,8 +1,10 @@
 """A fake Telegram Bot API server on 127.0.0.1 for end-to-end tests of the real Application.
 
 It serves queued updates through getUpdates (a short long-poll), answers the send/edit methods
-the bot uses, records every call, and can make the next calls fail with a 429 or a 500.
+the bot uses, records every call, and can make the next calls fail: a 429 with retry_after, a
+500 or 502, a slow answer, or a connection dropped without an answer (nothing delivered).
 Built on tornado, which python-telegram-bot's webhooks extra already installs.
+`python tests/fake_telegram.py` runs it on its own (see serve()), for a bot in another process.
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ import contextlib
 import dataclasses
 import itertools
 import json
+import os
+import signal
 import socket
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -21,6 +26,7 @@ from typing import Any
 
 import tornado.httpserver
 import tornado.web
+import yaml
 from tornado.httputil import parse_body_arguments
 
 from bot.app import build_application
@@ -39,6 +45,7 @@ BOT = {
 }
 MAX_POLL_SECONDS = 1.0  # long-poll at most this long, whatever timeout the bot asks for
 JSON_FIELDS = ("reply_markup", "reply_parameters", "commands", "entities")
+ERRORS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
 
 
 @dataclass
@@ -81,8 +88,15 @@ class Call:
 
 @dataclass
 class Failure:
-    status: int
+    """A planned fault: an HTTP error `status`, "drop" (close without answering) or "slow"."""
+
+    status: int | str
     retry_after: int | None = None
+    delay: float = 0.0  # "slow": seconds before the normal answer
+
+
+class Dropped(Exception):
+    """The server closes the connection without answering (the call is not carried out)."""
 
 
 @dataclass
@@ -235,6 +249,15 @@ class FakeTelegram:
             Failure(status, retry_after if status == 429 else None) for _ in range(count)
         )
 
+    def drop_next(self, method: str, count: int = 1) -> None:
+        """Makes the next `count` calls of `method` end in a closed connection, undelivered."""
+        self.failures.setdefault(method, []).extend(Failure("drop") for _ in range(count))
+
+    def slow_next(self, method: str, count: int = 1, *, seconds: float = 1.0) -> None:
+        """Makes the next `count` calls of `method` answer normally, but `seconds` late."""
+        planned = self.failures.setdefault(method, [])
+        planned.extend(Failure("slow", delay=seconds) for _ in range(count))
+
     # --- reading what the bot did ---
 
     def sent(self, chat_id: int | None = None) -> list[Call]:
@@ -286,15 +309,20 @@ class FakeTelegram:
         call = Call(method, params, next(self._seq))
         self.calls.append(call)
         planned = self.failures.get(method)
-        if planned:
-            failure = planned.pop(0)
-            body: dict[str, Any] = {"ok": False, "error_code": failure.status}
+        failure = planned.pop(0) if planned else None
+        if failure is not None and failure.status == "drop":
+            raise Dropped(method)
+        if failure is not None and failure.status == "slow":
+            await asyncio.sleep(failure.delay)
+        elif failure is not None:
+            status = int(failure.status)
+            body: dict[str, Any] = {"ok": False, "error_code": status}
             if failure.retry_after is not None:
                 body["description"] = f"Too Many Requests: retry after {failure.retry_after}"
                 body["parameters"] = {"retry_after": failure.retry_after}
             else:
-                body["description"] = "Internal Server Error"
-            return failure.status, body
+                body["description"] = ERRORS.get(status, "Internal Server Error")
+            return status, body
         call.ok = True
         if method == "getUpdates":
             result: Any = await self._get_updates(call)
@@ -321,15 +349,18 @@ class FakeTelegram:
 
     async def _get_updates(self, call: Call) -> list[dict[str, Any]]:
         offset = int(call.params.get("offset") or 0)
-        # confirmed updates are gone for good, as on Telegram
+        # as on Telegram, an update asked for with a higher offset is confirmed and gone for
+        # good; one not yet confirmed is served again (to a bot restarted after a crash)
         self.updates = [u for u in self.updates if u.get("_force") or u["update_id"] >= offset]
         timeout = min(float(call.params.get("timeout") or 0), MAX_POLL_SECONDS)
         if not self.updates and timeout > 0:
             self._arrived.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._arrived.wait(), timeout)
-        served = [{k: v for k, v in u.items() if k != "_force"} for u in self.updates]
-        self.updates = []
+        batch = self.updates[: int(call.params.get("limit") or 100)]
+        served = [{k: v for k, v in u.items() if k != "_force"} for u in batch]
+        forced = {id(u) for u in batch if u.get("_force")}  # a redelivered copy goes once
+        self.updates = [u for u in self.updates if id(u) not in forced]
         self.history.extend(served)
         now = next(self._seq)  # replies to these updates come after this moment
         for update in served:
@@ -377,7 +408,12 @@ class ApiHandler(tornado.web.RequestHandler):
             params[name] = value
         if files:
             params["_files"] = sorted(files)
-        status, body = await self.fake.handle(method, params)
+        try:
+            status, body = await self.fake.handle(method, params)
+        except Dropped:
+            self.request.connection.close()
+            self._finished = True  # nothing more to send on a closed connection
+            return
         self.set_status(status)
         self.finish(body)
 
@@ -400,8 +436,7 @@ async def running_bot(
         base_file_url=fake.base_file_url,
         **overrides,
     )
-    options = {"clock": clock} if clock else {}
-    station = await Station.create(config, **options)
+    station = await Station.create(config, clock=clock or time.monotonic)
     app = build_application(config, station)
     try:
         await app.initialize()
@@ -417,6 +452,75 @@ async def running_bot(
         await app.shutdown()
         await station.close()
         await fake.stop()
+
+
+class BotProcess:
+    """`stationbot run` as a real subprocess polling a fake server; its log goes to a file.
+
+    `settings` are merged into the config file's sections, e.g. {"telegram": {"rate_limiter":
+    False}}; `args` are extra command-line arguments for `run`, `env` extra variables.
+    """
+
+    def __init__(
+        self,
+        tmp_path: Path,
+        fake: FakeTelegram,
+        settings: dict[str, dict[str, Any]] | None = None,
+        args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.tmp_path = tmp_path
+        self.env = env or {}
+        self.config_path = tmp_path / "config.yaml"
+        self.log_path = tmp_path / "bot.log"
+        self.args = args
+        self.process: asyncio.subprocess.Process | None = None
+        config: dict[str, dict[str, Any]] = {
+            "telegram": {"token": TOKEN, "base_url": fake.base_url},
+            "storage": {"path": str(tmp_path / "station.db")},
+        }
+        for section, values in (settings or {}).items():
+            config.setdefault(section, {}).update(values)
+        self.config_path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+
+    async def start(self) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("STATIONBOT_")}
+        env.update(self.env)
+        with self.log_path.open("ab") as log:  # a file, not a pipe: a chatty bot never blocks
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "bot.cli",
+                "run",
+                "--config",
+                str(self.config_path),
+                *self.args,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                env=env,
+                cwd=self.tmp_path,
+            )
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.returncode is None
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def kill(self) -> None:
+        """kill -9: no chance to finish anything."""
+        assert self.process is not None
+        self.process.kill()
+
+    async def stop(self, timeout: float = 30) -> int:
+        """SIGTERM (a clean stop), then the exit code."""
+        assert self.process is not None
+        if self.process.returncode is None:
+            self.process.send_signal(signal.SIGTERM)
+        return await asyncio.wait_for(self.process.wait(), timeout)
 
 
 def test_config(tmp_path: Path) -> Config:

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from fake_telegram import BOT, Call, FakeTelegram, running_bot
 
@@ -336,7 +337,9 @@ async def test_broken_overlay_is_refused_and_the_old_one_kept(tmp_path: Path):
 # --- safety -------------------------------------------------------------------------------
 
 
-async def test_non_staff_gets_a_neutral_reply_for_every_staff_command(tmp_path: Path):
+async def test_non_staff_gets_a_neutral_reply_for_every_staff_command(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
     async with staff_bot(tmp_path) as bot:
         ref, _ = await bot.ask_unanswered()
         await bot.fake.replies(bot.fake.command("wish", "希望开烹饪课", user_id=RESIDENT))
@@ -356,21 +359,26 @@ async def test_non_staff_gets_a_neutral_reply_for_every_staff_command(tmp_path: 
                 bot.fake.command(command, args, user_id=OTHER_RESIDENT)
             )
             assert not_allowed(answer), command
+            assert f"non-staff user {OTHER_RESIDENT} tried staff action {command}" in caplog.text
         assert not bot.fake.called("sendDocument")
         assert (await bot.station.storage.get_item(ref)).status == "open"
         assert (await bot.station.storage.get_item("W0001")).status == "open"
         assert not bot.station.config.overlay_path.exists()
 
 
-async def test_forged_staff_callbacks_do_nothing(tmp_path: Path):
+async def test_forged_staff_callbacks_do_nothing(tmp_path: Path, caplog: pytest.LogCaptureFixture):
     async with staff_bot(tmp_path) as bot:
         ref, _ = await bot.ask_unanswered()
         await bot.fake.replies(bot.fake.command("wish", "希望开烹饪课", user_id=RESIDENT))
         sent_before = len(bot.fake.sent())
-        for data in (f"st:x:{ref}", f"st:r:{ref}", f"st:tt:{ref}:0", "st:w:W0001:done",
-                     "st:inbox:0", f"st:t:{ref}"):  # fmt: skip
+        forged = (f"st:x:{ref}", f"st:r:{ref}", f"st:tt:{ref}:0", "st:w:W0001:done",
+                  "st:inbox:0", f"st:t:{ref}")  # fmt: skip
+        for data in forged:
             bot.fake.press(data, user_id=RESIDENT)
         await bot.fake.settle()
+        for data in forged:
+            assert f"non-staff user {RESIDENT} tried staff action" in caplog.text
+            assert repr(data) in caplog.text, "the forged data is in the log"
         answers = bot.fake.called("answerCallbackQuery")
         assert len(answers) == 6
         assert all(a.params.get("text") == t("staff.not_allowed", "zh") for a in answers)

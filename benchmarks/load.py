@@ -1,0 +1,209 @@
+"""Load benchmark: simulated residents against the fake Bot API, `stationbot run` as a subprocess.
+
+This process serves the fake Bot API (tests/fake_telegram.py) and plays the residents; the bot
+runs in its own process with the rate limiter off, so what is measured is the bot. Prints
+replies per second, p50/p99 latency from update to reply, the bot's peak RSS, and lost and
+duplicated replies; with --check, exits 1 when a target of docs/benchmarks.md is missed.
+
+    .venv/bin/python benchmarks/load.py                      # burst: as fast as the bot goes
+    .venv/bin/python benchmarks/load.py --rate 300           # paced: 300 messages a second
+    .venv/bin/python benchmarks/load.py --residents 1000 --messages 10 --mix unanswered
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from fake_telegram import BotProcess, FakeTelegram  # noqa: E402
+
+from faq.loader import load  # noqa: E402
+
+TARGET_REPLIES_PER_SECOND = 300
+TARGET_P99_MS = 250
+TARGET_RSS_MB = 150
+DRAIN_SECONDS = 120  # after the last message, how long replies may take before counting lost
+
+
+def faq_questions() -> list[str]:
+    """Every question of the bundled FAQ, as residents would ask them."""
+    kb = load(None)
+    return [q for entry in kb.entries for qs in entry.questions.values() for q in qs]
+
+
+def messages(residents: int, each: int, mix: str, seed: int) -> list[tuple[int, str]]:
+    """(user_id, text) in sending order: round-robin over residents, `each` messages apiece.
+
+    mix "faq": FAQ questions, some with a character dropped, and one in five unanswerable;
+    mix "unanswered": every message a new question for staff (each one a row in SQLite).
+    """
+    rng = random.Random(seed)
+    questions = faq_questions()
+    out = []
+    for n in range(each):
+        for user_id in range(1, residents + 1):
+            if mix == "unanswered" or rng.random() < 0.2:
+                text = f"zorbly quaffle {user_id} wixen {n} {rng.randrange(10**6)}"
+            else:
+                text = rng.choice(questions)
+                if len(text) > 4 and rng.random() < 0.3:  # a typo: one character missing
+                    cut = rng.randrange(len(text))
+                    text = text[:cut] + text[cut + 1 :]
+            out.append((user_id, text))
+    return out
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident set size (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc (Linux only)")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time the process used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+async def run(args: argparse.Namespace, folder: Path) -> dict[str, float]:
+    fake = FakeTelegram()
+    fake.start()
+    bot = BotProcess(
+        folder,
+        fake,
+        {
+            "telegram": {"rate_limiter": False},
+            "limits": {"flood_messages": 10_000, "flood_seconds": 1},
+        },
+    )
+    await bot.start()
+    try:
+        warm = fake.message("食堂几点开门", user_id=10**9)
+        await fake.replies(warm, timeout=60)
+        await fake.settle()
+        plan = messages(args.residents, args.messages, args.mix, args.seed)
+        first_call = len(fake.calls)
+        pushed: dict[int, list[float]] = {}
+        bot_cpu_before = cpu_seconds(bot.process.pid)
+        driver_cpu_before = time.process_time()
+        start = time.monotonic()
+        for index, (user_id, text) in enumerate(plan):
+            if args.rate:
+                delay = start + index / args.rate - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            pushed.setdefault(user_id, []).append(time.monotonic())
+            fake.message(text, user_id=user_id, language_code="zh-hans")
+        deadline = time.monotonic() + DRAIN_SECONDS
+
+        def replies() -> list:
+            return [c for c in fake.calls[first_call:] if c.method == "sendMessage" and c.ok]
+
+        while len(replies()) < len(plan) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await fake.settle(quiet=0.5)
+        rss = peak_rss_mb(bot.process.pid)
+        bot_cpu = cpu_seconds(bot.process.pid) - bot_cpu_before
+        driver_cpu = time.process_time() - driver_cpu_before
+        sent = replies()
+    finally:
+        code = await bot.stop()
+        await fake.stop()
+    if code != 0:
+        print(bot.log[-3000:], file=sys.stderr)
+        raise SystemExit(f"the bot exited with {code}")
+    by_chat: dict[int, list[float]] = {}
+    for call in sent:
+        by_chat.setdefault(call.chat_id, []).append(call.at)
+    latencies, lost, duplicated = [], 0, 0
+    for user_id, times in pushed.items():
+        answered = by_chat.get(user_id, [])
+        lost += max(0, len(times) - len(answered))
+        duplicated += max(0, len(answered) - len(times))
+        # one reply per message, in order: each resident's updates are handled in order
+        latencies += [(reply - asked) * 1000 for asked, reply in zip(times, answered, strict=False)]
+    span = max(call.at for call in sent) - start
+    with sqlite3.connect(folder / "station.db") as db:
+        rows = db.execute("SELECT COUNT(*) FROM questions WHERE user_id < ?", (10**9,)).fetchone()
+    return {
+        "messages": len(plan),
+        "replies": len(sent),
+        "seconds": span,
+        "replies_per_second": len(sent) / span,
+        "p50_ms": statistics.median(latencies),
+        "p99_ms": percentile(latencies, 0.99),
+        "max_ms": max(latencies),
+        "peak_rss_mb": rss,
+        "bot_cpu_seconds": bot_cpu,
+        "driver_cpu_seconds": driver_cpu,
+        "lost": lost,
+        "duplicated": duplicated,
+        "rows": rows[0],
+        "errors": bot.log.count(" ERROR "),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--residents", type=int, default=200)
+    parser.add_argument("--messages", type=int, default=10, help="messages per resident")
+    parser.add_argument(
+        "--rate", type=float, default=0, help="messages a second (default 0: all at once)"
+    )
+    parser.add_argument("--mix", choices=["faq", "unanswered"], default="faq")
+    parser.add_argument("--seed", type=int, default=6)
+    parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="stationbot-load-") as folder:
+        figures = asyncio.run(run(args, Path(folder)))
+    mode = f"paced at {args.rate:g}/s" if args.rate else "burst"
+    print(f"{figures['messages']} messages from {args.residents} residents ({args.mix}, {mode})")
+    print(f"replies per second  {figures['replies_per_second']:8.1f}")
+    print(f"latency p50         {figures['p50_ms']:8.1f} ms")
+    print(f"latency p99         {figures['p99_ms']:8.1f} ms   (max {figures['max_ms']:.0f} ms)")
+    print(f"peak RSS of the bot {figures['peak_rss_mb']:8.1f} MB")
+    print(
+        f"CPU seconds         {figures['bot_cpu_seconds']:8.1f} bot, "
+        f"{figures['driver_cpu_seconds']:.1f} fake Telegram and residents, "
+        f"in {figures['seconds']:.1f} s"
+    )
+    print(f"lost replies        {figures['lost']:8d}")
+    print(f"duplicated replies  {figures['duplicated']:8d}")
+    print(f"questions in SQLite {figures['rows']:8d}   errors logged: {figures['errors']}")
+    missed = []
+    if not args.rate and figures["replies_per_second"] < TARGET_REPLIES_PER_SECOND:
+        missed.append("replies per second")
+    if args.rate and figures["p99_ms"] > TARGET_P99_MS:
+        missed.append("p99 latency")
+    if figures["peak_rss_mb"] > TARGET_RSS_MB:
+        missed.append("peak RSS")
+    if figures["lost"] or figures["duplicated"] or figures["errors"]:
+        missed.append("lost, duplicated or errors")
+    if args.mix == "unanswered" and figures["rows"] != figures["messages"]:
+        missed.append("rows in SQLite")
+    if missed:
+        print("missed: " + ", ".join(missed))
+    return 1 if args.check and missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

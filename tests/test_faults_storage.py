@@ -1,0 +1,146 @@
+"""The database misbehaving: locked by another process for a moment (ridden through), or
+refusing writes (disk full): the resident gets an apology, never a false "saved", the bot
+keeps running, and the failure is logged once with its cause."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fake_telegram import BotProcess, FakeTelegram, running_bot
+
+from bot.messages import t
+
+QUESTION = "zorbly quaffle wixen {n}"
+REF = re.compile(r"Q\d{4,}")
+HOLD_LOCK = """
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+db.execute("COMMIT")
+"""
+
+
+def saved_texts(db_path: Path) -> list[str]:
+    with sqlite3.connect(db_path) as db:
+        return [row[0] for row in db.execute("SELECT text FROM questions ORDER BY id")]
+
+
+def apology(language: str) -> str:
+    return t("save_failed", language, contact="").strip()
+
+
+async def test_short_lock_by_another_process_is_ridden_through(tmp_path: Path):
+    fake = FakeTelegram()
+    fake.start()
+    bot = BotProcess(tmp_path, fake)
+    await bot.start()
+    db_path = tmp_path / "station.db"
+    try:
+        [first] = await fake.replies(fake.message(QUESTION.format(n=1)), timeout=30)
+        assert REF.search(first.text)
+        locker = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", HOLD_LOCK, str(db_path), "2", stdout=asyncio.subprocess.PIPE
+        )
+        assert await locker.stdout.readline() == b"locked\n"
+        [second] = await fake.replies(fake.message(QUESTION.format(n=2)), timeout=30)
+        assert await locker.wait() == 0
+        assert REF.search(second.text), second.text
+        assert bot.running
+    finally:
+        code = await bot.stop()
+        await fake.stop()
+    assert code == 0, bot.log
+    assert saved_texts(db_path) == [QUESTION.format(n=1), QUESTION.format(n=2)]
+    assert "database is locked" not in bot.log
+
+
+async def test_failed_write_gets_an_apology_logged_once_and_the_bot_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    async with running_bot(tmp_path) as (fake, station):
+        connection = station.storage._db  # inject the failure where SQLite would raise it
+        real = connection.execute_fetchall
+
+        async def disk_full(sql: str, *args, **kwargs):
+            if sql.lstrip().startswith("INSERT INTO questions"):
+                raise sqlite3.OperationalError("database or disk is full")
+            return await real(sql, *args, **kwargs)
+
+        monkeypatch.setattr(connection, "execute_fetchall", disk_full)
+        with caplog.at_level(logging.INFO):
+            [sorry] = await fake.replies(fake.message(QUESTION.format(n=1), language_code="en"))
+            monkeypatch.setattr(connection, "execute_fetchall", real)
+            [saved] = await fake.replies(fake.message(QUESTION.format(n=2), language_code="en"))
+    assert sorry.text.startswith(apology("en"))
+    assert not REF.search(sorry.text), "no reference number for what was not saved"
+    assert REF.search(saved.text), "the bot went on and saved the next question"
+    failures = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(failures) == 1, [r.getMessage() for r in failures]
+    assert "database or disk is full" in failures[0].getMessage()
+    assert failures[0].exc_info is None, "one line, not a traceback"
+    assert saved_texts(tmp_path / "station.db") == [QUESTION.format(n=2)]
+
+
+@contextlib.contextmanager
+def tiny_disk(path: Path, size: str = "2m") -> Iterator[Path]:
+    """A small tmpfs at `path` (needs root and a kernel that allows it), else the test skips."""
+    path.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+        capture_output=True,
+        check=False,
+    )
+    if shutil.which("mount") is None or mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def fill(disk: Path) -> Path:
+    """Writes a file until the disk is full; returns it."""
+    filler = disk / "filler"
+    with filler.open("wb", buffering=0) as out, contextlib.suppress(OSError):
+        while True:
+            out.write(b"\0" * 4096)
+    return filler
+
+
+async def test_full_disk_gets_an_apology_and_the_bot_recovers(tmp_path: Path):
+    with tiny_disk(tmp_path / "disk") as disk:
+        fake = FakeTelegram()
+        fake.start()
+        bot = BotProcess(tmp_path, fake, {"storage": {"path": str(disk / "station.db")}})
+        await bot.start()
+        try:
+            [first] = await fake.replies(fake.message(QUESTION.format(n=1)), timeout=30)
+            assert REF.search(first.text)
+            filler = fill(disk)
+            [sorry] = await fake.replies(fake.message(QUESTION.format(n=2)), timeout=30)
+            filler.unlink()
+            [again] = await fake.replies(fake.message(QUESTION.format(n=3)), timeout=30)
+            assert bot.running
+        finally:
+            code = await bot.stop()
+            await fake.stop()
+        texts = saved_texts(disk / "station.db")
+    assert code == 0, bot.log
+    assert sorry.text.startswith(apology("en")) and not REF.search(sorry.text)
+    assert REF.search(again.text), again.text
+    assert texts == [QUESTION.format(n=1), QUESTION.format(n=3)]
+    errors = [line for line in bot.log.splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and "database or disk is full" in errors[0], errors
+    assert "Traceback" not in bot.log

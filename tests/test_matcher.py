@@ -1,0 +1,187 @@
+"""The matcher: decisions on the bundled FAQ, the dev set's targets, thresholds, odd input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from faq.loader import load
+from faq.matcher import DEFAULT_THRESHOLDS, Matcher
+from faq.model import Entry, KnowledgeBase
+from faq.normalize import Normalizer, detect_language, split_pinyin
+from handlers.match_cli import evaluate_items, read_eval_file
+
+HERE = Path(__file__).resolve().parent
+DEV_SET = HERE.parent.parent / "shared" / "eval" / "station-dev.yaml"
+REGRESSION = HERE / "data" / "matcher-regression.yaml"
+
+
+@pytest.fixture(scope="module")
+def bundled() -> Matcher:
+    return Matcher(load(None))
+
+
+def small_kb(settings: dict[str, float] | None = None) -> KnowledgeBase:
+    return KnowledgeBase(
+        entries=[
+            Entry(
+                id="canteen.hours",
+                questions={
+                    "zh": ["食堂几点开门", "饭堂几点开饭"],
+                    "en": ["When does the canteen open?"],
+                },
+                answer={"zh": "7:00", "en": "7:00"},
+            ),
+            Entry(
+                id="station.address",
+                questions={"zh": ["驿站在哪里", "驿站地址"], "en": ["Where is the station?"]},
+                answer={"zh": "天宝路", "en": "Tianbao Road"},
+            ),
+        ],
+        settings=settings or {},
+        synonyms={"食堂": ["餐厅"]},
+    )
+
+
+# the project's own targets on the shared dev set (held-out questions are judged the same way)
+
+
+@pytest.mark.skipif(not DEV_SET.exists(), reason="../shared/eval is not beside the project")
+def test_dev_set_meets_the_targets(bundled: Matcher) -> None:
+    evaluation = evaluate_items(bundled, read_eval_file(str(DEV_SET)))
+    assert evaluation.correct / evaluation.in_scope >= 0.92
+    assert evaluation.reached / evaluation.in_scope >= 0.97
+    assert evaluation.wrong / evaluation.in_scope <= 0.02
+    assert evaluation.false_answers / evaluation.out_of_scope <= 0.05
+
+
+def test_own_regression_questions_hold(bundled: Matcher) -> None:
+    evaluation = evaluate_items(bundled, read_eval_file(str(REGRESSION)))
+    assert evaluation.wrong == 0
+    assert evaluation.correct / evaluation.in_scope >= 0.9
+    assert evaluation.reached == evaluation.in_scope
+    assert evaluation.false_answers / evaluation.out_of_scope <= 0.1
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("食唐几点开门", "canteen.hours"),  # homophone slip from pinyin input
+        ("飯堂幾點開", "canteen.hours"),  # Traditional characters + synonym
+        ("一顿饭几钿", "canteen.prices"),  # Shanghainese 几钿 = 多少钱
+        ("shitang jidian kaimen", "canteen.hours"),  # pinyin typed without an IME
+        ("canteen open what time", "canteen.hours"),  # broken English
+        ("ＷＨＥＮ ＤＯＥＳ ＴＨＥ ＣＡＮＴＥＥＮ ＯＰＥＮ", "canteen.hours"),  # full-width
+        ("🙂🙂食堂！！几点开饭？？", "canteen.hours"),  # emoji and stray punctuation
+        ("我想问问啊食堂今天吃啥呢", "canteen.menu"),  # filler words
+    ],
+)
+def test_resident_spellings_get_the_right_answer(
+    bundled: Matcher, question: str, expected: str
+) -> None:
+    result = bundled.match(question)
+    assert (result.outcome, result.id) == ("answer", expected)
+
+
+@pytest.mark.parametrize(
+    "question", ["肯德基几点开门", "邮局几点关门", "公园开放时间", "派出所地址在哪", "明天会下雨吗"]
+)
+def test_look_alike_questions_are_not_answered(bundled: Matcher, question: str) -> None:
+    assert bundled.match(question).outcome != "answer"
+
+
+def test_suggestions_are_at_most_three_known_entries(bundled: Matcher) -> None:
+    result = bundled.match("食堂")
+    assert result.outcome in ("answer", "suggest")
+    assert len(result.suggestions) <= 3
+    assert all(bundled.entry_ids.count(i) == 1 for i in result.suggestions)
+
+
+# thresholds and scale
+
+
+def test_kb_settings_override_config_which_overrides_defaults() -> None:
+    assert Matcher(small_kb()).answer_threshold == DEFAULT_THRESHOLDS["answer_threshold"]
+    assert Matcher(small_kb(), {"answer_threshold": 70}).answer_threshold == 70
+    matcher = Matcher(small_kb({"answer_threshold": 90}), {"answer_threshold": 70})
+    assert matcher.answer_threshold == 90
+
+
+def test_suggest_threshold_never_exceeds_answer_threshold() -> None:
+    matcher = Matcher(small_kb(), {"answer_threshold": 30, "suggest_threshold": 50})
+    assert matcher.suggest_threshold == 30
+
+
+def test_a_threshold_above_every_score_turns_answers_into_suggestions() -> None:
+    strict = Matcher(small_kb(), {"answer_threshold": 100, "suggest_threshold": 10})
+    result = strict.match("食堂几点开门")
+    assert result.outcome == "suggest"
+    assert result.suggestions[0] == "canteen.hours"
+
+
+def test_exact_question_answers_with_a_score_on_the_0_100_scale() -> None:
+    result = Matcher(small_kb()).match("餐厅几点开门")  # synonym of the KB's 食堂
+    assert result.outcome == "answer"
+    assert result.id == "canteen.hours"
+    assert 0 < result.score <= 100
+    assert result.candidates[0][0] == "canteen.hours"
+
+
+def test_match_many_keeps_input_order() -> None:
+    matcher = Matcher(small_kb())
+    results = matcher.match_many(["驿站地址", "", "食堂几点开门"] * 100)
+    assert [r.query for r in results] == ["驿站地址", "", "食堂几点开门"] * 100
+    assert [r.id for r in results[:3]] == ["station.address", None, "canteen.hours"]
+
+
+def test_empty_knowledge_base_never_answers() -> None:
+    result = Matcher(KnowledgeBase(entries=[])).match("食堂几点开门")
+    assert (result.outcome, result.score) == ("none", 0.0)
+
+
+# normalisation
+
+
+def test_normaliser_folds_width_script_punctuation_and_filler() -> None:
+    normalizer = Normalizer({"食堂": ["饭堂"], "吗": ["伐"]})
+    assert normalizer.normalize("請問一下，飯堂開伐？😀") == "食堂开"
+    assert normalizer.normalize("ＨＥＬＬＯ\u200b！") == "hello"
+    assert normalizer.normalize("食 堂") == "食堂"
+
+
+def test_pinyin_split_and_language_detection() -> None:
+    assert split_pinyin("shitang") == ["shi", "tang"]
+    assert split_pinyin("xian") == ["xian"]
+    assert split_pinyin("hello") is None
+    assert detect_language("食堂 open") == "zh"
+    assert detect_language("open") == "en"
+
+
+# anything a resident may send: a valid outcome, never an exception
+
+ODD_TEXT = st.one_of(
+    st.text(),
+    st.text(alphabet=st.characters(categories=["Cc", "Cf", "Zs", "So", "Po"])),
+    st.just(""),
+    st.just("   \t "),
+    st.just("食堂" * 5000),
+    st.just("\u200b\u200c\u200d\ufeff"),
+    st.text(alphabet="食堂几点开门驿站地址伐啥 shitang'", max_size=60),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=ODD_TEXT)
+def test_any_text_gets_a_valid_outcome(text: str) -> None:
+    result = MATCHER.match(text)
+    assert result.outcome in ("answer", "suggest", "none")
+    assert 0.0 <= result.score <= 100.0
+    assert len(result.suggestions) <= 3
+    assert (result.id is not None) == (result.outcome == "answer")
+    assert result.query == text
+
+
+MATCHER = Matcher(small_kb())

@@ -1,0 +1,101 @@
+"""`stationbot match --json` and `stationbot eval`, run as residents' tooling runs them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+KB = {
+    "entries": [
+        {
+            "id": "canteen.hours",
+            "questions": {"zh": ["食堂几点开门"], "en": ["When does the canteen open?"]},
+            "answer": {"zh": "7:00", "en": "7:00"},
+        },
+        {
+            "id": "station.address",
+            "questions": {"zh": ["驿站在哪里"], "en": ["Where is the station?"]},
+            "answer": {"zh": "天宝路", "en": "Tianbao Road"},
+        },
+    ]
+}
+
+
+def stationbot(*args: str, stdin: bytes = b"", cwd: Path) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        input=stdin,
+        capture_output=True,
+        cwd=cwd,
+        timeout=60,
+        env={"PATH": "", "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        check=False,
+    )
+
+
+def write_kb(tmp_path: Path) -> Path:
+    path = tmp_path / "kb.yaml"
+    path.write_text(yaml.safe_dump(KB, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_match_json_prints_one_line_per_non_empty_input_line(tmp_path: Path) -> None:
+    lines = [
+        "食堂几点开门",
+        "",
+        "   ",
+        '{"q": "not json to us"}',
+        "🙂",
+        "\x00x",
+        "where is the station",
+    ]
+    stdin = "\n".join(lines).encode() + b"\n\xff\xfe broken utf-8\n"
+    done = stationbot(
+        "match", "--json", "--faq", str(write_kb(tmp_path)), stdin=stdin, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    out = [json.loads(line) for line in done.stdout.decode().splitlines()]
+    expected = [q for q in lines if q.strip()]
+    assert [o["q"] for o in out[:-1]] == expected
+    assert len(out) == len(expected) + 1
+    assert out[0]["outcome"] == "answer" and out[0]["id"] == "canteen.hours"
+    assert out[-2]["id"] == "station.address"
+    assert all(set(o) == {"q", "outcome", "id", "suggestions", "score"} for o in out)
+
+
+def test_match_with_missing_faq_says_so_in_one_line(tmp_path: Path) -> None:
+    done = stationbot("match", "--faq", str(tmp_path / "nope.yaml"), stdin=b"x\n", cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stdout == b""
+    assert b"Traceback" not in done.stderr
+
+
+def test_eval_prints_the_contract_metrics_and_misses(tmp_path: Path) -> None:
+    items = [
+        {"q": "食堂几点开门", "expect": "canteen.hours"},
+        {"q": "驿站在哪里", "expect": "canteen.hours"},
+        {"q": "明天下雨吗", "expect": None},
+    ]
+    eval_file = tmp_path / "eval.yaml"
+    eval_file.write_text(yaml.safe_dump(items, allow_unicode=True), encoding="utf-8")
+    done = stationbot(
+        "eval", str(eval_file), "--faq", str(write_kb(tmp_path)), "--errors", cwd=tmp_path
+    )
+    out = done.stdout.decode()
+    assert done.returncode == 0, done.stderr.decode()
+    assert "answer accuracy                 0.500  1/2" in out
+    assert "wrong answers                   0.500  1/2" in out
+    assert "false answers (out of scope)    0.000  0/1" in out
+    assert "驿站在哪里\texpected canteen.hours\tgot answer station.address" in out
+
+
+def test_eval_rejects_a_malformed_file_in_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("q: not a list\n", encoding="utf-8")
+    done = stationbot("eval", str(bad), cwd=tmp_path)
+    assert done.returncode == 1
+    assert len(done.stderr.decode().strip().splitlines()) == 1

@@ -1,0 +1,62 @@
+"""Retention: with retention.closed_items_days set, the running bot deletes finished
+questions and wishes older than that, once at start-up and then daily; open ones stay."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from fake_telegram import running_bot
+
+from bot.app import PURGE_INTERVAL_SECONDS, build_application
+from bot.config import Config
+from bot.core import Station
+from bot.storage import Storage
+
+
+async def seed(db_path: Path) -> None:
+    """Items last touched 100 days ago (one closed, one open, one done wish) and one closed
+    yesterday."""
+    long_ago = datetime.now(UTC) - timedelta(days=100)
+    async with Storage.open(db_path, now=lambda: long_ago) as old:
+        closed = await old.save_question(1, 1, "old and resolved")
+        await old.set_status(closed.ref, "resolved")
+        await old.save_question(2, 2, "old but still open")
+        wish = await old.save_wish(3, 3, "old wish, done")
+        await old.set_status(wish.ref, "done")
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    async with Storage.open(db_path, now=lambda: yesterday) as recent:
+        item = await recent.save_question(4, 4, "resolved yesterday")
+        await recent.set_status(item.ref, "resolved")
+
+
+def texts(db_path: Path) -> set[str]:
+    with sqlite3.connect(db_path) as db:
+        return {
+            row[0]
+            for table in ("questions", "wishes")
+            for row in db.execute(f"SELECT text FROM {table}")
+        }
+
+
+async def test_closed_items_older_than_the_setting_go_at_start_up(tmp_path: Path):
+    db_path = tmp_path / "station.db"
+    await seed(db_path)
+    async with running_bot(tmp_path, retention_days=30) as (fake, _):
+        await fake.wait_for(
+            lambda: "old and resolved" not in texts(db_path), timeout=10, what="the purge"
+        )
+    assert texts(db_path) == {"old but still open", "resolved yesterday"}
+
+
+async def test_the_purge_is_scheduled_daily_only_when_configured(tmp_path: Path):
+    for days, expected in ((None, []), (30, [PURGE_INTERVAL_SECONDS])):
+        config = Config(storage_path=tmp_path / "station.db", token="1:x", retention_days=days)
+        station = await Station.create(config)
+        try:
+            app = build_application(config, station)
+            jobs = app.job_queue.get_jobs_by_name("retention")
+            assert [job.trigger.interval.total_seconds() for job in jobs] == expected
+        finally:
+            await station.close()
