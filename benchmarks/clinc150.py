@@ -4,7 +4,7 @@ The knowledge base is built from `train` (one entry per intent, id = intent name
 alternate questions, English only). The answer threshold is picked on `val` + `oos_val` with the
 paper's oos-threshold rule; the figures are reported on `test` + `oos_test`.
 
-    .venv/bin/python benchmarks/clinc150.py [--data PATH] [--write-kb PATH]
+    .venv/bin/python benchmarks/clinc150.py [--data PATH] [--write-kb PATH] [--without CHANNEL]
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.ablation import CHANNELS, disable  # noqa: E402
 from faq.matcher import Matcher  # noqa: E402
 from faq.model import Entry, KnowledgeBase, MatchResult  # noqa: E402
 
@@ -99,7 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="clinc150 folder")
     parser.add_argument("--write-kb", type=Path, metavar="PATH", help="write the KB as YAML")
+    parser.add_argument("--without", choices=CHANNELS, help="switch one part off (ablation)")
     args = parser.parse_args(argv)
+    if args.without:
+        disable(args.without)
     source = args.data / "data_full.json"
     if not source.exists():
         print(f"clinc150: {source} not found (give --data)", file=sys.stderr)

@@ -17,7 +17,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Contex
 
 from bot.config import Config, ConfigError, check_storage_path, load_config
 from bot.core import Station, startup_error_line
-from bot.delivery import InOrderPerResident, PollWhenHandled, Resend
+from bot.delivery import AiohttpRequest, InOrderPerResident, PollWhenHandled, Resend
 from bot.messages import LANGUAGES, t
 from bot.storage import StorageError
 from faq.loader import FaqError
@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 # A 429 from Telegram is waited out and retried this often before a reply is given up.
 RATE_LIMIT_RETRIES = 3
 # Updates handled at once (different residents; each resident's stay in order).
-CONCURRENT_UPDATES = 8
+CONCURRENT_UPDATES = 16
+CONNECTIONS = 64  # to the Bot API, for replies, staff notifications and button answers
 # Retention: closed items older than retention.closed_items_days go once a day (and at start).
 PURGE_INTERVAL_SECONDS = 24 * 3600
 PURGE_FIRST_SECONDS = 1
@@ -86,6 +87,7 @@ def build_application(config: Config, station: Station) -> Application:
         .base_url(config.base_url)
         .base_file_url(config.base_file_url)
         .rate_limiter(Resend(throttle))
+        .request(AiohttpRequest(CONNECTIONS))
         .update_queue(updates)
         .get_updates_request(PollWhenHandled(updates, connection_pool_size=1))
         .concurrent_updates(InOrderPerResident(station, CONCURRENT_UPDATES))

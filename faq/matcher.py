@@ -1,9 +1,9 @@
 """Decides, for one resident message, whether to answer from an FAQ entry, suggest, or pass it on.
 
 Every entry gets a score from 0 to 100 (see docs/benchmarks.md, "Score scale"): a blend of
-TF-IDF similarity to its nearest alternate question, to the entry as a whole, a naive-Bayes
-vote among entries and a rapidfuzz edit similarity, scaled down when the message has salient
-words the entry never uses (肯德基几点开门 is not about the canteen).
+TF-IDF similarity to its nearest alternate question and to the entry as a whole, a naive-Bayes
+and a logistic-regression posterior among entries, and a rapidfuzz edit similarity, scaled down
+when the message has salient words the entry never uses (肯德基几点开门 is not about the canteen).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import functools
 import itertools
 import math
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,6 +47,15 @@ MAX_CANDIDATES = 5
 MAX_QUERY_CHARS = 500  # a run-on message is matched on its first 500 characters
 FUZZ_CANDIDATES = 40  # alternate questions (best by TF-IDF) that get an edit-distance score
 CHUNK = 256  # queries scored together: bounds the dense query x question matrix
+CHAR_NGRAMS = (3, 4)  # English character n-grams (5-grams measured no better, and slower)
+# the load-time classifier: word-level features only (words, word pairs, character and pinyin
+# pairs), a few epochs of minibatch SGD; skipped above CLASSIFIER_MAX_ENTRIES entries
+CLASSIFIER_FEATURES = "wxbq"
+CLASSIFIER_EPOCHS = 5
+CLASSIFIER_MAX_ENTRIES = 1000
+CLASSIFIER_BATCH = 256
+CLASSIFIER_RATE = 8.0
+CLASSIFIER_MOMENTUM = 0.9
 
 
 @dataclass(frozen=True)
@@ -145,14 +153,6 @@ def _pinyin_view(text: str) -> _Analysis | None:
     return _Analysis(features, units, "".join(syllables))
 
 
-CHAR_NGRAMS = (3, 4)  # English character n-grams (5-grams measured no better, and slower)
-CLASSIFIER_FEATURES = "wxbq"
-CLASSIFIER_EPOCHS = 5
-CLASSIFIER_BATCH = 256
-CLASSIFIER_RATE = 8.0
-CLASSIFIER_MOMENTUM = 0.9
-
-
 def _unit_rows(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
     """Rows scaled to unit length (float32)."""
     matrix = sparse.csr_matrix(matrix, dtype=np.float32)
@@ -194,44 +194,25 @@ class _Space:
     """TF-IDF vector space (sublinear tf, smoothed idf, L2-normalised rows)."""
 
     def __init__(self, documents: list[list[str]]) -> None:
-        self.vocabulary: dict[str, int] = {}
-        counts = self._counts(documents, grow=True)
+        # a new feature gets the next column: map() over a defaultdict stays in C
+        columns: defaultdict[str, int] = defaultdict()
+        columns.default_factory = columns.__len__
+        indptr, indices = [0], []
+        for features in documents:
+            indices.extend(map(columns.__getitem__, features))
+            indptr.append(len(indices))
+        self.vocabulary: dict[str, int] = dict(columns)
+        counts = self._matrix(indices, indptr)
         df = np.bincount(counts.indices, minlength=counts.shape[1])
         n = len(documents)
         self.idf = np.log((1 + n) / (1 + df)) + 1.0
         self.unknown_idf = math.log(1 + n) + 1.0  # a word the knowledge base never uses
         self.matrix = self._weigh(counts, np.zeros(n))
 
-    def _counts(self, documents: Iterable[list[str]], *, grow: bool) -> sparse.csr_matrix:
-        indptr, indices, unknown = [0], [], []
-        vocabulary = self.vocabulary
-        if grow:
-            # a new feature gets the next column: map() over a defaultdict stays in C
-            growing: defaultdict[str, int] = defaultdict()
-            growing.update(vocabulary)
-            growing.default_factory = growing.__len__
-            for features in documents:
-                indices.extend(map(growing.__getitem__, features))
-                indptr.append(len(indices))
-                unknown.append(0)
-            self.vocabulary = vocabulary = dict(growing)
-        for features in [] if grow else documents:
-            missing: set[str] = set()
-            for feature in features:
-                column = vocabulary.get(feature)
-                if column is not None:
-                    indices.append(column)
-                elif feature[0] not in "ub":
-                    # unknown Chinese characters are not held against a message: a homophone
-                    # slip (志原者) is unknown as characters, known as pinyin
-                    missing.add(feature)
-            indptr.append(len(indices))
-            unknown.append(len(missing))
-        self._unknown_counts = unknown
-        data = np.ones(len(indices))
+    def _matrix(self, indices: list[int], indptr: list[int]) -> sparse.csr_matrix:
         matrix = sparse.csr_matrix(
-            (data, np.array(indices, dtype=np.int64), np.array(indptr)),
-            shape=(len(indptr) - 1, len(vocabulary)),
+            (np.ones(len(indices)), np.array(indices, dtype=np.int64), np.array(indptr)),
+            shape=(len(indptr) - 1, len(self.vocabulary)),
         )
         matrix.sum_duplicates()
         return matrix
@@ -245,9 +226,22 @@ class _Space:
     def transform(self, documents: list[list[str]]) -> sparse.csr_matrix:
         """Query vectors; words unknown to the knowledge base still count in the norm, so a
         message that is mostly about something else gets low similarity everywhere."""
-        counts = self._counts(documents, grow=False)
-        unknown_mass = np.array(self._unknown_counts, dtype=float) * self.unknown_idf**2
-        return self._weigh(counts, unknown_mass)
+        indptr, indices, unknown = [0], [], []
+        vocabulary = self.vocabulary
+        for features in documents:
+            missing: set[str] = set()
+            for feature in features:
+                column = vocabulary.get(feature)
+                if column is not None:
+                    indices.append(column)
+                elif feature[0] not in "ub":
+                    # unknown Chinese characters are not held against a message: a homophone
+                    # slip (志原者) is unknown as characters, known as pinyin
+                    missing.add(feature)
+            indptr.append(len(indices))
+            unknown.append(len(missing))
+        unknown_mass = np.array(unknown, dtype=float) * self.unknown_idf**2
+        return self._weigh(self._matrix(indices, indptr), unknown_mass)
 
     def weight(self, feature: str) -> float:
         column = self.vocabulary.get(feature)
@@ -330,10 +324,14 @@ class Matcher:
         self.classifier_columns = np.array(
             [i for i, name in enumerate(names) if name[0] in CLASSIFIER_FEATURES], dtype=np.int64
         )
-        labels = np.concatenate([self.question_entry, np.arange(n_entries)])
-        self.classifier = _train_classifier(
-            _unit_rows(all_rows[:, self.classifier_columns]), labels, n_entries
-        )
+        self.classifier: tuple[np.ndarray, np.ndarray] | None = None
+        # a class per entry: with thousands of one-question entries there is nothing to learn
+        # and the weight matrix would not fit in memory; the other channels then carry its weight
+        if n_entries <= CLASSIFIER_MAX_ENTRIES and self.weights.classifier > 0:
+            labels = np.concatenate([self.question_entry, np.arange(n_entries)])
+            self.classifier = _train_classifier(
+                _unit_rows(all_rows[:, self.classifier_columns]), labels, n_entries
+            )
 
     # scoring
 
@@ -390,18 +388,15 @@ class Matcher:
             picked = np.argpartition(-similarity[row], top - 1)[:top]
             ratios = process.cdist([view.fuzz_text], self.fuzz_texts[picked], scorer=fuzz.ratio)
             np.maximum.at(edit[row], self.question_entry[picked], ratios[0] / 100.0)
-        weights, bias = self.classifier
-        logits = _unit_rows(queries[:, self.classifier_columns]) @ weights + bias
-        logits -= logits.max(axis=1, keepdims=True)
-        classifier = np.exp(logits)
-        classifier /= classifier.sum(axis=1, keepdims=True)
-        blend = (
-            w.nearest * nearest
-            + w.centroid * centroid
-            + w.bayes * bayes
-            + w.classifier * classifier
-            + w.fuzz * edit
-        )
+        blend = w.nearest * nearest + w.centroid * centroid + w.bayes * bayes + w.fuzz * edit
+        if self.classifier is not None:
+            weights, bias = self.classifier
+            logits = _unit_rows(queries[:, self.classifier_columns]) @ weights + bias
+            logits -= logits.max(axis=1, keepdims=True)
+            classifier = np.exp(logits)
+            blend += w.classifier * classifier / classifier.sum(axis=1, keepdims=True)
+        else:
+            blend /= 1.0 - w.classifier
         coverages: list[list[float]] = []
         for row, view in enumerate(views):
             order = np.argsort(-blend[row])[:MAX_CANDIDATES]

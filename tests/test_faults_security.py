@@ -1,5 +1,5 @@
 """The bot token in no log line at any level: `stationbot run --log-level DEBUG` as a real
-subprocess, with PTB, httpx, httpcore and asyncio all speaking, through failures too."""
+subprocess, with PTB, asyncio, aiosqlite and every Bot API request logged, through failures."""
 
 from __future__ import annotations
 
@@ -13,9 +13,7 @@ async def test_token_is_in_no_log_line_even_at_debug(tmp_path: Path):
     fake.start()
     fake.drop_next("getMe")  # an error message carrying the URL
     fake.fail_next("getUpdates", status=502)
-    bot = BotProcess(
-        tmp_path, fake, args=("--log-level", "DEBUG"), env={"PYTHONASYNCIODEBUG": "1"}
-    )
+    bot = BotProcess(tmp_path, fake, args=("--log-level", "DEBUG"), env={"PYTHONASYNCIODEBUG": "1"})
     await bot.start()
     try:
         fake.fail_next("sendMessage", status=500)
@@ -27,9 +25,9 @@ async def test_token_is_in_no_log_line_even_at_debug(tmp_path: Path):
         await fake.stop()
     log = bot.log
     assert code == 0, log
-    for logger in ("telegram.", "httpcore.", "asyncio:"):
+    for logger in ("telegram.", "asyncio:", "aiosqlite:"):
         assert f" DEBUG {logger}" in log, f"{logger} logged at DEBUG"
-    assert " INFO httpx: HTTP Request: POST" in log, "httpx logged every request"
+    assert " DEBUG bot.delivery: POST " in log, "every Bot API request was logged"
     assert "[REDACTED]" in log, "token-bearing URLs were logged, redacted"
     assert TOKEN not in log
     assert TOKEN.partition(":")[2] not in log
