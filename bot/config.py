@@ -27,7 +27,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "storage": ("path",),
     "faq": ("path", "overlay"),
     "staff": ("user_ids", "chat_id"),
-    "matching": ("answer_threshold", "suggest_threshold"),
+    "matching": ("answer_threshold", "suggest_threshold", "coverage_strictness"),
     "limits": ("flood_messages", "flood_seconds"),
     "retention": ("closed_items_days",),
 }

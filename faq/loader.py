@@ -26,7 +26,7 @@ from faq.model import LANGUAGES, Entry, KnowledgeBase
 
 TOP_KEYS = ("settings", "synonyms", "entries", "station")
 ENTRY_KEYS = ("id", "category", "questions", "answer", "keywords", "live")
-SETTINGS_KEYS = ("answer_threshold", "suggest_threshold")
+SETTINGS_KEYS = ("answer_threshold", "suggest_threshold", "coverage_strictness")
 LIVE_NAMES = ("opening_hours", "canteen_hours", "canteen_menu", "branches")
 OVERLAY_KEYS = ("teach",)
 STATION_KEYS = (
