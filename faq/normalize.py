@@ -8,6 +8,7 @@ without an input method ("shitang jidian kaimen").
 from __future__ import annotations
 
 import functools
+import os
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -155,7 +156,12 @@ def is_cjk(token: str) -> bool:
 
 @functools.cache
 def _pinyin_module():  # type: ignore[no-untyped-def]
-    import pypinyin  # lazy: 0.2 s to import, only needed once a CJK text or pinyin word shows up
+    # pypinyin's phrase dictionary (multi-character readings) costs 45 MB and 0.2 s at start and
+    # bought nothing measurable here: the same per-character reading is applied to the FAQ and
+    # to the message, which is what homophone matching needs (docs/benchmarks.md).
+    os.environ.setdefault("PYPINYIN_NO_PHRASES", "true")
+    os.environ.setdefault("PYPINYIN_NO_DICT_COPY", "true")
+    import pypinyin  # lazy: only needed once a CJK text or pinyin word shows up
 
     return pypinyin
 
