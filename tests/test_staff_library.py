@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from staff_faq import FAQ
 
 from bot import staff
 from bot.staff import Delivery, StaffError
@@ -16,24 +17,6 @@ from bot.storage import Item, Storage
 from faq.loader import load
 
 START = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # a Monday, 09:00 in Shanghai
-
-FAQ = """
-entries:
-  - id: canteen.hours
-    questions:
-      zh: [食堂几点开门, 食堂几点开饭]
-      en: [When does the canteen open?]
-    answer:
-      zh: 食堂每天 7:00 开门。
-      en: The canteen opens at 7:00.
-  - id: donation.how
-    questions:
-      zh: [怎么捐款]
-      en: [How can I donate?]
-    answer:
-      zh: 到服务台捐款。
-      en: Donate at the front desk.
-"""
 
 
 class Clock:

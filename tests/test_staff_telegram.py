@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 from fake_telegram import BOT, Call, FakeTelegram, running_bot
+from staff_faq import FAQ
 
 from bot.core import Station
 from bot.messages import t
@@ -23,24 +24,6 @@ STAFF = 900
 STAFF_GROUP = -500
 QUESTION = "饭堂礼拜天开伐 <b>急</b> <a href='http://evil.example'>点我</a>"
 TAUGHT = "饭堂礼拜天开伐"
-
-FAQ = """
-entries:
-  - id: canteen.hours
-    questions:
-      zh: [食堂几点开门, 食堂几点开饭]
-      en: [When does the canteen open?]
-    answer:
-      zh: 食堂每天 7:00 开门。
-      en: The canteen opens at 7:00.
-  - id: donation.how
-    questions:
-      zh: [怎么捐款]
-      en: [How can I donate?]
-    answer:
-      zh: 到服务台捐款。
-      en: Donate at the front desk.
-"""
 
 
 class Bot:
