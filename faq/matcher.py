@@ -32,16 +32,17 @@ from faq.normalize import (
 # Documented defaults (docs/benchmarks.md); config's `matching:` overrides them, and a
 # knowledge base's own `settings:` override config.
 DEFAULT_THRESHOLDS = {
-    "answer_threshold": 28.0,  # best score needed to answer outright
+    "answer_threshold": 26.0,  # best score needed to answer outright
     "suggest_threshold": 18.0,  # best score needed to offer "did you mean" buttons
     # 0..100: how strictly the message's salient words must be ones the entry uses. At s, an
     # entry covering a share c of them has its score multiplied by 1 - s/100 * (1 - c), and is
-    # never answered outright below c = 0.6 * s/100. A small hand-written FAQ wants it high
-    # (肯德基几点开门 is not about the canteen); a large intent set full of slot words
-    # ("how do you say fly in italian") wants it low.
+    # never answered outright below 0.6 * s/100 (subject words counted twice there). A small
+    # hand-written FAQ wants it high (肯德基几点开门 is not about the canteen); a large intent
+    # set full of slot words ("how do you say fly in italian") wants it low.
     "coverage_strictness": 80.0,
 }
 MIN_COVERAGE_AT_FULL_STRICTNESS = 0.6
+SUBJECT_WEIGHT = 2.0  # an uncovered word naming the message's subject counts this many times
 MAX_SUGGESTIONS = 3
 MAX_CANDIDATES = 5
 MAX_QUERY_CHARS = 500  # a run-on message is matched on its first 500 characters
@@ -50,7 +51,7 @@ CHUNK = 256  # queries scored together: bounds the dense query x question matrix
 CHAR_NGRAMS = (3, 4)  # English character n-grams (5-grams measured no better, and slower)
 # the load-time classifier: word-level features only (words, word pairs, character and pinyin
 # pairs), a few epochs of minibatch SGD; skipped above CLASSIFIER_MAX_ENTRIES entries
-CLASSIFIER_FEATURES = "wxbq"
+CLASSIFIER_FEATURES = "wxbqr"
 CLASSIFIER_EPOCHS = 5
 CLASSIFIER_MAX_ENTRIES = 1000
 CLASSIFIER_BATCH = 256
@@ -87,6 +88,9 @@ class _Analysis:
     features: list[str]
     units: list[tuple[str, tuple[str, ...]]]  # (weight feature, features that cover it)
     fuzz_text: str
+    # units that name what the message is about when the entry does not use them: English
+    # words right after "the" ("what time does the bank open"); see _coverage for Chinese
+    subjects: frozenset[int] = frozenset()
 
 
 def _pinyin_units(
@@ -117,7 +121,15 @@ def analyse(text: str) -> _Analysis:
         bigrams = ["b" + token[i : i + 2] for i in range(len(token) - 1)]
         features.extend(bigrams)
         features.extend("p" + s for s in syllables)
-        pairs = ["q" + a + " " + b for a, b in itertools.pairwise(syllables)]
+        # a pair of grammar characters (的几 in 开门的几点) gets its own prefix: it must not
+        # cover a content word that sounds the same (肯德基几点 is not about the station)
+        pairs = [
+            ("r" if token[i] in ZH_STOPCHARS and token[i + 1] in ZH_STOPCHARS else "q")
+            + a
+            + " "
+            + b
+            for i, (a, b) in enumerate(itertools.pairwise(syllables))
+        ]
         features.extend(pairs)
         for i, char in enumerate(token):
             if char in ZH_STOPCHARS:
@@ -133,12 +145,14 @@ def analyse(text: str) -> _Analysis:
         joined = " " + " ".join(words) + " "
         for n in CHAR_NGRAMS:
             features += ["c" + joined[i : i + n] for i in range(len(joined) - n + 1)]
-        units.extend(
-            ("w" + s, ("w" + s,))
-            for w, s in zip(words, stems, strict=True)
-            if w not in EN_STOPWORDS
-        )
+        subjects = set()
+        for previous, word, stem in zip(["", *words], words, stems, strict=False):
+            if word not in EN_STOPWORDS:
+                if previous == "the":
+                    subjects.add(len(units))
+                units.append(("w" + stem, ("w" + stem,)))
         fuzz_parts.append(" ".join(sorted(words)))
+        return _Analysis(features, units, " ".join(fuzz_parts), frozenset(subjects))
     return _Analysis(features, units, " ".join(fuzz_parts))
 
 
@@ -402,22 +416,46 @@ class Matcher:
             order = np.argsort(-blend[row])[:MAX_CANDIDATES]
             row_coverage = [1.0] * blend.shape[1]
             for entry in order:
-                covered = self._coverage(view, int(entry))
-                row_coverage[entry] = covered
+                covered, subject_covered = self._coverage(view, int(entry))
+                row_coverage[entry] = subject_covered
                 blend[row, entry] *= 1.0 - self.coverage_strictness / 100.0 * (1.0 - covered)
             coverages.append(row_coverage)
         return np.clip(blend * 100.0, 0.0, 100.0), coverages
 
-    def _coverage(self, view: _Analysis, entry: int) -> float:
-        """Share of the message's salient (IDF-weighted) words that this entry uses."""
+    def _coverage(self, view: _Analysis, entry: int) -> tuple[float, float]:
+        """Share of the message's salient (IDF-weighted) words that this entry uses: plain
+        (scales the score), and with subject words weighed SUBJECT_WEIGHT times (gates answers).
+
+        Subject words are uncovered words before the first covered one (a Chinese question
+        leads with its topic: 银行几点开门 is about the bank) and English words after "the"
+        ("what time does the bank open"). Extra words later in a message (驿站能看病伐 我有点感冒)
+        weigh normally."""
         known = self.entry_features[entry]
-        total = covered = 0.0
-        for weight_feature, cover in view.units:
+        total = covered = subjects = 0.0
+        leading = True
+        unknown_subject = False
+        for index, (weight_feature, cover) in enumerate(view.units):
             weight = self.space.weight(weight_feature)
             total += weight
-            if not known.isdisjoint(cover):
+            matched = known.intersection(cover)
+            unknown = weight_feature not in self.space.vocabulary
+            if leading and unknown and matched and all(f[0] == "q" for f in matched):
+                # a character the knowledge base never uses, matched only by its sound, at the
+                # head of the message: 药店几点关门 (店 sounds like 点), not a slip like 食唐
+                unknown_subject = True
+            if matched:
+                leading = False
                 covered += weight
-        return covered / total if total else 1.0
+            elif leading or index in view.subjects:
+                subjects += weight
+                unknown_subject |= unknown
+        if not total:
+            return 1.0, 1.0
+        if unknown_subject:
+            # the message is about something the knowledge base never mentions (邮局地址在哪,
+            # 学校食堂饭卡充值): whatever else it shares with an entry, it is not answered outright
+            return covered / total, 0.0
+        return covered / total, covered / (total + (SUBJECT_WEIGHT - 1.0) * subjects)
 
     # decision
 
