@@ -77,7 +77,7 @@ EN_STOPWORDS = frozenset(_EN_STOPWORDS.split())
 # Chinese characters that carry grammar or ask "what/how/who" rather than name a topic.
 ZH_STOPCHARS = frozenset(
     "的了吗呢吧啊呀么是我你您他她们在有要想能可以会个这那就也都还和与或去"
-    "什怎哪些谁多少几请问一下得着过把给让对从到来找弄"
+    "什怎哪些谁多少几请问一下得着过把给让对从到来找弄不没"
 )
 
 
