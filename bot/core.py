@@ -68,6 +68,13 @@ WISH_INTENT = re.compile(
     r"\s*[。.!！]*\s*$",
     re.IGNORECASE,
 )
+# Typed instead of pressing "Cancel" under the wish prompt: not a wish.
+WISH_CANCEL_WORDS = {"取消", "不许了", "不许", "算了", "不要了", "不用了", "cancel", "never mind"}
+# Terminal escape sequences (arrow keys in a bare terminal), control characters and bidi
+# overrides: noise that could also rewrite a staff member's terminal or spoof text direction.
+UNPRINTABLE = re.compile(
+    r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-_]|[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
+)
 
 
 @dataclass(frozen=True)
@@ -223,6 +230,18 @@ def has_words(text: str) -> bool:
     return any(character.isalpha() for character in text)
 
 
+def worth_reading(text: str) -> bool:
+    """True when text could be a question or wish: a Chinese character or two Latin letters
+    (a lone "g" or "A" is a slip of the finger, not something for staff)."""
+    letters = [character for character in text if character.isalpha()]
+    return len(letters) >= 2 or any(not character.isascii() for character in letters)
+
+
+def clean_text(text: str) -> str:
+    """The resident's text without escape sequences and control characters, trimmed."""
+    return UNPRINTABLE.sub("", text).strip()
+
+
 class Station:
     """Decides what to say to a resident; holds the knowledge base, matcher and storage."""
 
@@ -312,12 +331,14 @@ class Station:
     @guarded
     async def on_start(self, sender: Sender) -> Reply:
         """Greets the resident and shows the big topic buttons."""
+        self._awaiting_wish.pop(sender.user_id, None)  # another command: the wish prompt is over
         language = self.language(sender)
         return Reply(t("start", language), language, keyboard=self._keyboard(sender, language))
 
     @guarded
     async def on_help(self, sender: Sender) -> Reply:
         """Lists what the bot understands."""
+        self._awaiting_wish.pop(sender.user_id, None)  # another command: the wish prompt is over
         language = self.language(sender)
         return Reply(t("help", language), language, keyboard=self._keyboard(sender, language))
 
@@ -335,6 +356,7 @@ class Station:
     @guarded
     async def on_mine(self, sender: Sender) -> Reply:
         """Lists the resident's own questions and wishes, with status and staff replies."""
+        self._awaiting_wish.pop(sender.user_id, None)  # another command: the wish prompt is over
         language = self.language(sender)
         if not sender.private:
             return Reply(t("private_only", language), language)
@@ -364,6 +386,7 @@ class Station:
     @guarded
     async def on_forget(self, sender: Sender) -> Reply:
         """Asks for confirmation before deleting everything about the resident."""
+        self._awaiting_wish.pop(sender.user_id, None)  # another command: the wish prompt is over
         language = self.language(sender)
         if not sender.private:
             return Reply(t("private_only", language), language)
@@ -376,9 +399,10 @@ class Station:
     @guarded
     async def on_wish(self, sender: Sender, text: str = "", update_id: int | None = None) -> Reply:
         """Saves the wish given with /wish, or asks for it."""
-        text = text.strip()
-        language = self.language(sender, text)
-        if not text:
+        text = clean_text(text)
+        readable = worth_reading(text)
+        language = self.language(sender, text if readable else None)
+        if not readable:  # "/wish", "/wish 2", "/wish 👍": ask for the wish itself
             return self._wish_prompt(sender, language)
         return await self._save_wish(sender, text, language, update_id)
 
@@ -387,9 +411,10 @@ class Station:
     @guarded
     async def on_text(self, sender: Sender, text: str, update_id: int | None = None) -> Reply:
         """Answers a typed message, suggests entries, or saves the question for staff."""
-        text = text.strip()
-        language = self.language(sender, text)
-        if not has_words(text):  # only emoji, digits or punctuation: nothing to answer or save
+        text = clean_text(text)
+        readable = worth_reading(text)  # a stray "g" does not switch a Chinese chat to English
+        language = self.language(sender, text if readable else None)
+        if not readable:  # only emoji, digits, punctuation or one stray letter
             return Reply(t("empty_question", language), language)
         target = self._topic_by_label.get(text)
         if target:
@@ -397,6 +422,8 @@ class Station:
             return await self._open_topic(sender, target, language)
         asked_at = self._awaiting_wish.pop(sender.user_id, None)
         if asked_at is not None and self._clock() - asked_at <= WISH_PROMPT_TTL_SECONDS:
+            if text.strip("。.!！ ").casefold() in WISH_CANCEL_WORDS:
+                return Reply(t("wish.cancelled", language), language)
             return await self._save_wish(sender, text, language, update_id)
         if WISH_INTENT.match(text):
             return self._wish_prompt(sender, language)

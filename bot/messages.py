@@ -186,6 +186,15 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Sorry, I do not know where the stations are yet. Ask me “Where is the station?”",
     },
     "empty_question": {"zh": "请打字告诉我您的问题。", "en": "Please type your question."},
+    # --- the console chat (`stationbot chat`) ---
+    "console.no_choice": {
+        "zh": "（没有 {choice} 这个选项，请输入上面列出的数字或字母。）",
+        "en": "(There is no choice {choice}: type one of the numbers or letters shown.)",
+    },
+    "console.saved": {
+        "zh": "（已存给工作人员，编号 {ref}：用 stationbot inbox 查看）",
+        "en": "(saved for staff as {ref}: see stationbot inbox)",
+    },
     # --- the staff loop (texts bot/staff.py and handlers/staff.py send to residents) ---
     "staff.reply_question": {
         "zh": "驿站工作人员回复了您的问题（{ref}）：\n「{question}」\n\n{answer}",

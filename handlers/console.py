@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import string
 import sys
+import unicodedata
 from typing import TextIO
 
 from bot.config import ConfigError, check_storage_path, load_config
 from bot.core import Button, Reply, Sender, Station, startup_error_line
+from bot.messages import DEFAULT_LANGUAGE, t
 from bot.storage import StorageError
 from faq.loader import FaqError
 
@@ -34,21 +37,28 @@ class ConsoleChat:
         self.output = output
         self.buttons: list[Button] = []  # inline buttons of the last reply, numbered from 1
         self.keyboard: list[str] = []  # big topic buttons, lettered from a
+        self.language = DEFAULT_LANGUAGE  # of the last reply: for the console's own notes
 
     async def handle(self, line: str) -> None:
         """Turns one typed line into a Station call and shows the reply."""
         line = line.strip()
         if not line:
             return
-        if line.isdigit():
-            index = int(line) - 1
+        # a Chinese input method types full-width "１" or "Ａ": read them as 1 and a
+        choice = unicodedata.normalize("NFKC", line)
+        if choice.isdecimal():
+            index = int(choice) - 1
             if not 0 <= index < len(self.buttons):
-                self.say(f"(no choice {line}: pick one of the numbers shown)")
+                self.say(t("console.no_choice", self.language, choice=line))
                 return
             self.show(await self.station.on_callback(self.sender, self.buttons[index].data))
             return
-        if len(line) == 1 and line in string.ascii_lowercase[: len(self.keyboard)]:
-            line = self.keyboard[string.ascii_lowercase.index(line)]
+        if len(choice) == 1 and choice.isascii() and choice.isalpha():
+            letter = choice.lower()
+            if letter not in string.ascii_lowercase[: len(self.keyboard)]:
+                self.say(t("console.no_choice", self.language, choice=line))
+                return
+            line = self.keyboard[string.ascii_lowercase.index(letter)]
         if line.startswith("/"):
             self.show(await self.command(line))
         else:
@@ -76,6 +86,7 @@ class ConsoleChat:
         """Prints a reply with its buttons as numbered (inline) and lettered (topic) choices."""
         if reply is None:  # flood control: the bot stays silent
             return
+        self.language = reply.language
         self.say(reply.text)
         self.buttons = [button for row in reply.buttons for button in row]
         for number, button in enumerate(self.buttons, start=1):
@@ -88,7 +99,7 @@ class ConsoleChat:
             )
             self.say(f"  [{choices}]")
         if reply.saved is not None:
-            self.say(f"  (saved for staff as {reply.saved.ref}: see `stationbot inbox`)")
+            self.say("  " + t("console.saved", reply.language, ref=reply.saved.ref))
         self.say("")
 
     def say(self, text: str) -> None:
@@ -101,17 +112,36 @@ async def chat(
     """Reads lines until EOF or "quit", answering each like the Telegram bot would."""
     console = ConsoleChat(station, sender, output)
     console.say(BANNER)
-    if language:
-        console.show(await station.on_language(sender, language))
-    else:
-        console.show(await station.on_start(sender))
+    if language:  # set it quietly: the greeting below is already in that language
+        await station.on_language(sender, language)
+    console.show(await station.on_start(sender))
     while True:
-        if lines.isatty():
-            print("> ", end="", file=output, flush=True)
-        line = await asyncio.to_thread(lines.readline)
-        if not line or line.strip().lower() in QUIT_WORDS:
+        line = await read_line(lines, output)
+        if line is None or line.strip().lower() in QUIT_WORDS:
             return
         await console.handle(line)
+
+
+async def read_line(lines: TextIO, output: TextIO) -> str | None:
+    """The next line, or None at the end of input. At a terminal, input() with readline:
+    arrow keys edit the line and recall earlier ones instead of typing "^[[A". It blocks on
+    purpose (nothing else runs meanwhile), so Ctrl-C leaves at once instead of after Enter."""
+    if lines.isatty() and lines is sys.stdin and output is sys.stdout:
+        import readline  # noqa: F401  (only loaded for a person at a terminal)
+
+        # asyncio.run's own Ctrl-C handler would only act once input() returns
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            return input("> ")
+        except EOFError:
+            print(file=output)
+            return None
+        except KeyboardInterrupt:  # leave the shell prompt on a line of its own
+            print(file=output)
+            raise
+        finally:
+            signal.signal(signal.SIGINT, previous)
+    return await asyncio.to_thread(lines.readline) or None
 
 
 async def run(args: argparse.Namespace) -> int:

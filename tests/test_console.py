@@ -62,9 +62,9 @@ def test_console_topic_letters_language_and_bad_input(tmp_path: Path):
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     out = result.stdout
-    assert "OK, I will reply in English" in out
+    assert out.count("Hello! I am the neighbourhood") == 1, "--lang en greets in English"
     assert "Please choose one:" in out, "letter a pressed the canteen topic button"
-    assert "(no choice 9" in out
+    assert "(There is no choice 9" in out
     assert "Please type your question." in out, "an emoji alone is not saved as a question"
     assert "How to use me:" in out, "an unknown command shows the help"
 
@@ -74,3 +74,17 @@ def test_console_chat_with_a_bad_config_is_one_line(tmp_path: Path):
     result = chat(tmp_path, ["hello"])
     assert result.returncode == 2
     assert result.stderr.startswith("stationbot: ") and result.stderr.count("\n") == 1
+
+
+def test_console_reads_full_width_digits_and_capital_letters_in_chinese(tmp_path: Path):
+    # what a Chinese input method types: "Ａ" for a, "１" for 1; "g" and "7" are no button
+    result = chat(tmp_path, ["Ａ", "１", "g", "7", UNANSWERABLE])
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "请选一个：" in out and "社区食堂供餐时间" in out
+    assert "（没有 g 这个选项" in out and "（没有 7 这个选项" in out
+    assert "编号 Q0001" in out and "（已存给工作人员，编号 Q0001" in out
+    lines = out.splitlines()[1:]  # after the bilingual banner, a Chinese chat is all Chinese
+    assert not [line for line in lines if "saved for staff" in line or "no choice" in line]
+    with sqlite3.connect(tmp_path / "station.db") as db:
+        assert db.execute("SELECT text FROM questions").fetchall() == [(UNANSWERABLE,)]

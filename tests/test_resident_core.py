@@ -116,6 +116,25 @@ async def test_asking_for_a_person_answers_and_saves_for_staff(station: Station)
     assert reply.saved.ref in reply.text
 
 
+async def test_control_characters_never_reach_staff(station: Station):
+    # an arrow key in a bare terminal, a bell and a right-to-left override
+    reply = await station.on_text(
+        ALICE, "\x1b[A\x07请问下周三小区\u202e停水吗\x00，水管工什么时候来修理"
+    )
+    assert reply.saved is not None
+    assert reply.saved.text == UNANSWERABLE
+    only_escapes = await station.on_text(ALICE, "\x1b[A\x1b[A")
+    assert only_escapes.saved is None and only_escapes.text == t("empty_question", "zh")
+
+
+@pytest.mark.parametrize("text", ["g", "A", " x ", "🙏🙏🙏", "１２"])
+async def test_a_stray_letter_or_emoji_is_not_saved_for_staff(station: Station, text: str):
+    reply = await station.on_text(BOB, text)
+    assert reply.saved is None
+    assert reply.text == t("empty_question", reply.language)
+    assert await station.storage.items_of(BOB.user_id) == []
+
+
 # --- suggestions and buttons ---
 
 
@@ -247,6 +266,27 @@ async def test_wish_prompt_can_be_cancelled(station: Station):
     prompt = await station.on_wish(ALICE)
     cancelled = await station.on_callback(ALICE, data_of(prompt)[0])
     assert cancelled.text == t("wish.cancelled", "zh")
+    reply = await station.on_text(ALICE, UNANSWERABLE)
+    assert reply.saved is not None and reply.saved.kind == "question"
+
+
+@pytest.mark.parametrize("word", ["取消", "算了。", "Cancel", "never mind"])
+async def test_typing_cancel_under_the_wish_prompt_saves_no_wish(station: Station, word: str):
+    await station.on_wish(ALICE)
+    reply = await station.on_text(ALICE, word)
+    assert reply.saved is None and reply.text == t("wish.cancelled", reply.language)
+    assert await station.storage.items_of(ALICE.user_id) == []
+
+
+@pytest.mark.parametrize("text", ["2", "👍", "x"])
+async def test_wish_command_without_words_asks_for_the_wish(station: Station, text: str):
+    reply = await station.on_wish(ALICE, text)
+    assert reply.saved is None and reply.text == t("wish.prompt", "zh"), "and still in Chinese"
+
+
+async def test_another_command_ends_the_wish_prompt(station: Station):
+    await station.on_wish(ALICE)
+    await station.on_mine(ALICE)
     reply = await station.on_text(ALICE, UNANSWERABLE)
     assert reply.saved is not None and reply.saved.kind == "question"
 

@@ -35,6 +35,7 @@ async def test_question_gets_the_faq_answer(tmp_path: Path):
         [reply] = await fake.replies(fake.message(entry.questions["zh"][0]))
         assert reply.text.startswith(entry.answer["zh"])
         assert [label for label, _ in reply.inline_buttons()] == ["👍 有帮助", "👎 没帮助"]
+        assert "parse_mode" not in reply.params, "resident text is sent as plain text"
         assert rows(tmp_path, "questions") == []
 
 
