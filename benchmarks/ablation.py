@@ -94,7 +94,7 @@ def _run(channel: str, evals: list[Path], faq_path: str | None) -> int:
     for path in evals:
         items = read_eval_file(str(path))
         e = evaluate_items(matcher, items)
-        best = (0.0, default)
+        best = (0.0, -default)  # (accuracy, -threshold): ties go to the lower threshold
         for threshold in range(10, 71):
             matcher.answer_threshold = float(threshold)
             t = evaluate_items(matcher, items)

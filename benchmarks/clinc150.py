@@ -79,11 +79,16 @@ def rates(
     return correct / len(in_scope), rejected / len(out_scope)
 
 
-def tune(kb: KnowledgeBase, queries: list[str], gold: list[str | None]) -> dict[str, float]:
+def tune(
+    kb: KnowledgeBase,
+    queries: list[str],
+    gold: list[str | None],
+    strictness_grid: list[float] = STRICTNESS,
+) -> dict[str, float]:
     """The paper's rule: best accuracy on val + oos_val with out-of-scope as a 151st class."""
     n_in = sum(g is not None for g in gold)
     best: tuple[float, dict[str, float]] | None = None
-    for strictness in STRICTNESS:
+    for strictness in strictness_grid:
         matcher = Matcher(kb, {"answer_threshold": 0.0, "coverage_strictness": strictness})
         results = matcher.match_many(queries)
         for threshold in THRESHOLDS:
@@ -102,8 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write-kb", type=Path, metavar="PATH", help="write the KB as YAML")
     parser.add_argument("--without", choices=CHANNELS, help="switch one part off (ablation)")
     args = parser.parse_args(argv)
-    if args.without:
-        disable(args.without)
+    overrides = disable(args.without) if args.without else {}
     source = args.data / "data_full.json"
     if not source.exists():
         print(f"clinc150: {source} not found (give --data)", file=sys.stderr)
@@ -115,7 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     build_seconds = time.perf_counter() - started
 
     val = data["val"] + data["oos_val"]
-    tuned = tune(kb, [t for t, _ in val], [None if i == "oos" else i for _, i in val])
+    # --without coverage pins the strictness instead of letting the tuning pick it
+    grid = [overrides["coverage_strictness"]] if "coverage_strictness" in overrides else STRICTNESS
+    tuned = tune(kb, [t for t, _ in val], [None if i == "oos" else i for _, i in val], grid)
     settings = {**tuned, "suggest_threshold": 0.0}
     matcher = Matcher(kb, settings)
     test = data["test"] + data["oos_test"]

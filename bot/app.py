@@ -15,6 +15,7 @@ from telegram import BotCommand, Update
 from telegram.error import InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes
 
+from bot.cli import fail
 from bot.config import Config, ConfigError, check_storage_path, load_config
 from bot.core import Station, startup_error_line
 from bot.delivery import AiohttpRequest, InOrderPerResident, PollWhenHandled, Resend
@@ -192,8 +193,7 @@ def main(args: argparse.Namespace) -> int:
                 close_loop=False,
             )
     except InvalidToken:
-        print("stationbot: Telegram rejected the bot token (telegram.token)", file=sys.stderr)
-        return 2
+        return fail("Telegram rejected the bot token (telegram.token)", 2)
     finally:
         loop.run_until_complete(station.close())
         loop.close()

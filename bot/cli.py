@@ -107,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def fail(message: str, code: int = 1) -> int:
+    """Prints `message` as one "stationbot: ..." line on stderr; returns the exit code."""
+    print(f"stationbot: {message}", file=sys.stderr)
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

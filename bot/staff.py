@@ -23,7 +23,7 @@ import yaml
 from rapidfuzz import fuzz, process
 
 from bot.messages import LANGUAGES, t
-from bot.storage import Stats, format_ref
+from bot.storage import Stats, chronological, format_ref, parse_time
 from bot.storage import parse_ref as _parse_ref
 from faq.loader import FaqError, load
 from faq.model import KnowledgeBase
@@ -199,15 +199,7 @@ def parse_ref(text: str) -> str:
     return format_ref(*parsed)
 
 
-# --- time ------------------------------------------------------------------------------
-
-
-def parse_time(value: str) -> datetime:
-    """An ISO 8601 time from storage, as an aware UTC datetime (naive means UTC)."""
-    moment = datetime.fromisoformat(value)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+# --- time and text --------------------------------------------------------------------
 
 
 def format_age(seconds: float) -> str:
@@ -223,12 +215,13 @@ def age_of(item: Any, now: datetime) -> str:
     return format_age((now - parse_time(item.created_at)).total_seconds())
 
 
+def one_line(text: str, limit: int | None = None) -> str:
+    """`text` on one line (runs of whitespace become one space), cut to `limit` with "…"."""
+    text = " ".join(text.split())
+    return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
+
+
 # --- pooling ---------------------------------------------------------------------------
-
-
-def _chronological(item: Any) -> tuple[str, str, int]:
-    """Sort key: saving time, then kind and number (items saved in the same second)."""
-    return item.created_at, item.kind, int(item.ref[1:])
 
 
 def pooling_key(text: str) -> str:
@@ -260,7 +253,7 @@ def pool_items(items: Sequence[Any], threshold: float = POOL_THRESHOLD) -> list[
     """
     if not items:
         return []
-    ordered = sorted(items, key=_chronological)
+    ordered = sorted(items, key=chronological)
     keys = [pooling_key(item.text) or item.text.strip().casefold() for item in ordered]
     scores = (
         process.cdist(keys, keys, scorer=fuzz.token_sort_ratio, workers=-1)
@@ -317,7 +310,7 @@ def export_csv(items: Iterable[Any]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(EXPORT_COLUMNS)
-    for item in sorted(items, key=_chronological):
+    for item in sorted(items, key=chronological):
         replies = sorted(item.replies, key=lambda reply: reply.created_at)
         writer.writerow(
             [
@@ -493,6 +486,16 @@ async def export(storage: Any) -> tuple[bytes, int]:
     return export_csv(items), len(items)
 
 
+async def export_to_file(storage: Any, target: Path) -> int:
+    """Writes every stored question and wish to the CSV file `target`; returns the rows.
+    A half-written export never replaces a good one."""
+    if target.is_dir():
+        raise StaffError(f"{target} is a folder; name a file")
+    data, rows = await export(storage)
+    write_atomically(target, data, prefix=".export-")
+    return rows
+
+
 # --- teaching ----------------------------------------------------------------------------
 
 
@@ -503,7 +506,7 @@ def read_overlay(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as error:
-        raise StaffError(f"{path}: cannot read the staff overlay: {_one_line(error)}") from None
+        raise StaffError(f"{path}: cannot read the staff overlay: {one_line(str(error))}") from None
     if isinstance(data, dict) and data.get("teach") is None:
         data["teach"] = {}
     if not isinstance(data, dict) or not isinstance(data["teach"], dict):
@@ -526,18 +529,15 @@ def add_phrasing(data: dict[str, Any], entry_id: str, language: str, text: str) 
     return True
 
 
-def write_overlay_atomically(
-    path: Path, data: Mapping[str, Any], validate: Callable[[Path], object] | None = None
+def write_atomically(
+    path: Path, data: bytes, *, prefix: str, validate: Callable[[Path], object] | None = None
 ) -> None:
-    """Writes the overlay through a temporary file in the same folder, runs `validate` on
-    that file, and only then replaces the real one, so a failure leaves it untouched."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = "# Staff overlay: phrasings taught by staff (stationbot teach / Teach button)\n"
-    text += yaml.safe_dump(dict(data), allow_unicode=True, sort_keys=True, width=1000)
-    handle, temporary = tempfile.mkstemp(prefix=".overlay-", suffix=".yaml", dir=path.parent)
+    """Writes `data` through a temporary file in the same folder, runs `validate` on that
+    file, and only then replaces `path`, so a failure leaves the old file untouched."""
+    handle, temporary = tempfile.mkstemp(prefix=prefix, suffix=path.suffix, dir=path.parent)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
             file.flush()
             os.fsync(file.fileno())
         if validate is not None:
@@ -546,6 +546,16 @@ def write_overlay_atomically(
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
+
+
+def write_overlay_atomically(
+    path: Path, data: Mapping[str, Any], validate: Callable[[Path], object] | None = None
+) -> None:
+    """Writes the overlay (creating its folder) through write_atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "# Staff overlay: phrasings taught by staff (stationbot teach / Teach button)\n"
+    text += yaml.safe_dump(dict(data), allow_unicode=True, sort_keys=True, width=1000)
+    write_atomically(path, text.encode("utf-8"), prefix=".overlay-", validate=validate)
 
 
 async def teach(
@@ -617,10 +627,6 @@ def reload_knowledge(station: Any) -> KnowledgeBase:
     return station.kb
 
 
-def _did_you_mean(entry_id: str, kb: Any) -> str:
+def _did_you_mean(entry_id: str, kb: KnowledgeBase) -> str:
     best = process.extractOne(entry_id, [entry.id for entry in kb.entries], score_cutoff=60)
     return f"; did you mean {best[0]!r}?" if best else ""
-
-
-def _one_line(error: Exception) -> str:
-    return " ".join(str(error).split())

@@ -281,8 +281,12 @@ def _bound(moment: datetime | str | None) -> str | None:
     return _iso(moment)
 
 
-def _parse_iso(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+def parse_time(value: str) -> datetime:
+    """An ISO 8601 time from storage, as an aware UTC datetime (naive means UTC)."""
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 def _check_kind(kind: str | None) -> None:
@@ -680,17 +684,10 @@ class Storage:
         """Items saved in [since, until), optionally of one kind / status(es); newest first."""
         _check_kind(kind)
         statuses = _check_statuses(kind, status)
-        where: list[str] = []
-        params: list[Any] = []
+        where, params = _window("created_at", since, until)
         if statuses:
             where.append(f"status IN ({', '.join('?' * len(statuses))})")
             params += statuses
-        if since is not None:
-            where.append("created_at >= ?")
-            params.append(_bound(since))
-        if until is not None:
-            where.append("created_at < ?")
-            params.append(_bound(until))
         async with self._using("read items") as db:
             return await self._select_items(
                 db,
@@ -850,7 +847,7 @@ class Storage:
             wishes=saved["wish"],
             answered_by_staff=len(replied),
             reply_seconds=[
-                int((_parse_iso(first) - _parse_iso(created)).total_seconds())
+                int((parse_time(first) - parse_time(created)).total_seconds())
                 for created, first in replied
             ],
             helpful=votes.get(True, 0),
@@ -1016,10 +1013,13 @@ def _require_ref(ref: str) -> tuple[str, int]:
     return parsed
 
 
+def chronological(item: Item) -> tuple[str, str, int]:
+    """Sort key: saving time, then kind and number (items saved in the same second)."""
+    return item.created_at, item.kind, item.id
+
+
 def _ordered(items: list[Item], *, oldest_first: bool) -> list[Item]:
-    return sorted(
-        items, key=lambda item: (item.created_at, item.kind, item.id), reverse=not oldest_first
-    )
+    return sorted(items, key=chronological, reverse=not oldest_first)
 
 
 def _window(

@@ -22,6 +22,14 @@ class Entry:
     live: str | None = None  # name of a live answer ("opening_hours", "canteen_menu", ...)
     source: str = ""  # "file:line" where the entry starts, for messages to staff
 
+    def first_question(self, language: str) -> str:
+        """The first question in `language`, else in the other language ("" if none): what
+        lists and buttons show for the entry."""
+        texts = self.questions.get(language) or next(
+            (texts for texts in self.questions.values() if texts), []
+        )
+        return texts[0] if texts else ""
+
 
 @dataclass
 class KnowledgeBase:

@@ -59,9 +59,7 @@ def _as_json(kb: KnowledgeBase) -> list[str]:
 def _as_table(kb: KnowledgeBase) -> list[str]:
     rows = [("ID", "CATEGORY", "FIRST QUESTION")]
     for entry in kb.entries:
-        first = next((texts[0] for texts in entry.questions.values() if texts), "")
-        zh = entry.questions.get("zh") or [first]
-        rows.append((entry.id, entry.category or "-", zh[0]))
+        rows.append((entry.id, entry.category or "-", entry.first_question("zh")))
     id_width = max(len(row[0]) for row in rows)
     category_width = max(len(row[1]) for row in rows)
     return [f"{a:<{id_width}}  {b:<{category_width}}  {c}".rstrip() for a, b, c in rows]

@@ -11,19 +11,18 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
+from bot.cli import fail
 from faq.model import MatchResult
+
+if TYPE_CHECKING:  # imported in build_matcher: a bad eval file fails before numpy loads
+    from faq.matcher import Matcher
 
 BATCH = 256  # lines matched together; output still follows input order line by line
 
 
-def _fail(message: str) -> int:
-    print(f"stationbot: {message}", file=sys.stderr)
-    return 1
-
-
-def build_matcher(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def build_matcher(args: argparse.Namespace) -> Matcher:
     """The bot's matcher for these arguments: --faq (else config's faq.path, else bundled)."""
     from bot.config import ConfigError, load_config
     from faq.loader import FaqError, load
@@ -32,14 +31,14 @@ def build_matcher(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     try:
         config = load_config(getattr(args, "config", None))
     except ConfigError as error:
-        raise SystemExit(_fail(str(error))) from None
+        raise SystemExit(fail(str(error))) from None
     path = args.faq if args.faq else config.faq_path
     try:
         kb = load(path)
     except FaqError as error:
-        raise SystemExit(_fail(f"cannot load the knowledge base:\n{error}")) from None
+        raise SystemExit(fail(f"cannot load the knowledge base:\n{error}")) from None
     except OSError as error:
-        raise SystemExit(_fail(f"cannot read the knowledge base: {error}")) from None
+        raise SystemExit(fail(f"cannot read the knowledge base: {error}")) from None
     return Matcher(kb, config.matching)
 
 
@@ -125,7 +124,7 @@ class Evaluation:
         ]
 
 
-def evaluate_items(matcher: Any, items: list[tuple[str, str | None]]) -> Evaluation:
+def evaluate_items(matcher: Matcher, items: list[tuple[str, str | None]]) -> Evaluation:
     """Runs the matcher over (question, expected id or None) pairs."""
     evaluation = Evaluation()
     results = matcher.match_many([q for q, _ in items])
@@ -141,15 +140,15 @@ def read_eval_file(path: str) -> list[tuple[str, str | None]]:
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except OSError as error:
-        raise SystemExit(_fail(f"cannot read {path}: {error.strerror}")) from None
+        raise SystemExit(fail(f"cannot read {path}: {error.strerror}")) from None
     except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise SystemExit(_fail(f"{path}: not valid YAML: {str(error).splitlines()[0]}")) from None
+        raise SystemExit(fail(f"{path}: not valid YAML: {str(error).splitlines()[0]}")) from None
     if not isinstance(data, list):
-        raise SystemExit(_fail(f"{path}: expected a list of {{q, expect}} items"))
+        raise SystemExit(fail(f"{path}: expected a list of {{q, expect}} items"))
     items = []
     for number, item in enumerate(data, 1):
         if not isinstance(item, dict) or "q" not in item or "expect" not in item:
-            raise SystemExit(_fail(f"{path}: item {number}: expected {{q: ..., expect: ...}}"))
+            raise SystemExit(fail(f"{path}: item {number}: expected {{q: ..., expect: ...}}"))
         expect = item["expect"]
         items.append((str(item["q"]), None if expect is None else str(expect)))
     return items

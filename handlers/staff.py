@@ -40,7 +40,7 @@ from telegram.ext import (
 from bot import staff
 from bot.messages import t
 from bot.staff import Delivery, Sender, StaffError
-from bot.storage import StorageError
+from bot.storage import StorageError, parse_time
 
 if TYPE_CHECKING:
     from bot.core import Station
@@ -120,7 +120,7 @@ def clip(text: str, limit: int = MAX_TEXT) -> str:
 
 
 def local_time(station: Station, created_at: str) -> str:
-    moment = staff.parse_time(created_at).astimezone(ZoneInfo(station.config.timezone))
+    moment = parse_time(created_at).astimezone(ZoneInfo(station.config.timezone))
     return f"{moment:%Y-%m-%d %H:%M}"
 
 
@@ -180,10 +180,7 @@ def notification_text(station: Station, item: Any, follow_up: str | None = None)
 
 def entry_title(station: Station, entry_id: str) -> str:
     entry = station.kb.get(entry_id)
-    if entry is None:
-        return ""
-    questions = entry.questions.get("zh") or next(iter(entry.questions.values()), [])
-    return questions[0] if questions else ""
+    return entry.first_question("zh") if entry is not None else ""
 
 
 def notification_buttons(item: Any) -> InlineKeyboardMarkup:
@@ -370,7 +367,7 @@ async def inbox_page(station: Station, page: int) -> tuple[str, InlineKeyboardMa
     for item in shown:
         lines.append(
             f"{item.ref} · {staff.age_of(item, now)} · {item.status} · {name_of(item)}: "
-            f"{clip(' '.join(item.text.split()), 120)}"
+            f"{staff.one_line(item.text, 120)}"
         )
     buttons = []
     if page > 0:

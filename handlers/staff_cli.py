@@ -10,15 +10,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import sys
-import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bot import staff
+from bot.cli import fail
 from bot.config import Config, ConfigError, load_config
 from bot.staff import StaffError
 from bot.storage import Storage, StorageError
@@ -40,24 +38,12 @@ def run(args: argparse.Namespace, action: Action, *, require_token: bool = False
 
     try:
         return asyncio.run(with_storage())
-    except StaffError as error:
+    except (StaffError, StorageError, OSError) as error:
         return fail(str(error), 1)
-    except (StorageError, OSError) as error:
-        return fail(str(error), 1)
-
-
-def fail(message: str, code: int) -> int:
-    print(f"stationbot: {message}", file=sys.stderr)
-    return code
 
 
 def as_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
-
-
-def one_line(text: str, limit: int = 100) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # --- commands -----------------------------------------------------------------------------
@@ -82,7 +68,7 @@ def inbox(args: argparse.Namespace) -> int:
                 name = item.display_name or "-"
                 print(
                     f"{item.ref}  {item.kind:<8}  {item.status:<11}  {staff.age_of(item, now):>4}"
-                    f"  {name}: {one_line(item.text)}"
+                    f"  {name}: {staff.one_line(item.text, 100)}"
                 )
         return 0
 
@@ -151,21 +137,8 @@ def export(args: argparse.Namespace) -> int:
     """Writes every question and wish to a CSV file (UTF-8 with BOM, for Excel)."""
 
     async def write(config: Config, storage: Storage) -> int:
-        data, rows = await staff.export(storage)
         target = Path(args.csv)
-        if target.is_dir():
-            raise StaffError(f"{target} is a folder; name a file")
-        # a half-written export must never replace a good one
-        handle, temporary = tempfile.mkstemp(
-            prefix=".export-", suffix=".csv", dir=target.parent if target.parent.name else "."
-        )
-        try:
-            with os.fdopen(handle, "wb") as file:
-                file.write(data)
-            os.replace(temporary, target)
-        finally:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
+        rows = await staff.export_to_file(storage, target)
         print(f"{target}: {rows} rows")
         return 0
 
