@@ -439,9 +439,14 @@ class Matcher:
             total += weight
             matched = known.intersection(cover)
             unknown = weight_feature not in self.space.vocabulary
-            if leading and unknown and matched and all(f[0] == "q" for f in matched):
-                # a character the knowledge base never uses, matched only by its sound, at the
-                # head of the message: 药店几点关门 (店 sounds like 点), not a slip like 食唐
+            if (
+                leading
+                and matched
+                and weight_feature not in known
+                and all(f[0] == "q" for f in matched)
+            ):
+                # a character this entry never uses, matched only by its sound, at the head of
+                # the message: 药店几点关门 (店 sounds like 点), not a slip after a match (食唐)
                 unknown_subject = True
             if matched:
                 leading = False
