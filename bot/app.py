@@ -23,6 +23,7 @@ from bot.messages import LANGUAGES, t
 from bot.storage import StorageError
 from faq.loader import FaqError
 from handlers import resident, staff
+from handlers.context import STATION_KEY
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ def build_application(config: Config, station: Station) -> Application:
         .post_init(announce_commands)
         .build()
     )
-    app.bot_data[resident.STATION_KEY] = station
+    app.bot_data[STATION_KEY] = station
     if config.retention_days and app.job_queue is not None:
         app.job_queue.run_repeating(
             purge_closed_items,
@@ -126,7 +127,7 @@ async def announce_commands(app: Application) -> None:
 async def purge_closed_items(context: ContextTypes.DEFAULT_TYPE) -> None:
     """Retention: deletes finished questions and wishes older than the configured days."""
     days: int = context.job.data
-    station: Station = context.application.bot_data[resident.STATION_KEY]
+    station: Station = context.application.bot_data[STATION_KEY]
     try:
         removed = await station.storage.purge_closed_older_than(days)
     except StorageError as error:

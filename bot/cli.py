@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+
+# exit code when stdout's reader went away: 128 + SIGPIPE, what shells report for cat or grep
+# in the same pipe (so scripts with `set -o pipefail` see what they expect)
+BROKEN_PIPE = 141
 
 # command name -> "module:function"; each function takes the parsed args and returns an exit code
 COMMANDS = {
@@ -123,9 +128,18 @@ def main(argv: list[str] | None = None) -> int:
     module_name, function_name = target.split(":")
     function = getattr(importlib.import_module(module_name), function_name)
     try:
-        return int(function(args) or 0)
+        code = int(function(args) or 0)
+        sys.stdout.flush()  # inside the try: a reader gone by now is a broken pipe too
+        return code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader stopped early (`stationbot inbox --json | head -1`): stop quietly, as
+        # the Python docs' SIGPIPE note recommends. stdout now points at devnull so that
+        # the interpreter's final flush cannot fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return BROKEN_PIPE
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from bot.config import Config
 from bot.live import LIVE_ANSWERS, list_branches, nearest_branches
 from bot.messages import LANGUAGES, all_variants, t
 from bot.storage import Item, Storage, StorageError
+from bot.text import clean_text, one_line
 from faq.loader import load
 from faq.matcher import Matcher
 from faq.model import Entry, KnowledgeBase, MatchResult
@@ -70,11 +71,6 @@ WISH_INTENT = re.compile(
 )
 # Typed instead of pressing "Cancel" under the wish prompt: not a wish.
 WISH_CANCEL_WORDS = {"取消", "不许了", "不许", "算了", "不要了", "不用了", "cancel", "never mind"}
-# Terminal escape sequences (arrow keys in a bare terminal), control characters and bidi
-# overrides: noise that could also rewrite a staff member's terminal or spoof text direction.
-UNPRINTABLE = re.compile(
-    r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-_]|[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
-)
 
 
 @dataclass(frozen=True)
@@ -237,11 +233,6 @@ def worth_reading(text: str) -> bool:
     return len(letters) >= 2 or any(not character.isascii() for character in letters)
 
 
-def clean_text(text: str) -> str:
-    """The resident's text without escape sequences and control characters, trimmed."""
-    return UNPRINTABLE.sub("", text).strip()
-
-
 class Station:
     """Decides what to say to a resident; holds the knowledge base, matcher and storage."""
 
@@ -375,7 +366,7 @@ class Station:
                     ref=item.ref,
                     kind=t(f"kind.{item.kind}", language),
                     status=self._status_label(item.status, language),
-                    text=shorten(item.text),
+                    text=one_line(item.text, MINE_TEXT_CHARS),
                 )
             )
             lines.extend(t("mine.reply", language, text=r.text) for r in item.replies)
@@ -488,7 +479,7 @@ class Station:
         if entry is None:
             return Reply(t("expired", language), language)
         # not an "answer" event: stats count those as questions typed
-        token = self._keep(sender, question_title(entry, language), [], [], entry.id)
+        token = self._keep(sender, entry.first_question(language) or entry.id, [], [], entry.id)
         return self._answer_reply(entry, language, token)
 
     async def _on_suggestion_button(
@@ -618,14 +609,11 @@ class Station:
     ) -> Reply:
         await self._record("suggest", sender)
         token = self._keep(sender, text, suggestions, result.candidates)
-        rows = [
-            [
-                Button(
-                    question_title(self.kb.get(entry_id), language), callback("sug", token, str(i))
-                )
-            ]
-            for i, entry_id in enumerate(suggestions)
-        ]
+        rows = []
+        for i, entry_id in enumerate(suggestions):
+            entry = self.kb.get(entry_id)
+            label = (entry.first_question(language) if entry else "") or entry_id
+            rows.append([Button(label, callback("sug", token, str(i)))])
         rows.append([Button(t("none_of_these", language), callback("none", token))])
         return Reply(t("did_you_mean", language), language, buttons=rows)
 
@@ -634,13 +622,13 @@ class Station:
         if kind == "wish":
             return self._wish_prompt(sender, language)
         if kind == "entry" and (entry := self.kb.get(name)):
-            token = self._keep(sender, question_title(entry, language), [], [], entry.id)
+            token = self._keep(sender, entry.first_question(language) or entry.id, [], [], entry.id)
             return self._answer_reply(entry, language, token)
         rows = []
         for entry in self.kb.entries:
             data = callback("ans", entry.id)
             if category_of(entry) == name and fits(data):
-                rows.append([Button(question_title(entry, language), data)])
+                rows.append([Button(entry.first_question(language) or entry.id, data)])
         if not rows:  # a knowledge base without this topic: nothing to show
             return Reply(t("help", language), language)
         return Reply(t("choose", language), language, buttons=rows)
@@ -819,20 +807,6 @@ def answer_text(entry: Entry, language: str) -> str:
     return entry.answer.get(language) or next(iter(entry.answer.values()))
 
 
-def question_title(entry: Entry | None, language: str) -> str:
-    """A short button label for an entry: its first question in `language`."""
-    if entry is None:
-        return "?"
-    questions = entry.questions.get(language) or next(iter(entry.questions.values()))
-    return questions[0] if questions else entry.id
-
-
 def category_of(entry: Entry) -> str:
     """The entry's category, else the part of its id before the dot."""
     return entry.category or entry.id.partition(".")[0]
-
-
-def shorten(text: str, limit: int = MINE_TEXT_CHARS) -> str:
-    """One line of at most `limit` characters."""
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"

@@ -25,6 +25,7 @@ from rapidfuzz import fuzz, process
 from bot.messages import LANGUAGES, t
 from bot.storage import Stats, chronological, format_ref, parse_time
 from bot.storage import parse_ref as _parse_ref
+from bot.text import one_line
 from faq.loader import FaqError, load
 from faq.model import KnowledgeBase
 from faq.normalize import Normalizer, detect_language
@@ -34,6 +35,7 @@ QUESTION_CLOSED = "resolved"
 # two wishes (or unanswered questions) whose normalised texts score at least this are pooled
 POOL_THRESHOLD = 70.0
 INBOX_PAGE_SIZE = 8
+SUMMARY_CHARS = 100  # a pooled text in lists (wishes, stats): a 5,000-character wish is cut
 
 _CJK_CHAR = re.compile(r"([\u3400-\u9fff\uf900-\ufaff])")
 _NORMALIZER = Normalizer()  # no synonyms: wishes are not FAQ questions
@@ -108,8 +110,9 @@ class Pool:
     def count(self) -> int:
         return len(self.refs)
 
-    def describe(self) -> str:
-        line = f"{self.text} ×{self.count}"
+    def describe(self, limit: int = SUMMARY_CHARS) -> str:
+        """'cooking class ×18, from 12 residents': the text on one line, cut to `limit`."""
+        line = f"{one_line(self.text, limit)} ×{self.count}"
         if self.count > 1:
             line += f", from {self.residents} resident{'s' if self.residents != 1 else ''}"
         return line
@@ -215,12 +218,6 @@ def age_of(item: Any, now: datetime) -> str:
     return format_age((now - parse_time(item.created_at)).total_seconds())
 
 
-def one_line(text: str, limit: int | None = None) -> str:
-    """`text` on one line (runs of whitespace become one space), cut to `limit` with "…"."""
-    text = " ".join(text.split())
-    return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
-
-
 # --- pooling ---------------------------------------------------------------------------
 
 
@@ -305,31 +302,43 @@ EXPORT_COLUMNS = (
 )
 
 
+# A cell starting with one of these is a formula to Excel and LibreOffice (OWASP, "CSV Injection")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_cell(value: object) -> object:
+    """`value` as a CSV cell that a spreadsheet shows and never runs: text starting like a
+    formula gets a leading single quote."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def export_csv(items: Iterable[Any]) -> bytes:
-    """Questions and wishes as CSV, UTF-8 with BOM so that Excel shows Chinese correctly."""
+    """Questions and wishes as CSV, UTF-8 with BOM so that Excel shows Chinese correctly.
+    Every text cell goes through spreadsheet_cell: residents and staff write what they like."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(EXPORT_COLUMNS)
     for item in sorted(items, key=chronological):
         replies = sorted(item.replies, key=lambda reply: reply.created_at)
-        writer.writerow(
-            [
-                item.ref,
-                item.kind,
-                item.status,
-                item.created_at,
-                item.user_id,
-                item.display_name or "",
-                item.text,
-                "; ".join(f"{entry_id} ({score:.0f})" for entry_id, score in item.candidates),
-                "\n".join(reply.text for reply in replies),
-                replies[0].created_at if replies else "",
-                "\n".join(
-                    f"{at} {status}" + (f": {note}" if note else "")
-                    for status, note, at in item.history
-                ),
-            ]
-        )
+        row = [
+            item.ref,
+            item.kind,
+            item.status,
+            item.created_at,
+            item.user_id,
+            item.display_name or "",
+            item.text,
+            "; ".join(f"{entry_id} ({score:.0f})" for entry_id, score in item.candidates),
+            "\n".join(reply.text for reply in replies),
+            replies[0].created_at if replies else "",
+            "\n".join(
+                f"{at} {status}" + (f": {note}" if note else "")
+                for status, note, at in item.history
+            ),
+        ]
+        writer.writerow([spreadsheet_cell(value) for value in row])
     return buffer.getvalue().encode("utf-8-sig")
 
 
@@ -491,8 +500,15 @@ async def export_to_file(storage: Any, target: Path) -> int:
     A half-written export never replaces a good one."""
     if target.is_dir():
         raise StaffError(f"{target} is a folder; name a file")
+    folder = target.parent
+    if not folder.is_dir():
+        raise StaffError(f"cannot write {target}: the folder {folder} does not exist")
     data, rows = await export(storage)
-    write_atomically(target, data, prefix=".export-")
+    try:
+        write_atomically(target, data, prefix=".export-")
+    except OSError as error:
+        # the error names the temporary file; staff only know the file they asked for
+        raise StaffError(f"cannot write {target}: {error.strerror or error}") from None
     return rows
 
 

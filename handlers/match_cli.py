@@ -1,7 +1,8 @@
 """`stationbot match` and `stationbot eval`: the matcher on stdin questions or an evaluation file.
 
 Both build the matcher exactly as the bot does (knowledge base + config thresholds), so what they
-print is what residents get.
+print is what residents get. Exit codes: 0 done, 1 unreadable evaluation file, 2 bad config or
+knowledge base.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from faq.model import MatchResult
 if TYPE_CHECKING:  # imported in build_matcher: a bad eval file fails before numpy loads
     from faq.matcher import Matcher
 
+# a bad config or knowledge base: exit 2, as `stationbot run` and the staff commands
+UNUSABLE_SETUP = 2
 BATCH = 256  # lines matched together; output still follows input order line by line
 
 
@@ -31,14 +34,16 @@ def build_matcher(args: argparse.Namespace) -> Matcher:
     try:
         config = load_config(getattr(args, "config", None))
     except ConfigError as error:
-        raise SystemExit(fail(str(error))) from None
+        raise SystemExit(fail(str(error), UNUSABLE_SETUP)) from None
     path = args.faq if args.faq else config.faq_path
     try:
         kb = load(path)
     except FaqError as error:
-        raise SystemExit(fail(f"cannot load the knowledge base:\n{error}")) from None
+        raise SystemExit(
+            fail(f"cannot load the knowledge base:\n{error}", UNUSABLE_SETUP)
+        ) from None
     except OSError as error:
-        raise SystemExit(fail(f"cannot read the knowledge base: {error}")) from None
+        raise SystemExit(fail(f"cannot read the knowledge base: {error}", UNUSABLE_SETUP)) from None
     return Matcher(kb, config.matching)
 
 

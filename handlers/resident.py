@@ -27,12 +27,11 @@ from telegram.ext import (
     filters,
 )
 
-from bot.core import Reply, Sender, Station
+from bot.core import Reply, Sender
+from handlers.context import station_of
 from handlers.staff import notify_staff
 
 log = logging.getLogger(__name__)
-
-STATION_KEY = "station"  # where the Station lives in Application.bot_data
 
 # Only new messages: an edited message must not be answered (or saved) a second time.
 NEW = filters.UpdateType.MESSAGE
@@ -52,11 +51,6 @@ UNSUPPORTED = (
     | filters.CONTACT
     | filters.POLL
 )
-
-
-def station_of(context: ContextTypes.DEFAULT_TYPE) -> Station:
-    """The Station this application serves."""
-    return context.application.bot_data[STATION_KEY]
 
 
 def sender_of(update: Update) -> Sender:

@@ -41,13 +41,14 @@ from bot import staff
 from bot.messages import t
 from bot.staff import Delivery, Sender, StaffError
 from bot.storage import StorageError, parse_time
+from bot.text import one_line
+from handlers.context import STATION_KEY, station_of
 
 if TYPE_CHECKING:
     from bot.core import Station
 
 log = logging.getLogger(__name__)
 
-STATION_KEY = "station"  # where the Station lives in Application.bot_data (as handlers.resident)
 GROUP = -2  # before the resident handlers (0)
 PREFIX = "st"  # callback data "st:<action>:<ref>[:<arg>]"
 OVERLAY_CHECK_SECONDS = 30
@@ -105,10 +106,6 @@ STATUS_LABELS = {
 }
 
 Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
-
-
-def station_of(context: ContextTypes.DEFAULT_TYPE) -> Station:
-    return context.application.bot_data[STATION_KEY]
 
 
 def callback(action: str, *args: str) -> str:
@@ -367,7 +364,7 @@ async def inbox_page(station: Station, page: int) -> tuple[str, InlineKeyboardMa
     for item in shown:
         lines.append(
             f"{item.ref} · {staff.age_of(item, now)} · {item.status} · {name_of(item)}: "
-            f"{staff.one_line(item.text, 120)}"
+            f"{one_line(item.text, 120)}"
         )
     buttons = []
     if page > 0:

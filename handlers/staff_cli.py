@@ -2,7 +2,9 @@
 
 Thin layers over bot/staff.py, the same functions the Telegram staff handlers call. Each
 prints plain lines (JSON with --json) and returns an exit code: 0 done, 1 the action was
-refused (unknown reference, broken overlay...), 2 unusable configuration.
+refused (unknown reference, broken overlay...), 2 unusable configuration. Resident text is
+printed through one_line (plain) or as_json (--json): control characters never reach the
+terminal.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from bot.cli import fail
 from bot.config import Config, ConfigError, load_config
 from bot.staff import StaffError
 from bot.storage import Storage, StorageError
+from bot.text import UNPRINTABLE, one_line
 from faq.loader import FaqError, load
 
 Action = Callable[[Config, Storage], Awaitable[int]]
+NAME_CHARS = 40  # a resident's display name in one output line
 
 
 def run(args: argparse.Namespace, action: Action, *, require_token: bool = False) -> int:
@@ -38,12 +42,18 @@ def run(args: argparse.Namespace, action: Action, *, require_token: bool = False
 
     try:
         return asyncio.run(with_storage())
+    except BrokenPipeError:
+        raise  # the reader went away: bot.cli.main stops quietly
     except (StaffError, StorageError, OSError) as error:
         return fail(str(error), 1)
 
 
 def as_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    """One JSON line; Chinese stays readable, and the C1 controls and bidi overrides that
+    json leaves raw with ensure_ascii=False are escaped too, so no stored text reaches the
+    terminal as a control sequence (json.loads gives the same text back)."""
+    line = json.dumps(value, ensure_ascii=False)
+    return UNPRINTABLE.sub(lambda match: "".join(f"\\u{ord(c):04x}" for c in match[0]), line)
 
 
 # --- commands -----------------------------------------------------------------------------
@@ -65,10 +75,10 @@ def inbox(args: argparse.Namespace) -> int:
                     "created_at": item.created_at,
                 }))  # fmt: skip
             else:
-                name = item.display_name or "-"
+                name = one_line(item.display_name or "-", NAME_CHARS)
                 print(
                     f"{item.ref}  {item.kind:<8}  {item.status:<11}  {staff.age_of(item, now):>4}"
-                    f"  {name}: {staff.one_line(item.text, 100)}"
+                    f"  {name}: {one_line(item.text, staff.SUMMARY_CHARS)}"
                 )
         return 0
 
@@ -91,7 +101,8 @@ def reply(args: argparse.Namespace) -> int:
                 )
         except TelegramError as error:
             return fail(f"could not deliver {args.ref}: {error}", 1)
-        print(f"{item.ref}: sent to {item.display_name or 'the resident'}, now {item.status}")
+        name = one_line(item.display_name or "the resident", NAME_CHARS)
+        print(f"{item.ref}: sent to {name}, now {item.status}")
         return 0
 
     return run(args, send, require_token=True)
@@ -162,7 +173,8 @@ def teach(args: argparse.Namespace) -> int:
             faq_path=config.faq_path,
         )
         verb = "taught" if result.added else "already taught"
-        print(f"{result.ref}: {verb} to {result.entry_id} ({result.language}): {result.text}")
+        text = one_line(result.text, staff.SUMMARY_CHARS)
+        print(f"{result.ref}: {verb} to {result.entry_id} ({result.language}): {text}")
         print(f"overlay: {config.overlay_path} (a running bot picks it up within a minute)")
         return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -69,9 +70,46 @@ def test_match_json_prints_one_line_per_non_empty_input_line(tmp_path: Path) -> 
 
 def test_match_with_missing_faq_says_so_in_one_line(tmp_path: Path) -> None:
     done = stationbot("match", "--faq", str(tmp_path / "nope.yaml"), stdin=b"x\n", cwd=tmp_path)
-    assert done.returncode == 1
+    assert done.returncode == 2  # a setup mistake, as for `stationbot run`
     assert done.stdout == b""
     assert b"Traceback" not in done.stderr
+
+
+def test_match_and_eval_with_a_bad_config_or_faq_exit_2(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("matching: [not, a, mapping]\n", encoding="utf-8")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("entries:\n  - id: x\n", encoding="utf-8")
+    eval_file = tmp_path / "eval.yaml"
+    eval_file.write_text("- {q: 食堂几点开门, expect: canteen.hours}\n", encoding="utf-8")
+    for args in (
+        ("match", "--config", str(config)),
+        ("eval", str(eval_file), "--config", str(config)),
+        ("match", "--faq", str(broken)),
+        ("eval", str(eval_file), "--faq", str(broken)),
+    ):
+        done = stationbot(*args, stdin=b"x\n", cwd=tmp_path)
+        assert done.returncode == 2, (args, done.stderr.decode())
+        assert done.stderr.startswith(b"stationbot: ") and b"Traceback" not in done.stderr
+
+
+def test_match_into_a_closed_pipe_stops_quietly(tmp_path: Path) -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first answer
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "bot.cli", "match", "--faq", str(write_kb(tmp_path))],
+            input="食堂几点开门\n".encode(),
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            cwd=tmp_path,
+            timeout=60,
+            env={"PATH": "", "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (141, b"")
 
 
 def test_eval_prints_the_contract_metrics_and_misses(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from bot.config import Config
 from bot.core import MAX_CALLBACK_BYTES, WISH_INTENT, Reply, Sender, Station, callback
 from bot.messages import MESSAGES, t
 from bot.storage import StorageError
-from faq.model import MatchResult
+from faq.model import Entry, KnowledgeBase, MatchResult
 
 UNANSWERABLE = "请问下周三小区停水吗，水管工什么时候来修理"
 ALICE = Sender(user_id=7, chat_id=7, language_code="zh-hans")
@@ -303,6 +303,22 @@ async def test_mine_lists_items_with_status(station: Station):
     assert f"{wish.ref}（心愿，{t('status.open', 'zh')}）" in text
     assert f"{question.ref}（问题，{t('status.answered', 'zh')}）" in text
     assert "不停水，放心" in text
+
+
+async def test_mine_shows_an_old_row_with_escape_codes_as_one_safe_line(station: Station):
+    # rows saved before input was cleaned go straight into storage, as they once did
+    await station.storage.save_question(7, 7, "食堂\x1b[2J几点\n开门\u202e" + "饭" * 300)
+    text = (await station.on_mine(ALICE)).text
+    assert "\x1b" not in text and "\u202e" not in text
+    assert "食堂�几点 开门�" in text and "饭" * 300 not in text
+
+
+async def test_suggestion_label_falls_back_to_the_other_language(station: Station):
+    visa = Entry("expat.visa", {"zh": [], "en": ["How do I renew my visa?"]}, {"en": "..."})
+    station.kb = KnowledgeBase([visa])
+    suggesting(station, "expat.visa")
+    reply = await station.on_text(ALICE, "签证怎么续")
+    assert reply.buttons[0][0].label == "How do I renew my visa?"
 
 
 async def test_mine_and_forget_are_private_only(station: Station):

@@ -6,6 +6,10 @@ import asyncio
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -127,6 +131,66 @@ async def test_export_csv_file(config: Path, tmp_path: Path, capsys):
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
     assert [row["text"] for row in rows] == ["饭堂礼拜天开伐", "希望开个烹饪课", "烹饪课！"]
     assert f"{target}: 3 rows" in capsys.readouterr().out
+
+
+async def test_export_to_a_missing_folder_names_the_file_not_a_temporary(
+    config: Path, tmp_path: Path, capsys
+):
+    target = tmp_path / "nonexistent" / "x.csv"
+    assert await run("export", "--csv", str(target), "--config", str(config)) == 1
+    assert capsys.readouterr().err == (
+        f"stationbot: cannot write {target}: the folder {target.parent} does not exist\n"
+    )
+
+
+def unprintable(text: str) -> list[str]:
+    """Control and format characters (escape codes, C1 controls, bidi overrides) but newlines."""
+    return [c for c in text if c != "\n" and unicodedata.category(c) in ("Cc", "Cf")]
+
+
+async def test_inbox_and_wishes_never_print_control_characters(
+    config: Path, tmp_path: Path, capsys
+):
+    # rows saved before input was cleaned go straight into storage
+    question = "停水\x1b]0;pwned\x07\x1b[2J找谁\u202e\x9b"
+    wish = "\x1b[31m想学做菜" + "很" * 5000
+    async with Storage.open(tmp_path / "station.db") as storage:
+        await storage.touch_resident(10, display_name="李\x1b[5m伯伯")
+        await storage.save_question(10, 10, question)
+        await storage.save_wish(10, 10, wish)
+
+    for command in ("inbox", "wishes"):
+        assert await run(command, "--config", str(config)) == 0
+        out = capsys.readouterr().out
+        assert out and unprintable(out) == []
+        assert max(len(line) for line in out.splitlines()) < 200
+    assert await run("inbox", "--config", str(config)) == 0
+    assert "李�伯伯: 停水�0;pwned��找谁��" in capsys.readouterr().out
+
+    for command in ("inbox", "wishes"):
+        assert await run(command, "--json", "--config", str(config)) == 0
+        out = capsys.readouterr().out
+        assert unprintable(out) == []
+        texts = {json.loads(line)["text"] for line in out.splitlines()}
+        assert question in texts or wish in texts  # escaped in JSON, not lost
+
+
+async def test_a_reader_that_goes_away_stops_the_output_quietly(config: Path, tmp_path: Path):
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # like `| head -1` once head has its line
+    try:
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "bot.cli", "inbox", "--json", "--config", str(config)],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            cwd=tmp_path,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (141, b"")
 
 
 async def test_teach_writes_the_overlay(config: Path, tmp_path: Path, capsys):

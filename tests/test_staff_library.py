@@ -296,6 +296,36 @@ async def test_export_is_utf8_with_bom_and_keeps_chinese(storage: Storage) -> No
     assert rows[1]["text"] == 'cooking class, "please"'
 
 
+async def test_export_never_hands_excel_a_live_formula(storage: Storage) -> None:
+    formula = '=HYPERLINK("http://evil","点我")'
+    await storage.touch_resident(7, display_name="@SUM(1+1)")
+    item = await storage.save_question(7, 7, formula)
+    await staff.reply(storage, item.ref, "-1 块", staff_id=42, send=Outbox())
+    for text in ("+1 more bench", "\t=1+1", "\r=1+1", "想学做菜 =1+1"):
+        await storage.save_wish(8, 8, text)
+
+    data, _ = await staff.export(storage)
+
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+    assert rows[0]["text"] == "'" + formula
+    assert rows[0]["display_name"] == "'@SUM(1+1)"
+    assert rows[0]["replies"] == "'-1 块"
+    assert rows[0]["user_id"] == "7"
+    assert [row["text"] for row in rows[1:]] == [
+        "'+1 more bench",
+        "'\t=1+1",
+        "'\r=1+1",
+        "想学做菜 =1+1",  # a formula only where the cell starts
+    ]
+
+
+def test_pooled_wish_is_one_short_printable_line() -> None:
+    pool = staff.Pool(text="\x1b[31m想学做菜\x9b\n" + "很" * 5000, refs=["W0001"], residents=1)
+    line = pool.describe()
+    assert line.startswith("�想学做菜� 很很") and line.endswith("… ×1")
+    assert len(line) <= staff.SUMMARY_CHARS + len(" ×1")
+
+
 async def test_forgotten_residents_leave_the_export(storage: Storage) -> None:
     await storage.save_question(7, 7, "我的问题")
     await storage.save_question(8, 8, "别人的问题")
