@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.ablation import CHANNELS, disable  # noqa: E402
+from faq.loader import write_core  # noqa: E402
 from faq.matcher import Matcher  # noqa: E402
 from faq.model import Entry, KnowledgeBase, MatchResult  # noqa: E402
 
@@ -46,24 +47,6 @@ def build_kb(train: list[list[str]]) -> KnowledgeBase:
         for intent, texts in sorted(by_intent.items())
     ]
     return KnowledgeBase(entries=entries)
-
-
-def write_kb(kb: KnowledgeBase, settings: dict[str, float], path: Path) -> None:
-    """The knowledge base in the core YAML format, with the tuned thresholds as settings."""
-    import yaml
-
-    data = {
-        "settings": settings,
-        "entries": [
-            {"id": e.id, "questions": {"en": e.questions["en"]}, "answer": e.answer}
-            for e in kb.entries
-        ],
-    }
-    path.write_text(
-        "# CLINC150 (CC BY 3.0, Larson et al. 2019): knowledge base built from data_full train\n"
-        + yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=1000),
-        encoding="utf-8",
-    )
 
 
 def rates(
@@ -140,7 +123,12 @@ def main(argv: list[str] | None = None) -> int:
     for name, paper_accuracy, paper_recall in PAPER:
         print(f"  {name:<36} {paper_accuracy:5.1f}  {paper_recall:5.1f}")
     if args.write_kb:
-        write_kb(kb, settings, args.write_kb)
+        kb.settings = dict(settings)
+        write_core(
+            kb,
+            args.write_kb,
+            header="CLINC150 (CC BY 3.0, Larson et al. 2019): knowledge base from data_full train",
+        )
         print(f"wrote {args.write_kb} (settings: {settings})")
     return 0
 

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.ablation import CHANNELS, disable  # noqa: E402
+from faq.loader import write_core  # noqa: E402
 from faq.matcher import Matcher  # noqa: E402
 from faq.model import Entry, KnowledgeBase  # noqa: E402
 
@@ -50,20 +51,6 @@ def hit_at_1(matcher: Matcher, queries: list[tuple[str, str]]) -> float:
         first = result.id if result.outcome == "answer" else next(iter(result.suggestions), None)
         hits += first == expect
     return hits / len(queries)
-
-
-def write_kb(kb: KnowledgeBase, settings: dict[str, float], path: Path) -> None:
-    import yaml
-
-    data = {
-        "settings": settings,
-        "entries": [{"id": e.id, "questions": e.questions, "answer": e.answer} for e in kb.entries],
-    }
-    path.write_text(
-        "# LCQMC test.txt first sentences: internal evaluation only, do not redistribute\n"
-        + yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=1000),
-        encoding="utf-8",
-    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,7 +84,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"matcher build: {build_seconds:.2f} s; time per question {per_question_ms:.2f} ms")
     print(f"test hit@1: {hit:.3f}" + (f"  (without {args.without})" if args.without else ""))
     if args.write_kb:
-        write_kb(kb, settings, args.write_kb)
+        kb.settings = dict(settings)
+        write_core(
+            kb,
+            args.write_kb,
+            header="LCQMC test.txt first sentences: internal evaluation only, do not redistribute",
+        )
         print(f"wrote {args.write_kb}")
     return 0
 

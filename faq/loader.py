@@ -1004,3 +1004,23 @@ def check(path: str | Path | None = None, *, overlay: str | Path | None = None) 
     except FaqError as error:
         return error.problems
     return []
+
+
+def write_core(kb: KnowledgeBase, path: Path, *, header: str = "") -> None:
+    """Writes `kb` (settings, entries) in the core format that `stationbot match --faq` reads."""
+    data = {
+        "settings": dict(kb.settings),
+        "entries": [
+            {
+                "id": entry.id,
+                "questions": {lang: qs for lang, qs in entry.questions.items() if qs},
+                "answer": entry.answer,
+            }
+            for entry in kb.entries
+        ],
+    }
+    comment = "".join(f"# {line}\n" for line in header.splitlines())
+    path.write_text(
+        comment + yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=1000),
+        encoding="utf-8",
+    )
