@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.ablation import CHANNELS, disable  # noqa: E402
-from faq.loader import write_core  # noqa: E402
+from faq.loader import question_key, write_core  # noqa: E402
 from faq.matcher import Matcher  # noqa: E402
 from faq.model import Entry, KnowledgeBase  # noqa: E402
 
@@ -35,12 +35,20 @@ def read_split(path: Path) -> tuple[KnowledgeBase, list[tuple[str, str]]]:
         parts = line.split("\t")
         if len(parts) == 3:
             pairs.append((parts[0].strip(), parts[1].strip(), parts[2].strip()))
+    # first sentences that differ only in punctuation or case are one question (and one entry),
+    # as the loader sees them: so the knowledge base written by --write-kb loads
     ids: dict[str, str] = {}
+    entries = []
     for first, _, _ in pairs:
-        ids.setdefault(first, f"q{len(ids) + 1:05d}")
-    entries = [Entry(id=i, questions={"zh": [q]}, answer={"zh": q}) for q, i in ids.items()]
-    queries = [(second, ids[first]) for first, second, label in pairs if label == "1"]
-    queries = [(q, expect) for q, expect in queries if q not in ids]
+        key = question_key(first)
+        if key not in ids:
+            ids[key] = f"q{len(ids) + 1:05d}"
+            entries.append(Entry(id=ids[key], questions={"zh": [first]}, answer={"zh": first}))
+    queries = [
+        (second, ids[question_key(first)])
+        for first, second, label in pairs
+        if label == "1" and question_key(second) not in ids
+    ]
     return KnowledgeBase(entries=entries), queries
 
 
