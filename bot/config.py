@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from faq.loader import LineDict, read_yaml
+from faq.loader import LineDict, load, read_yaml
+from faq.model import KnowledgeBase
 
 CONFIG_ENV = "STATIONBOT_CONFIG"
 TOKEN_ENV = "STATIONBOT_TOKEN"
@@ -380,3 +381,9 @@ def check_storage_path(config: Config) -> None:
             f"{config.where('storage.path')}: cannot write in folder {folder} "
             f"({error.strerror}); change storage.path"
         ) from None
+
+
+def load_station_faq(config: Config) -> KnowledgeBase:
+    """The knowledge base residents get: config's FAQ (else the bundled one) with the staff
+    overlay on top. Raises faq.loader.FaqError."""
+    return load(config.faq_path, overlay=config.overlay_path)

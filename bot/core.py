@@ -18,12 +18,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.config import Config
+from bot.config import Config, load_station_faq
 from bot.live import LIVE_ANSWERS, list_branches, nearest_branches
 from bot.messages import LANGUAGES, all_variants, t
 from bot.storage import Item, Storage, StorageError
 from bot.text import clean_text, one_line
-from faq.loader import load
 from faq.matcher import Matcher
 from faq.model import Entry, KnowledgeBase, MatchResult
 from faq.normalize import detect_language
@@ -271,7 +270,7 @@ class Station:
         now: Callable[[], datetime] | None = None,
     ) -> Station:
         """Loads the knowledge base (with the staff overlay) and opens storage."""
-        kb = await asyncio.to_thread(load, config.faq_path, overlay=config.overlay_path)
+        kb = await asyncio.to_thread(load_station_faq, config)
         storage = await Storage.open(config.storage_path)
         return cls(config, kb, storage, clock=clock, now=now)
 
@@ -280,7 +279,7 @@ class Station:
 
     def reload(self) -> None:
         """Reloads the knowledge base and overlay; on FaqError keeps the current one and raises."""
-        kb = load(self.config.faq_path, overlay=self.config.overlay_path)
+        kb = load_station_faq(self.config)
         self.kb, self.matcher = kb, Matcher(kb, self.config.matching)
 
     # --- language ---

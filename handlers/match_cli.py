@@ -26,8 +26,9 @@ BATCH = 256  # lines matched together; output still follows input order line by 
 
 
 def build_matcher(args: argparse.Namespace) -> Matcher:
-    """The bot's matcher for these arguments: --faq (else config's faq.path, else bundled)."""
-    from bot.config import ConfigError, load_config
+    """The bot's matcher for these arguments: --faq, else the FAQ residents get (config's
+    faq.path, else bundled, with the staff overlay)."""
+    from bot.config import ConfigError, load_config, load_station_faq
     from faq.loader import FaqError, load
     from faq.matcher import Matcher
 
@@ -35,9 +36,8 @@ def build_matcher(args: argparse.Namespace) -> Matcher:
         config = load_config(getattr(args, "config", None))
     except ConfigError as error:
         raise SystemExit(fail(str(error), UNUSABLE_SETUP)) from None
-    path = args.faq if args.faq else config.faq_path
     try:
-        kb = load(path)
+        kb = load(args.faq) if args.faq else load_station_faq(config)
     except FaqError as error:
         raise SystemExit(
             fail(f"cannot load the knowledge base:\n{error}", UNUSABLE_SETUP)

@@ -137,3 +137,21 @@ def test_eval_rejects_a_malformed_file_in_one_line(tmp_path: Path) -> None:
     done = stationbot("eval", str(bad), cwd=tmp_path)
     assert done.returncode == 1
     assert len(done.stderr.decode().strip().splitlines()) == 1
+
+
+def test_match_answers_what_staff_taught_like_the_bot_does(tmp_path: Path) -> None:
+    question = "灶披间开伙钟点"  # Shanghainese for "when does the kitchen start cooking"
+    (tmp_path / "config.yaml").write_text("storage: {path: bot.db}\n", encoding="utf-8")
+    before = stationbot("match", "--json", stdin=question.encode(), cwd=tmp_path)
+    assert json.loads(before.stdout)["outcome"] != "answer"
+
+    overlay = {"teach": {"canteen.hours": {"zh": [question]}}}
+    (tmp_path / "staff-overlay.yaml").write_text(yaml.safe_dump(overlay, allow_unicode=True))
+    after = stationbot("match", "--json", stdin=question.encode(), cwd=tmp_path)
+    assert after.returncode == 0, after.stderr.decode()
+    result = json.loads(after.stdout)
+    assert (result["outcome"], result["id"]) == ("answer", "canteen.hours")
+    # a knowledge base given with --faq is matched on its own, without the station's overlay
+    (tmp_path / "kb.yaml").write_text(yaml.safe_dump(KB, allow_unicode=True), encoding="utf-8")
+    other = stationbot("match", "--json", "--faq", "kb.yaml", stdin=question.encode(), cwd=tmp_path)
+    assert other.returncode == 0, other.stderr.decode()
