@@ -38,6 +38,11 @@ _ZH_FILLERS = (
     "麻烦你",
     "麻烦",
     "那个",
+    # how a phone call or a voice message opens (a lone 你好 stays: see normalize)
+    "喂喂",
+    "喂",
+    "你好",
+    "您好",
 )
 # modal particles: dropped anywhere (啊 呢 ...) or only at the end of a clause (吗 吧 ...)
 _ZH_PARTICLES = "啊呢呀哦嘛啦哈噢喔哇诶欸"

@@ -77,6 +77,7 @@ def test_own_regression_questions_hold(bundled: Matcher) -> None:
         ("ＷＨＥＮ ＤＯＥＳ ＴＨＥ ＣＡＮＴＥＥＮ ＯＰＥＮ", "canteen.hours"),  # full-width
         ("🙂🙂食堂！！几点开饭？？", "canteen.hours"),  # emoji and stray punctuation
         ("我想问问啊食堂今天吃啥呢", "canteen.menu"),  # filler words
+        ("喂喂您好 我问一下啊 那个驿站礼拜六开伐", "station.hours"),  # voice message opener
     ],
 )
 def test_resident_spellings_get_the_right_answer(
