@@ -19,9 +19,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import chinese_calendar
 
+from faq.loader import WEEKDAYS
+
 log = logging.getLogger(__name__)
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MEALS = ("breakfast", "lunch", "dinner")
 # How far ahead to look for the next opening: longer than any holiday (Spring Festival ~9 days).
 LOOKAHEAD_DAYS = 31

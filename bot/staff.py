@@ -28,7 +28,7 @@ from bot.storage import parse_ref as _parse_ref
 from bot.text import one_line
 from faq.loader import FaqError, load
 from faq.model import KnowledgeBase
-from faq.normalize import Normalizer, detect_language
+from faq.normalize import CJK, Normalizer, detect_language
 
 WISH_STATUSES = ("accepted", "in_progress", "done", "declined")
 QUESTION_CLOSED = "resolved"
@@ -37,7 +37,7 @@ POOL_THRESHOLD = 70.0
 INBOX_PAGE_SIZE = 8
 SUMMARY_CHARS = 100  # a pooled text in lists (wishes, stats): a 5,000-character wish is cut
 
-_CJK_CHAR = re.compile(r"([\u3400-\u9fff\uf900-\ufaff])")
+_CJK_CHAR = re.compile(f"([{CJK}])")
 _NORMALIZER = Normalizer()  # no synonyms: wishes are not FAQ questions
 # words that say "I wish" rather than what is wished for; removed before pooling
 _ZH_FILLERS = (

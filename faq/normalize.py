@@ -13,14 +13,15 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 
-_CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_CJK_CHAR = re.compile(f"[{_CJK}]")
+# Chinese characters (CJK Extension A, Unified Ideographs, Compatibility Ideographs)
+CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_CJK_CHAR = re.compile(f"[{CJK}]")
 _ASCII_INVISIBLE = re.compile(r"[\x00-\x08\x0e-\x1b\x7f]")  # str.isspace() for \x1c-\x1f
 _ASCII_BREAK = re.compile(r"[^a-z0-9'\s]")
 # voice input and some IMEs put spaces between Chinese words; they are not word breaks to keep
-_CJK_GAP = re.compile(f"(?<=[{_CJK}])[^\\S\\n]+(?=[{_CJK}])")
+_CJK_GAP = re.compile(f"(?<=[{CJK}])[^\\S\\n]+(?=[{CJK}])")
 # a run of CJK characters, or one latin/digit word (apostrophes inside English words kept)
-_TOKEN = re.compile(f"[{_CJK}]+|[a-z0-9]+(?:'[a-z]+)?")
+_TOKEN = re.compile(f"[{CJK}]+|[a-z0-9]+(?:'[a-z]+)?")
 
 # Said before or around a question without changing what is asked. Longest first matters.
 _ZH_FILLERS = (
