@@ -36,7 +36,7 @@ entries:
 
 def stationbot(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
+        [sys.executable, "-m", "handlers.cli", *args],
         capture_output=True,
         text=True,
         check=False,
