@@ -108,6 +108,7 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "no_meal_now": "现在不供餐。下一顿：{meal} {hours}。",
         "meals_over": "今天的饭点已经过了。明天{meal} {start} 开始。",
         "canteen_holiday": "今天是节假日，供餐可能有调整，请先打电话问一下。",
+        "canteen_named_holiday": "{holiday}假期（{days}）供餐可能有调整，请先打电话问一下。",
         "menu_title": "今天（{weekday}）的菜单：",
         "menu_line": "{meal}：{dishes}",
         "meal_label": "{meal}（{hours}）",
@@ -158,6 +159,8 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "no_meal_now": "No meal is being served right now. Next: {meal} {hours}.",
         "meals_over": "Today's meals are over. Tomorrow {meal} starts at {start}.",
         "canteen_holiday": "Today is a public holiday: meal times may change, please phone first.",
+        "canteen_named_holiday": "Over the {holiday} holiday ({days}) meal times may change; "
+        "please phone first.",
         "menu_title": "Today's menu ({weekday}):",
         "menu_line": "{meal}: {dishes}",
         "meal_label": "{meal} ({hours})",
@@ -299,7 +302,8 @@ def opening_status(station: StationInfo, now: datetime, lang: str, text: str = "
 
 
 def canteen_status(station: StationInfo, now: datetime, lang: str, text: str = "") -> str:
-    """Which meal the canteen is serving now, or the next one (the FAQ answer lists all times)."""
+    """Which meal the canteen is serving now, or the next one (the FAQ answer lists all times);
+    a word of caution when today, or the holiday `text` names, is a public holiday."""
     words = _words(lang)
     now = _local(station, now)
     meals = station.canteen.meals
@@ -324,6 +328,10 @@ def canteen_status(station: StationInfo, now: datetime, lang: str, text: str = "
     lines = [line]
     if plan_for(station, now.date()).kind == "holiday":
         lines.append(words["canteen_holiday"])
+    elif (period := holiday_named_in(text, now)) is not None and period.days:
+        days = _format_span(period.days[0], period.days[-1], lang)
+        holiday = _holiday_name(period.name, lang)
+        lines.append(words["canteen_named_holiday"].format(holiday=holiday, days=days))
     return "\n".join(lines)
 
 

@@ -12,11 +12,12 @@ import datetime as dt
 import difflib
 import re
 import unicodedata
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -766,20 +767,22 @@ class _Builder:
             return None
         return TimeRange(start, end)
 
-    def week_hours(self, field: str, value: Any, line: int) -> dict[str, tuple[TimeRange, ...]]:
+    def week_hours(self, field: str, value: Any, line: int) -> Mapping[str, tuple[TimeRange, ...]]:
         if not isinstance(value, dict):
             self.problem(line, field, f"expected one line per weekday mon..sun, got {_kind(value)}")
-            return {}
+            return MappingProxyType({})
         self.unknown_keys(value, WEEKDAYS, f"{field}.")
         misspelt = {_close_key(day, WEEKDAYS) for day in value if day not in WEEKDAYS}
         for day in WEEKDAYS:
             if day not in value and day not in misspelt:
                 self.problem(line, f"{field}.{day}", f"missing; add `{day}: []` if closed that day")
-        return {
-            day: self.time_ranges(f"{field}.{day}", value[day], value.key_line(day))
-            for day in WEEKDAYS
-            if day in value
-        }
+        return MappingProxyType(
+            {
+                day: self.time_ranges(f"{field}.{day}", value[day], value.key_line(day))
+                for day in WEEKDAYS
+                if day in value
+            }
+        )
 
     def dates(self, field: str, value: Any, line: int) -> frozenset[dt.date]:
         if value is None:
@@ -828,8 +831,8 @@ class _Builder:
 
     def menu(
         self, field: str, raw: Any, line: int, meals: list[str]
-    ) -> dict[str, dict[str, Localized[tuple[str, ...]]]]:
-        """weekday -> meal -> {zh: [dishes], en: [dishes]}"""
+    ) -> Mapping[str, Mapping[str, Localized[tuple[str, ...]]]]:
+        """weekday -> meal -> {zh: [dishes], en: [dishes]} (read-only)"""
         shape = "{zh: [dishes], en: [dishes]}"
         if raw is None:
             return {}
@@ -868,7 +871,7 @@ class _Builder:
                 menu[day][str(meal)] = Localized(
                     **{language: tuple(items) for language, items in lists.items() if items}
                 )
-        return menu
+        return MappingProxyType({day: MappingProxyType(meals) for day, meals in menu.items()})
 
     def branches(self, field: str, value: Any, line: int) -> tuple[Branch, ...]:
         if not isinstance(value, list):

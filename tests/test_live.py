@@ -456,3 +456,20 @@ def test_holiday_of_a_year_the_calendar_does_not_know_yet(station):
     )
     en = live.opening_status(station, at(2026, 11, 30, 10), "en", "open on New Year's Day?")
     assert en.startswith("The 2027 New Year's Day holiday dates are not known yet")
+
+
+def test_canteen_answer_warns_about_the_named_holiday(station):
+    zh = live.canteen_status(station, at(2026, 1, 20, 12), "zh", "春节食堂开伐")
+    assert zh.splitlines()[-1] == "春节假期（2月15日至2月23日）供餐可能有调整，请先打电话问一下。"
+    assert len(live.canteen_status(station, at(2026, 1, 20, 12), "zh", "食堂几点开")) == len(
+        live.canteen_status(station, at(2026, 1, 20, 12), "zh")
+    )
+
+
+def test_station_data_cannot_be_changed_by_accident(station):
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        station.holiday_hours = ()
+    with pytest.raises(TypeError):
+        station.hours["sun"] = station.hours["mon"]
+    with pytest.raises(TypeError):
+        station.canteen.menu["mon"]["lunch"] = station.canteen.menu["tue"]["lunch"]
