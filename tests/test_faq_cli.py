@@ -177,6 +177,26 @@ def test_faq_format_guide_shows_what_check_prints(tmp_path: Path) -> None:
     assert printed.replace(str(broken), "faq/data/entries-canteen.yaml") == example[0]
 
 
+def test_faq_format_guide_problem_example_is_what_check_prints(tmp_path: Path) -> None:
+    guide = (REPO / "docs" / "faq-format.md").read_text(encoding="utf-8")
+    block = guide.split("Nothing is loaded until all are fixed:")[1].split("```")[1]
+    documented = block.strip().splitlines()
+    # the file the guide describes: line 19 `- 食堂几点开门: 早上`, line 43 `anwser:`
+    lines = ["# Canteen: meal times, menu, prices.", *["#"] * 5, "entries:"]
+    lines += ["  - id: canteen.hours", "    category: canteen", "    live: canteen_hours"]
+    lines += ["    questions:", "      zh:", *[f"        - 食堂问题{n}" for n in range(6)]]
+    lines += ["        - 食堂几点开门: 早上", "      en:"]
+    lines += [f"        - Canteen question {n}?" for n in range(len(lines), 42)]
+    lines += ["    anwser:", "      zh: 七点", "      en: Seven."]
+    path = tmp_path / "entries-canteen.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert lines[18] == "        - 食堂几点开门: 早上" and lines[42] == "    anwser:"
+    printed = stationbot("faq", "check", str(path)).stderr.replace(
+        str(path), "faq/data/entries-canteen.yaml"
+    )
+    assert printed.splitlines() == documented
+
+
 def test_list_json_has_one_object_per_entry(good: Path, capsys: pytest.CaptureFixture) -> None:
     assert faq_cli.list_entries(argparse.Namespace(faq=str(good), json=True)) == 0
     lines = capsys.readouterr().out.splitlines()
