@@ -1,4 +1,6 @@
-"""Plain data types of a loaded knowledge base and of one match decision."""
+"""Plain data types of a loaded knowledge base and of one match decision, and the pure
+functions over station data that both the matcher and the live answers may use (which branch
+a question names)."""
 
 from __future__ import annotations
 
