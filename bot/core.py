@@ -570,7 +570,7 @@ class Station:
         """Tells the resident the nearest station, with distance and address."""
 
         async def decide(c: Context) -> Reply:
-            if not self.kb.station.get("branches"):
+            if not self.kb.station.branches:
                 return Reply(t("no_branches", c.language), c.language)
             try:
                 text = nearest_branches(self.kb.station, latitude, longitude, c.language)
@@ -673,7 +673,7 @@ class Station:
             return await self._expired(c)
         await c.tx.update_question(token, entry_id=entry.id)
         await c.tx.record_event("suggestion_click", c.user_id, entry.id)
-        return self._answer_reply(entry, c.language, token)
+        return self._answer_reply(entry, c.language, token, pending.question)
 
     async def _on_pass_to_staff(self, c: Context, token: str) -> Reply:
         """Saves the question for staff ("none of these", or after a 👎)."""
@@ -756,14 +756,16 @@ class Station:
             saved = await self._save_question(
                 c, text, result.candidates, SAVED_WITH_ANSWER[entry.id], flag=flag
             )
-            saved.text = f"{self._answer_text(entry, c.language)}\n\n{saved.text}"
+            saved.text = f"{self._answer_text(entry, c.language, text)}\n\n{saved.text}"
             return saved
         token = await self._keep(c, text, [], result.candidates, entry.id)
         return self._answer_reply(entry, c.language, token, text)
 
     def _answer_text(self, entry: Entry, language: str, question: str = "") -> str:
+        """The answer with its live line, which may depend on the question (a street names
+        its branch, a holiday its dates)."""
         text = answer_text(entry, language)
-        live = self._live_line(entry, language)
+        live = self._live_line(entry, language, question)
         return f"{text}\n\n{live}" if live else text
 
     def _answer_reply(self, entry: Entry, language: str, token: str, question: str = "") -> Reply:
@@ -777,12 +779,12 @@ class Station:
             rows.insert(0, [Button(t("wish.start", language), callback("wish", "start"))])
         return Reply(self._answer_text(entry, language, question), language, buttons=rows)
 
-    def _live_line(self, entry: Entry, language: str) -> str:
+    def _live_line(self, entry: Entry, language: str, question: str = "") -> str:
         live = LIVE_ANSWERS.get(entry.live) if entry.live else None
         if live is None or not self.kb.station:
             return ""
         try:
-            return live(self.kb.station, self._now(), language)
+            return live(self.kb.station, self._now(), language, question)
         except Exception:  # live data is a bonus: a bad station file must not cost the answer
             log.exception("live answer %r failed for entry %s", entry.live, entry.id)
             return ""
@@ -916,10 +918,10 @@ class Station:
 
     def _contact_phone(self) -> str | None:
         station = self.kb.station
-        if station.get("phone"):
-            return str(station["phone"])
-        branches = station.get("branches") or []
-        return str(branches[0]["phone"]) if branches and branches[0].get("phone") else None
+        if station.phone:
+            return station.phone
+        branches = station.branches
+        return branches[0].phone if branches and branches[0].phone else None
 
     def _storage_problem(self, action: str, error: Exception) -> None:
         """Logs a non-essential storage failure once per cause (the reply goes out anyway)."""
