@@ -16,6 +16,7 @@ import hmac
 import json
 import logging
 import secrets
+import signal
 import sys
 from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
@@ -353,17 +354,21 @@ class TelegramChannel:
                 backoff = min(backoff * 2, POLL_BACKOFF_MAX)
 
     async def stop(self) -> None:
+        """Stops polling, finishes the updates in hand, sends what is due for a moment (the
+        rest waits in the outbox for the next start), then closes the Bot API connection."""
         self._stopping.set()
         for task in self._tasks[1:]:
             task.cancel()
         await self.dispatcher.join()
-        await self.courier.drain(timeout=3)
-        await self.courier.stop()
-        self._tasks[0].cancel() if self._tasks else None
+        if self._tasks:
+            await self.courier.drain(timeout=3)
+            await self.courier.stop()
+            self._tasks[0].cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.app.running:
             await self.app.stop()
-        await self.app.shutdown()
+        with contextlib.suppress(RuntimeError):  # never initialised: stopped during start-up
+            await self.app.shutdown()
 
     async def poll(self) -> None:
         """Long polling: each batch is stored before the next request confirms it."""
@@ -521,16 +526,21 @@ async def running(
         await channel.stop()
 
 
-async def serve(config: Config, station: Station) -> None:
-    """Runs until SIGTERM or Ctrl-C: polling, or the webhook on its own small web server."""
+async def serve(config: Config, station: Station, stop: asyncio.Event) -> None:
+    """Runs until `stop` is set: polling, or the webhook on its own small web server."""
     webhook = config.webhook
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    import signal
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    async with running(config, station, poll=webhook is None) as channel:
+    channel = TelegramChannel(config, station)
+    starting = asyncio.create_task(channel.start(poll=webhook is None))
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if not starting.done():  # stopped while Telegram was still unreachable
+        starting.cancel()
+        await asyncio.gather(starting, return_exceptions=True)
+        await channel.stop()
+        return
+    stopping.cancel()
+    starting.result()  # a rejected token (InvalidToken) is raised here
+    try:
         runner = None
         if webhook is not None:
             server = web.Application(client_max_size=MAX_WEBHOOK_BODY)
@@ -550,6 +560,8 @@ async def serve(config: Config, station: Station) -> None:
         await stop.wait()
         if runner is not None:
             await runner.cleanup()
+    finally:
+        await channel.stop()
 
 
 def main(args: argparse.Namespace) -> int:
@@ -570,13 +582,18 @@ def main(args: argparse.Namespace) -> int:
 
 
 async def _run(config: Config) -> int:
+    # first of all: a SIGTERM during start-up then stops the bot cleanly once it is up
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
     try:
         station = await Station.create(config)
     except (StorageError, FaqError) as error:
         print(startup_error_line(error), file=sys.stderr)
         return 2
     try:
-        await serve(config, station)
+        await serve(config, station, stop)
     except InvalidToken:
         source = "STATIONBOT_TOKEN" if config.token_from_env else config.where("telegram.token")
         print(f"stationbot: Telegram rejected the bot token ({source})", file=sys.stderr)
