@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import sqlite3
 import statistics
@@ -37,6 +38,8 @@ _TABLES = {"question": "questions", "wish": "wishes"}
 _ITEM_COLUMNS = {"question": "question_id", "wish": "wish_id"}
 _REF_NOISE = re.compile(r"[\s\-_#.:：]+")
 _REF_SHAPE = re.compile(r"([QW])0*(\d{1,12})")
+# Telegram redelivers an update for a day at most; a week of handled ids is plenty
+SEEN_UPDATES_DAYS = 7
 _IN_CHUNK = 500  # ids per "IN (...)" query; well under SQLite's variable limit
 
 Clock = Callable[[], datetime]
@@ -434,6 +437,7 @@ class Storage:
         try:
             if target != ":memory:":
                 Path(target).parent.mkdir(parents=True, exist_ok=True)
+                _owner_only(Path(target))
                 # probe first: when aiosqlite's own connect fails, its worker thread outlives
                 # the call and can report into an event loop that is already closed
                 await asyncio.to_thread(_probe, target)
@@ -447,6 +451,8 @@ class Storage:
             # keeps it fast when many residents write at once
             await db.execute("PRAGMA synchronous = FULL")
             await db.execute("PRAGMA foreign_keys = ON")
+            # deleted rows are overwritten with zeros, whatever SQLite's compile-time default
+            await db.execute("PRAGMA secure_delete = ON")
             await apply_migrations(db, at=_iso(now()))
         except sqlite3.Error as error:
             await db.close()
@@ -869,6 +875,12 @@ class Storage:
                 cursor = await db.execute(f"DELETE FROM {table} WHERE user_id = ?", (user_id,))
                 removed += cursor.rowcount
                 await cursor.close()
+        # the deleted text is still in the write-ahead log: copy the zeroed pages into the
+        # database and empty the log (best effort: a long reader in another process can
+        # hold it up; SQLite's own checkpoints then finish the job)
+        with suppress(StorageError):
+            async with self._using("checkpoint the write-ahead log") as db:
+                await db.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
         return removed
 
     async def purge_closed_older_than(self, days: int) -> dict[str, int]:
@@ -879,8 +891,6 @@ class Storage:
         if days < 0:
             raise ValueError(f"days must be 0 or more, not {days}")
         cutoff = _iso(self._now() - timedelta(days=days))
-        # Telegram redelivers only for a day; a week of update ids is plenty for dedup
-        updates_cutoff = _iso(self._now() - timedelta(days=min(days, 7)))
         removed: dict[str, int] = {}
         async with self._transaction("purge old records") as db:
             for kind, table in _TABLES.items():
@@ -891,14 +901,27 @@ class Storage:
                     (cutoff, *finished),
                 )
                 removed[table] = cursor.rowcount
-            for table, column, before in (
-                ("feedback", "created_at", cutoff),
-                ("events", "at", cutoff),
-                ("processed_updates", "seen_at", updates_cutoff),
-            ):
-                cursor = await db.execute(f"DELETE FROM {table} WHERE {column} < ?", (before,))
+            for table, column in (("feedback", "created_at"), ("events", "at")):
+                cursor = await db.execute(f"DELETE FROM {table} WHERE {column} < ?", (cutoff,))
                 removed[table] = cursor.rowcount
+            removed["processed_updates"] = await self._purge_seen(db, min(days, SEEN_UPDATES_DAYS))
         return removed
+
+    async def purge_seen_updates(self, days: int = SEEN_UPDATES_DAYS) -> int:
+        """Deletes handled Telegram update ids older than `days`; returns how many.
+
+        Runs whatever the retention setting: the ids hold nothing personal but grow with
+        every update, and only redeliveries (within a day) need them.
+        """
+        if days < 0:
+            raise ValueError(f"days must be 0 or more, not {days}")
+        async with self._transaction("purge old update ids") as db:
+            return await self._purge_seen(db, days)
+
+    async def _purge_seen(self, db: aiosqlite.Connection, days: int) -> int:
+        cutoff = _iso(self._now() - timedelta(days=days))
+        cursor = await db.execute("DELETE FROM processed_updates WHERE seen_at < ?", (cutoff,))
+        return cursor.rowcount
 
     # --- helpers (caller holds the lock) ------------------------------------------------------
 
@@ -1004,6 +1027,18 @@ class Storage:
 
 def _probe(path: str) -> None:
     sqlite3.connect(path).close()
+
+
+def _owner_only(path: Path) -> None:
+    """Creates the database file readable and writable by its owner only (0600), and
+    tightens an existing one and its -wal and -shm files; SQLite gives the -wal and -shm
+    files it creates the database file's mode."""
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        with suppress(OSError):  # missing, or not ours to change: SQLite reports what matters
+            if file.stat().st_mode & 0o077:
+                file.chmod(0o600)
 
 
 def _require_ref(ref: str) -> tuple[str, int]:
