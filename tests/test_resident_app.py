@@ -20,6 +20,8 @@ from bot.app import RedactSecrets, configure_logging, main
 from bot.core import Station
 from bot.messages import t
 
+WEBHOOK_SECRET = "s3cret-" + "x" * 32  # at least 32 characters
+
 
 def run(config: Path) -> int:
     return main(argparse.Namespace(config=str(config)))
@@ -132,7 +134,7 @@ def test_run_starts_polling_or_the_configured_webhook(
     monkeypatch.setattr(Station, "close", close)
     webhook = (
         "  webhook:\n    url: https://bot.example.org/telegram\n    port: 8444\n"
-        "    secret_token: s3cret\n"
+        f"    secret_token: {WEBHOOK_SECRET}\n"
         if mode == "webhook"
         else ""
     )
@@ -153,7 +155,7 @@ def test_run_starts_polling_or_the_configured_webhook(
         assert (options["port"], options["url_path"], options["secret_token"]) == (
             8444,
             "/telegram",
-            "s3cret",
+            WEBHOOK_SECRET,
         )
         assert options["bootstrap_retries"] == -1
 
