@@ -261,7 +261,7 @@ def pool_items(items: Sequence[Any], threshold: float = POOL_THRESHOLD) -> list[
     for item, key in zip(ordered, _pooling_keys(ordered), strict=True):
         leader = leader_of_key.get(key)
         if leader is None:
-            leader = leaders.find_or_add(key)
+            leader = leaders.find_or_add(_sorted_words(key))
             if leader == len(members):
                 members.append([])
             leader_of_key[key] = leader
@@ -317,14 +317,22 @@ def _pooling_keys(items: Sequence[Any]) -> list[str]:
 
 
 def _similarities(key: str, leaders: list[str], threshold: float) -> Any:
-    """Pooling similarity (0-100) of `key` to each leader, as a numpy array; a value below
-    `threshold` may come out lower than it is (rapidfuzz stops early)."""
+    """Pooling similarity (0-100) of `key` to each leader, as a numpy array, for keys whose
+    words are in sorted order (see _sorted_words); a value below `threshold` may come out
+    lower than it is (rapidfuzz stops early)."""
     # the mean reaches the threshold only if each half reaches 2 * threshold - 100
     cutoff = max(0.0, 2 * threshold - 100)
     return (
-        process.cdist([key], leaders, scorer=fuzz.token_sort_ratio, score_cutoff=cutoff)[0]
+        # token_sort_ratio without sorting the words again for every pair
+        process.cdist([key], leaders, scorer=fuzz.ratio, score_cutoff=cutoff)[0]
         + process.cdist([key], leaders, scorer=fuzz.token_set_ratio, score_cutoff=cutoff)[0]
     ) / 2
+
+
+def _sorted_words(key: str) -> str:
+    """The key's words in sorted order: token_sort_ratio is the ratio of these, and the
+    token-set ratio does not depend on the order."""
+    return " ".join(sorted(key.split()))
 
 
 def _features(key: str) -> set[str]:
