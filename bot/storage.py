@@ -994,7 +994,7 @@ class Storage:
                 chat_id=chat_id,
                 created_at=created_at,
                 updated_at=updated_at,
-                candidates=[(entry_id, score) for entry_id, score in json.loads(candidates)],
+                candidates=_candidates(candidates),
                 display_name=display_name,
             )
             for (kind, item_id, text, status, user_id, chat_id, created_at, updated_at,
@@ -1023,6 +1023,14 @@ class Storage:
                     chunk,
                 ):
                     by_key[kind, owner].history.append((status, note, at))
+
+
+def _candidates(stored: str) -> list[tuple[str, float]]:
+    """The matcher's guesses stored with a question; none for a wish (no JSON to parse for
+    each of 100,000 wishes in /wishes)."""
+    if stored == "[]":
+        return []
+    return [(entry_id, score) for entry_id, score in json.loads(stored)]
 
 
 def _probe(path: str) -> None:
