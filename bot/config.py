@@ -268,7 +268,7 @@ def token_problem(token: str) -> str | None:
     if not bot_id.isascii() or not bot_id.isdigit():
         return "the part before ':' must be the bot's numeric id"
     if not _BOT_TOKEN.match(token):
-        return "after ':' only letters, digits, _ and - may follow"
+        return "after ':' must come the secret part: letters, digits, _ and - only"
     return None
 
 

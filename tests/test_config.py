@@ -273,7 +273,8 @@ def test_values_of_other_keys_are_still_shown(tmp_path: Path) -> None:
         ("   ", "spaces"),
         ("bot123:ABC", "numeric id"),
         ("１２３:ABC", "numeric id"),
-        ("123:ABC/../x", "only letters"),
+        ("123:ABC/../x", "secret part"),
+        ("123:", "secret part"),
     ],
 )
 def test_a_token_that_cannot_be_valid_is_refused_naming_the_file_and_line(
