@@ -288,7 +288,8 @@ async def run_production(args: argparse.Namespace, folder: Path) -> dict[str, fl
 def report_production(args: argparse.Namespace, figures: dict[str, float]) -> list[str]:
     print(
         f"production profile: {WAVE} unanswered questions, then {ASKING} residents ask "
-        f"食堂几点开门; staff group at 20/min, 30/s in all{' , kill -9 mid-way' if args.kill else ''}"
+        "食堂几点开门; staff group at 20/min, 30/s in all"
+        + (", kill -9 mid-way" if args.kill else "")
     )
     print(f"FAQ answers during the wave  slowest {figures['faq_slowest_s']:.2f} s, "
           f"median {figures['faq_median_s']:.2f} s")  # fmt: skip
@@ -301,7 +302,8 @@ def report_production(args: argparse.Namespace, figures: dict[str, float]) -> li
     print(f"residents never told         {figures['lost']}")
     print(f"replies sent twice           {figures['duplicated']}")
     print(
-        f"peak RSS of the bot          {figures['peak_rss_mb']:.1f} MB   errors: {figures['errors']}"
+        f"peak RSS of the bot          {figures['peak_rss_mb']:.1f} MB"
+        f"   errors: {figures['errors']}"
     )
     missed = []
     if figures["faq_slowest_s"] > TARGET_FAQ_DURING_WAVE_S:

@@ -310,7 +310,8 @@ class TelegramChannel:
     def __init__(self, config: Config, station: Station) -> None:
         self.config = config
         self.station = station
-        self.app = build_application(config, station)
+        self.requests = bot_api_connections()
+        self.app = build_application(config, station, self.requests)
         self.dispatcher = Dispatcher(station.storage, {CHANNEL: self.handle})
         self.courier = Courier(
             station.storage,
@@ -367,8 +368,9 @@ class TelegramChannel:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.app.running:
             await self.app.stop()
-        with contextlib.suppress(RuntimeError):  # never initialised: stopped during start-up
-            await self.app.shutdown()
+        await self.app.shutdown()
+        for request in self.requests:  # also when start-up failed half way (getMe refused)
+            await request.shutdown()
 
     async def poll(self) -> None:
         """Long polling: each batch is stored before the next request confirms it."""
@@ -414,16 +416,20 @@ class TelegramChannel:
         return web.Response(text="ok")
 
 
-def build_application(config: Config, station: Station) -> Application:
+def build_application(
+    config: Config, station: Station, requests: Sequence[AiohttpRequest] | None = None
+) -> Application:
     """A PTB Application whose handlers serve `station`; no updater of its own (the inbox
-    feeds it) and no rate limiter (the outbox's sender keeps Telegram's limits)."""
+    feeds it) and no rate limiter (the outbox's sender keeps Telegram's limits).
+    `requests`: the Bot API connections (calls, getUpdates), made here if not given."""
+    calls, polls = requests or bot_api_connections()
     app = (
         ApplicationBuilder()
         .token(config.token)
         .base_url(config.base_url)
         .base_file_url(config.base_file_url)
-        .request(AiohttpRequest(CONNECTIONS))
-        .get_updates_request(AiohttpRequest(1, read_timeout=POLL_TIMEOUT + 10))
+        .request(calls)
+        .get_updates_request(polls)
         .updater(None)
         .build()
     )
@@ -436,6 +442,11 @@ def build_application(config: Config, station: Station) -> Application:
     resident.register(app)
     app.add_error_handler(log_error)
     return app
+
+
+def bot_api_connections() -> tuple[AiohttpRequest, AiohttpRequest]:
+    """One connection pool for Bot API calls, one for long polling."""
+    return AiohttpRequest(CONNECTIONS), AiohttpRequest(1, read_timeout=POLL_TIMEOUT + 10)
 
 
 async def announce_commands(app: Application) -> None:
@@ -501,7 +512,8 @@ class RedactSecrets(logging.Filter):
 def configure_logging(secrets: Iterable[str | None], level: int = logging.INFO) -> None:
     """Logs to stderr with every secret redacted; HTTP libraries speak only when debugging."""
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "httpcore", "aiohttp.access"):
+    # apscheduler says every job run at INFO (the overlay watch: twice a minute)
+    for noisy in ("httpx", "httpcore", "aiohttp.access", "apscheduler"):
         logging.getLogger(noisy).setLevel(
             logging.DEBUG if level <= logging.DEBUG else logging.WARNING
         )
@@ -539,7 +551,9 @@ async def serve(config: Config, station: Station, stop: asyncio.Event) -> None:
         await channel.stop()
         return
     stopping.cancel()
-    starting.result()  # a rejected token (InvalidToken) is raised here
+    if starting.exception() is not None:  # a rejected token (InvalidToken)
+        await channel.stop()
+        raise starting.exception()
     try:
         runner = None
         if webhook is not None:
@@ -595,7 +609,7 @@ async def _run(config: Config) -> int:
     try:
         await serve(config, station, stop)
     except InvalidToken:
-        source = "STATIONBOT_TOKEN" if config.token_from_env else config.where("telegram.token")
+        source = config.token_source
         print(f"stationbot: Telegram rejected the bot token ({source})", file=sys.stderr)
         return 2
     finally:
