@@ -134,24 +134,27 @@ class StaffStats:
         received = self.figures.questions_received
         return self.figures.answered_by_bot / received if received else None
 
-    def lines(self) -> list[str]:
+    def lines(self, language: str = "zh") -> list[str]:
+        """The figures as lines; the questions received add up: answered + suggested + not
+        understood."""
         figures = self.figures
         share = "–" if self.bot_share is None else f"{self.bot_share:.0%}"
         median = figures.median_reply_seconds
         lines = [
-            f"Last {self.days} days 最近{self.days}天"
-            f" ({(figures.start or '')[:10]} – {(figures.end or '')[:10]} UTC)",
-            f"Questions received 收到问题: {figures.questions_received}",
-            f"Answered by the bot 机器人直接回答: {figures.answered_by_bot} ({share})",
-            f"Suggestion clicks 点选建议: {figures.suggestion_clicks}",
-            f"Saved for staff 转给工作人员: {figures.saved_for_staff}",
-            f"Answered by staff 工作人员已回复: {figures.answered_by_staff}",
-            "Median time to staff reply 回复时间中位数: "
-            + ("–" if median is None else format_age(median)),
-            f"Wishes 心愿: {figures.wishes}",
-        ]
+            t("stats.head", language, days=self.days, start=(figures.start or "")[:10],
+              end=(figures.end or "")[:10]),
+            t("stats.received", language, count=figures.questions_received),
+            t("stats.answered", language, count=figures.answered_by_bot, share=share),
+            t("stats.suggested", language, count=figures.suggested),
+            t("stats.not_understood", language, count=figures.not_understood),
+            t("stats.clicks", language, count=figures.suggestion_clicks),
+            t("stats.saved", language, count=figures.saved_for_staff),
+            t("stats.by_staff", language, count=figures.answered_by_staff),
+            t("stats.median", language, age="–" if median is None else format_age(median)),
+            t("stats.wishes", language, count=figures.wishes),
+        ]  # fmt: skip
         if self.top_unanswered:
-            lines.append("Most frequent unanswered 未回答的常见问题:")
+            lines.append(t("stats.top", language))
             lines.extend(
                 f"  {pool.describe()} [{', '.join(pool.refs[:5])}]" for pool in self.top_unanswered
             )
@@ -515,6 +518,7 @@ def notices(station: Station, item: Item, follow_up: str | None = None) -> list[
             ref=item.ref,
             buttons=[notice_buttons(item, language)],
             digest_line=f"<b>{item.ref}</b> {words}",
+            merge_key=f"follow_up:{item.ref}" if follow_up is not None else None,
         )
         for chat_id in targets
     ]

@@ -1343,13 +1343,13 @@ class Tx:
         )
         return rows[0][0]
 
-    async def notice_waiting(self, ref: str) -> bool:
-        """True while a staff notice about `ref` is still waiting to be sent (a second one
-        about the same item would only repeat it)."""
+    async def notice_waiting(self, merge_key: str) -> bool:
+        """True while a staff notice with this merge key is still waiting to be sent (a
+        second one would only repeat it: staff find every follow-up on the item)."""
         rows = await self._rows(
             "SELECT 1 FROM outbox WHERE status = 'pending' AND kind = 'notice'"
-            " AND json_extract(payload, '$.ref') = ? LIMIT 1",
-            (ref,),
+            " AND json_extract(payload, '$.merge_key') = ? LIMIT 1",
+            (merge_key,),
         )
         return bool(rows)
 

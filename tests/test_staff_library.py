@@ -291,9 +291,13 @@ async def test_stats_on_known_data(desk: StaffDesk, storage: Storage, clock: Clo
     assert figures.wishes == 1
     top = result.top_unanswered[0]
     assert (top.count, top.refs) == (2, [second.ref, "Q0005"])
-    text = "\n".join(result.lines())
-    assert "Answered by the bot 机器人直接回答: 3 (50%)" in text
-    assert "Median time to staff reply 回复时间中位数: 2h" in text
+    text = "\n".join(result.lines("en"))
+    assert "answered by the bot: 3 (50%)" in text
+    assert "Median time to a staff reply: 2h" in text
+    # the questions received add up: answered + suggested + not understood
+    assert "Questions received: 6" in text and "offered suggestions: 1" in text
+    assert "not understood, passed to staff: 2" in text
+    assert "最近 7 天" in "\n".join(result.lines("zh"))
     assert result.as_json()["saved_for_staff"] == 4
 
 
