@@ -25,10 +25,11 @@ from rapidfuzz import fuzz, process
 from bot.config import Config, load_station_faq
 from bot.inbox import Turn, current_turn
 from bot.live import LIVE_ANSWERS, list_branches, nearest_branches
-from bot.messages import LANGUAGES, all_variants, has, t
+from bot.messages import LANGUAGES, has, t
 from bot.outbox import Button, Outgoing
 from bot.storage import Item, Resident, Storage, StorageError, Tx, parse_time
 from bot.text import clean_text, one_line
+from bot.topics import KEYBOARD_ROWS, topic_of
 from faq.matcher import Matcher
 from faq.model import Entry, KnowledgeBase, MatchResult
 from faq.normalize import detect_language
@@ -55,21 +56,6 @@ HUMAN_ENTRY = "smalltalk.human"  # asking for a person: answer and save for staf
 FRAUD_ENTRY = "safety.fraud"  # a fraud attempt: the warning at once, and staff told
 WISH_HOW_ENTRY = "wish.how"  # answering it offers a "make a wish now" button
 SAVED_WITH_ANSWER = {HUMAN_ENTRY: "human.saved", FRAUD_ENTRY: "fraud.saved"}
-
-# Big topic buttons: message key of the label -> what pressing it opens.
-TOPICS: dict[str, str] = {
-    "topic.canteen": "category:canteen",
-    "topic.hours": "entry:station.hours",
-    "topic.donation": "category:donation",
-    "topic.aid": "category:aid",
-    "topic.services": "category:services",
-    "topic.wish": "wish",
-}
-KEYBOARD_ROWS = (
-    ("topic.canteen", "topic.hours"),
-    ("topic.donation", "topic.aid"),
-    ("topic.services", "topic.wish"),
-)
 
 # Typed instead of pressing "Cancel" under the wish prompt: not a wish.
 WISH_CANCEL_WORDS = {"取消", "不许了", "不许", "算了", "不要了", "不用了", "cancel", "never mind"}
@@ -271,9 +257,6 @@ class Station:
         self._storage_problems: set[str] = set()
         self._refusals_logged: dict[str, float] = {}
         self._match_batch = MatchBatch()
-        self._topic_by_label = {
-            label: target for key, target in TOPICS.items() for label in all_variants(key)
-        }
 
     @classmethod
     async def create(
@@ -297,10 +280,6 @@ class Station:
         self.kb, self.matcher = kb, Matcher(kb, self.config.matching)
 
     # --- the decision for one text: what `stationbot match` reports too ---
-
-    def topic_of(self, text: str) -> str | None:
-        """The topic a big button's label opens ("category:canteen"), else None."""
-        return self._topic_by_label.get(text.strip())
 
     async def decide(self, text: str) -> MatchResult:
         """The matcher's decision for a cleaned text, scored with others asked meanwhile."""
@@ -522,7 +501,7 @@ class Station:
         """Answers a typed message, suggests entries, or saves the question for staff."""
         text = clean_text(text)
         readable = worth_reading(text)  # a stray "g" does not switch a Chinese chat to English
-        target = self.topic_of(text) if readable else None
+        target = topic_of(text) if readable else None
         result = await self.decide(text) if readable and target is None else None
 
         async def decide(c: Context) -> Reply:

@@ -276,7 +276,11 @@ class Courier:
             if transport is None:  # another process serves that channel
                 continue
             limits = transport.limits(message)
-            wait = max(self.windows.wait(limits), self.windows.paused(destination))
+            wait = max(
+                self.windows.wait(limits),
+                self.windows.paused(destination),
+                self.windows.paused(row.channel),  # a token refused: the whole channel waits
+            )
             if wait > 0:
                 next_pause = _sooner(next_pause, wait)
                 continue
@@ -320,16 +324,16 @@ class Courier:
         try:
             message_id = await transport.send(message)
         except Retry as error:
-            key = (
-                transport.channel if error.whole_channel else f"{message.channel}:{message.address}"
+            self.windows.pause(
+                transport.channel if error.whole_channel else destination, error.after
             )
-            self.windows.pause(key, error.after)
             await self._postpone(ids, error.after, str(error))
         except Refused as error:
             log.warning(
                 "outbox: %s refused a message to %s: %s", transport.channel, message.address, error
             )
             await self._refused(ids, messages, str(error))
+            self._forget(destination, ids)
         except Exception as error:  # a bug or an unexpected answer: back off, then give up
             attempts = max(row.attempts for row, _ in batch) + 1
             log.exception("outbox: sending a message to %s failed", message.channel)
