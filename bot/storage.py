@@ -1298,6 +1298,7 @@ class Tx:
         self._storage = storage
         self._db = db
         self.now = storage._stamp()
+        self.residents_changed: set[int] = set()  # user ids whose stored state this unit changed
 
     async def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         return list(await self._db.execute_fetchall(sql, params))
@@ -1369,6 +1370,13 @@ class Tx:
         assignments = ", ".join(f"{name} = ?" for name in fields)
         await self._db.execute(
             f"UPDATE residents SET {assignments} WHERE user_id = ?", (*fields.values(), user_id)
+        )
+        self.residents_changed.add(user_id)
+
+    async def set_last_language(self, user_id: int, language: str) -> None:
+        """The language of the last reply (for a next message with no words to tell by)."""
+        await self._db.execute(
+            "UPDATE residents SET last_language = ? WHERE user_id = ?", (language, user_id)
         )
 
     # questions and wishes
@@ -1574,6 +1582,7 @@ class Tx:
         """Deletes a resident and everything of theirs; replies, history and staff-message
         links of their items go with the items (cascade)."""
         removed = 0
+        self.residents_changed.add(user_id)
         for table in ("questions", "wishes", "feedback", "events", "pending", "residents"):
             cursor = await self._db.execute(f"DELETE FROM {table} WHERE user_id = ?", (user_id,))
             removed += cursor.rowcount
