@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -57,6 +58,115 @@ CLASSIFIER_MAX_ENTRIES = 1000
 CLASSIFIER_BATCH = 256
 CLASSIFIER_RATE = 8.0
 CLASSIFIER_MOMENTUM = 0.9
+
+
+# Fraud precedence (docs/benchmarks.md, "Fraud warning first"). Elderly residents ask the bot
+# about calls and messages that are scams; such a message is answered with FRAUD_ENTRY whatever
+# else it names (驿站, 基金会, 补贴, 养老金 are a scammer's favourite pretexts). The cues are data:
+# regular expressions over normalised text (Simplified, casefolded, synonyms applied: 钞票 -> 钱,
+# 付款 -> 付钱, 补贴 -> 补助), of four kinds. A message describes a fraud when it has a `scam`
+# cue (words and scripts no honest caller uses), or cues of two of the other three kinds: a
+# `source` (someone called, texted, came to the door, claims to be...; or the resident asks
+# whether it is real), a `bait` (a prize, a refund, money paid out, returns, a cure, trouble to
+# fix) and a `demand` (money, fees, transfers, codes, card numbers, passwords, links, apps).
+# One kind alone is an ordinary question: 捐款可以转账吗, 有人上门量血压吗, 课是免费的吗.
+# Besides, the warning is never merely suggested: when it is the best-scoring entry at the
+# suggest threshold, it is answered.
+FRAUD_ENTRY = "safety.fraud"
+FRAUD_CUES: dict[str, tuple[str, ...]] = {
+    "scam": (
+        r"诈骗|骗子|骗局|被骗|骗钱|骗人|骗[她他我]|防骗|反诈|冒充|盗用|冒用|被人冒",
+        r"(安全|监管|指定)[账帐]|备用金|洗钱|传票|涉嫌|违禁品|通缉|征信|刷单|翻倍|虚拟货币|比特币",
+        r"数字货币|[他她]给的[账帐]|保护起来|不.{1,4}就.{0,4}(不能用|停|取消|作废|冻结|影响|扣)",
+        r"不要挂|别挂|按.{0,3}说的(做|操作)|共享屏幕|屏幕共享|猜猜?我是谁|猜.{0,3}是谁|出车祸|冻结",
+        r"包治|治百病|根治|不用吃药|抗癌|抗肿瘤|防癌|稳赚|保本|高回报|高息|返利|年化",
+        r"百分之[一二三四五六七八九十几]+[的]?(回报|收益|利息)|[个私]人[账帐]|不[能要许准]告诉",
+        r"代替.{0,4}药",
+        r"\bscam|\bfraud|\bcon (man|artist)|\bcheat|\bswindl|\b(safe|supervision) account",
+        r"\bguess who|\bmoney launder|\bcourt (notice|summons)|\barrest warrant|\bsummons",
+        r"\bdon'?t hang up|\bscreen shar|\bcredit (score|record)|\bguaranteed|\bcooperate with",
+        r"\bidentity (theft|stolen)|\bcrypto|\bbitcoin|\bbuy back|\bdouble my",
+        r"\bunless (i|you|we|she|he)\b|\bor else\b|\bwill stop working",
+        r"\bwill be (closed|cancel|suspend|blocked)",
+        r"\b(account|assets|card|savings|money)\b.{0,20}\bfr(ozen|eeze)",
+        r"\bfr(ozen|eeze)\b.{0,20}\b(account|assets|card|savings|money)",
+        r"\b\d+ ?% (a|per|every) (year|month)|\bcures?\b|\bmiracle|\bprevents? cancer",
+        r"\bcar (accident|crash)|\bbail\b|\b(personal|private) account|\bnot (to )?tell anyone",
+        r"\bdon'?t tell (anyone|your)|\b(replace|instead of)\b.{0,20}\bmedicine",
+    ),
+    "source": (
+        r"有人(?![能会吗伐在值接陪教帮可])|有一?[个位](人|男|女|小|老|阿|号|电|自|陌)|[个通]电话",
+        r"打电话|打来|电话[说讲来里那]|来电|短信|网上|网站|微信[上里群说讲]|加我|qq|朋友圈|群里",
+        r"弹出|视频|自称|说是|讲是|[他她]们?[说讲]|伊拉?讲|[说讲]我|的说|对方|陌生|客服|推销|讲座",
+        r"上门[说讲收推卖]|[问跟向找]我[要借拿]",
+        r"[叫让要催逼喊]\s?[我伊她他].{0,5}(转|汇|打钱|交|付|报|输|告诉|发|点|下载|扫|买|借|寄|登录|开通)",
+        r"[说讲]有|是真的|是不是真|真的假的|有这回事|有这种事|人家[说讲]|一个[男女]的|导游",
+        r"人[说讲]|卖.{0,4}(药|保健)|好相信|能相信|收到.{0,4}(信息|消息|通知|邮件|链接|短信)",
+        r"拉.{0,3}进群",
+        r"\bsome ?(one|body)\b(?! (can|could|to|help|at|there|who|here|in)\b)",
+        r"\ba (man|woman|guy|lady|caller|stranger)|\bcaller|\bcalled (me|saying)",
+        r"\bcall(s|ed)? from|\brang\b|\bphone call|\bgot a call|\btexts?\b|\btexted|\bsms",
+        r"\bmessage(d|s)?\b|\bpop ?up|\bwebsite|\bvideo call|\bsaying\b",
+        r"\b(they|he|she|it|caller|man|woman|guy|lady|someone|somebody) (says|said)\b",
+        r"\b(says|said|claims?) (that )?(my|i|i'm|we|you|your|me)\b|\btold me|\basked me",
+        r"\bwant(s|ed)? (me|my|him|her|us)\b|\bask(s|ed|ing)? (me )?for (my|your)|\bclaim",
+        r"\bpretend|\b(was|were) told|\bmet online|\bonline (friend|wants|says|said)|\boffered",
+        r"\bcompany|\bpos(ed|ing) as|\bdoor|\bseminar|\bsalesman|\bs(old|ell|elling|ells)\b",
+        r"\bwechat account|\bis (it|this|that) (real|true|legit|genuine|ok)",
+        r"\breally (ask|want|need|call)|\bshould i (give|pay|send|transfer|buy)",
+        r"\b(on|over) the phone|\bcalls? asking|\basking for (my|her|his|your|their)",
+        r"\bcalled (and|to)\b",
+    ),
+    "bait": (
+        r"中奖|抽中|中了|大奖|奖品|礼品|免费[送领拿发游办]|送.{0,4}(米|油|鸡蛋|礼|老花镜)|补发",
+        r"退税|退[款钱回还]|返[现利佣]|理赔|赔偿|额度|收益|利息|回报|投资|理财|炒股|赚|能治|治好",
+        r"降血[糖压脂]|保健|红包|幸运|旅游|就[能会]?好了|灵芝|孢子粉|神药|偏方|养老项目|养老公寓",
+        r"津贴|慰问金|认证|升级|异常|注销|欠费|出事|救我|被扣|被抓|贷款|罚款|违规|停发|多发|停电",
+        r"停水|欠了|股票|换.{0,2}号|急用",
+        r"\bwon\b|\bwin(ner|ning)?\b|\bprize|\blottery|\bjackpot",
+        r"\bfree (gift|rice|eggs?|oil|glasses|trip|travel|tour|lunch|meal)|\bgift|\brefund",
+        r"\bcompensat|\bback ?pay|\bcredit limit|\breturns?\b|\bprofit|\binterest\b|\binvest",
+        r"\bstocks?\b|\bcure|\btherapy|\bhealth product|\bsupplement|\bsuspend|\bexpired?",
+        r"\bproblem with|\bhas a problem|\bunpaid|\bloan\b|\bfine\b|\bsave me\b|\barrested|\bheal",
+        r"\bstolen|\bpolice\b|\bblocked|\bhospital|\boverpaid|\bnew account",
+    ),
+    "demand": (
+        r"转[账帐钱]|转出去|转到|转给|转过去|打钱|打款|汇钱|汇款|汇过去|寄钱",
+        r"(?<!不)[要交给拿借付赔]钱|钱[转汇打给交]|转.{0,3}钱|退回去|还回去|代付|垫付|先交|先付",
+        r"[交给拨]给?(他|她|伊)|[交付收扣].{0,4}费|手续费|保证金|押金|交.{0,5}税|所得税",
+        r"[取拿交给送收].{0,3}现金|验证码|密码|卡号|银行卡|银行[账帐]户|存款|存折|余额|身份证号",
+        r"填.{0,4}信息|个人信息|[链连]接|点进去|点击|短信[里上]的|atm|手机银行|网银|用钱|扫码|定金",
+        r"订金|会员费|存到|存进|二维码|下载|开通|收了我|收了.{0,2}[一二两三四五六七八九十几百千\d]",
+        r"买.{0,6}(保健品|万|股票|基金)|办卡|投资|理财|[一二两三四五六七八九十几百\d]+[块千万元]",
+        r"[交付给收要][一二两三四五六七八九十几]+百",
+        r"\btransfer|\bwire\b|\bsend (me |them |him |her )?(the )?money|\bmoney\b|\bpay|\bfees?\b",
+        r"\bdeposit|\bcode\b|\bpassword|\bpin\b|\bcard (number|no|details)|\bid number",
+        r"\bcard (info|num)|\bbank (card|details|info|account)|\bcollect(ed|ing|s)?\b",
+        r"\b(costs?|for) \d+|\blink\b|\bclick|\bdownload|\bapp\b|\bborrow",
+        r"\bgive (him|her|them|me)\b|\bcharged?",
+        r"\b(in|withdraw|hand|bring|collect(ed|ing)?) (\w+ )?cash\b|\bhand (it )?over",
+        r"\bmove (the |my |his |her |your )?money|\bneed(s|ed)? (cash|money)|\blog ?in",
+        r"\baccount (details|number|info)|\btax|\bbuy(ing)?\b|\b\d+ ?(yuan|rmb|kuai)\b|\bsavings",
+        r"\bverify",
+    ),
+}
+_FRAUD_RE = {kind: re.compile("|".join(cues)) for kind, cues in FRAUD_CUES.items()}
+
+
+def fraud_cues(normal: str) -> dict[str, str]:
+    """The fraud cues found in normalised text, by kind (the first match of each)."""
+    found = {}
+    for kind, pattern in _FRAUD_RE.items():
+        if (hit := pattern.search(normal)) is not None:
+            found[kind] = hit.group(0)
+    return found
+
+
+def describes_fraud(normal: str) -> bool:
+    """Whether normalised text describes a fraud (see FRAUD_CUES): a scam cue, or two of
+    someone asking, a bait and a demand for money or credentials."""
+    cues = fraud_cues(normal)
+    return "scam" in cues or len(cues) >= 2
 
 
 @dataclass(frozen=True)
@@ -280,6 +390,8 @@ class Matcher:
         self.weights = weights or Weights()
         self.normalizer = Normalizer(kb.synonyms)
         self.entry_ids = [entry.id for entry in kb.entries]
+        # fraud precedence applies to a knowledge base that has the warning to give
+        self._fraud_entry = FRAUD_ENTRY if FRAUD_ENTRY in self.entry_ids else None
         self._build(kb)
 
     def _build(self, kb: KnowledgeBase) -> None:
@@ -363,10 +475,13 @@ class Matcher:
     def _match_chunk(self, texts: list[str]) -> list[MatchResult]:
         views: list[_Analysis] = []
         owner: list[int] = []
+        fraud: set[int] = set()
         for index, text in enumerate(texts):
             normal = self.normalizer.normalize(str(text or ""))[:MAX_QUERY_CHARS]
             if not normal or not self._has_questions:
                 continue
+            if self._fraud_entry is not None and describes_fraud(normal):
+                fraud.add(index)
             views.append(analyse(normal))
             owner.append(index)
             if self._any_pinyin and (pinyin := _pinyin_view(normal)) is not None:
@@ -379,7 +494,11 @@ class Matcher:
                 if index not in best or scores[row].max() > best[index][0].max():
                     best[index] = (scores[row], coverages[row])
         return [
-            self._decide(text, *best[i]) if i in best else self._nothing(text)
+            self._warn(self._decide(text, *best[i]))
+            if i in fraud
+            else self._decide(text, *best[i])
+            if i in best
+            else self._nothing(text)
             for i, text in enumerate(texts)
         ]
 
@@ -469,12 +588,21 @@ class Matcher:
         candidates = [(self.entry_ids[i], round(float(scores[i]), 1)) for i in order]
         best = float(scores[order[0]])
         min_coverage = MIN_COVERAGE_AT_FULL_STRICTNESS * self.coverage_strictness / 100.0
+        if candidates[0][0] == self._fraud_entry and best >= self.suggest_threshold:
+            return self._warn(MatchResult(text, "answer", None, [], best, candidates))
         if best >= self.answer_threshold and coverages[order[0]] >= min_coverage:
             return MatchResult(text, "answer", candidates[0][0], [], best, candidates)
         suggestions = [i for i, s in candidates if s >= self.suggest_threshold][:MAX_SUGGESTIONS]
         if suggestions:
             return MatchResult(text, "suggest", None, suggestions, best, candidates)
         return MatchResult(text, "none", None, [], best, candidates)
+
+    def _warn(self, result: MatchResult) -> MatchResult:
+        """The fraud warning, whatever else the message shares with other entries: it is
+        reported with the top score so that no caller mistakes it for a close call."""
+        candidates = [(FRAUD_ENTRY, 100.0)]
+        candidates += [c for c in result.candidates if c[0] != FRAUD_ENTRY][: MAX_CANDIDATES - 1]
+        return MatchResult(result.query, "answer", FRAUD_ENTRY, [], 100.0, candidates)
 
     @staticmethod
     def _nothing(text: str) -> MatchResult:

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from faq.loader import load
-from faq.matcher import DEFAULT_THRESHOLDS, Matcher
+from faq.matcher import DEFAULT_THRESHOLDS, FRAUD_ENTRY, Matcher, describes_fraud, fraud_cues
 from faq.model import Entry, KnowledgeBase
 from faq.normalize import Normalizer, detect_language, split_pinyin
 from handlers.match_cli import evaluate_items, read_eval_file
@@ -101,6 +101,56 @@ def test_resident_spellings_get_the_right_answer(
 )
 def test_look_alike_questions_are_not_answered(bundled: Matcher, question: str) -> None:
     assert bundled.match(question).outcome != "answer"
+
+
+# fraud precedence: the warning wins whatever else the message names
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "有人打电话说是驿站的 要我把验证码告诉他",  # names the station
+        "自称基金会的说补贴到了 要先交手续费",  # names the foundation and 补贴
+        "短信讲我养老金账户冻结了 叫我点链接",  # 养老金, a frozen account, a link
+        "伊拉讲我中奖了 要先汇钞票过去",  # Shanghainese
+        "有人叫我把钱转到安全账户",
+        "a man says he is from the station and wants my bank card number",
+        "got a text saying I won a prize but must pay a fee first",
+        "the salesman says these pills cure diabetes",
+    ],
+)
+def test_fraud_messages_get_the_warning(bundled: Matcher, question: str) -> None:
+    result = bundled.match(question)
+    assert (result.outcome, result.id) == ("answer", FRAUD_ENTRY)
+    assert result.candidates[0][0] == FRAUD_ENTRY
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "捐款可以转账吗",  # a demand alone: an ordinary donation question
+        "有人上门量血压吗",  # a source alone
+        "驿站的课是免费的吗",  # a bait alone
+        "驿站有人能教我用手机银行吗",  # 有人 asking for help is nobody calling
+        "有一个问题想问下食堂几点开门",  # 点开 inside 几点开门 is not "open the link"
+        "my son says he will pay for my meals by bank transfer",
+    ],
+)
+def test_ordinary_money_questions_are_not_fraud(bundled: Matcher, question: str) -> None:
+    assert bundled.match(question).id != FRAUD_ENTRY
+
+
+def test_fraud_cues_are_read_from_normalised_text() -> None:
+    normal = Normalizer().normalize("電話裡說我的銀行卡凍結了")  # Traditional
+    assert describes_fraud(normal)
+    assert fraud_cues(normal)["scam"] == "冻结"
+    assert fraud_cues("捐款可以转账吗") == {"demand": "转账"}
+    assert not describes_fraud("捐款可以转账吗")
+
+
+def test_fraud_precedence_needs_a_warning_entry_in_the_knowledge_base() -> None:
+    result = Matcher(small_kb()).match("有人叫我把钱转到安全账户")
+    assert result.id != FRAUD_ENTRY
 
 
 def test_suggestions_are_at_most_three_known_entries(bundled: Matcher) -> None:
