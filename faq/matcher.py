@@ -37,13 +37,38 @@ DEFAULT_THRESHOLDS = {
     "suggest_threshold": 18.0,  # best score needed to offer "did you mean" buttons
     # 0..100: how strictly the message's salient words must be ones the entry uses. At s, an
     # entry covering a share c of them has its score multiplied by 1 - s/100 * (1 - c), and is
-    # never answered outright below 0.6 * s/100 (subject words counted twice there). A small
-    # hand-written FAQ wants it high (肯德基几点开门 is not about the canteen); a large intent
-    # set full of slot words ("how do you say fly in italian") wants it low.
+    # never answered outright below 0.6 * s/100. A small hand-written FAQ wants it high
+    # (肯德基几点开门 is not about the canteen); a large intent set full of slot words ("how do
+    # you say fly in italian") wants it low. Above 0 it also turns on the place rule (PLACE_HEADS).
     "coverage_strictness": 80.0,
 }
 MIN_COVERAGE_AT_FULL_STRICTNESS = 0.6
-SUBJECT_WEIGHT = 2.0  # an uncovered word naming the message's subject counts this many times
+# The place rule (docs/benchmarks.md, "Places and organisations"): a message that names a place
+# or organisation is answered outright only by an entry about that place. A place is named by a
+# head word (银行, 图书馆, the 站 of 菜鸟驿站, "library", "post office") and the words right before
+# it that say which one (菜鸟驿站, 学校食堂, "university canteen"). The longest part of the mention
+# ending in the head that the entry's questions or keywords contain (the head as written, the
+# words before it by sound, so 易站 is 驿站 but 金店 is not 今天), or that is one of the knowledge
+# base's home places (named by at least HOME_SHARE of its entries: 驿站, 食堂, "station"), is
+# the place the entry knows. The words before that part (the last PLACE_MODIFIER_WORDS characters,
+# or words in English) must then be absent, words the entry uses, a home place (驿站食堂), or end
+# in a character that says where or when rather than which (门口驿站, 期间驿站: PLACE_LOCATORS).
+# Anything else names another place: 菜鸟驿站, 单位食堂, 五金店, "the bank".
+PLACE_HEADS_ZH = (
+    "银行|超市|商场|菜场|市场|公司|学校|大学|中学|小学|医院|药房|诊所|中心|派出所|事务所|托儿所"
+    "|居委会|基金会|委员会|总会|协会|工会|办事处|管理处|俱乐部|食堂|网点|快递点"
+    "|早市|夜市|菜市|[站馆院局店厅园城场校厂]"
+)
+# measure words end the words before a place as grammar characters do (几家市民驿站)
+PLACE_BREAKS = frozenset("家座栋间条")
+_PLACE_HEADS_EN = """bank library office hospital clinic school university college kindergarten
+supermarket market shop store mall restaurant cafe canteen park museum cinema gym pool court
+station hall centre church temple hotel airport pharmacy salon company foundation charity committee
+agency bureau department embassy consulate garden zoo stadium theatre branch"""
+PLACE_HEADS_EN = frozenset(_PLACE_HEADS_EN.split())
+PLACE_MODIFIER_WORDS = 2
+HOME_SHARE = 0.1
+PLACE_LOCATORS = frozenset("边面近下口里上前后头壁对间期天日节年月周末午晚早时路")
 MAX_SUGGESTIONS = 3
 MAX_CANDIDATES = 5
 MAX_QUERY_CHARS = 500  # a run-on message is matched on its first 500 characters
@@ -198,9 +223,8 @@ class _Analysis:
     features: list[str]
     units: list[tuple[str, tuple[str, ...]]]  # (weight feature, features that cover it)
     fuzz_text: str
-    # units that name what the message is about when the entry does not use them: English
-    # words right after "the" ("what time does the bank open"); see _coverage for Chinese
-    subjects: frozenset[int] = frozenset()
+    # places and organisations named: (words before, head), as units of _place_units
+    places: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
 
 
 def _pinyin_units(
@@ -221,6 +245,7 @@ def analyse(text: str) -> _Analysis:
     units: list[tuple[str, tuple[str, ...]]] = []
     words: list[str] = []
     fuzz_parts: list[str] = []
+    places: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
     for token in tokens(text):
         if not is_cjk(token):
             words.append(token)
@@ -231,15 +256,7 @@ def analyse(text: str) -> _Analysis:
         bigrams = ["b" + token[i : i + 2] for i in range(len(token) - 1)]
         features.extend(bigrams)
         features.extend("p" + s for s in syllables)
-        # a pair of grammar characters (的几 in 开门的几点) gets its own prefix: it must not
-        # cover a content word that sounds the same (肯德基几点 is not about the station)
-        pairs = [
-            ("r" if token[i] in ZH_STOPCHARS and token[i + 1] in ZH_STOPCHARS else "q")
-            + a
-            + " "
-            + b
-            for i, (a, b) in enumerate(itertools.pairwise(syllables))
-        ]
+        pairs = ["q" + a + " " + b for a, b in itertools.pairwise(syllables)]
         features.extend(pairs)
         for i, char in enumerate(token):
             if char in ZH_STOPCHARS:
@@ -247,6 +264,7 @@ def analyse(text: str) -> _Analysis:
             lo, hi = max(0, i - 1), i + 1
             cover = (*bigrams[lo:hi], *pairs[lo:hi]) or ("u" + char, "p" + syllables[i])
             units.append(("u" + char, cover))
+        places.extend(_zh_places(token, syllables))
     if words:
         words = [w.split("'")[0] or w for w in words]  # what's -> what, i'd -> i
         stems = [_stem(w) for w in words]
@@ -255,15 +273,80 @@ def analyse(text: str) -> _Analysis:
         joined = " " + " ".join(words) + " "
         for n in CHAR_NGRAMS:
             features += ["c" + joined[i : i + n] for i in range(len(joined) - n + 1)]
-        subjects = set()
-        for previous, word, stem in zip(["", *words], words, stems, strict=False):
+        for word, stem in zip(words, stems, strict=True):
             if word not in EN_STOPWORDS:
-                if previous == "the":
-                    subjects.add(len(units))
                 units.append(("w" + stem, ("w" + stem,)))
+        places.extend(_en_places(words, stems))
         fuzz_parts.append(" ".join(sorted(words)))
-        return _Analysis(features, units, " ".join(fuzz_parts), frozenset(subjects))
-    return _Analysis(features, units, " ".join(fuzz_parts))
+    return _Analysis(features, units, " ".join(fuzz_parts), tuple(places))
+
+
+_PLACE_HEAD_ZH = re.compile(PLACE_HEADS_ZH)
+
+
+Place = tuple[tuple[str, ...], tuple[str, ...]]  # (units before the head, units of the head)
+
+
+def _zh_places(run: str, syllables: list[str]) -> list[Place]:
+    """Each place named in a CJK run: its head and the content characters before it (as many as
+    the longest known part plus a modifier may need), as character/pinyin units."""
+    units = [f"{c}/{s}" for c, s in zip(run, syllables, strict=True)]
+    found = []
+    reach = PLACE_MODIFIER_WORDS + 2
+    for hit in _PLACE_HEAD_ZH.finditer(run):
+        start = hit.start()
+        while (
+            start > max(0, hit.start() - reach)
+            and run[start - 1] not in ZH_STOPCHARS
+            and run[start - 1] not in PLACE_BREAKS
+        ):
+            start -= 1
+        found.append((tuple(units[start : hit.start()]), tuple(units[hit.start() : hit.end()])))
+    return found
+
+
+def _en_places(words: list[str], stems: list[str]) -> list[Place]:
+    """Each place named in English words: its head and the content words before it, as stems
+    ("post office"; "the bank" has nothing before its head)."""
+    found = []
+    for i, (word, stem) in enumerate(zip(words, stems, strict=True)):
+        if word in PLACE_HEADS_EN or stem in PLACE_HEADS_EN:
+            before: list[str] = []
+            for j in range(i - 1, max(-1, i - 1 - PLACE_MODIFIER_WORDS), -1):
+                if words[j] in EN_STOPWORDS or words[j].isdigit():
+                    break
+                before.insert(0, f"{stems[j]}/{stems[j]}")
+            found.append((tuple(before), (f"{stem}/{stem}",)))
+    return found
+
+
+def _chars(units: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(u.split("/")[0] for u in units)
+
+
+def _place_units(text: str) -> list[str]:
+    """Normalised text as place units: character/fuzzy-pinyin for Chinese, stem/stem for English."""
+    units = []
+    for token in tokens(text):
+        if is_cjk(token):
+            units += [f"{c}/{s}" for c, s in zip(token, cjk_pinyin(token), strict=True)]
+        else:
+            stem = _stem(token.split("'")[0] or token)
+            units.append(f"{stem}/{stem}")
+    return units
+
+
+class _PlaceText:
+    """An entry's questions and keywords as place units, searchable for a place: the head as
+    written, the units before it by their sound."""
+
+    def __init__(self, texts: list[list[str]]) -> None:
+        self.text = " " + " | ".join(" ".join(units) for units in texts) + " "
+
+    def has(self, before: tuple[str, ...], head: tuple[str, ...] = ()) -> bool:
+        pattern = [r"\S+/" + re.escape(u.split("/")[1]) for u in before]
+        pattern += [re.escape(u.split("/")[0]) + r"/\S+" for u in head]
+        return re.search(" " + " ".join(pattern) + " ", self.text) is not None
 
 
 def _pinyin_view(text: str) -> _Analysis | None:
@@ -397,17 +480,37 @@ class Matcher:
     def _build(self, kb: KnowledgeBase) -> None:
         question_features, fuzz_texts, starts = [], [], []
         keyword_features = []
+        # the place rule: each entry's questions and keywords as place text, and the heads of
+        # the places the knowledge base is about
+        self.entry_place_texts: list[_PlaceText] = []
+        phrase_entries: defaultdict[tuple[str, ...], int] = defaultdict(int)
         for entry in kb.entries:
             starts.append(len(question_features))
+            place_texts, places = [], []
             for language in LANGUAGES:
                 for question in entry.questions.get(language, []):
-                    analysis = analyse(self.normalizer.normalize(question))
+                    normal = self.normalizer.normalize(question)
+                    analysis = analyse(normal)
                     question_features.append(analysis.features)
                     fuzz_texts.append(analysis.fuzz_text)
+                    places += analysis.places
+                    place_texts.append(_place_units(normal))
             keywords = [k for lang in LANGUAGES for k in entry.keywords.get(lang, [])]
-            keyword_features.append(
-                [f for k in keywords for f in analyse(self.normalizer.normalize(k)).features]
-            )
+            keyword_analyses = [analyse(self.normalizer.normalize(k)) for k in keywords]
+            keyword_features.append([f for a in keyword_analyses for f in a.features])
+            places += [place for a in keyword_analyses for place in a.places]
+            place_texts += [_place_units(self.normalizer.normalize(k)) for k in keywords]
+            self.entry_place_texts.append(_PlaceText(place_texts))
+            phrases = {
+                _chars((*before[len(before) - k :], *head))
+                for before, head in places
+                for k in range(len(before) + 1)
+            }
+            for phrase in phrases:
+                phrase_entries[phrase] += 1
+        self.home_places = frozenset(
+            phrase for phrase, n in phrase_entries.items() if n >= HOME_SHARE * len(kb.entries)
+        )
 
         self._has_questions = bool(question_features)
         if not self._has_questions:
@@ -487,12 +590,12 @@ class Matcher:
             if self._any_pinyin and (pinyin := _pinyin_view(normal)) is not None:
                 views.append(pinyin)
                 owner.append(index)
-        best: dict[int, tuple[np.ndarray, list[float]]] = {}
+        best: dict[int, tuple[np.ndarray, list[float], _Analysis]] = {}
         if views:
             scores, coverages = self._score(views)
             for row, index in enumerate(owner):
                 if index not in best or scores[row].max() > best[index][0].max():
-                    best[index] = (scores[row], coverages[row])
+                    best[index] = (scores[row], coverages[row], views[row])
         return [
             self._warn(self._decide(text, *best[i]))
             if i in fraud
@@ -535,62 +638,64 @@ class Matcher:
             order = np.argsort(-blend[row])[:MAX_CANDIDATES]
             row_coverage = [1.0] * blend.shape[1]
             for entry in order:
-                covered, subject_covered = self._coverage(view, int(entry))
-                row_coverage[entry] = subject_covered
+                covered = self._coverage(view, int(entry))
+                row_coverage[entry] = covered
                 blend[row, entry] *= 1.0 - self.coverage_strictness / 100.0 * (1.0 - covered)
             coverages.append(row_coverage)
         return np.clip(blend * 100.0, 0.0, 100.0), coverages
 
-    def _coverage(self, view: _Analysis, entry: int) -> tuple[float, float]:
-        """Share of the message's salient (IDF-weighted) words that this entry uses: plain
-        (scales the score), and with subject words weighed SUBJECT_WEIGHT times (gates answers).
-
-        Subject words are uncovered words before the first covered one (a Chinese question
-        leads with its topic: 银行几点开门 is about the bank) and English words after "the"
-        ("what time does the bank open"). Extra words later in a message (驿站能看病伐 我有点感冒)
-        weigh normally."""
+    def _coverage(self, view: _Analysis, entry: int) -> float:
+        """Share of the message's salient (IDF-weighted) words that this entry uses."""
         known = self.entry_features[entry]
-        total = covered = subjects = 0.0
-        leading = True
-        unknown_subject = False
-        for index, (weight_feature, cover) in enumerate(view.units):
+        total = covered = 0.0
+        for weight_feature, cover in view.units:
             weight = self.space.weight(weight_feature)
             total += weight
-            matched = known.intersection(cover)
-            unknown = weight_feature not in self.space.vocabulary
-            if (
-                leading
-                and matched
-                and weight_feature not in known
-                and all(f[0] == "q" for f in matched)
-            ):
-                # a character this entry never uses, matched only by its sound, at the head of
-                # the message: 药店几点关门 (店 sounds like 点), not a slip after a match (食唐)
-                unknown_subject = True
-            if matched:
-                leading = False
+            if not known.isdisjoint(cover):
                 covered += weight
-            elif leading or index in view.subjects:
-                subjects += weight
-                unknown_subject |= unknown
-        if not total:
-            return 1.0, 1.0
-        if unknown_subject:
-            # the message is about something the knowledge base never mentions (邮局地址在哪,
-            # 学校食堂饭卡充值): whatever else it shares with an entry, it is not answered outright
-            return covered / total, 0.0
-        return covered / total, covered / (total + (SUBJECT_WEIGHT - 1.0) * subjects)
+        return covered / total if total else 1.0
+
+    def _places_are_its(self, view: _Analysis, entry: int) -> bool:
+        """The place rule (see PLACE_HEADS_ZH): every place the message names is this entry's."""
+        known_features = self.entry_features[entry]
+        for weight_feature, cover in view.units:
+            if not known_features.isdisjoint(cover):
+                break
+            if weight_feature not in self.space.vocabulary:
+                return False  # a name the knowledge base never uses leads the message
+        text = self.entry_place_texts[entry]
+        home = self.home_places
+        for before, head in view.places:
+            for known in range(len(before), -1, -1):
+                part = before[len(before) - known :]
+                if text.has(part, head) or _chars((*part, *head)) in home:
+                    break
+            else:
+                return False
+            modifier = before[: len(before) - known][-PLACE_MODIFIER_WORDS:]
+            if not modifier or text.has(modifier) or modifier[-1].split("/")[0] in PLACE_LOCATORS:
+                continue
+            named = _chars(modifier)
+            if not any(named[-len(h) :] == h for h in home if len(h) <= len(named)):
+                return False
+        return True
 
     # decision
 
-    def _decide(self, text: str, scores: np.ndarray, coverages: list[float]) -> MatchResult:
+    def _decide(
+        self, text: str, scores: np.ndarray, coverages: list[float], view: _Analysis
+    ) -> MatchResult:
         order = np.argsort(-scores)[:MAX_CANDIDATES]
         candidates = [(self.entry_ids[i], round(float(scores[i]), 1)) for i in order]
         best = float(scores[order[0]])
         min_coverage = MIN_COVERAGE_AT_FULL_STRICTNESS * self.coverage_strictness / 100.0
         if candidates[0][0] == self._fraud_entry and best >= self.suggest_threshold:
             return self._warn(MatchResult(text, "answer", None, [], best, candidates))
-        if best >= self.answer_threshold and coverages[order[0]] >= min_coverage:
+        if (
+            best >= self.answer_threshold
+            and coverages[order[0]] >= min_coverage
+            and (not self.coverage_strictness or self._places_are_its(view, int(order[0])))
+        ):
             return MatchResult(text, "answer", candidates[0][0], [], best, candidates)
         suggestions = [i for i, s in candidates if s >= self.suggest_threshold][:MAX_SUGGESTIONS]
         if suggestions:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from faq.loader import load
 from faq.matcher import DEFAULT_THRESHOLDS, FRAUD_ENTRY, Matcher, describes_fraud, fraud_cues
 from faq.model import Entry, KnowledgeBase
-from faq.normalize import Normalizer, detect_language, split_pinyin
+from faq.normalize import Normalizer, cjk_pinyin, detect_language, split_pinyin
 from handlers.match_cli import evaluate_items, read_eval_file
 
 HERE = Path(__file__).resolve().parent
@@ -101,6 +101,56 @@ def test_resident_spellings_get_the_right_answer(
 )
 def test_look_alike_questions_are_not_answered(bundled: Matcher, question: str) -> None:
     assert bundled.match(question).outcome != "answer"
+
+
+# the place rule: a message naming another place or organisation is not answered outright
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "what time does the bank close",
+        "what time does bank open",  # no "the" needed
+        "when does the post office open",
+        "菜鸟驿站几点关门",  # another 驿站
+        "公司食堂几点开饭",  # another 食堂
+        "驿站旁边的银行几点开门",  # names the station, asks about the bank
+        "盒马几点关门",  # a name the FAQ never uses, leading the message
+    ],
+)
+def test_other_places_are_not_answered(bundled: Matcher, question: str) -> None:
+    assert bundled.match(question).outcome != "answer"
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("市民驿站几点开门", "station.hours"),
+        ("国庆期间驿站开门吗", "station.hours"),  # 期间 says when, not which 驿站
+        ("附近驿站几点开门", "station.hours"),  # 附近 says where
+        ("易站几点开门", "station.hours"),  # a homophone slip of 驿站 is still ours
+        ("驿站食堂几点开门", "canteen.hours"),  # the station's own canteen
+        ("what time does the station open", "station.hours"),
+    ],
+)
+def test_the_station_s_own_places_are_answered(
+    bundled: Matcher, question: str, expected: str
+) -> None:
+    result = bundled.match(question)
+    assert (result.outcome, result.id) == ("answer", expected)
+
+
+def test_fillers_and_particles_are_stripped_only_at_a_clause_edge() -> None:
+    normalizer = Normalizer()
+    assert normalizer.normalize("喂奶的地方在哪") == "喂奶的地方在哪"
+    assert normalizer.normalize("酒吧几点开门") == "酒吧几点开门"
+    assert normalizer.normalize("我想问问啊食堂今天吃啥呢") == "食堂今天吃啥"
+    assert normalizer.normalize("请问") == "请问"  # nothing but filler keeps its words
+
+
+def test_re_does_not_sound_like_ne() -> None:
+    assert cjk_pinyin("热") != cjk_pinyin("呢")
+    assert cjk_pinyin("食唐") == cjk_pinyin("食堂")  # fuzzy pinyin still folds -ng
 
 
 # fraud precedence: the warning wins whatever else the message names

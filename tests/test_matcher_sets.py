@@ -36,6 +36,13 @@ def test_fraud_messages_get_the_warning(bundled: Matcher, name: str) -> None:
     assert evaluation.correct / evaluation.in_scope >= 0.95
 
 
+@pytest.mark.parametrize("name", ["lookalike.yaml", "lookalike-tune.yaml"])
+def test_look_alikes_are_rarely_answered(bundled: Matcher, name: str) -> None:
+    evaluation = measure(bundled, name)
+    assert evaluation.out_of_scope >= 80
+    assert evaluation.false_answers / evaluation.out_of_scope <= 0.02
+
+
 def test_no_ordinary_question_gets_the_fraud_warning(bundled: Matcher) -> None:
     sets = ["lookalike.yaml", "lookalike-tune.yaml", "dictated-tune.yaml", "dictated-heldout.yaml"]
     sets += ["matcher-regression.yaml"]
