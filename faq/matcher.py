@@ -21,6 +21,7 @@ from scipy import sparse
 
 from faq.model import LANGUAGES, KnowledgeBase, MatchResult
 from faq.normalize import (
+    CJK,
     EN_STOPWORDS,
     ZH_STOPCHARS,
     Normalizer,
@@ -349,6 +350,58 @@ class _PlaceText:
         return re.search(" " + " ".join(pattern) + " ", self.text) is not None
 
 
+# Dictated messages (docs/benchmarks.md, "Long and dictated messages"): one long line of
+# framing, context and the question. The message is cut into clauses where a new one opens (a
+# pronoun or connective after some content: 我外婆她一个人住 | 她能去食堂吃吗); every clause that
+# asks something (QUESTION_CUES) and every two neighbouring clauses of which one asks are scored
+# as views of the message beside the whole. The best-scoring view decides, so the question is not
+# diluted by its context, provided its best entry is among the whole message's best
+# CLAUSE_SUPPORT (the context supports the clause rather than diluting it).
+_ZH_CLAUSE_OPENERS = "我们|你们|他们|她们|就是|还有|然后|但是|可是|因为|所以|不过|我|你|她|他|侬|伊"
+_EN_CLAUSE_OPENERS = "and|but|so|because|also|i'm|she|he|my|we|um|hi"
+_CLAUSE_RE = re.compile(
+    f"(?<=[{CJK}])(?=(?:{_ZH_CLAUSE_OPENERS}))|(?<=[a-z0-9'] )(?=(?:{_EN_CLAUSE_OPENERS})\\b)"
+)
+MIN_CLAUSE_CHARS = 4  # Chinese
+MIN_CLAUSE_WORDS = 3  # English
+QUESTION_CUES = re.compile(
+    "几|怎|多少|什么|哪|吗|没有|不|能|可以|要|会|是否|想|"
+    r"\b(how|what|when|where|which|who|why|can|could|do|does|is|are|will|would|any|want|need"
+    r"|wondering)\b"
+)
+CLAUSE_SUPPORT = 3  # a clause decides only for an entry among the whole message's best three
+MAX_CLAUSES = 4
+
+
+def _too_short(clause: str) -> bool:
+    if is_cjk(clause[:1]):
+        return len(clause) < MIN_CLAUSE_CHARS
+    return len(clause.split()) < MIN_CLAUSE_WORDS
+
+
+def clause_views(normal: str) -> list[str]:
+    """The clauses of a long message and each two neighbouring ones (none for a short one)."""
+    clauses = [c.strip() for c in _CLAUSE_RE.split(normal)]
+    merged: list[str] = []
+    for clause in clauses:  # a clause too short to ask anything joins the one before
+        if merged and (_too_short(clause) or _too_short(merged[-1])):
+            merged[-1] = merged[-1] + ("" if is_cjk(clause[:1]) else " ") + clause
+        elif clause:
+            merged.append(clause)
+    if len(merged) < 2:
+        return []
+    merged = merged[-MAX_CLAUSES:]  # the question comes at the end
+    asks = [QUESTION_CUES.search(c) is not None for c in merged]
+    pairs = [
+        a + ("" if is_cjk(b[:1]) else " ") + b
+        for (a, b), (ask_a, ask_b) in zip(
+            itertools.pairwise(merged), itertools.pairwise(asks), strict=True
+        )
+        if ask_a or ask_b
+    ]
+    return [c for c, ask in zip(merged, asks, strict=True) if ask] + pairs
+
+
 def _pinyin_view(text: str) -> _Analysis | None:
     """A latin text read as pinyin typed without an IME ("shitang jidian kaimen")."""
     syllables = pinyin_reading(text)
@@ -578,6 +631,7 @@ class Matcher:
     def _match_chunk(self, texts: list[str]) -> list[MatchResult]:
         views: list[_Analysis] = []
         owner: list[int] = []
+        clauses: set[int] = set()  # rows that are a clause of their message, not all of it
         fraud: set[int] = set()
         for index, text in enumerate(texts):
             normal = self.normalizer.normalize(str(text or ""))[:MAX_QUERY_CHARS]
@@ -585,21 +639,37 @@ class Matcher:
                 continue
             if self._fraud_entry is not None and describes_fraud(normal):
                 fraud.add(index)
-            views.append(analyse(normal))
+            whole = analyse(normal)
+            views.append(whole)
             owner.append(index)
+            for part in clause_views(normal):
+                view = analyse(part)
+                # the places the whole message names still decide (a long message about the
+                # bank's hours is not answered with ours)
+                views.append(_Analysis(view.features, view.units, view.fuzz_text, whole.places))
+                owner.append(index)
+                clauses.add(len(views) - 1)
             if self._any_pinyin and (pinyin := _pinyin_view(normal)) is not None:
                 views.append(pinyin)
                 owner.append(index)
-        best: dict[int, tuple[np.ndarray, list[float], _Analysis]] = {}
+        # each message's decision: from the view that answers with the best score, else from
+        # its best-scoring view
+        best: dict[int, tuple[tuple[bool, float], MatchResult]] = {}
         if views:
             scores, coverages = self._score(views)
             for row, index in enumerate(owner):
-                if index not in best or scores[row].max() > best[index][0].max():
-                    best[index] = (scores[row], coverages[row], views[row])
+                if index not in best:  # the whole message: its candidates support a clause
+                    support = set(np.argsort(-scores[row])[:CLAUSE_SUPPORT].tolist())
+                elif row in clauses and int(scores[row].argmax()) not in support:
+                    continue
+                result = self._decide(texts[index], scores[row], coverages[row], views[row])
+                rank = (result.outcome == "answer", result.score)
+                if index not in best or rank > best[index][0]:
+                    best[index] = (rank, result)
         return [
-            self._warn(self._decide(text, *best[i]))
+            self._warn(best[i][1])
             if i in fraud
-            else self._decide(text, *best[i])
+            else best[i][1]
             if i in best
             else self._nothing(text)
             for i, text in enumerate(texts)

@@ -42,6 +42,16 @@ _ZH_FILLERS = (
     "麻烦你",
     "麻烦",
     "那个",
+    # the framing of a spoken message (issue 15): 是这样的, 就是, 我听说 ...
+    "是这样的",
+    "就是说",
+    "就是",
+    "我听说",
+    "听说",
+    "我想知道",
+    "想知道",
+    "我问一下",
+    "我问问",
 )
 # modal particles: removed at either edge of a clause (啊食堂..., 食堂几点开呢), never inside
 # one; 吗 and 吧 only at its end
@@ -63,7 +73,7 @@ _EN_FILLERS = (
 _EN_FILLER_RE = re.compile(
     "|".join(rf"(?<![a-z0-9']){re.escape(f)}(?![a-z0-9'])" for f in _EN_FILLERS)
 )
-_ZH_PHRASE_RE = re.compile("|".join(re.escape(f) for f in _ZH_FILLERS))
+_ZH_PHRASE_RE = re.compile("|".join(map(re.escape, sorted(_ZH_FILLERS, key=len, reverse=True))))
 _ZH_LEADING_RE = re.compile(f"^[{_ZH_PARTICLES}]+")
 _ZH_TRAILING_RE = re.compile(f"[{_ZH_FINAL_PARTICLES}]+$")
 
@@ -189,13 +199,16 @@ def fuzzy_syllable(syllable: str) -> str:
 
 def cjk_pinyin(run: str) -> list[str]:
     """One fuzzy toneless syllable per character of a CJK run ("?" where none is known)."""
+    return [_char_pinyin(char) for char in run]
+
+
+@functools.lru_cache(maxsize=65536)
+def _char_pinyin(char: str) -> str:
+    # without the phrase dictionary a character reads the same in any context, so one reading
+    # per character serves every run (and keeps long messages fast)
     pypinyin = _pinyin_module()
-    syllables = pypinyin.lazy_pinyin(
-        run, style=pypinyin.Style.NORMAL, errors=lambda chars: ["?"] * len(chars)
-    )
-    if len(syllables) != len(run):  # never expected; keep features aligned with characters
-        return ["?"] * len(run)
-    return [fuzzy_syllable(s) for s in syllables]
+    syllables = pypinyin.lazy_pinyin(char, style=pypinyin.Style.NORMAL, errors=lambda c: ["?"])
+    return fuzzy_syllable(syllables[0]) if len(syllables) == 1 else "?"
 
 
 @functools.cache

@@ -9,7 +9,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from faq.loader import load
-from faq.matcher import DEFAULT_THRESHOLDS, FRAUD_ENTRY, Matcher, describes_fraud, fraud_cues
+from faq.matcher import (
+    DEFAULT_THRESHOLDS,
+    FRAUD_ENTRY,
+    Matcher,
+    clause_views,
+    describes_fraud,
+    fraud_cues,
+)
 from faq.model import Entry, KnowledgeBase
 from faq.normalize import Normalizer, cjk_pinyin, detect_language, split_pinyin
 from handlers.match_cli import evaluate_items, read_eval_file
@@ -151,6 +158,40 @@ def test_fillers_and_particles_are_stripped_only_at_a_clause_edge() -> None:
 def test_re_does_not_sound_like_ne() -> None:
     assert cjk_pinyin("热") != cjk_pinyin("呢")
     assert cjk_pinyin("食唐") == cjk_pinyin("食堂")  # fuzzy pinyin still folds -ng
+
+
+# long and dictated messages: the clause that asks decides
+
+
+def test_a_long_message_is_cut_into_clauses_that_ask() -> None:
+    normal = Normalizer().normalize("就是我外婆户口不在这里是租房子住的她能去食堂吃吗")
+    views = clause_views(normal)
+    assert "她能去食堂吃" in views  # the question, on its own
+    assert all("她能去食堂吃" in v or "吃" not in v for v in views)
+    assert clause_views("食堂几点开门") == []  # a short question is matched whole
+
+
+@pytest.mark.parametrize(
+    ("short", "dictated"),
+    [
+        ("食堂几点开门", "喂我想问一下啊我外婆想知道你们那个食堂几点开门的"),
+        ("驿站星期六开吗", "是这样的我妈说她想星期六去驿站办点事你们驿站星期六开吗"),
+        (
+            "can I volunteer",
+            "hi I'm retired and have free time so I want to volunteer at the station",
+        ),
+    ],
+)
+def test_a_dictated_question_lands_where_the_short_one_does(
+    bundled: Matcher, short: str, dictated: str
+) -> None:
+    typed, spoken = bundled.match(short), bundled.match(dictated)
+    assert (spoken.outcome, spoken.id) == (typed.outcome, typed.id) == ("answer", typed.id)
+
+
+def test_a_long_message_about_another_place_is_still_not_answered(bundled: Matcher) -> None:
+    message = "我妈让我问一下 她要去取养老金 那个工商银行几点开门"
+    assert bundled.match(message).outcome != "answer"
 
 
 # fraud precedence: the warning wins whatever else the message names

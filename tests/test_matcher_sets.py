@@ -62,3 +62,10 @@ def test_regression_set_is_no_worse(bundled: Matcher) -> None:
     evaluation = measure(bundled, "matcher-regression.yaml")
     assert evaluation.correct >= 48 and evaluation.reached == evaluation.in_scope
     assert evaluation.wrong == 0 and evaluation.false_answers == 0
+
+
+def test_dictated_tuning_set_holds(bundled: Matcher) -> None:
+    evaluation = measure(bundled, "dictated-tune.yaml")
+    assert evaluation.correct / evaluation.in_scope >= 0.6
+    assert evaluation.wrong / evaluation.in_scope <= 0.02
+    assert evaluation.false_answers / evaluation.out_of_scope <= 0.03
