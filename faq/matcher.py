@@ -362,6 +362,8 @@ _EN_CLAUSE_OPENERS = "and|but|so|because|also|i'm|she|he|my|we|um|hi"
 _CLAUSE_RE = re.compile(
     f"(?<=[{CJK}])(?=(?:{_ZH_CLAUSE_OPENERS}))|(?<=[a-z0-9'] )(?=(?:{_EN_CLAUSE_OPENERS})\\b)"
 )
+LONG_MESSAGE_CHARS = 12  # Chinese characters
+LONG_MESSAGE_WORDS = 12  # English words
 MIN_CLAUSE_CHARS = 4  # Chinese
 MIN_CLAUSE_WORDS = 3  # English
 QUESTION_CUES = re.compile(
@@ -373,6 +375,13 @@ CLAUSE_SUPPORT = 3  # a clause decides only for an entry among the whole message
 MAX_CLAUSES = 4
 
 
+def _is_long(normal: str) -> bool:
+    """Long enough to carry context besides the question (short typed questions, and intent
+    benchmarks such as CLINC150, are matched whole)."""
+    cjk = sum(len(t) for t in tokens(normal) if is_cjk(t))
+    return cjk >= LONG_MESSAGE_CHARS or len(normal.split()) >= LONG_MESSAGE_WORDS
+
+
 def _too_short(clause: str) -> bool:
     if is_cjk(clause[:1]):
         return len(clause) < MIN_CLAUSE_CHARS
@@ -380,7 +389,16 @@ def _too_short(clause: str) -> bool:
 
 
 def clause_views(normal: str) -> list[str]:
-    """The clauses of a long message and each two neighbouring ones (none for a short one)."""
+    """The clauses of a long message that ask, then each two neighbouring ones of which one
+    asks (none for a short message)."""
+    asking, pairs = _clauses(normal)
+    return asking + pairs
+
+
+def _clauses(normal: str) -> tuple[list[str], list[str]]:
+    """The asking clauses of a long message and its asking pairs of neighbouring clauses."""
+    if not _is_long(normal):
+        return [], []
     clauses = [c.strip() for c in _CLAUSE_RE.split(normal)]
     merged: list[str] = []
     for clause in clauses:  # a clause too short to ask anything joins the one before
@@ -389,7 +407,7 @@ def clause_views(normal: str) -> list[str]:
         elif clause:
             merged.append(clause)
     if len(merged) < 2:
-        return []
+        return [], []
     merged = merged[-MAX_CLAUSES:]  # the question comes at the end
     asks = [QUESTION_CUES.search(c) is not None for c in merged]
     pairs = [
@@ -399,7 +417,7 @@ def clause_views(normal: str) -> list[str]:
         )
         if ask_a or ask_b
     ]
-    return [c for c, ask in zip(merged, asks, strict=True) if ask] + pairs
+    return [c for c, ask in zip(merged, asks, strict=True) if ask], pairs
 
 
 def _pinyin_view(text: str) -> _Analysis | None:
@@ -623,15 +641,28 @@ class Matcher:
 
     def match_many(self, texts: list[str]) -> list[MatchResult]:
         """Decisions for many messages, scored in bulk."""
-        results: list[MatchResult] = []
+        return [result for result, _ in self.match_many_with_also(texts)]
+
+    def match_with_also(self, text: str) -> tuple[MatchResult, MatchResult | None]:
+        """The decision for one message, and the answer to a second question it asks, if any
+        (食堂几点开门还有送饭要多少钱: canteen.hours, and canteen.delivery for a button)."""
+        return self.match_many_with_also([text])[0]
+
+    def match_many_with_also(
+        self, texts: list[str]
+    ) -> list[tuple[MatchResult, MatchResult | None]]:
+        """match_many, each decision with the answer to a second question in the message: the
+        best-scoring clause of its own that would be answered outright with another entry."""
+        results: list[tuple[MatchResult, MatchResult | None]] = []
         for start in range(0, len(texts), CHUNK):
             results.extend(self._match_chunk(texts[start : start + CHUNK]))
         return results
 
-    def _match_chunk(self, texts: list[str]) -> list[MatchResult]:
+    def _match_chunk(self, texts: list[str]) -> list[tuple[MatchResult, MatchResult | None]]:
         views: list[_Analysis] = []
         owner: list[int] = []
         clauses: set[int] = set()  # rows that are a clause of their message, not all of it
+        singles: set[int] = set()  # rows that are one clause (not two neighbouring ones)
         fraud: set[int] = set()
         for index, text in enumerate(texts):
             normal = self.normalizer.normalize(str(text or ""))[:MAX_QUERY_CHARS]
@@ -642,7 +673,10 @@ class Matcher:
             whole = analyse(normal)
             views.append(whole)
             owner.append(index)
-            for part in clause_views(normal):
+            asking, pairs = _clauses(normal)
+            for part in asking + pairs:
+                if part in asking:
+                    singles.add(len(views))
                 view = analyse(part)
                 # the places the whole message names still decide (a long message about the
                 # bank's hours is not answered with ours)
@@ -655,6 +689,7 @@ class Matcher:
         # each message's decision: from the view that answers with the best score, else from
         # its best-scoring view
         best: dict[int, tuple[tuple[bool, float], MatchResult]] = {}
+        answered: defaultdict[int, list[MatchResult]] = defaultdict(list)  # by single clauses
         if views:
             scores, coverages = self._score(views)
             for row, index in enumerate(owner):
@@ -663,17 +698,23 @@ class Matcher:
                 elif row in clauses and int(scores[row].argmax()) not in support:
                     continue
                 result = self._decide(texts[index], scores[row], coverages[row], views[row])
+                if row in singles and result.outcome == "answer":
+                    answered[index].append(result)
                 rank = (result.outcome == "answer", result.score)
                 if index not in best or rank > best[index][0]:
                     best[index] = (rank, result)
-        return [
-            self._warn(best[i][1])
-            if i in fraud
-            else best[i][1]
-            if i in best
-            else self._nothing(text)
-            for i, text in enumerate(texts)
-        ]
+        decisions = []
+        for i, text in enumerate(texts):
+            if i in fraud:
+                decisions.append((self._warn(best[i][1]), None))
+            elif i in best:
+                result = best[i][1]
+                others = [r for r in answered[i] if r.id not in (result.id, self._fraud_entry)]
+                also = max(others, key=lambda r: r.score) if result.id and others else None
+                decisions.append((result, also))
+            else:
+                decisions.append((self._nothing(text), None))
+        return decisions
 
     def _score(self, views: list[_Analysis]) -> tuple[np.ndarray, list[list[float]]]:
         """Entry scores (views x entries, 0..100) and the coverage of the top entries."""
