@@ -769,8 +769,10 @@ class Matcher:
                 covered += weight
         return covered / total if total else 1.0
 
-    def _places_are_its(self, view: _Analysis, entry: int) -> bool:
-        """The place rule (see PLACE_HEADS_ZH): every place the message names is this entry's."""
+    def _names_only_its_places(self, view: _Analysis, entry: int) -> bool:
+        """The place rule (see PLACE_HEADS_ZH): the message names no place or organisation but
+        this entry's, neither by a place word nor by a name the knowledge base never uses
+        leading the message (盒马几点关门)."""
         known_features = self.entry_features[entry]
         for weight_feature, cover in view.units:
             if not known_features.isdisjoint(cover):
@@ -808,7 +810,7 @@ class Matcher:
         if (
             best >= self.answer_threshold
             and coverages[order[0]] >= min_coverage
-            and (not self.coverage_strictness or self._places_are_its(view, int(order[0])))
+            and (not self.coverage_strictness or self._names_only_its_places(view, int(order[0])))
         ):
             return MatchResult(text, "answer", candidates[0][0], [], best, candidates)
         suggestions = [i for i, s in candidates if s >= self.suggest_threshold][:MAX_SUGGESTIONS]
