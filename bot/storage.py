@@ -1394,6 +1394,56 @@ class Storage:
             )
         return (*questions[0], *feedback[0])
 
+    async def daily_counts(self, since: datetime | str, utc_offset_minutes: int = 0) -> list[Any]:
+        """(day, what, count) since `since`, days in local time (the offset from UTC):
+        what is an event kind (answer, suggest, none...) or "saved" (questions saved)."""
+        shift = f"{utc_offset_minutes:+d} minutes"
+        async with self._using("count per day") as db:
+            events = await db.execute_fetchall(
+                "SELECT date(at, ?) AS day, kind, COUNT(*) FROM events WHERE at >= ?"
+                " GROUP BY day, kind ORDER BY day",
+                (shift, _bound(since)),
+            )
+            saved = await db.execute_fetchall(
+                "SELECT date(created_at, ?) AS day, 'saved', COUNT(*) FROM questions"
+                " WHERE created_at >= ? GROUP BY day ORDER BY day",
+                (shift, _bound(since)),
+            )
+        return [tuple(row) for row in [*events, *saved]]
+
+    async def open_item_ages(self, bounds: Sequence[datetime]) -> list[int]:
+        """Items still needing staff, counted by age: saved after bounds[0], between bounds[0]
+        and bounds[1], ..., and before the last bound (len(bounds) + 1 counts)."""
+        edges = [_iso(bound) for bound in bounds]
+        cases = " ".join(f"WHEN created_at >= ? THEN {index}" for index in range(len(edges)))
+        bucket = f"CASE {cases} ELSE {len(edges)} END"
+        counts = [0] * (len(edges) + 1)
+        async with self._using("count open items by age") as db:
+            for kind, table in _TABLES.items():
+                wanted = ACTIVE_STATUSES[kind]
+                rows = await db.execute_fetchall(
+                    f"SELECT {bucket} AS bucket, COUNT(*) FROM {table}"
+                    f" WHERE status IN ({', '.join('?' * len(wanted))}) GROUP BY bucket",
+                    [*edges, *wanted],
+                )
+                for index, count in rows:
+                    counts[index] += count
+        return counts
+
+    async def feedback_rows(self, feedback_ids: Sequence[int]) -> list[FeedbackRow]:
+        """The 👎 answers with these ids (unknown ids are skipped)."""
+        found: list[FeedbackRow] = []
+        async with self._using("read feedback") as db:
+            for start in range(0, len(feedback_ids), _IN_CHUNK):
+                chunk = list(feedback_ids[start : start + _IN_CHUNK])
+                rows = await db.execute_fetchall(
+                    "SELECT id, user_id, entry_id, question, created_at FROM feedback"
+                    f" WHERE helpful = 0 AND id IN ({', '.join('?' * len(chunk))})",
+                    chunk,
+                )
+                found += [FeedbackRow(*row) for row in rows]
+        return found
+
 
 def _probe(path: str) -> None:
     sqlite3.connect(path).close()
