@@ -40,11 +40,13 @@ async def _send_nowhere(delivery: Delivery) -> int | None:
 class StaffDesk:
     """Every staff action, with who did it; the web console only renders what it returns."""
 
-    def __init__(self, config: Config, storage: Storage, kb: KnowledgeBase) -> None:
+    def __init__(
+        self, config: Config, storage: Storage, kb: KnowledgeBase, matcher: Matcher | None = None
+    ) -> None:
         self.config = config
         self.storage = storage
         self.kb = kb
-        self.matcher = Matcher(kb, config.matching)
+        self.matcher = matcher or Matcher(kb, config.matching)
 
     @classmethod
     async def create(cls, config: Config, storage: Storage) -> StaffDesk:

@@ -47,6 +47,7 @@ PER_PAGE = 25
 MAX_TEXT = 4000  # a reply or note longer than this is refused (Telegram's limit is 4096)
 MAX_BODY = 64 * 1024
 LANG_COOKIE = "console_lang"
+STATIC_ROUTE = "staff_console_static"
 LOGIN_CSRF_COOKIE = "console_login"
 FIGURE_DAYS = (7, 14, 30)
 AGE_BOUNDS_HOURS = (24, 72, 168)  # open items by age: < 1 day, 1-3 days, 3-7 days, older
@@ -172,7 +173,7 @@ def register(
             web.get("/api/stats", api(api_stats)),
             web.get("/api/export.csv", api(export_csv)),
             web.post("/api/try", api(api_try, change=True)),
-            web.static("/static", HERE / "static", append_version=True),
+            web.static("/static", HERE / "static", append_version=True, name=STATIC_ROUTE),
         ]
     )
 
@@ -189,6 +190,13 @@ async def _context(request: web.Request) -> Ctx:
     if token:
         ctx.session = await console.accounts(desk.storage).session(token)
     return ctx
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    """A JSON answer with Chinese kept readable."""
+    return web.json_response(
+        data, status=status, dumps=functools.partial(json.dumps, ensure_ascii=False)
+    )
 
 
 def _secure(response: web.StreamResponse) -> web.StreamResponse:
@@ -243,16 +251,16 @@ def _api(handler: Handler, *, change: bool = False) -> Callable[..., Any]:
     async def wrapper(request: web.Request) -> web.StreamResponse:
         ctx = await _context(request)
         if ctx.session is None:
-            return _secure(web.json_response({"error": "not signed in"}, status=401))
+            return _secure(_json({"error": "not signed in"}, status=401))
         if change and not _csrf_ok(ctx.session.csrf, request.headers.get("X-CSRF-Token")):
-            return _secure(web.json_response({"error": "missing or wrong X-CSRF-Token"}, 403))
+            return _secure(_json({"error": "missing or wrong X-CSRF-Token"}, status=403))
         try:
             response = await handler(request, ctx)
         except (StaffError, ValueError) as error:
-            response = web.json_response({"error": str(error)}, status=400)
+            response = _json({"error": str(error)}, status=400)
         except StorageError as error:
             log.error("web console API: %s", error)
-            response = web.json_response({"error": "database problem; try again"}, status=503)
+            response = _json({"error": "database problem; try again"}, status=503)
         return _secure(response)
 
     return wrapper
@@ -314,7 +322,7 @@ def _render(request: web.Request, ctx: Ctx, template: str, status: int = 200, **
         csrf=ctx.session.csrf if ctx.session else "",
         path=request.path,
         path_qs=request.path_qs,
-        static=lambda name: request.app.router["static"].url_for(filename=name),
+        static=lambda name: request.app.router[STATIC_ROUTE].url_for(filename=name),
         notice=_notice(ctx, request.query.get("done")),
         error=request.query.get("error"),
         **values,
@@ -420,25 +428,23 @@ async def api_login(request: web.Request) -> web.StreamResponse:
     try:
         body = await _json_body(request)
     except ValueError as error:
-        return _secure(web.json_response({"error": str(error)}, status=400))
+        return _secure(_json({"error": str(error)}, status=400))
     try:
         session = await console.accounts(desk.storage).sign_in(
             str(body.get("name") or ""), str(body.get("password") or ""), _address(request)
         )
     except SignInRefused as refused:
         if refused.limited:
-            return _secure(
-                web.json_response({"error": "too many attempts; wait 15 minutes"}, status=429)
-            )
-        return _secure(web.json_response({"error": "wrong name or password"}, status=401))
-    response = web.json_response({"csrf": session.csrf, "name": session.account.name})
+            return _secure(_json({"error": "too many attempts; wait 15 minutes"}, status=429))
+        return _secure(_json({"error": "wrong name or password"}, status=401))
+    response = _json({"csrf": session.csrf, "name": session.account.name})
     _set_session_cookie(console, response, session.token)
     return _secure(response)
 
 
 async def api_logout(request: web.Request, ctx: Ctx) -> web.StreamResponse:
     await ctx.console.accounts(ctx.storage).sign_out(request.cookies.get(ctx.console.cookie, ""))
-    response = web.json_response({"ok": True})
+    response = _json({"ok": True})
     response.del_cookie(ctx.console.cookie, path="/")
     return response
 
@@ -640,7 +646,7 @@ async def api_items(request: web.Request, ctx: Ctx) -> web.StreamResponse:
     query = InboxQuery.parse(request.query)
     per_page = min(max(int(request.query.get("per_page") or 50), 1), 500)
     found = await _inbox(ctx, query, per_page)
-    return web.json_response(
+    return _json(
         {
             "total": found.total,
             "page": query.page,
@@ -675,7 +681,7 @@ async def api_item(request: web.Request, ctx: Ctx) -> web.StreamResponse:
             "earlier": [_item_json(other) for other in values["earlier"]],
         }
     )
-    return web.json_response(data)
+    return _json(data)
 
 
 async def api_reply(request: web.Request, ctx: Ctx) -> web.StreamResponse:
@@ -683,14 +689,14 @@ async def api_reply(request: web.Request, ctx: Ctx) -> web.StreamResponse:
     item = await ctx.desk.reply(
         request.match_info["ref"], _text_field(body.get("text"), "text"), actor=ctx.actor
     )
-    return web.json_response(_item_json(item))
+    return _json(_item_json(item))
 
 
 async def api_resolve(request: web.Request, ctx: Ctx) -> web.StreamResponse:
     body = await _json_body(request)
     note = _text_field(body.get("note"), "note", required=False)
     item = await ctx.desk.resolve(request.match_info["ref"], note, actor=ctx.actor)
-    return web.json_response(_item_json(item))
+    return _json(_item_json(item))
 
 
 async def api_teach(request: web.Request, ctx: Ctx) -> web.StreamResponse:
@@ -698,7 +704,7 @@ async def api_teach(request: web.Request, ctx: Ctx) -> web.StreamResponse:
     entry_id = _text_field(body.get("entry_id"), "entry_id")
     result = await ctx.desk.teach(request.match_info["ref"], entry_id, actor=ctx.actor)
     await _refresh_matcher(ctx)
-    return web.json_response(
+    return _json(
         {
             "ref": result.ref,
             "entry_id": result.entry_id,
@@ -738,7 +744,7 @@ async def review_view(request: web.Request, ctx: Ctx) -> web.StreamResponse:
 async def api_review(request: web.Request, ctx: Ctx) -> web.StreamResponse:
     days = _days(request, REVIEW_DAYS)
     review = await ctx.console.review.get(ctx.storage, ctx.desk.matcher, days)
-    return web.json_response(
+    return _json(
         {
             "days": review.days,
             "considered": review.considered,
@@ -803,7 +809,7 @@ async def wishes_view(request: web.Request, ctx: Ctx) -> web.StreamResponse:
         "wishes.html",
         nav=await _nav(ctx),
         pools=pools,
-        status=status,
+        selected_status=status,
         wish_statuses=WISH_STATUSES,
     )
 
@@ -822,7 +828,7 @@ async def wish_status_form(request: web.Request, ctx: Ctx) -> web.StreamResponse
 
 async def api_wishes(request: web.Request, ctx: Ctx) -> web.StreamResponse:
     pools = await ctx.desk.wishes(request.query.get("status") or None)
-    return web.json_response([pool.as_json() for pool in pools])
+    return _json([pool.as_json() for pool in pools])
 
 
 async def api_wish_status(request: web.Request, ctx: Ctx) -> web.StreamResponse:
@@ -833,7 +839,7 @@ async def api_wish_status(request: web.Request, ctx: Ctx) -> web.StreamResponse:
         _text_field(body.get("note"), "note", required=False),
         actor=ctx.actor,
     )
-    return web.json_response(_item_json(item))
+    return _json(_item_json(item))
 
 
 # --- figures, FAQ, export -----------------------------------------------------------------------
@@ -902,7 +908,7 @@ def _entry_label(ctx: Ctx, entry_id: str) -> str:
 
 async def api_stats(request: web.Request, ctx: Ctx) -> web.StreamResponse:
     stats = await ctx.desk.stats(_days(request, 7))
-    return web.json_response(stats.as_json())
+    return _json(stats.as_json())
 
 
 async def export_csv(request: web.Request, ctx: Ctx) -> web.StreamResponse:
@@ -991,7 +997,7 @@ async def api_try(request: web.Request, ctx: Ctx) -> web.StreamResponse:
         {"entry_id": entry.id, "score": score, "closest": closest, "similarity": similarity}
         for entry, score, closest, similarity in explanation.rows
     ]
-    return web.json_response(data)
+    return _json(data)
 
 
 # --- template filters -----------------------------------------------------------------------------
