@@ -192,6 +192,11 @@ async def _context(request: web.Request) -> Ctx:
     return ctx
 
 
+def _redirect(location: str) -> web.Response:
+    """303 See Other: after a form, the browser GETs the page (no resubmission on reload)."""
+    return web.Response(status=303, headers={"Location": location})
+
+
 def _json(data: Any, status: int = 200) -> web.Response:
     """A JSON answer with Chinese kept readable."""
     return web.json_response(
@@ -223,7 +228,7 @@ def _page(handler: Handler, *, change: bool = False) -> Callable[..., Any]:
             if change:
                 return _secure(web.Response(status=401, text=ctx.t("web.login.required")))
             target = request.path_qs if request.method == "GET" else "/inbox"
-            return _secure(web.HTTPSeeOther("/login?" + urlencode({"next": target})))
+            return _secure(_redirect("/login?" + urlencode({"next": target})))
         if change:
             form = await request.post()
             if not _csrf_ok(ctx.session.csrf, form.get("csrf")):  # type: ignore[arg-type]
@@ -234,7 +239,7 @@ def _page(handler: Handler, *, change: bool = False) -> Callable[..., Any]:
             if not change:
                 raise web.HTTPBadRequest(text=str(error)) from None
             back = _local(request.headers.get("Referer"), "/inbox")
-            response = web.HTTPSeeOther(_with_query(back, error=str(error)[:300]))
+            response = _redirect(_with_query(back, error=str(error)[:300]))
         except StorageError as error:
             log.error("web console: %s", error)
             response = web.Response(status=503, text=ctx.t("web.storage_error"))
@@ -380,8 +385,8 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     except SignInRefused as refused:
         failed = "limited" if refused.limited else "wrong"
         query = urlencode({"next": next_page, "failed": failed})
-        return _secure(web.HTTPSeeOther(f"/login?{query}"))
-    response = web.HTTPSeeOther(next_page)
+        return _secure(_redirect(f"/login?{query}"))
+    response = _redirect(next_page)
     _set_session_cookie(ctx.console, response, session.token)
     response.del_cookie(LOGIN_CSRF_COOKIE, path="/login")
     return _secure(response)
@@ -407,14 +412,14 @@ def _address(request: web.Request) -> str:
 async def logout(request: web.Request, ctx: Ctx) -> web.StreamResponse:
     token = request.cookies.get(ctx.console.cookie, "")
     await ctx.console.accounts(ctx.storage).sign_out(token)
-    response = web.HTTPSeeOther("/login")
+    response = _redirect("/login")
     response.del_cookie(ctx.console.cookie, path="/")
     return response
 
 
 async def switch_language(request: web.Request) -> web.StreamResponse:
     lang = request.match_info["lang"]
-    response = web.HTTPSeeOther(_local(request.query.get("next"), "/inbox"))
+    response = _redirect(_local(request.query.get("next"), "/inbox"))
     if lang in LANGUAGES:
         response.set_cookie(
             LANG_COOKIE, lang, samesite="Strict", path="/", max_age=365 * 86400, httponly=True
@@ -453,7 +458,7 @@ async def api_logout(request: web.Request, ctx: Ctx) -> web.StreamResponse:
 
 
 async def index(request: web.Request, ctx: Ctx) -> web.StreamResponse:
-    return web.HTTPSeeOther("/inbox")
+    return _redirect("/inbox")
 
 
 @dataclass
@@ -616,14 +621,14 @@ async def reply_form(request: web.Request, ctx: Ctx) -> web.StreamResponse:
     item = await ctx.desk.reply(
         request.match_info["ref"], _text_field(form.get("text"), "reply"), actor=ctx.actor
     )
-    return web.HTTPSeeOther(f"/items/{item.ref}?done=replied")
+    return _redirect(f"/items/{item.ref}?done=replied")
 
 
 async def resolve_form(request: web.Request, ctx: Ctx) -> web.StreamResponse:
     form = await request.post()
     note = _text_field(form.get("note"), "note", required=False)
     item = await ctx.desk.resolve(request.match_info["ref"], note, actor=ctx.actor)
-    return web.HTTPSeeOther(f"/items/{item.ref}?done=resolved")
+    return _redirect(f"/items/{item.ref}?done=resolved")
 
 
 async def teach_form(request: web.Request, ctx: Ctx) -> web.StreamResponse:
@@ -631,7 +636,7 @@ async def teach_form(request: web.Request, ctx: Ctx) -> web.StreamResponse:
     entry_id = _text_field(form.get("entry_id"), "entry")
     result = await ctx.desk.teach(request.match_info["ref"], entry_id, actor=ctx.actor)
     await _refresh_matcher(ctx)
-    return web.HTTPSeeOther(f"/items/{result.ref}?done=taught")
+    return _redirect(f"/items/{result.ref}?done=taught")
 
 
 async def _refresh_matcher(ctx: Ctx) -> None:
@@ -783,7 +788,7 @@ async def review_teach_form(request: web.Request, ctx: Ctx) -> web.StreamRespons
         )
         await ctx.storage.mark_feedback_reviewed(feedback_ids, f"taught:{entry_id}", ctx.actor.name)
     await _refresh_matcher(ctx)
-    return web.HTTPSeeOther("/review?done=taught")
+    return _redirect("/review?done=taught")
 
 
 async def review_dismiss_form(request: web.Request, ctx: Ctx) -> web.StreamResponse:
@@ -794,7 +799,7 @@ async def review_dismiss_form(request: web.Request, ctx: Ctx) -> web.StreamRespo
     await ctx.storage.mark_feedback_reviewed(
         _ids(form.get("feedback_ids")), "dismissed", ctx.actor.name
     )
-    return web.HTTPSeeOther("/review?done=dismissed")
+    return _redirect("/review?done=dismissed")
 
 
 # --- wishes -------------------------------------------------------------------------------------
@@ -823,7 +828,7 @@ async def wish_status_form(request: web.Request, ctx: Ctx) -> web.StreamResponse
     for ref in refs:
         await ctx.desk.set_wish_status(ref, status, note, actor=ctx.actor)
     back = _local(str(form.get("back") or ""), "/wishes")
-    return web.HTTPSeeOther(_with_query(back, done="wish_status"))
+    return _redirect(_with_query(back, done="wish_status"))
 
 
 async def api_wishes(request: web.Request, ctx: Ctx) -> web.StreamResponse:

@@ -32,6 +32,7 @@ class Console:
 @asynccontextmanager
 async def console(tmp_path: Path, *, base_url: str | None = None) -> AsyncIterator[Console]:
     """A console app with one staff account 'wang' (PASSWORD)."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     faq = tmp_path / "faq.yaml"
     faq.write_text(FAQ, encoding="utf-8")
     config = Config(storage_path=tmp_path / "station.db", faq_path=faq)
