@@ -211,7 +211,7 @@ async def test_removed_account_loses_its_sessions(tmp_path: Path) -> None:
 
 def test_passwords_are_stored_with_scrypt_at_owasp_cost() -> None:
     stored = hash_password("a long password")
-    scheme, n, r, p, salt, key = stored.split("$")
+    scheme, n, r, p, _salt, _key = stored.split("$")
     assert (scheme, int(n), int(r), int(p)) == ("scrypt", 2**17, 8, 1)
     assert verify_password("a long password", stored)
     assert not verify_password("a long passw0rd", stored)
