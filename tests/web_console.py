@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from aiohttp import web
@@ -30,13 +31,15 @@ class Console:
 
 
 @asynccontextmanager
-async def console(tmp_path: Path, *, base_url: str | None = None) -> AsyncIterator[Console]:
+async def console(
+    tmp_path: Path, *, base_url: str | None = None, now: Callable[[], datetime] | None = None
+) -> AsyncIterator[Console]:
     """A console app with one staff account 'wang' (PASSWORD)."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     faq = tmp_path / "faq.yaml"
     faq.write_text(FAQ, encoding="utf-8")
     config = Config(storage_path=tmp_path / "station.db", faq_path=faq)
-    async with Storage.open(config.storage_path) as storage:
+    async with Storage.open(config.storage_path, now=now) as storage:
         desk = StaffDesk(config, storage, load_station_faq(config))
         await Accounts(storage, hash_cost=TEST_HASH_COST).add("wang", PASSWORD)
         app = web.Application()
