@@ -309,7 +309,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "web.outcome.answer": {"zh": "已自动回答", "en": "Answered"},
     "web.outcome.suggest": {"zh": "给了候选", "en": "Suggested"},
     "web.outcome.none": {"zh": "没答上", "en": "Not answered"},
-    "web.outcome.thumbs_down": {"zh": "居民点了👎", "en": "Resident said 👎"},
+    "web.outcome.thumbs_down": {"zh": "居民说没帮助", "en": "Resident said not helpful"},
     "web.item.back": {"zh": "返回待处理列表", "en": "Back to the inbox"},
     "web.item.anonymous": {"zh": "（未留名）", "en": "(no name)"},
     "web.item.waited": {"zh": "已等 {age}", "en": "waiting {age}"},
@@ -337,7 +337,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "web.item.other_entry": {"zh": "其他问答", "en": "Another entry"},
     "web.item.teach_button": {"zh": "教给这条", "en": "Teach this one"},
     "web.item.new_entry": {"zh": "新建问答（草稿）", "en": "New entry (draft)"},
-    "web.item.earlier": {"zh": "这位居民以前的问题", "en": "This resident's earlier items"},
+    "web.item.earlier": {"zh": "这位居民的其他问题和心愿", "en": "This resident's other items"},
     "web.item.no_earlier": {"zh": "没有更早的记录。", "en": "Nothing earlier."},
     "web.channel.web": {"zh": "网页", "en": "web"},
     "web.channel.telegram": {"zh": "Telegram", "en": "Telegram"},
@@ -368,8 +368,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "web.draft.answer_here": {"zh": "（在这里写答案）", "en": "(write the answer here)"},
     "web.draft.check": {"zh": "保存后运行检查：", "en": "Then check the file with:"},
     "web.review.title": {
-        "zh": "问题归类：没答上和被点👎的问题",
-        "en": "Review: unanswered and 👎 questions",
+        "zh": "问题归类：没答上的和居民说“没帮助”的",
+        "en": "Review: unanswered questions and answers residents found unhelpful",
     },
     "web.review.days": {"zh": "时间范围", "en": "Period"},
     "web.review.summary": {
@@ -381,7 +381,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "(only the latest were grouped)",
     },
     "web.review.residents": {"zh": "{count} 位居民", "en": "{count} residents"},
-    "web.review.thumbs_down": {"zh": "{count} 次👎", "en": "{count} × 👎"},
+    "web.review.thumbs_down": {"zh": "{count} 次说没帮助", "en": "{count} × not helpful"},
     "web.review.more": {"zh": "还有 {count} 种说法", "en": "{count} more phrasings"},
     "web.review.accept": {"zh": "教给：{question}", "en": "Teach to: {question}"},
     "web.review.other": {"zh": "教给另一条", "en": "Teach to another"},
@@ -437,6 +437,19 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "web.faq.normalized": {"zh": "整理后的问题", "en": "normalised"},
     "web.faq.closest": {"zh": "最接近的问法", "en": "closest phrasing"},
+    "web.age.d": {"zh": "{n}天", "en": "{n}d"},
+    "web.age.h": {"zh": "{n}小时", "en": "{n}h"},
+    "web.age.m": {"zh": "{n}分钟", "en": "{n}m"},
+    "web.age.now": {"zh": "刚刚", "en": "just now"},
+    "web.item.closest_then": {"zh": "当时最接近的问答：", "en": "Closest entries at the time:"},
+    "web.item.score_hint": {
+        "zh": "右边的数字是相似度（0–100），越大越像。",
+        "en": "The number is the similarity (0–100): higher is closer.",
+    },
+    "web.review.no_match": {
+        "zh": "没有很像的问答，请在右边选一条，或者忽略。",
+        "en": "No close entry: choose one, or dismiss.",
+    },
 }
 
 

@@ -27,7 +27,8 @@ def stacked_columns(
     top, bottom, left, right = 46, 34, 44, 10
     plot_h = height - top - bottom
     totals = [sum(values[i] for _, _, values in series) for i in range(len(labels))]
-    peak = max([*totals, 1])
+    peak = max([*totals, 2])
+    peak += peak % 2  # even: the middle line falls on a whole number
     slot = (WIDTH - left - right) / max(len(labels), 1)
     bar = min(slot * 0.7, 60)
     parts = [_open(title, height)]
@@ -44,7 +45,7 @@ def stacked_columns(
         )
         parts.append(
             f'<text x="{left - 6}" y="{_fmt(y + 5)}" font-size="{FONT - 2}"'
-            f' text-anchor="end">{_fmt(tick)}</text>'
+            f' text-anchor="end">{tick:.0f}</text>'
         )
     for index, label in enumerate(labels):
         cx = left + slot * index + slot / 2

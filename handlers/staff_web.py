@@ -743,6 +743,7 @@ async def review_view(request: web.Request, ctx: Ctx) -> web.StreamResponse:
         days=days,
         kb=ctx.desk.kb,
         entries=_entries_sorted(ctx),
+        suggest_threshold=ctx.desk.matcher.suggest_threshold,
     )
 
 
@@ -1008,9 +1009,13 @@ async def api_try(request: web.Request, ctx: Ctx) -> web.StreamResponse:
 # --- template filters -----------------------------------------------------------------------------
 
 
-def _age(value: str, now: datetime | None = None) -> str:
-    now = now or datetime.now(UTC)
-    return format_age((now - parse_time(value)).total_seconds())
+def _age(value: str, now: datetime | None = None, lang: str = "zh") -> str:
+    """How long ago, in the page's language: '3天', '5小时' / '3d', '5h'."""
+    seconds = max(0.0, ((now or datetime.now(UTC)) - parse_time(value)).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return t(f"web.age.{unit}", lang, n=int(seconds // size))
+    return t("web.age.now", lang)
 
 
 def _when(value: str) -> str:
