@@ -377,8 +377,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "{rows} questions in {groups} groups, biggest first.",
     },
     "web.review.truncated": {
-        "zh": "（只归类了最近的一部分）",
-        "en": "(only the latest were grouped)",
+        "zh": "（问题太多：只归类了最近的一部分，显示最大的 40 组）",
+        "en": "(many questions: only the latest were grouped, the 40 biggest groups shown)",
     },
     "web.review.residents": {"zh": "{count} 位居民", "en": "{count} residents"},
     "web.review.thumbs_down": {"zh": "{count} 次说没帮助", "en": "{count} × not helpful"},

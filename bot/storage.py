@@ -40,6 +40,11 @@ _ITEM_COLUMNS = {"question": "question_id", "wish": "wish_id"}
 _REF_NOISE = re.compile(r"[\s\-_#.:：]+")
 _REF_SHAPE = re.compile(r"([QW])0*(\d{1,12})")
 _IN_CHUNK = 500  # ids per "IN (...)" query; well under SQLite's variable limit
+# questions whose resident said 👎 to the bot's answer (the web console's inbox filter)
+_THUMBS_DOWN_IDS = (
+    "SELECT q2.id FROM feedback f JOIN questions q2"
+    " ON q2.user_id = f.user_id AND q2.text = f.question WHERE f.helpful = 0"
+)
 
 Clock = Callable[[], datetime]
 
@@ -312,6 +317,11 @@ async def m005_web_console(db: aiosqlite.Connection) -> None:
     # the review page reads 👎 answers by time; the inbox's 👎 filter finds them by resident
     await db.execute("CREATE INDEX feedback_unhelpful ON feedback(helpful, created_at)")
     await db.execute("CREATE INDEX feedback_user_question ON feedback(user_id, question)")
+    # the inbox's filter by what the bot did: the best stored candidate's score
+    await db.execute(
+        "CREATE INDEX questions_top_score ON questions"
+        "(status, COALESCE(json_extract(candidates, '$[0][1]'), 0))"
+    )
 
 
 Migration = Callable[[aiosqlite.Connection], Awaitable[None]]
@@ -1269,25 +1279,27 @@ class Storage:
             if patterns:
                 where.append("(" + " OR ".join("text LIKE ? ESCAPE '\\'" for _ in patterns) + ")")
                 where_params += list(patterns)
-            if each == "question":
-                judged = (
-                    "CASE WHEN EXISTS (SELECT 1 FROM feedback f WHERE f.user_id = q.user_id"
-                    " AND f.question = q.text AND f.helpful = 0) THEN 'thumbs_down'"
-                    " WHEN COALESCE(json_extract(q.candidates, '$[0][1]'), 0) >= ? THEN 'answer'"
-                    " WHEN COALESCE(json_extract(q.candidates, '$[0][1]'), 0) >= ? THEN 'suggest'"
-                    " ELSE 'none' END"
-                )
-                source = f"(SELECT q.*, {judged} AS outcome FROM questions q {_where(where)})"
-                source_params = [answer_threshold, suggest_threshold, *where_params]
-                if outcome:
-                    source = f"(SELECT * FROM {source} WHERE outcome = ?)"
-                    source_params.append(outcome)
-            else:
-                source = f"(SELECT w.*, NULL AS outcome FROM wishes w {_where(where)})"
-                source_params = where_params
-            parts.append(f"SELECT '{each}' AS kind, id, created_at, outcome FROM {source}")
-            params += source_params
-            counts.append((f"SELECT COUNT(*) FROM {source}", source_params))
+            if each == "question" and outcome:
+                # the same expression as the index questions_top_score, so SQLite uses it
+                score = "COALESCE(json_extract(candidates, '$[0][1]'), 0)"
+                if outcome == "thumbs_down":
+                    where.append(f"id IN ({_THUMBS_DOWN_IDS})")
+                else:
+                    where.append(f"id NOT IN ({_THUMBS_DOWN_IDS})")
+                    if outcome == "answer":
+                        where.append(f"{score} >= ?")
+                        where_params.append(answer_threshold)
+                    elif outcome == "suggest":
+                        where += [f"{score} >= ?", f"{score} < ?"]
+                        where_params += [suggest_threshold, answer_threshold]
+                    else:
+                        where.append(f"{score} < ?")
+                        where_params.append(suggest_threshold)
+            parts.append(
+                f"SELECT '{each}' AS kind, id, created_at FROM {_TABLES[each]} {_where(where)}"
+            )
+            params += where_params
+            counts.append((f"SELECT COUNT(*) FROM {_TABLES[each]} {_where(where)}", where_params))
         if not parts:
             return InboxPage([], {}, 0)
         async with self._using("read the inbox") as db:
@@ -1300,15 +1312,36 @@ class Storage:
             )
             items: list[Item] = []
             for each in KINDS:
-                ids = [item_id for k, item_id, _, _ in rows if k == each]
+                ids = [item_id for k, item_id, _ in rows if k == each]
                 if ids:
                     marks = ", ".join("?" * len(ids))
                     items += await self._select_items(
                         db, kinds=(each,), where=[f"id IN ({marks})"], params=ids
                     )
+            question_ids = [item.id for item in items if item.kind == "question"]
+            unhelpful: set[int] = set()
+            if question_ids:
+                marks = ", ".join("?" * len(question_ids))
+                found = await db.execute_fetchall(
+                    f"SELECT q.id FROM questions q WHERE q.id IN ({marks}) AND EXISTS"
+                    " (SELECT 1 FROM feedback f WHERE f.user_id = q.user_id"
+                    " AND f.question = q.text AND f.helpful = 0)",
+                    question_ids,
+                )
+                unhelpful = {row[0] for row in found}
         by_ref = {item.ref: item for item in items}
-        ordered = [by_ref[format_ref(k, item_id)] for k, item_id, _, _ in rows]
-        outcomes = {format_ref(k, item_id): o for k, item_id, _, o in rows if o}
+        ordered = [by_ref[format_ref(k, item_id)] for k, item_id, _ in rows]
+        outcomes = {}
+        for item in ordered:
+            if item.kind != "question":
+                continue
+            best = item.candidates[0][1] if item.candidates else 0.0
+            if item.id in unhelpful:
+                outcomes[item.ref] = "thumbs_down"
+            elif best >= answer_threshold:
+                outcomes[item.ref] = "answer"
+            else:
+                outcomes[item.ref] = "suggest" if best >= suggest_threshold else "none"
         return InboxPage(ordered, outcomes, total)
 
     @staticmethod

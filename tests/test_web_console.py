@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,8 @@ async def test_inbox_lists_oldest_waiting_first_with_counts(tmp_path: Path) -> N
 
 
 async def test_inbox_filters_search_and_pages(tmp_path: Path) -> None:
-    async with console(tmp_path) as c, client_for(c.app) as client:
+    saved_at = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)  # one second for all: a stable order
+    async with console(tmp_path, now=lambda: saved_at) as c, client_for(c.app) as client:
         await seed(c.storage)
         await c.storage.save_question(9, 9, "飯堂幾點開")  # Traditional characters
         await api_login(client)
