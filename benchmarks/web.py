@@ -124,7 +124,10 @@ def measure_search(path: Path, rounds: int = 20) -> dict[str, float]:
             times.append(time.perf_counter() - start)
         return statistics.median(times) * 1000
 
-    like = "SELECT COUNT(*) FROM questions WHERE status = 'open' AND text LIKE ?"
+    like = (
+        "SELECT COUNT(*) FROM questions INDEXED BY questions_status"
+        " WHERE status = 'open' AND text LIKE ?"
+    )
     results["LIKE '%停水%' (2 characters)"] = timed(like, ("%停水%",))
     results["LIKE '%楼道灯%' (3 characters)"] = timed(like, ("%楼道灯%",))
     try:
