@@ -34,7 +34,16 @@ from bot.config import ConfigError, WebConfig
 from bot.messages import LANGUAGES, MESSAGES, t
 from bot.review import REVIEW_DAYS, ReviewCache, inbox_page, teach_phrasings
 from bot.staff import WISH_STATUSES, format_age
-from bot.storage import OUTCOMES, STATUSES, Item, Storage, StorageError, WebSession, parse_time
+from bot.storage import (
+    OUTCOMES,
+    STATUSES,
+    Item,
+    StaffAction,
+    Storage,
+    StorageError,
+    WebSession,
+    parse_time,
+)
 from bot.web_desk import Actor, StaffDesk, StaffError
 from faq.model import Entry
 from faq.normalize import detect_language
@@ -564,6 +573,7 @@ async def _item_context(ctx: Ctx, ref: str) -> dict[str, Any]:
                 targets.append((entry, score))
     stored = [(desk.kb.get(entry_id), score) for entry_id, score in item.candidates]
     return {
+        "trail": _trail(ctx, item, actions),
         "item": item,
         "earlier": earlier,
         "actions": actions,
@@ -571,6 +581,32 @@ async def _item_context(ctx: Ctx, ref: str) -> dict[str, Any]:
         "stored": [(entry, score) for entry, score in stored if entry is not None],
         "outcome": _outcome_of(item, desk),
     }
+
+
+def _trail(ctx: Ctx, item: Item, actions: list[StaffAction]) -> list[tuple[str, str]]:
+    """(time, line) of everything done to the item, oldest first: replies with who sent
+    them (a reply recorded as an action is not listed twice), status changes with notes."""
+    lines = []
+    by_whom = {(a.detail, a.at) for a in actions if a.action == "reply"}
+    for reply in item.replies:
+        if (reply.text, reply.created_at) not in by_whom:
+            lines.append((reply.created_at, f"{ctx.t('web.item.replied')}: {reply.text}"))
+    for status, note, at in item.history:
+        line = (
+            f"→ {ctx.t('web.status.' + status) if 'web.status.' + status in MESSAGES else status}"
+        )
+        lines.append((at, line + (f": {note}" if note else "")))
+    for action in actions:
+        verb = ctx.t(f"web.action.{action.action.split(':')[0]}")
+        channel = ctx.t(f"web.channel.{action.channel}")
+        detail = action.detail if len(action.detail) <= 300 else action.detail[:299] + "…"
+        lines.append(
+            (
+                action.at,
+                f"{action.actor_name}（{channel}）{verb}" + (f": {detail}" if detail else ""),
+            )
+        )
+    return sorted(lines, key=lambda line: line[0])
 
 
 def _outcome_of(item: Item, desk: StaffDesk) -> str | None:

@@ -103,7 +103,7 @@ async def test_reply_is_recorded_for_the_resident_with_who_sent_it(tmp_path: Pat
             "at": None,
         }
         page = await (await client.get("/items/Q0001")).text()
-        assert "<strong>wang</strong>" in page and "回复了" in page
+        assert "wang（网页）回复了: 请打物业电话 6234 5678" in page
 
 
 async def test_reply_form_works_without_javascript(tmp_path: Path) -> None:
