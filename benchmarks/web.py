@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import random
 import sqlite3
@@ -203,6 +204,7 @@ async def run(questions: int, rounds: int) -> dict[str, list[float]]:
                         timings[name].append((time.perf_counter() - start) * 1000)
                         assert response.status == 200, (path, response.status)
                         assert "/login" not in response.url.path, path
+                bot = await bot_figures(config, storage, client, base, pages)
                 # review when each request finds a new question (no cache help)
                 timings["review, new question each time"] = []
                 for n in range(min(rounds, 20)):
@@ -215,7 +217,59 @@ async def run(questions: int, rounds: int) -> dict[str, list[float]]:
                     )
         finally:
             await runner.cleanup()
+    print("bot replies, the same event loop, 40 residents at once:")
+    for name, (rate, p50, p99) in bot.items():
+        print(f"  {name:<34} {rate:>6.0f} replies/s  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms")
     return timings
+
+
+async def bot_figures(
+    config: Config, storage: Storage, client: aiohttp.ClientSession, base: str, pages: dict
+) -> dict[str, tuple[float, float, float]]:
+    """The bot's replies (Station.on_text: FAQ answers, one in five saved for staff) in the
+    console's event loop, alone and while a staff member clicks through the pages nonstop."""
+    from bot.core import Sender, Station
+
+    kb = load(None)
+    # many residents, not a flood from 40: the flood guard would answer most with silence
+    station = Station(dataclasses.replace(config, flood_max_messages=10**6), kb, storage)
+    questions = [q for entry in kb.entries for q in entry.questions.get("zh", [])]
+    rng = random.Random(3)
+
+    async def residents(count: int = 2000, parallel: int = 40) -> tuple[float, float, float]:
+        latencies: list[float] = []
+
+        async def one(user_id: int, n: int) -> None:
+            for k in range(n):
+                text = rng.choice(questions) if rng.random() > 0.2 else f"没听说过的事 {k}"
+                start = time.perf_counter()
+                await station.on_text(Sender(user_id=100_000 + user_id, chat_id=1), text)
+                latencies.append((time.perf_counter() - start) * 1000)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(one(u, count // parallel) for u in range(parallel)))
+        elapsed = time.perf_counter() - start
+        latencies.sort()
+        return (
+            len(latencies) / elapsed,
+            statistics.median(latencies),
+            latencies[int(len(latencies) * 0.99) - 1],
+        )
+
+    figures = {"alone": await residents()}
+    stop = asyncio.Event()
+
+    async def staff() -> None:
+        while not stop.is_set():
+            for path in pages.values():
+                async with client.get(base + path) as response:
+                    await response.read()
+
+    clicking = asyncio.create_task(staff())
+    figures["while staff use the console"] = await residents()
+    stop.set()
+    await clicking
+    return figures
 
 
 def main() -> int:

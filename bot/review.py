@@ -131,7 +131,12 @@ def group_texts(texts: list[str], threshold: float = POOL_THRESHOLD) -> list[lis
 
 
 def build_review(
-    questions: list[Item], unhelpful: list[FeedbackRow], matcher: Matcher, days: int, limit: int
+    questions: list[Item],
+    unhelpful: list[FeedbackRow],
+    matcher: Matcher,
+    days: int,
+    limit: int,
+    matched: dict[str, list[tuple[str, float]]] | None = None,
 ) -> Review:
     """Groups the rows (newest first as storage gives them), biggest group first, and asks
     the matcher for each group's best entries. A 👎 answer's own entry is never suggested
@@ -151,10 +156,13 @@ def build_review(
     groups.sort(key=lambda group: -group.size)  # stable: equal groups stay newest first
     truncated = len(questions) >= limit or len(unhelpful) >= limit or len(groups) > MAX_GROUPS
     groups = groups[:MAX_GROUPS]
-    results = matcher.match_many([group.text for group in groups])
-    for group, result in zip(groups, results, strict=True):
+    matched = {} if matched is None else matched  # text -> candidates, kept by the caller
+    new = [group.text for group in groups if group.text not in matched]
+    for text, result in zip(new, matcher.match_many(new), strict=True):
+        matched[text] = result.candidates
+    for group in groups:
         rejected = {f.entry_id for f in group.unhelpful}
-        group.candidates = [c for c in result.candidates if c[0] not in rejected]
+        group.candidates = [c for c in matched[group.text] if c[0] not in rejected]
     return Review(days, groups, len(rows), truncated)
 
 
@@ -166,6 +174,9 @@ class ReviewCache:
         self._key: tuple[Any, ...] | None = None
         self._review: Review | None = None
         self._lock = asyncio.Lock()
+        # what the matcher said for a group's text: only new texts are matched again
+        self._matched: dict[str, list[tuple[str, float]]] = {}
+        self._matcher_id: int | None = None
 
     async def get(self, storage: Storage, matcher: Matcher, days: int = REVIEW_DAYS) -> Review:
         since = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(
@@ -174,10 +185,12 @@ class ReviewCache:
         async with self._lock:
             key = (days, id(matcher), *(await storage.review_fingerprint(since)))
             if key != self._key or self._review is None:
+                if self._matcher_id != id(matcher) or len(self._matched) > 10_000:
+                    self._matched, self._matcher_id = {}, id(matcher)
                 questions = await storage.latest_open_questions(since, self.limit)
                 unhelpful = await storage.unhelpful_answers(since, self.limit)
                 self._review = await asyncio.to_thread(
-                    build_review, questions, unhelpful, matcher, days, self.limit
+                    build_review, questions, unhelpful, matcher, days, self.limit, self._matched
                 )
                 self._key = key
             return self._review
