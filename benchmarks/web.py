@@ -148,7 +148,7 @@ def measure_search(path: Path, rounds: int = 20) -> dict[str, float]:
     return results
 
 
-async def run(questions: int, rounds: int) -> dict[str, list[float]]:
+async def run(questions: int, rounds: int, reader: bool) -> dict[str, list[float]]:
     folder = Path(tempfile.mkdtemp(prefix="stationbot-web-bench-"))
     config = Config(storage_path=folder / "station.db")
     async with Storage.open(config.storage_path) as storage:
@@ -159,10 +159,13 @@ async def run(questions: int, rounds: int) -> dict[str, list[float]]:
     for name, ms in measure_search(config.storage_path).items():
         print(f"  search {name}: {ms:.1f} ms")
     timings: dict[str, list[float]] = {}
-    async with Storage.open(config.storage_path) as storage:
+    async with (
+        Storage.open(config.storage_path) as storage,
+        Storage.open(config.storage_path) as second,
+    ):
         desk = await StaffDesk.create(config, storage)
         app = web.Application()
-        staff_web.register(app, lambda: desk)
+        staff_web.register(app, lambda: desk, reader=second if reader else None)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -217,7 +220,7 @@ async def run(questions: int, rounds: int) -> dict[str, list[float]]:
                     )
         finally:
             await runner.cleanup()
-    print("bot replies, the same event loop, 40 residents at once:")
+    print(f"bot replies, the same event loop, 40 residents at once (reading connection: {reader}):")
     for name, (rate, p50, p99) in bot.items():
         print(f"  {name:<34} {rate:>6.0f} replies/s  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms")
     return timings
@@ -257,18 +260,26 @@ async def bot_figures(
         )
 
     figures = {"alone": await residents()}
-    stop = asyncio.Event()
+    for label, members, pause in (
+        ("5 staff, a page a second each", 5, 1.0),
+        ("1 staff clicking nonstop", 1, 0.0),
+    ):
+        stop = asyncio.Event()
 
-    async def staff() -> None:
-        while not stop.is_set():
-            for path in pages.values():
-                async with client.get(base + path) as response:
+        async def staff(offset: int, pause: float = pause, stop: asyncio.Event = stop) -> None:
+            paths = list(pages.values())
+            n = offset
+            while not stop.is_set():
+                async with client.get(base + paths[n % len(paths)]) as response:
                     await response.read()
+                n += 1
+                if pause:
+                    await asyncio.sleep(pause)
 
-    clicking = asyncio.create_task(staff())
-    figures["while staff use the console"] = await residents()
-    stop.set()
-    await clicking
+        clicking = [asyncio.create_task(staff(k)) for k in range(members)]
+        figures[label] = await residents()
+        stop.set()
+        await asyncio.gather(*clicking)
     return figures
 
 
@@ -277,8 +288,13 @@ def main() -> int:
     parser.add_argument("--questions", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=100, help="requests per page")
     parser.add_argument("--check", action="store_true", help="exit 1 if a p95 is over 100 ms")
+    parser.add_argument(
+        "--one-connection",
+        action="store_true",
+        help="pages read through the bot's own connection (no second, reading connection)",
+    )
     args = parser.parse_args()
-    timings = asyncio.run(run(args.questions, args.rounds))
+    timings = asyncio.run(run(args.questions, args.rounds, not args.one_connection))
     print(f"{'page':<34} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
     missed = []
     for name, values in timings.items():

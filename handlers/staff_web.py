@@ -85,6 +85,7 @@ class Console:
     review: ReviewCache = field(default_factory=ReviewCache)
     accounts_by_storage: dict[int, Accounts] = field(default_factory=dict)
     hash_cost: int | None = None  # tests lower the scrypt cost
+    reader: Storage | None = None  # a read-only second connection to the same database
 
     @property
     def cookie(self) -> str:
@@ -114,7 +115,14 @@ class Ctx:
 
     @property
     def storage(self) -> Storage:
+        """The staff core's storage: every write goes through it."""
         return self.desk.storage
+
+    @property
+    def reads(self) -> Storage:
+        """Where the pages read lists and figures: a second connection when given, so a long
+        read never holds the bot's connection (WAL: readers do not block the writer)."""
+        return self.console.reader or self.desk.storage
 
     @property
     def actor(self) -> Actor:
@@ -134,9 +142,12 @@ def register(
     *,
     web_config: WebConfig | None = None,
     hash_cost: int | None = None,
+    reader: Storage | None = None,
 ) -> None:
     """Adds the console's pages, API and static files to `app`. `desk_factory()` returns the
-    staff core to use for each request (so a reloaded one is picked up)."""
+    staff core to use for each request (so a reloaded one is picked up). `reader`, a second
+    Storage on the same file, takes the pages' long reads (inbox search, review, figures)
+    off the connection the bot writes through."""
     templates = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=True,  # residents write what they like: every value is escaped
@@ -146,7 +157,9 @@ def register(
     )
     templates.filters["age"] = _age
     templates.filters["when"] = _when
-    app[CONSOLE] = Console(desk_factory, web_config or WebConfig(), templates, hash_cost=hash_cost)
+    app[CONSOLE] = Console(
+        desk_factory, web_config or WebConfig(), templates, hash_cost=hash_cost, reader=reader
+    )
     page, api = _page, _api
     app.router.add_routes(
         [
@@ -350,7 +363,7 @@ def _notice(ctx: Ctx, done: str | None) -> str | None:
 
 
 async def _nav(ctx: Ctx) -> dict[str, int]:
-    return await ctx.storage.open_counts()
+    return await ctx.reads.open_counts()
 
 
 # --- sign in ------------------------------------------------------------------------------------
@@ -507,7 +520,7 @@ class InboxQuery:
 
 async def _inbox(ctx: Ctx, query: InboxQuery, per_page: int = PER_PAGE):
     return await inbox_page(
-        ctx.storage,
+        ctx.reads,
         ctx.desk.matcher,
         kind=query.kind,
         status=query.status,
@@ -561,9 +574,9 @@ async def _item_context(ctx: Ctx, ref: str) -> dict[str, Any]:
     desk = ctx.desk
     item = await desk.item(ref)
     earlier = [
-        other for other in await ctx.storage.recent_items_of(item.user_id, 11) if other.ref != ref
+        other for other in await ctx.reads.recent_items_of(item.user_id, 11) if other.ref != ref
     ][:10]
-    actions = await ctx.storage.staff_actions_for(item.ref)
+    actions = await ctx.reads.staff_actions_for(item.ref)
     targets: list[tuple[Entry, float]] = []
     if item.kind == "question":
         result = await desk.try_question(item.text)
@@ -769,7 +782,7 @@ def _days(request: web.Request, default: int) -> int:
 async def review_view(request: web.Request, ctx: Ctx) -> web.StreamResponse:
     """Unanswered and 👎 questions of the last days, grouped, biggest group first."""
     days = _days(request, REVIEW_DAYS)
-    review = await ctx.console.review.get(ctx.storage, ctx.desk.matcher, days)
+    review = await ctx.console.review.get(ctx.reads, ctx.desk.matcher, days)
     return _render(
         request,
         ctx,
@@ -785,7 +798,7 @@ async def review_view(request: web.Request, ctx: Ctx) -> web.StreamResponse:
 
 async def api_review(request: web.Request, ctx: Ctx) -> web.StreamResponse:
     days = _days(request, REVIEW_DAYS)
-    review = await ctx.console.review.get(ctx.storage, ctx.desk.matcher, days)
+    review = await ctx.console.review.get(ctx.reads, ctx.desk.matcher, days)
     return _json(
         {
             "days": review.days,
@@ -815,7 +828,7 @@ async def review_teach_form(request: web.Request, ctx: Ctx) -> web.StreamRespons
         await ctx.desk.teach(ref, entry_id, actor=ctx.actor)
     feedback_ids = _ids(form.get("feedback_ids"))
     if feedback_ids:
-        texts = [row.question for row in await ctx.storage.feedback_rows(feedback_ids)]
+        texts = [row.question for row in await ctx.reads.feedback_rows(feedback_ids)]
         await asyncio.to_thread(
             teach_phrasings,
             texts,
@@ -896,7 +909,7 @@ async def figures_view(request: web.Request, ctx: Ctx) -> web.StreamResponse:
     first = today - timedelta(days=days - 1)
     since = datetime(first.year, first.month, first.day, tzinfo=zone)
     offset = int((datetime.now(zone).utcoffset() or timedelta()).total_seconds() // 60)
-    rows = await ctx.storage.daily_counts(since, offset)
+    rows = await ctx.reads.daily_counts(since, offset)
     labels = [(first + timedelta(days=i)).isoformat() for i in range(days)]
     per_day: dict[str, dict[str, int]] = {}
     for day, what, count in rows:
@@ -920,7 +933,7 @@ async def figures_view(request: web.Request, ctx: Ctx) -> web.StreamResponse:
         empty=ctx.t("web.empty"),
     )
     now = datetime.now(UTC)
-    ages = await ctx.storage.open_item_ages([now - timedelta(hours=h) for h in AGE_BOUNDS_HOURS])
+    ages = await ctx.reads.open_item_ages([now - timedelta(hours=h) for h in AGE_BOUNDS_HOURS])
     age_chart = charts.horizontal_bars(
         list(zip([ctx.t(f"web.figures.age{i}") for i in range(4)], ages, strict=True)),
         title=ctx.t("web.figures.ages"),
@@ -1085,10 +1098,13 @@ def main(args: argparse.Namespace) -> int:
         web_config = WebConfig(web_config.listen, args.port, web_config.base_url)
 
     async def serve() -> None:
-        async with Storage.open(config.storage_path) as storage:
+        async with (
+            Storage.open(config.storage_path) as storage,
+            Storage.open(config.storage_path) as reader,
+        ):
             desk = await StaffDesk.create(config, storage)
             app = web.Application(client_max_size=MAX_BODY)
-            register(app, lambda: desk, web_config=web_config)
+            register(app, lambda: desk, web_config=web_config, reader=reader)
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
             site = web.TCPSite(runner, web_config.listen, web_config.port)

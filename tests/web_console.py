@@ -39,7 +39,10 @@ async def console(
     faq = tmp_path / "faq.yaml"
     faq.write_text(FAQ, encoding="utf-8")
     config = Config(storage_path=tmp_path / "station.db", faq_path=faq)
-    async with Storage.open(config.storage_path, now=now) as storage:
+    async with (
+        Storage.open(config.storage_path, now=now) as storage,
+        Storage.open(config.storage_path, now=now) as reader,  # as `stationbot web` does
+    ):
         desk = StaffDesk(config, storage, load_station_faq(config))
         await Accounts(storage, hash_cost=TEST_HASH_COST).add("wang", PASSWORD)
         app = web.Application()
@@ -48,6 +51,7 @@ async def console(
             lambda: desk,
             web_config=WebConfig(base_url=base_url),
             hash_cost=TEST_HASH_COST,
+            reader=reader,
         )
         yield Console(app, desk, storage, config)
 
