@@ -31,7 +31,7 @@ from faq.normalize import detect_language
 # The review page groups at most this many of the latest questions and as many 👎 answers
 # (a week of a busy station) and shows the biggest MAX_GROUPS groups: grouping and matching
 # then stay near 100 ms even with 100,000 stored questions (benchmarks/web.py)
-REVIEW_LIMIT = 250
+REVIEW_LIMIT = 200
 MAX_GROUPS = 40
 REVIEW_DAYS = 7
 SEARCH_CHARS = 50  # a longer search is cut: LIKE patterns stay cheap
