@@ -437,6 +437,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "web.faq.normalized": {"zh": "整理后的问题", "en": "normalised"},
     "web.faq.closest": {"zh": "最接近的问法", "en": "closest phrasing"},
+    "web.error.title": {"zh": "没有找到，或者输入有误", "en": "Not found, or not valid"},
     "web.age.d": {"zh": "{n}天", "en": "{n}d"},
     "web.age.h": {"zh": "{n}小时", "en": "{n}h"},
     "web.age.m": {"zh": "{n}分钟", "en": "{n}m"},

@@ -259,7 +259,11 @@ def _page(handler: Handler, *, change: bool = False) -> Callable[..., Any]:
             response = await handler(request, ctx)
         except (StaffError, ValueError) as error:
             if not change:
-                raise web.HTTPBadRequest(text=str(error)) from None
+                return _secure(
+                    _render(
+                        request, ctx, "error.html", 400, nav=await _nav(ctx), message=str(error)
+                    )
+                )
             back = _local(request.headers.get("Referer"), "/inbox")
             response = _redirect(_with_query(back, error=str(error)[:300]))
         except StorageError as error:
@@ -340,7 +344,9 @@ def _with_query(url: str, **values: str) -> str:
     return f"{parts.path}?{query}"
 
 
-def _render(request: web.Request, ctx: Ctx, template: str, status: int = 200, **values: Any):
+def _render(
+    request: web.Request, ctx: Ctx, template: str, http_status: int = 200, **values: Any
+) -> web.Response:
     console = ctx.console
     body = console.templates.get_template(template).render(
         t=ctx.t,
@@ -354,7 +360,7 @@ def _render(request: web.Request, ctx: Ctx, template: str, status: int = 200, **
         error=request.query.get("error"),
         **values,
     )
-    return web.Response(text=body, content_type="text/html", charset="utf-8", status=status)
+    return web.Response(text=body, content_type="text/html", charset="utf-8", status=http_status)
 
 
 def _notice(ctx: Ctx, done: str | None) -> str | None:
