@@ -33,6 +33,7 @@ FINISHED_STATUSES = {"question": ("answered", "resolved", "closed"), "wish": ("d
 EVENT_KINDS = ("answer", "suggest", "none", "suggestion_click", "wish")
 # what the bot did with a saved question, as the web console filters it (inbox_page)
 OUTCOMES = ("answer", "suggest", "none", "thumbs_down")
+SEARCH_COUNT_CAP = 1000  # an inbox search counts this many matches at most ("1000+")
 PREFIXES = {"question": "Q", "wish": "W"}
 _KIND_OF_PREFIX = {prefix: kind for kind, prefix in PREFIXES.items()}
 _TABLES = {"question": "questions", "wish": "wishes"}
@@ -165,6 +166,7 @@ class InboxPage:
     items: list[Item]
     outcomes: dict[str, str]  # ref -> "answer" | "suggest" | "none" | "thumbs_down"
     total: int
+    capped: bool = False  # a search found more than `total` (SEARCH_COUNT_CAP); not counted
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1306,7 +1308,15 @@ class Storage:
                         where_params.append(suggest_threshold)
             parts.append(f"SELECT '{each}' AS kind, id, created_at FROM {source} {_where(where)}")
             params += where_params
-            counts.append((f"SELECT COUNT(*) FROM {source} {_where(where)}", where_params))
+            if patterns:  # a search counts to SEARCH_COUNT_CAP: it reads every row to count
+                counts.append(
+                    (
+                        f"SELECT COUNT(*) FROM (SELECT 1 FROM {source} {_where(where)} LIMIT ?)",
+                        [*where_params, SEARCH_COUNT_CAP + 1],
+                    )
+                )
+            else:
+                counts.append((f"SELECT COUNT(*) FROM {source} {_where(where)}", where_params))
         if not parts:
             return InboxPage([], {}, 0)
         async with self._using("read the inbox") as db:
@@ -1339,6 +1349,8 @@ class Storage:
                 outcomes[item.ref] = "answer"
             else:
                 outcomes[item.ref] = "suggest" if best >= suggest_threshold else "none"
+        if patterns and total > SEARCH_COUNT_CAP:
+            return InboxPage(ordered, outcomes, SEARCH_COUNT_CAP, capped=True)
         return InboxPage(ordered, outcomes, total)
 
     async def thumbs_down_question_ids(self) -> list[int]:

@@ -709,6 +709,7 @@ async def api_items(request: web.Request, ctx: Ctx) -> web.StreamResponse:
     return _json(
         {
             "total": found.total,
+            "total_is_at_least": found.capped,  # a search stops counting at 1,000
             "page": query.page,
             "per_page": per_page,
             "items": [_item_json(item, found.outcomes.get(item.ref)) for item in found.items],

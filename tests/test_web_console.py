@@ -357,3 +357,16 @@ def test_staff_account_commands(
 def test_web_command_is_in_the_parser() -> None:
     args = build_parser().parse_args(["web", "--port", "8181"])
     assert args.handler == "handlers.staff_web:main" and args.port == 8181
+
+
+async def test_a_search_stops_counting_at_the_cap(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr("bot.storage.SEARCH_COUNT_CAP", 3)
+    async with console(tmp_path) as c, client_for(c.app) as client:
+        for n in range(5):
+            await c.storage.save_question(n, n, f"停水了 {n}")
+        await api_login(client)
+        data = await (await client.get("/api/items?q=停水")).json()
+        assert (data["total"], data["total_is_at_least"], len(data["items"])) == (3, True, 5)
+        assert "共 3+ 条" in await (await client.get("/inbox?q=停水")).text()
+        data = await (await client.get("/api/items")).json()
+        assert (data["total"], data["total_is_at_least"]) == (5, False)
