@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import weakref
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -167,33 +168,76 @@ def build_review(
 
 
 class ReviewCache:
-    """The review page for the last `days` days, recomputed only when its input changed."""
+    """The review page for the last `days` days, grouped again only when its input changed.
+
+    After a change made through the console (invalidate()) the next page waits for the new
+    grouping. A change from elsewhere (new questions, Telegram staff) is picked up in the
+    background: the page answers at once with the grouping from a moment ago
+    (stale-while-revalidate), so a busy station's review stays fast.
+    """
 
     def __init__(self, limit: int = REVIEW_LIMIT) -> None:
         self.limit = limit
         self._key: tuple[Any, ...] | None = None
         self._review: Review | None = None
         self._lock = asyncio.Lock()
+        self._dirty = False
+        self._refresh: asyncio.Task[None] | None = None
         # what the matcher said for a group's text: only new texts are matched again
         self._matched: dict[str, list[tuple[str, float]]] = {}
         self._matcher_id: int | None = None
+
+    def invalidate(self) -> None:
+        """The console changed items: the next page waits for a fresh grouping."""
+        self._dirty = True
+
+    async def close(self) -> None:
+        if self._refresh is not None and not self._refresh.done():
+            self._refresh.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._refresh
 
     async def get(self, storage: Storage, matcher: Matcher, days: int = REVIEW_DAYS) -> Review:
         since = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(
             days=days - 1
         )
+        key = (days, id(matcher), *(await storage.review_fingerprint(since)))
+        cached = self._review
+        same_page = self._key is not None and key[:2] == self._key[:2]  # days and matcher
+        if cached is not None and same_page and not self._dirty:
+            if key != self._key and (self._refresh is None or self._refresh.done()):
+                self._refresh = asyncio.create_task(
+                    self._rebuild(storage, matcher, days, since, key)
+                )
+            return cached
+        await self._rebuild(storage, matcher, days, since, key)
+        assert self._review is not None
+        return self._review
+
+    async def _rebuild(
+        self,
+        storage: Storage,
+        matcher: Matcher,
+        days: int,
+        since: datetime,
+        key: tuple[Any, ...],
+    ) -> None:
         async with self._lock:
-            key = (days, id(matcher), *(await storage.review_fingerprint(since)))
-            if key != self._key or self._review is None:
-                if self._matcher_id != id(matcher) or len(self._matched) > 10_000:
-                    self._matched, self._matcher_id = {}, id(matcher)
+            if key == self._key and not self._dirty:
+                return  # another request rebuilt it meanwhile
+            self._dirty = False
+            if self._matcher_id != id(matcher) or len(self._matched) > 10_000:
+                self._matched, self._matcher_id = {}, id(matcher)
+            try:
                 questions = await storage.latest_open_questions(since, self.limit)
                 unhelpful = await storage.unhelpful_answers(since, self.limit)
                 self._review = await asyncio.to_thread(
                     build_review, questions, unhelpful, matcher, days, self.limit, self._matched
                 )
-                self._key = key
-            return self._review
+            except BaseException:
+                self._dirty = True  # whoever asks next tries again
+                raise
+            self._key = key
 
 
 def teach_phrasings(

@@ -157,9 +157,15 @@ def register(
     )
     templates.filters["age"] = _age
     templates.filters["when"] = _when
-    app[CONSOLE] = Console(
+    console = Console(
         desk_factory, web_config or WebConfig(), templates, hash_cost=hash_cost, reader=reader
     )
+    app[CONSOLE] = console
+
+    async def stop_refreshing(app: web.Application) -> None:
+        await console.review.close()
+
+    app.on_cleanup.append(stop_refreshing)
     page, api = _page, _api
     app.router.add_routes(
         [
@@ -257,6 +263,8 @@ def _page(handler: Handler, *, change: bool = False) -> Callable[..., Any]:
                 return _secure(web.Response(status=403, text=ctx.t("web.csrf_failed")))
         try:
             response = await handler(request, ctx)
+            if change:
+                ctx.console.review.invalidate()
         except (StaffError, ValueError) as error:
             if not change:
                 return _secure(
@@ -287,6 +295,8 @@ def _api(handler: Handler, *, change: bool = False) -> Callable[..., Any]:
             return _secure(_json({"error": "missing or wrong X-CSRF-Token"}, status=403))
         try:
             response = await handler(request, ctx)
+            if change:
+                ctx.console.review.invalidate()
         except (StaffError, ValueError) as error:
             response = _json({"error": str(error)}, status=400)
         except StorageError as error:
@@ -699,7 +709,7 @@ async def _refresh_matcher(ctx: Ctx) -> None:
     reload = getattr(ctx.desk, "reload", None)
     if reload is not None:
         await reload()
-    ctx.console.review = ReviewCache(ctx.console.review.limit)
+    ctx.console.review.invalidate()
 
 
 async def api_items(request: web.Request, ctx: Ctx) -> web.StreamResponse:

@@ -370,3 +370,22 @@ async def test_a_search_stops_counting_at_the_cap(tmp_path: Path, monkeypatch) -
         assert "共 3+ 条" in await (await client.get("/inbox?q=停水")).text()
         data = await (await client.get("/api/items")).json()
         assert (data["total"], data["total_is_at_least"]) == (5, False)
+
+
+async def test_review_shows_new_questions_after_a_background_regrouping(tmp_path: Path) -> None:
+    """A question the bot saved meanwhile is grouped in the background (the page answers at
+    once); a change made in the console is shown on the very next page."""
+    async with console(tmp_path) as c, client_for(c.app) as client:
+        await c.storage.save_question(1, 1, "老年助餐点礼拜天开伐")
+        await api_login(client)
+        assert len((await (await client.get("/api/review")).json())["groups"]) == 1
+        await c.storage.save_question(2, 2, "怎么申请廉租房")
+        stale = await (await client.get("/api/review")).json()
+        assert len(stale["groups"]) == 1
+        await c.app[staff_web.CONSOLE].review._refresh
+        fresh = await (await client.get("/api/review")).json()
+        assert len(fresh["groups"]) == 2
+        csrf = await form_csrf(client, "/review")
+        await client.post("/review/dismiss", data={"csrf": csrf, "refs": "Q0002"})
+        after = await (await client.get("/api/review")).json()
+        assert [group["refs"] for group in after["groups"]] == [["Q0001"]]
