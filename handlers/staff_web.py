@@ -613,18 +613,9 @@ async def _item_context(ctx: Ctx, ref: str) -> dict[str, Any]:
 
 
 def _trail(ctx: Ctx, item: Item, actions: list[StaffAction]) -> list[tuple[str, str]]:
-    """(time, line) of everything done to the item, oldest first: replies with who sent
-    them (a reply recorded as an action is not listed twice), status changes with notes."""
+    """(time, line) of everything done to the item, oldest first: who did what, then what
+    it changed in the same second (a reply recorded as an action is not listed twice)."""
     lines = []
-    by_whom = {(a.detail, a.at) for a in actions if a.action == "reply"}
-    for reply in item.replies:
-        if (reply.text, reply.created_at) not in by_whom:
-            lines.append((reply.created_at, f"{ctx.t('web.item.replied')}: {reply.text}"))
-    for status, note, at in item.history:
-        line = (
-            f"→ {ctx.t('web.status.' + status) if 'web.status.' + status in MESSAGES else status}"
-        )
-        lines.append((at, line + (f": {note}" if note else "")))
     for action in actions:
         verb = ctx.t(f"web.action.{action.action.split(':')[0]}")
         channel = ctx.t(f"web.channel.{action.channel}")
@@ -635,7 +626,16 @@ def _trail(ctx: Ctx, item: Item, actions: list[StaffAction]) -> list[tuple[str, 
                 f"{action.actor_name}（{channel}）{verb}" + (f": {detail}" if detail else ""),
             )
         )
-    return sorted(lines, key=lambda line: line[0])
+    by_whom = {(a.detail, a.at) for a in actions if a.action == "reply"}
+    for reply in item.replies:
+        if (reply.text, reply.created_at) not in by_whom:
+            lines.append((reply.created_at, f"{ctx.t('web.item.replied')}: {reply.text}"))
+    for status, note, at in item.history:
+        line = (
+            f"→ {ctx.t('web.status.' + status) if 'web.status.' + status in MESSAGES else status}"
+        )
+        lines.append((at, line + (f": {note}" if note else "")))
+    return sorted(lines, key=lambda line: line[0])  # stable: in the same second, who first
 
 
 def _outcome_of(item: Item, desk: StaffDesk) -> str | None:
