@@ -32,8 +32,9 @@ from aiohttp import web  # noqa: E402
 
 from bot.accounts import Accounts  # noqa: E402
 from bot.config import Config  # noqa: E402
+from bot.core import Sender, Station  # noqa: E402
+from bot.staff import StaffDesk  # noqa: E402
 from bot.storage import Storage  # noqa: E402
-from bot.web_desk import StaffDesk  # noqa: E402
 from faq.loader import load  # noqa: E402
 from handlers import staff_web  # noqa: E402
 
@@ -65,10 +66,14 @@ def fill(path: Path, questions: int, seed: int = 7) -> None:
     db = sqlite3.connect(path)
     db.execute("BEGIN")
     residents = [
-        (user_id, "zh", f"居民{user_id}", "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z")
+        (user_id, str(user_id), "zh", f"居民{user_id}", "2026-01-01T00:00:00Z")
         for user_id in range(1, 20001)
     ]
-    db.executemany("INSERT INTO residents VALUES (?, ?, ?, ?, ?)", residents)
+    db.executemany(
+        "INSERT INTO residents (user_id, external_id, language, display_name, first_seen,"
+        " last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+        residents,
+    )
 
     def stamp(seconds_ago: float) -> str:
         return (now - timedelta(seconds=seconds_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -85,8 +90,8 @@ def fill(path: Path, questions: int, seed: int = 7) -> None:
             (user_id, user_id, text, status, json.dumps(candidates), stamp(age), stamp(age))
         )
     db.executemany(
-        "INSERT INTO questions (user_id, chat_id, text, status, candidates, created_at,"
-        " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO questions (user_id, chat_id, address, text, status, candidates, created_at,"
+        " updated_at) VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7)",
         rows,
     )
     db.executemany(
@@ -163,7 +168,11 @@ async def run(questions: int, rounds: int, reader: bool) -> dict[str, list[float
         Storage.open(config.storage_path) as storage,
         Storage.open(config.storage_path) as second,
     ):
-        desk = await StaffDesk.create(config, storage)
+        # many residents, not a flood from 40: the flood guard would answer most with silence
+        station = Station(
+            dataclasses.replace(config, flood_max_messages=10**6), load(None), storage
+        )
+        desk = StaffDesk(station)
         app = web.Application()
         staff_web.register(app, lambda: desk, reader=second if reader else None)
         runner = web.AppRunner(app, access_log=None)
@@ -207,7 +216,7 @@ async def run(questions: int, rounds: int, reader: bool) -> dict[str, list[float
                         timings[name].append((time.perf_counter() - start) * 1000)
                         assert response.status == 200, (path, response.status)
                         assert "/login" not in response.url.path, path
-                bot = await bot_figures(config, storage, client, base, pages)
+                bot = await bot_figures(station, client, base, pages)
                 # review when each request finds a new question: answered from the previous
                 # grouping while it is grouped again in the background
                 review = app[staff_web.CONSOLE].review
@@ -233,15 +242,11 @@ async def run(questions: int, rounds: int, reader: bool) -> dict[str, list[float
 
 
 async def bot_figures(
-    config: Config, storage: Storage, client: aiohttp.ClientSession, base: str, pages: dict
+    station: Station, client: aiohttp.ClientSession, base: str, pages: dict
 ) -> dict[str, tuple[float, float, float]]:
     """The bot's replies (Station.on_text: FAQ answers, one in five saved for staff) in the
     console's event loop, alone and while a staff member clicks through the pages nonstop."""
-    from bot.core import Sender, Station
-
-    kb = load(None)
-    # many residents, not a flood from 40: the flood guard would answer most with silence
-    station = Station(dataclasses.replace(config, flood_max_messages=10**6), kb, storage)
+    kb = station.kb
     questions = [q for entry in kb.entries for q in entry.questions.get("zh", [])]
     rng = random.Random(3)
 

@@ -27,7 +27,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "telegram": ("token", "base_url", "base_file_url", "webhook", "rate_limiter"),
     "storage": ("path",),
     "faq": ("path", "overlay"),
-    "staff": ("user_ids", "chat_id"),
+    "staff": ("user_ids", "chat_id", "language"),
     "matching": ("answer_threshold", "suggest_threshold", "coverage_strictness"),
     "limits": ("flood_messages", "flood_seconds"),
     "retention": ("closed_items_days",),
@@ -80,6 +80,7 @@ class Config:
     overlay_path: Path | None = None  # None = staff-overlay.yaml next to the database
     staff_user_ids: frozenset[int] = frozenset()
     staff_chat_id: int | None = None
+    staff_language: str = "zh"  # of notices and staff replies in the staff group
     timezone: str = "Asia/Shanghai"
     matching: dict[str, float] = field(default_factory=dict)
     webhook: WebhookConfig | None = None
@@ -89,6 +90,7 @@ class Config:
     retention_days: int | None = None
     web: WebConfig | None = None  # None = no staff web console (`stationbot web` uses defaults)
     config_path: Path | None = None  # the file these values came from; None = built-in defaults
+    token_from_env: bool = False  # the token came from STATIONBOT_TOKEN
     # line of each dotted key in the file, for errors found later (check_storage_path)
     key_lines: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
@@ -257,9 +259,13 @@ def _read_staff(reader: _Reader) -> dict[str, Any]:
                 f"staff.user_ids[{index}]",
                 f"expected a numeric Telegram user id without quotes, got {user_id!r}",
             )
+    language = reader.get(staff, "language", "staff.language", "text", "zh")
+    if language not in ("zh", "en"):
+        raise reader.fail(staff.key_line("language"), "staff.language", "expected zh or en")
     return {
         "staff_user_ids": frozenset(user_ids),
         "staff_chat_id": reader.get(staff, "chat_id", "staff.chat_id", "integer"),
+        "staff_language": language,
     }
 
 
@@ -382,6 +388,7 @@ def load_config(path: str | Path | None = None, *, require_token: bool = False) 
     config.config_path = file
     if os.environ.get(TOKEN_ENV):
         config.token = os.environ[TOKEN_ENV].strip()
+        config.token_from_env = True
     if require_token and not config.token:
         where = file or f"{DEFAULT_CONFIG_FILE} (copy config.example.yaml)"
         raise ConfigError(f"no Telegram token: set {TOKEN_ENV} or telegram.token in {where}")

@@ -1,27 +1,33 @@
-"""The one decision path for a resident's message, shared by the Telegram bot and the console chat.
+"""The one decision path for a resident's message, on every channel.
 
 `Station` answers, suggests, or saves a question for staff, takes wishes, and returns plain
-`Reply` objects; adapters in handlers/ only parse input and render replies.
+`Reply` objects. It never sends: each decision is one unit of work in which the state change
+(a saved question, a wish, a language), the reply and any staff notices are written together,
+and the incoming message (bot.inbox.current_turn) is marked handled; the outbox's sender
+delivers the messages. Adapters in handlers/ only parse input.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import re
 import secrets
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from rapidfuzz import fuzz, process
+
 from bot.config import Config, load_station_faq
+from bot.inbox import Turn, current_turn
 from bot.live import LIVE_ANSWERS, list_branches, nearest_branches
-from bot.messages import LANGUAGES, all_variants, t
-from bot.storage import Item, Storage, StorageError
+from bot.messages import LANGUAGES, all_variants, has, t
+from bot.outbox import Button, Outgoing
+from bot.storage import Item, Resident, Storage, StorageError, Tx, parse_time
 from bot.text import clean_text, one_line
 from faq.matcher import Matcher
 from faq.model import Entry, KnowledgeBase, MatchResult
@@ -36,15 +42,19 @@ TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8}$")
 
 # A pending question (behind suggestion / feedback / "pass to staff" buttons) is kept this long.
 PENDING_TTL_SECONDS = 24 * 3600
-MAX_PENDING = 10_000
 # "/wish" without text waits this long for the wish itself.
 WISH_PROMPT_TTL_SECONDS = 15 * 60
 MAX_SUGGESTIONS = 3
-MINE_LIMIT = 10
+MINE_PAGE_CHARS = 3000  # one /mine page, well inside every channel's message limit
 MINE_TEXT_CHARS = 120
+# A resident may have this many questions waiting for staff; past it, new ones are not saved
+# and the reply says so (and gives the phone number), so one resident cannot flood the inbox.
+MAX_OPEN_QUESTIONS = 20
 
 HUMAN_ENTRY = "smalltalk.human"  # asking for a person: answer and save for staff
+FRAUD_ENTRY = "safety.fraud"  # a fraud attempt: the warning at once, and staff told
 WISH_HOW_ENTRY = "wish.how"  # answering it offers a "make a wish now" button
+SAVED_WITH_ANSWER = {HUMAN_ENTRY: "human.saved", FRAUD_ENTRY: "fraud.saved"}
 
 # Big topic buttons: message key of the label -> what pressing it opens.
 TOPICS: dict[str, str] = {
@@ -61,28 +71,18 @@ KEYBOARD_ROWS = (
     ("topic.services", "topic.wish"),
 )
 
-# A message that only says "I want to make a wish" (no question word, no wish content yet).
-WISH_INTENT = re.compile(
-    r"^\s*(?:我?(?:想要?|要|想再)?(?:许|許|提|说|說)(?:一?个|一?個)?(?:微?心愿|微?心願|愿望|願望|愿|願)"
-    r"|(?:i\s*(?:want|would like|'d like|wanna)\s*to\s*)?make\s+a\s+(?:micro-?)?wish)"
-    r"\s*[。.!！]*\s*$",
-    re.IGNORECASE,
-)
 # Typed instead of pressing "Cancel" under the wish prompt: not a wish.
 WISH_CANCEL_WORDS = {"取消", "不许了", "不许", "算了", "不要了", "不用了", "cancel", "never mind"}
-
-
-@dataclass(frozen=True)
-class Button:
-    """An inline button: its label and its callback data (at most 64 bytes)."""
-
-    label: str
-    data: str
+# Messages with nothing to act on: a friendly word back, nothing saved for staff.
+ACKNOWLEDGEMENTS = {
+    "嗯", "嗯嗯", "哦", "哦哦", "噢", "喔", "好", "好的", "好吧", "行", "知道了", "晓得了",
+    "收到", "明白", "明白了", "ok", "okay", "k", "yes", "no", "是", "对", "hmm", "oh", "ah",
+}  # fmt: skip
 
 
 @dataclass
 class Reply:
-    """What to send back: adapters render it, nothing more.
+    """What to say back: adapters render it, nothing more.
 
     `buttons` (inline) and `keyboard` (big reply-keyboard buttons) are never both set.
     """
@@ -91,63 +91,77 @@ class Reply:
     language: str
     buttons: list[list[Button]] = field(default_factory=list)
     keyboard: list[list[str]] | None = None
-    saved: Item | None = None  # a question or wish just saved: adapters notify staff
+    saved: Item | None = None  # a question or wish saved by this message
     retire_buttons: bool = False  # the pressed message's buttons have done their job
 
 
 @dataclass(frozen=True)
 class Sender:
-    """Who sent a message, and where."""
+    """Who sent a message, and where: `user_id` is their id on `channel`."""
 
-    user_id: int
-    chat_id: int
+    user_id: int | str
+    chat_id: int | str
     private: bool = True
     language_code: str | None = None  # Telegram's, e.g. "zh-hans", "en"
     display_name: str | None = None
+    channel: str = "telegram"
+    message_id: int | None = None  # the message (or pressed message) this is about
 
-
-@dataclass
-class Pending:
-    """A question behind buttons: the callback data carries only its token."""
-
-    user_id: int
-    chat_id: int
-    question: str
-    suggestions: list[str]
-    candidates: list[tuple[str, float]]
-    created: float
-    entry_id: str | None = None  # the answer shown for it, if any
-    saved_ref: str | None = None  # set once it was passed to staff
+    @property
+    def key(self) -> str:
+        """The resident, whatever the channel: flood control and ordering use it."""
+        return f"{self.channel}:{self.user_id}"
 
 
 class FloodGuard:
-    """Counts each resident's messages in a sliding window."""
+    """Counts each resident's messages in a sliding window; idle residents are forgotten."""
 
     def __init__(self, max_messages: int, window_seconds: float, clock: Callable[[], float]):
         self.max_messages = max_messages
         self.window_seconds = window_seconds
         self._clock = clock
-        self._times: dict[int, deque[float]] = {}
-        self._warned: set[int] = set()
+        self._times: dict[str, deque[float]] = {}
+        self._warned: set[str] = set()
+        self._next_sweep = 0.0
 
-    def check(self, user_id: int) -> str:
-        """Return "ok", "warn" (first message over the limit) or "silent" (the rest)."""
+    def check(self, key: str) -> str:
+        """Return "ok", "warn" (first message over the limit) or "silent" (the rest).
+
+        A burst of `max_messages` in the window is a flood: the last of them is warned.
+        """
         now = self._clock()
-        times = self._times.setdefault(user_id, deque())
+        self._sweep(now)
+        times = self._times.setdefault(key, deque())
         while times and now - times[0] > self.window_seconds:
             times.popleft()
         times.append(now)
-        if len(times) <= self.max_messages:
-            self._warned.discard(user_id)
+        if len(times) < self.max_messages:
+            self._warned.discard(key)
             return "ok"
-        if user_id in self._warned:
+        if key in self._warned:
             return "silent"
-        self._warned.add(user_id)
+        self._warned.add(key)
         return "warn"
 
-    def forget(self, user_id: int) -> None:
-        self._times.pop(user_id, None)
-        self._warned.discard(user_id)
+    def forget(self, key: str) -> None:
+        self._times.pop(key, None)
+        self._warned.discard(key)
+
+    def __len__(self) -> int:
+        return len(self._times)
+
+    def _sweep(self, now: float) -> None:
+        """Drops residents with nothing in the window (200,000 seen once cost no memory)."""
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + self.window_seconds
+        idle = [
+            k
+            for k, times in self._times.items()
+            if not times or now - times[-1] > self.window_seconds
+        ]
+        for key in idle:
+            self.forget(key)
 
 
 class MatchBatch:
@@ -187,27 +201,25 @@ class MatchBatch:
                 decided.set_result(result)
 
 
-Handler = Callable[..., Awaitable["Reply | None"]]
+@dataclass
+class Context:
+    """What a decision knows about the resident: read before, written in the same unit."""
+
+    sender: Sender
+    language: str
+    resident: Resident | None  # as stored before this message (None: first contact)
+    tx: Tx | None = None
+    user_id: int = 0  # the internal id, once the unit has created or refreshed the resident
+    turn: Turn | None = None  # the incoming message being handled (read before the unit:
+    # units run in the group-commit task, whose context is another message's)
+
+    @property
+    def awaiting_wish(self) -> datetime | None:
+        stamp = self.resident.awaiting_wish_at if self.resident else None
+        return parse_time(stamp) if stamp else None
 
 
-def guarded(method: Handler) -> Handler:
-    """Applies flood control and records the resident as seen before `method` runs.
-
-    The wrapped method returns None when the resident is being flood-limited: say nothing.
-    """
-
-    @functools.wraps(method)
-    async def wrapper(self: Station, sender: Sender, *args, **kwargs) -> Reply | None:
-        verdict = self.flood.check(sender.user_id)
-        if verdict == "silent":
-            return None
-        if verdict == "warn":
-            log.info("flood control: user %s is over the limit", sender.user_id)
-            return Reply(t("slow_down", self.language(sender)), self.language(sender))
-        await self._touch(sender)
-        return await method(self, sender, *args, **kwargs)
-
-    return wrapper
+Decide = Callable[[Context], Awaitable["Reply | None"]]
 
 
 def callback(*parts: str) -> str:
@@ -232,6 +244,11 @@ def worth_reading(text: str) -> bool:
     return len(letters) >= 2 or any(not character.isascii() for character in letters)
 
 
+def is_acknowledgement(text: str) -> bool:
+    """True for "嗯", "ok", "好的。": nothing to answer and nothing for staff."""
+    return text.strip(" 。.!！~～?？,，").casefold() in ACKNOWLEDGEMENTS
+
+
 class Station:
     """Decides what to say to a resident; holds the knowledge base, matcher and storage."""
 
@@ -251,11 +268,8 @@ class Station:
         self.flood = FloodGuard(config.flood_max_messages, config.flood_window_seconds, clock)
         self._clock = clock
         self._now = now or (lambda: datetime.now(ZoneInfo(config.timezone)))
-        self._pending: OrderedDict[str, Pending] = OrderedDict()
-        self._awaiting_wish: dict[int, float] = {}
-        self._chosen_language: dict[int, str | None] = {}
-        self._last_language: dict[int, str] = {}
         self._storage_problems: set[str] = set()
+        self._refusals_logged: dict[str, float] = {}
         self._match_batch = MatchBatch()
         self._topic_by_label = {
             label: target for key, target in TOPICS.items() for label in all_variants(key)
@@ -282,302 +296,479 @@ class Station:
         kb = load_station_faq(self.config)
         self.kb, self.matcher = kb, Matcher(kb, self.config.matching)
 
+    # --- the decision for one text: what `stationbot match` reports too ---
+
+    def topic_of(self, text: str) -> str | None:
+        """The topic a big button's label opens ("category:canteen"), else None."""
+        return self._topic_by_label.get(text.strip())
+
+    async def decide(self, text: str) -> MatchResult:
+        """The matcher's decision for a cleaned text, scored with others asked meanwhile."""
+        return await self._match_batch.match(self.matcher, text)
+
+    # --- one unit of work per message ---
+
+    async def _turn(
+        self, sender: Sender, decide: Decide, *, text: str | None = None
+    ) -> Reply | None:
+        """Flood control, then `decide` in one unit of work with the reply it returns queued
+        for the resident, staff told of what it saved, and the incoming message finished."""
+        verdict = self.flood.check(sender.key)
+        if verdict == "silent":
+            return None
+        try:
+            resident = await self.storage.find_resident(sender.channel, str(sender.user_id))
+        except StorageError as error:
+            resident = None
+            self._storage_problem("read resident", error)
+        turn = current_turn.get()
+        context = Context(sender, self._language(sender, resident, text), resident, turn=turn)
+        if verdict == "warn":
+            log.info("flood control: %s is over the limit", sender.key)
+            decide = self._slow_down
+
+        async def unit(tx: Tx) -> Reply | None:
+            context.tx = tx
+            stored = await tx.resident(
+                sender.channel, str(sender.user_id), display_name=sender.display_name
+            )
+            context.user_id = stored.user_id
+            reply = await decide(context)
+            if reply is not None:
+                await self._queue_reply(tx, sender, reply)
+                if reply.language != stored.last_language:
+                    await tx.update_resident(stored.user_id, last_language=reply.language)
+                if reply.saved is not None:
+                    for notice in self.notices(reply.saved):
+                        await tx.queue(
+                            notice.channel, notice.address, notice.kind, notice.to_json()
+                        )
+            if turn is not None and not turn.finished:
+                await tx.finish(turn.row.id)
+            return reply
+
+        try:
+            reply = await self.storage.transact("handle a message", unit)
+        except StorageError as error:
+            return await self._apologise(sender, context.language, error, turn)
+        if turn is not None:
+            turn.finished = True
+        return reply
+
+    async def _apologise(
+        self, sender: Sender, language: str, error: StorageError, turn: Turn | None
+    ) -> Reply | None:
+        """Nothing was saved: say so (never "saved"), with the phone number, and count the
+        message as handled. If even that cannot be written, say nothing: the message stays
+        in the inbox and is handled again once the database takes writes (Turn.failed)."""
+        reply = self._save_failed("handle a message", error, language)
+
+        async def unit(tx: Tx) -> None:
+            await self._queue_reply(tx, sender, reply)
+            if turn is not None:
+                await tx.finish(turn.row.id)
+
+        try:
+            await self.storage.transact("queue an apology", unit)
+        except StorageError:
+            if turn is not None:
+                turn.failed = True
+            return None
+        if turn is not None:
+            turn.finished = True
+        return reply
+
+    async def _slow_down(self, context: Context) -> Reply:
+        return Reply(t("slow_down", context.language), context.language)
+
+    async def _queue_reply(self, tx: Tx, sender: Sender, reply: Reply) -> None:
+        address = str(sender.chat_id)
+        if reply.retire_buttons and sender.message_id is not None:
+            retire = Outgoing(sender.channel, address, kind="retire", message_id=sender.message_id)
+            await tx.queue(retire.channel, retire.address, retire.kind, retire.to_json())
+        message = Outgoing(
+            sender.channel,
+            address,
+            reply.text,
+            buttons=reply.buttons,
+            keyboard=reply.keyboard,
+            quote=None if sender.private else sender.message_id,
+        )
+        await tx.queue(message.channel, message.address, message.kind, message.to_json())
+
+    def notices(self, item: Item, follow_up: str | None = None) -> list[Outgoing]:
+        """Staff notices about a saved item (rendered by the staff core)."""
+        from bot.staff import notices  # the staff core renders them; it imports this module
+
+        return notices(self, item, follow_up)
+
     # --- language ---
 
-    def language(self, sender: Sender, text: str | None = None) -> str:
+    def _language(self, sender: Sender, resident: Resident | None, text: str | None) -> str:
         """The reply language: chosen with /language, else the script typed, else earlier use,
-        else Telegram's language_code, else Chinese."""
-        chosen = self._chosen_language.get(sender.user_id)
-        if chosen in LANGUAGES:
-            language = chosen
-        elif text and has_words(text):
-            language = detect_language(text)
-        elif sender.user_id in self._last_language:
-            language = self._last_language[sender.user_id]
-        elif sender.language_code and sender.language_code[:2].lower() in LANGUAGES:
-            language = sender.language_code[:2].lower()
-        else:
-            language = "zh"
-        self._last_language[sender.user_id] = language
-        return language
+        else the channel's language code, else Chinese."""
+        if resident is not None and resident.language in LANGUAGES:
+            return resident.language
+        if text and worth_reading(text) and has_words(text):
+            return detect_language(text)
+        if resident is not None and resident.last_language in LANGUAGES:
+            return resident.last_language
+        if sender.language_code and sender.language_code[:2].lower() in LANGUAGES:
+            return sender.language_code[:2].lower()
+        return "zh"
 
     # --- commands ---
 
-    async def handled_before(self, update_id: int) -> bool:
-        """True when this Telegram update was handled before (a redelivery after a crash)."""
-        try:
-            return await self.storage.update_seen(update_id)
-        except StorageError as error:  # answering twice beats not answering
-            self._storage_problem("check update", error)
-            return False
-
-    async def mark_handled(self, update_id: int) -> None:
-        """Records that this update was handled (its reply sent): a redelivery is skipped."""
-        try:
-            await self.storage.remember_update(update_id)
-        except StorageError as error:
-            self._storage_problem("record update", error)
-
-    @guarded
-    async def on_start(self, sender: Sender) -> Reply:
+    async def on_start(self, sender: Sender) -> Reply | None:
         """Greets the resident and shows the big topic buttons."""
-        self._awaiting_wish.pop(sender.user_id, None)  # another command: the wish prompt is over
-        language = self.language(sender)
-        return Reply(t("start", language), language, keyboard=self._keyboard(sender, language))
 
-    @guarded
-    async def on_help(self, sender: Sender) -> Reply:
+        async def decide(c: Context) -> Reply:
+            await self._end_wish_prompt(c)
+            return Reply(
+                t("start", c.language), c.language, keyboard=self._keyboard(sender, c.language)
+            )
+
+        return await self._turn(sender, decide)
+
+    async def on_help(self, sender: Sender) -> Reply | None:
         """Lists what the bot understands."""
-        self._awaiting_wish.pop(sender.user_id, None)  # another command: the wish prompt is over
-        language = self.language(sender)
-        return Reply(t("help", language), language, keyboard=self._keyboard(sender, language))
 
-    @guarded
-    async def on_language(self, sender: Sender, choice: str | None = None) -> Reply:
+        async def decide(c: Context) -> Reply:
+            await self._end_wish_prompt(c)
+            key = f"help.{sender.channel}"
+            text = t(key if has(key) else "help", c.language)
+            return Reply(text, c.language, keyboard=self._keyboard(sender, c.language))
+
+        return await self._turn(sender, decide)
+
+    async def on_refused(self, sender: Sender, what: str) -> Reply | None:
+        """A staff command or button from someone who is not staff: the same answer as any
+        unknown command, flood-controlled, and logged once an hour per person."""
+        now = self._clock()
+        if now - self._refusals_logged.get(sender.key, -3600.0) >= 3600:
+            if len(self._refusals_logged) > 10_000:
+                self._refusals_logged.clear()
+            self._refusals_logged[sender.key] = now
+            log.warning("non-staff %s tried staff action %s", sender.key, what)
+
+        async def decide(c: Context) -> Reply:
+            return Reply(t("staff.not_allowed", c.language), c.language)
+
+        return await self._turn(sender, decide)
+
+    async def on_language(self, sender: Sender, choice: str | None = None) -> Reply | None:
         """Sets the language given as an argument, or offers both as buttons."""
         if choice and choice.lower()[:2] in LANGUAGES:
-            return await self._set_language(sender, choice.lower()[:2])
-        language = self.language(sender)
-        buttons = [
-            Button(t(f"language.{code}", code), callback("lang", code)) for code in LANGUAGES
-        ]
-        return Reply(t("language.prompt", language), language, buttons=[buttons])
+            code = choice.lower()[:2]
+            return await self._turn(sender, lambda c: self._set_language(c, code))
 
-    @guarded
-    async def on_mine(self, sender: Sender) -> Reply:
+        async def decide(c: Context) -> Reply:
+            buttons = [
+                Button(t(f"language.{code}", code), callback("lang", code)) for code in LANGUAGES
+            ]
+            return Reply(t("language.prompt", c.language), c.language, buttons=[buttons])
+
+        return await self._turn(sender, decide)
+
+    async def on_mine(self, sender: Sender, page: int = 0) -> Reply | None:
         """Lists the resident's own questions and wishes, with status and staff replies."""
-        self._awaiting_wish.pop(sender.user_id, None)  # another command: the wish prompt is over
-        language = self.language(sender)
-        if not sender.private:
+        return await self._turn(sender, lambda c: self._mine(c, page))
+
+    async def _mine(self, c: Context, page: int) -> Reply:
+        await self._end_wish_prompt(c)
+        language = c.language
+        if not c.sender.private:
             return Reply(t("private_only", language), language)
-        try:
-            items = await self.storage.items_of(sender.user_id)
-        except StorageError as error:
-            return self._save_failed("list a resident's items", error, language)
+        items = await c.tx.items_of(c.user_id)
         if not items:
             return Reply(t("mine.empty", language), language)
-        lines = [t("mine.header", language)]
-        for item in items[:MINE_LIMIT]:
-            lines.append(
-                t(
-                    "mine.item",
-                    language,
-                    ref=item.ref,
-                    kind=t(f"kind.{item.kind}", language),
-                    status=self._status_label(item.status, language),
-                    text=one_line(item.text, MINE_TEXT_CHARS),
-                )
-            )
-            lines.extend(t("mine.reply", language, text=r.text) for r in item.replies)
-        if len(items) > MINE_LIMIT:
-            lines.append(t("mine.more", language, count=len(items) - MINE_LIMIT))
-        return Reply("\n".join(lines), language)
+        pages = mine_pages(items, language)
+        page = min(max(page, 0), len(pages) - 1)
+        buttons = []
+        if page + 1 < len(pages):
+            buttons = [[Button(t("mine.more_button", language), callback("mine", str(page + 1)))]]
+        return Reply(pages[page], language, buttons=buttons)
 
-    @guarded
-    async def on_forget(self, sender: Sender) -> Reply:
+    async def on_forget(self, sender: Sender) -> Reply | None:
         """Asks for confirmation before deleting everything about the resident."""
-        self._awaiting_wish.pop(sender.user_id, None)  # another command: the wish prompt is over
-        language = self.language(sender)
-        if not sender.private:
-            return Reply(t("private_only", language), language)
-        buttons = [
-            Button(t("forget.yes", language), callback("forget", "yes")),
-            Button(t("forget.no", language), callback("forget", "no")),
-        ]
-        return Reply(t("forget.confirm", language), language, buttons=[buttons])
 
-    @guarded
-    async def on_wish(self, sender: Sender, text: str = "", update_id: int | None = None) -> Reply:
+        async def decide(c: Context) -> Reply:
+            await self._end_wish_prompt(c)
+            if not sender.private:
+                return Reply(t("private_only", c.language), c.language)
+            buttons = [
+                Button(t("forget.yes", c.language), callback("forget", "yes")),
+                Button(t("forget.no", c.language), callback("forget", "no")),
+            ]
+            return Reply(t("forget.confirm", c.language), c.language, buttons=[buttons])
+
+        return await self._turn(sender, decide)
+
+    async def on_wish(self, sender: Sender, text: str = "") -> Reply | None:
         """Saves the wish given with /wish, or asks for it."""
         text = clean_text(text)
         readable = worth_reading(text)
-        language = self.language(sender, text if readable else None)
-        if not readable:  # "/wish", "/wish 2", "/wish 👍": ask for the wish itself
-            return self._wish_prompt(sender, language)
-        return await self._save_wish(sender, text, language, update_id)
+
+        async def decide(c: Context) -> Reply:
+            if not readable:  # "/wish", "/wish 2", "/wish 👍": ask for the wish itself
+                return await self._wish_prompt(c)
+            return await self._save_wish(c, text)
+
+        return await self._turn(sender, decide, text=text if readable else None)
 
     # --- messages ---
 
-    @guarded
-    async def on_text(self, sender: Sender, text: str, update_id: int | None = None) -> Reply:
+    async def on_text(self, sender: Sender, text: str) -> Reply | None:
         """Answers a typed message, suggests entries, or saves the question for staff."""
         text = clean_text(text)
         readable = worth_reading(text)  # a stray "g" does not switch a Chinese chat to English
-        language = self.language(sender, text if readable else None)
-        if not readable:  # only emoji, digits, punctuation or one stray letter
-            return Reply(t("empty_question", language), language)
-        target = self._topic_by_label.get(text)
-        if target:
-            self._awaiting_wish.pop(sender.user_id, None)
-            return await self._open_topic(sender, target, language)
-        asked_at = self._awaiting_wish.pop(sender.user_id, None)
-        if asked_at is not None and self._clock() - asked_at <= WISH_PROMPT_TTL_SECONDS:
-            if text.strip("。.!！ ").casefold() in WISH_CANCEL_WORDS:
-                return Reply(t("wish.cancelled", language), language)
-            return await self._save_wish(sender, text, language, update_id)
-        if WISH_INTENT.match(text):
-            return self._wish_prompt(sender, language)
-        result = await self._match_batch.match(self.matcher, text)
+        target = self.topic_of(text) if readable else None
+        result = await self.decide(text) if readable and target is None else None
+
+        async def decide(c: Context) -> Reply:
+            if not readable:  # only emoji, digits, punctuation or one stray letter
+                return Reply(t("empty_question", c.language), c.language)
+            if target:
+                await self._end_wish_prompt(c)
+                return await self._open_topic(c, target)
+            asked = c.awaiting_wish
+            if asked is not None:
+                await self._end_wish_prompt(c)
+                if self._now() - asked <= timedelta(seconds=WISH_PROMPT_TTL_SECONDS):
+                    return await self._wish_or_answer(c, text, result)
+            return await self._respond(c, text, result)
+
+        return await self._turn(sender, decide, text=text if readable else None)
+
+    async def _respond(self, c: Context, text: str, result: MatchResult) -> Reply:
+        """The answer, the suggestions, or the question saved for staff."""
         if result.outcome == "answer" and result.id and (entry := self.kb.get(result.id)):
-            return await self._answer(sender, text, result, entry, language, update_id)
+            return await self._answer(c, text, result, entry)
         suggestions = [i for i in result.suggestions if self.kb.get(i)][:MAX_SUGGESTIONS]
         if result.outcome == "suggest" and suggestions:
-            return await self._suggest(sender, text, result, suggestions, language)
-        await self._record("none", sender)
-        return await self._save_question(
-            sender, text, result.candidates, language, "question.saved", update_id=update_id
-        )
+            return await self._suggest(c, text, result, suggestions)
+        if is_acknowledgement(text):
+            return Reply(t("acknowledged", c.language), c.language)
+        await c.tx.record_event("none", c.user_id)
+        return await self._save_question(c, text, result.candidates, "question.saved")
 
-    @guarded
-    async def on_location(self, sender: Sender, latitude: float, longitude: float) -> Reply:
+    async def _wish_or_answer(self, c: Context, text: str, result: MatchResult) -> Reply:
+        """After the wish prompt: a message the FAQ answers is answered (with a button to save
+        it as the wish instead); anything else is the wish."""
+        if text.strip("。.!！ ").casefold() in WISH_CANCEL_WORDS:
+            return Reply(t("wish.cancelled", c.language), c.language)
+        if result.outcome == "answer" and result.id not in (WISH_HOW_ENTRY, HUMAN_ENTRY):
+            reply = await self._respond(c, text, result)
+            token = await self._keep(c, text, [], [], None)
+            reply.buttons.insert(
+                0, [Button(t("wish.save_instead", c.language), callback("wsave", token))]
+            )
+            return reply
+        return await self._save_wish(c, text)
+
+    async def on_location(self, sender: Sender, latitude: float, longitude: float) -> Reply | None:
         """Tells the resident the nearest station, with distance and address."""
-        language = self.language(sender)
-        if not self.kb.station.get("branches"):
-            return Reply(t("no_branches", language), language)
-        try:
-            text = nearest_branches(self.kb.station, latitude, longitude, language)
-        except ValueError:  # not a place on the map (a forged update): list every branch
-            text = list_branches(self.kb.station, self._now(), language)
-        return Reply(text, language)
 
-    @guarded
-    async def on_unsupported(self, sender: Sender) -> Reply:
+        async def decide(c: Context) -> Reply:
+            if not self.kb.station.branches:
+                return Reply(t("no_branches", c.language), c.language)
+            try:
+                text = nearest_branches(self.kb.station, latitude, longitude, c.language)
+            except ValueError:  # not a place on the map (a forged update): list every branch
+                text = list_branches(self.kb.station, self._now(), c.language)
+            return Reply(text, c.language)
+
+        return await self._turn(sender, decide)
+
+    async def on_unsupported(self, sender: Sender) -> Reply | None:
         """Explains, for a sticker, photo, voice note or file, what the bot understands."""
-        language = self.language(sender)
-        return Reply(t("only_text", language), language)
+
+        async def decide(c: Context) -> Reply:
+            key = f"only_text.{sender.channel}"
+            return Reply(t(key if has(key) else "only_text", c.language), c.language)
+
+        return await self._turn(sender, decide)
+
+    async def on_follow_up(self, sender: Sender, ref: str, text: str) -> Reply | None:
+        """A resident answering a staff reply: the item reopens with their words as a note and
+        staff hear of it (one notice per item while one is still waiting to go out)."""
+        text = clean_text(text)
+
+        async def decide(c: Context) -> Reply | None:
+            item = await c.tx.get_item(ref)
+            if item is None or item.user_id != c.user_id or not worth_reading(text):
+                return (
+                    await self._respond(c, text, await self.decide(text))
+                    if worth_reading(text)
+                    else None
+                )
+            updated = await c.tx.set_status(item.ref, "open", note=text)
+            if not await c.tx.notice_waiting(item.ref):
+                for notice in self.notices(updated, follow_up=text):
+                    await c.tx.queue(notice.channel, notice.address, notice.kind, notice.to_json())
+            return Reply(t("staff.follow_up_saved", c.language, ref=item.ref), c.language)
+
+        return await self._turn(sender, decide, text=text)
+
+    async def on_thanks(self, sender: Sender, ref: str) -> Reply | None:
+        """A resident's 👍 under a staff reply closes their answered question (only their own)."""
+
+        async def decide(c: Context) -> Reply | None:
+            item = await c.tx.get_item(ref)
+            if item is None or item.user_id != c.user_id or item.kind != "question":
+                return Reply(t("expired", c.language), c.language)
+            if item.status == "answered":
+                await c.tx.set_status(item.ref, "resolved", note="👍", actor="resident")
+            return Reply(t("staff.thanks_ack", c.language), c.language, retire_buttons=True)
+
+        return await self._turn(sender, decide)
 
     # --- buttons ---
 
-    @guarded
-    async def on_callback(self, sender: Sender, data: str) -> Reply:
+    async def on_callback(self, sender: Sender, data: str) -> Reply | None:
         """Acts on an inline button; unknown or outdated data gets a harmless reply."""
-        language = self.language(sender)
         version, _, rest = (data or "").partition(":")
         action, *args = rest.split(":")
         handler, arity = self._callbacks().get(action, (None, -1))
         if version != CALLBACK_VERSION or handler is None or len(args) != arity:
-            return Reply(t("expired", language), language)
-        return await handler(sender, language, *args)
+            return await self._turn(sender, lambda c: self._expired(c))
+        return await self._turn(sender, lambda c: handler(c, *args))
+
+    async def _expired(self, c: Context) -> Reply:
+        return Reply(t("expired", c.language), c.language)
 
     def _callbacks(self) -> dict[str, tuple[Callable[..., Awaitable[Reply]], int]]:
         """Button action -> (what it does, how many arguments its data carries)."""
         return {
             "ans": (self._on_entry_button, 1),
             "sug": (self._on_suggestion_button, 2),
-            "none": (self._on_none_of_these, 1),
+            "none": (self._on_pass_to_staff, 1),
             "fb": (self._on_feedback, 2),
             "staff": (self._on_pass_to_staff, 1),
             "lang": (self._on_language_button, 1),
             "forget": (self._on_forget_button, 1),
             "wish": (self._on_wish_button, 1),
+            "wsave": (self._on_save_as_wish, 1),
+            "mine": (self._on_mine_page, 1),
         }
 
-    async def _on_entry_button(self, sender: Sender, language: str, entry_id: str) -> Reply:
+    async def _on_entry_button(self, c: Context, entry_id: str) -> Reply:
         """Shows the answer of an entry picked from a topic menu."""
         entry = self.kb.get(entry_id)
         if entry is None:
-            return Reply(t("expired", language), language)
+            return await self._expired(c)
         # not an "answer" event: stats count those as questions typed
-        token = self._keep(sender, entry.first_question(language) or entry.id, [], [], entry.id)
-        return self._answer_reply(entry, language, token)
+        token = await self._keep(c, entry.first_question(c.language) or entry.id, [], [], entry.id)
+        return self._answer_reply(entry, c.language, token)
 
-    async def _on_suggestion_button(
-        self, sender: Sender, language: str, token: str, index: str
-    ) -> Reply:
+    async def _on_suggestion_button(self, c: Context, token: str, index: str) -> Reply:
         """Shows the answer the resident picked from "did you mean"."""
-        pending, problem = self._pending_for(sender, token, language)
+        pending, problem = await self._pending_for(c, token)
         if problem:
             return problem
         if not index.isdigit() or int(index) >= len(pending.suggestions):
-            return Reply(t("expired", language), language)
+            return await self._expired(c)
         entry = self.kb.get(pending.suggestions[int(index)])
         if entry is None:
-            return Reply(t("expired", language), language)
-        pending.entry_id = entry.id
-        await self._record("suggestion_click", sender, entry.id)
-        return self._answer_reply(entry, language, token)
+            return await self._expired(c)
+        await c.tx.update_question(token, entry_id=entry.id)
+        await c.tx.record_event("suggestion_click", c.user_id, entry.id)
+        return self._answer_reply(entry, c.language, token, pending.question)
 
-    async def _on_none_of_these(self, sender: Sender, language: str, token: str) -> Reply:
-        """Saves the question for staff when no suggestion fits."""
-        return await self._pass_pending(sender, language, token)
+    async def _on_pass_to_staff(self, c: Context, token: str) -> Reply:
+        """Saves the question for staff ("none of these", or after a 👎)."""
+        pending, problem = await self._pending_for(c, token)
+        if problem:
+            return problem
+        if pending.saved_ref:
+            return Reply(t("question.already", c.language, ref=pending.saved_ref), c.language)
+        reply = await self._save_question(
+            c, pending.question, pending.candidates, "question.passed", retire_buttons=True
+        )
+        if reply.saved:
+            await c.tx.update_question(token, saved_ref=reply.saved.ref)
+        return reply
 
-    async def _on_pass_to_staff(self, sender: Sender, language: str, token: str) -> Reply:
-        """Saves the question for staff after a 👎."""
-        return await self._pass_pending(sender, language, token)
-
-    async def _on_feedback(self, sender: Sender, language: str, verdict: str, token: str) -> Reply:
+    async def _on_feedback(self, c: Context, verdict: str, token: str) -> Reply:
         """Records 👍 / 👎; after 👎 offers to pass the question to staff."""
-        pending, problem = self._pending_for(sender, token, language)
+        pending, problem = await self._pending_for(c, token)
         if problem:
             return problem
         if verdict not in "+-" or len(verdict) != 1 or pending.entry_id is None:
-            return Reply(t("expired", language), language)
+            return await self._expired(c)
         helpful = verdict == "+"
-        try:
-            await self.storage.record_feedback(
-                sender.user_id, pending.entry_id, pending.question, helpful
-            )
-        except StorageError as error:
-            self._storage_problem("record feedback", error)
+        await c.tx.record_feedback(c.user_id, pending.entry_id, pending.question, helpful)
         if helpful:
-            return Reply(t("feedback.thanks", language), language, retire_buttons=True)
-        button = Button(t("feedback.pass", language), callback("staff", token))
+            return Reply(t("feedback.thanks", c.language), c.language, retire_buttons=True)
+        button = Button(t("feedback.pass", c.language), callback("staff", token))
         return Reply(
-            t("feedback.sorry", language), language, buttons=[[button]], retire_buttons=True
+            t("feedback.sorry", c.language), c.language, buttons=[[button]], retire_buttons=True
         )
 
-    async def _on_language_button(self, sender: Sender, language: str, code: str) -> Reply:
+    async def _on_language_button(self, c: Context, code: str) -> Reply:
         """Sets the language picked from the /language buttons."""
         if code not in LANGUAGES:
-            return Reply(t("expired", language), language)
-        return await self._set_language(sender, code)
+            return await self._expired(c)
+        return await self._set_language(c, code)
 
-    async def _on_forget_button(self, sender: Sender, language: str, answer: str) -> Reply:
+    async def _on_forget_button(self, c: Context, answer: str) -> Reply:
         """Deletes everything about the resident once they confirm."""
         if answer != "yes":
-            return Reply(t("forget.kept", language), language, retire_buttons=True)
-        try:
-            count = await self.storage.forget(sender.user_id)
-        except StorageError as error:
-            return self._save_failed("forget a resident", error, language)
-        self._forget_in_memory(sender.user_id)
-        return Reply(t("forget.done", language, count=count), language, retire_buttons=True)
+            return Reply(t("forget.kept", c.language), c.language, retire_buttons=True)
+        count = await c.tx.forget(c.user_id)
+        self.storage.after_forget()
+        self.flood.forget(c.sender.key)
+        return Reply(t("forget.done", c.language, count=count), c.language, retire_buttons=True)
 
-    async def _on_wish_button(self, sender: Sender, language: str, choice: str) -> Reply:
+    async def _on_wish_button(self, c: Context, choice: str) -> Reply:
         """Starts or cancels a wish."""
         if choice == "start":
-            return self._wish_prompt(sender, language)
+            return await self._wish_prompt(c)
         if choice != "cancel":
-            return Reply(t("expired", language), language)
-        self._awaiting_wish.pop(sender.user_id, None)
-        return Reply(t("wish.cancelled", language), language, retire_buttons=True)
+            return await self._expired(c)
+        await self._end_wish_prompt(c)
+        return Reply(t("wish.cancelled", c.language), c.language, retire_buttons=True)
+
+    async def _on_save_as_wish(self, c: Context, token: str) -> Reply:
+        """Saves as the wish a message that was answered instead, once the resident says so."""
+        pending, problem = await self._pending_for(c, token)
+        if problem:
+            return problem
+        if pending.saved_ref:
+            return Reply(t("question.already", c.language, ref=pending.saved_ref), c.language)
+        reply = await self._save_wish(c, pending.question)
+        reply.retire_buttons = True
+        if reply.saved:
+            await c.tx.update_question(token, saved_ref=reply.saved.ref)
+        return reply
+
+    async def _on_mine_page(self, c: Context, page: str) -> Reply:
+        if not page.isdigit():
+            return await self._expired(c)
+        return await self._mine(c, int(page))
 
     # --- building replies ---
 
-    async def _answer(
-        self,
-        sender: Sender,
-        text: str,
-        result: MatchResult,
-        entry: Entry,
-        language: str,
-        update_id: int | None,
-    ) -> Reply:
-        await self._record("answer", sender, entry.id)
-        if entry.id == HUMAN_ENTRY:
+    async def _answer(self, c: Context, text: str, result: MatchResult, entry: Entry) -> Reply:
+        await c.tx.record_event("answer", c.user_id, entry.id)
+        if entry.id in SAVED_WITH_ANSWER:  # a person is wanted: answer and tell staff too
+            flag = "fraud" if entry.id == FRAUD_ENTRY else None
             saved = await self._save_question(
-                sender, text, result.candidates, language, "human.saved", update_id=update_id
+                c, text, result.candidates, SAVED_WITH_ANSWER[entry.id], flag=flag
             )
-            saved.text = f"{answer_text(entry, language)}\n\n{saved.text}"
+            saved.text = f"{self._answer_text(entry, c.language, text)}\n\n{saved.text}"
             return saved
-        token = self._keep(sender, text, [], result.candidates, entry.id)
-        return self._answer_reply(entry, language, token)
+        token = await self._keep(c, text, [], result.candidates, entry.id)
+        return self._answer_reply(entry, c.language, token, text)
 
-    def _answer_reply(self, entry: Entry, language: str, token: str) -> Reply:
+    def _answer_text(self, entry: Entry, language: str, question: str = "") -> str:
+        """The answer with its live line, which may depend on the question (a street names
+        its branch, a holiday its dates)."""
         text = answer_text(entry, language)
-        live = self._live_line(entry, language)
-        if live:
-            text = f"{text}\n\n{live}"
+        live = self._live_line(entry, language, question)
+        return f"{text}\n\n{live}" if live else text
+
+    def _answer_reply(self, entry: Entry, language: str, token: str, question: str = "") -> Reply:
         rows = [
             [
                 Button(t("feedback.good", language), callback("fb", "+", token)),
@@ -586,51 +777,59 @@ class Station:
         ]
         if entry.id == WISH_HOW_ENTRY:
             rows.insert(0, [Button(t("wish.start", language), callback("wish", "start"))])
-        return Reply(text, language, buttons=rows)
+        return Reply(self._answer_text(entry, language, question), language, buttons=rows)
 
-    def _live_line(self, entry: Entry, language: str) -> str:
+    def _live_line(self, entry: Entry, language: str, question: str = "") -> str:
         live = LIVE_ANSWERS.get(entry.live) if entry.live else None
         if live is None or not self.kb.station:
             return ""
         try:
-            return live(self.kb.station, self._now(), language)
+            return live(self.kb.station, self._now(), language, question)
         except Exception:  # live data is a bonus: a bad station file must not cost the answer
             log.exception("live answer %r failed for entry %s", entry.live, entry.id)
             return ""
 
     async def _suggest(
-        self,
-        sender: Sender,
-        text: str,
-        result: MatchResult,
-        suggestions: list[str],
-        language: str,
+        self, c: Context, text: str, result: MatchResult, suggestions: list[str]
     ) -> Reply:
-        await self._record("suggest", sender)
-        token = self._keep(sender, text, suggestions, result.candidates)
+        await c.tx.record_event("suggest", c.user_id)
+        token = await self._keep(c, text, suggestions, result.candidates)
         rows = []
         for i, entry_id in enumerate(suggestions):
-            entry = self.kb.get(entry_id)
-            label = (entry.first_question(language) if entry else "") or entry_id
+            label = self.closest_question(self.kb.get(entry_id), text, c.language) or entry_id
             rows.append([Button(label, callback("sug", token, str(i)))])
-        rows.append([Button(t("none_of_these", language), callback("none", token))])
-        return Reply(t("did_you_mean", language), language, buttons=rows)
+        rows.append([Button(t("none_of_these", c.language), callback("none", token))])
+        return Reply(t("did_you_mean", c.language), c.language, buttons=rows)
 
-    async def _open_topic(self, sender: Sender, target: str, language: str) -> Reply:
+    @staticmethod
+    def closest_question(entry: Entry | None, text: str, language: str) -> str:
+        """The entry's question nearest to what was asked (asked about lunch, offered the
+        lunch question, not the entry's first one)."""
+        if entry is None:
+            return ""
+        questions = entry.questions.get(language) or next(iter(entry.questions.values()), [])
+        if not questions:
+            return entry.first_question(language) or ""
+        best = process.extractOne(text, questions, scorer=fuzz.WRatio)
+        return best[0] if best else questions[0]
+
+    async def _open_topic(self, c: Context, target: str) -> Reply:
         kind, _, name = target.partition(":")
         if kind == "wish":
-            return self._wish_prompt(sender, language)
+            return await self._wish_prompt(c)
         if kind == "entry" and (entry := self.kb.get(name)):
-            token = self._keep(sender, entry.first_question(language) or entry.id, [], [], entry.id)
-            return self._answer_reply(entry, language, token)
+            token = await self._keep(
+                c, entry.first_question(c.language) or entry.id, [], [], entry.id
+            )
+            return self._answer_reply(entry, c.language, token)
         rows = []
         for entry in self.kb.entries:
             data = callback("ans", entry.id)
             if category_of(entry) == name and fits(data):
-                rows.append([Button(entry.first_question(language) or entry.id, data)])
+                rows.append([Button(entry.first_question(c.language) or entry.id, data)])
         if not rows:  # a knowledge base without this topic: nothing to show
-            return Reply(t("help", language), language)
-        return Reply(t("choose", language), language, buttons=rows)
+            return Reply(t("help", c.language), c.language)
+        return Reply(t("choose", c.language), c.language, buttons=rows)
 
     def _keyboard(self, sender: Sender, language: str) -> list[list[str]] | None:
         # a reply keyboard in a group would pop up for everyone
@@ -638,84 +837,78 @@ class Station:
             return None
         return [[t(key, language) for key in row] for row in KEYBOARD_ROWS]
 
-    def _wish_prompt(self, sender: Sender, language: str) -> Reply:
-        self._awaiting_wish[sender.user_id] = self._clock()
-        cancel = Button(t("wish.cancel", language), callback("wish", "cancel"))
-        return Reply(t("wish.prompt", language), language, buttons=[[cancel]])
+    async def _wish_prompt(self, c: Context) -> Reply:
+        await c.tx.update_resident(c.user_id, awaiting_wish_at=c.tx.now)
+        cancel = Button(t("wish.cancel", c.language), callback("wish", "cancel"))
+        return Reply(t("wish.prompt", c.language), c.language, buttons=[[cancel]])
 
-    async def _set_language(self, sender: Sender, code: str) -> Reply:
-        try:
-            await self.storage.set_language(sender.user_id, code)
-        except StorageError as error:  # still honoured until the bot restarts
-            self._storage_problem("set language", error)
-        self._chosen_language[sender.user_id] = code
-        self._last_language[sender.user_id] = code
+    async def _end_wish_prompt(self, c: Context) -> None:
+        if c.resident is not None and c.resident.awaiting_wish_at:
+            await c.tx.update_resident(c.user_id, awaiting_wish_at=None)
+
+    async def _set_language(self, c: Context, code: str) -> Reply:
+        await c.tx.update_resident(c.user_id, language=code, last_language=code)
         return Reply(
             t("language.set", code),
             code,
-            keyboard=self._keyboard(sender, code),
+            keyboard=self._keyboard(c.sender, code),
             retire_buttons=True,
         )
-
-    @staticmethod
-    def _status_label(status: str, language: str) -> str:
-        try:
-            return t(f"status.{status}", language)
-        except KeyError:  # a status added by staff tools later: show it as it is
-            return status
 
     # --- saving ---
 
     async def _save_question(
         self,
-        sender: Sender,
+        c: Context,
         text: str,
         candidates: list[tuple[str, float]],
-        language: str,
         message: str,
         *,
-        update_id: int | None = None,
         retire_buttons: bool = False,
+        flag: str | None = None,
     ) -> Reply:
-        try:
-            item = await self.storage.save_question(
-                sender.user_id, sender.chat_id, text, candidates, update_id=update_id
-            )
-        except StorageError as error:
-            return self._save_failed("save question", error, language)
+        if flag is None and await c.tx.open_questions(c.user_id) >= MAX_OPEN_QUESTIONS:
+            phone = self._contact_phone()
+            contact = t("save_failed.contact", c.language, phone=phone) if phone else ""
+            return Reply(t("too_many_open", c.language, contact=contact).strip(), c.language)
+        item = await c.tx.save_item(
+            "question",
+            c.user_id,
+            text,
+            chat_id=_int_or_zero(c.sender.chat_id),
+            channel=c.sender.channel,
+            address=str(c.sender.chat_id),
+            candidates=candidates,
+            update_id=self._update_id(c),
+            flag=flag,
+        )
         return Reply(
-            t(message, language, ref=item.ref), language, saved=item, retire_buttons=retire_buttons
+            t(message, c.language, ref=item.ref),
+            c.language,
+            saved=item,
+            retire_buttons=retire_buttons,
         )
 
-    async def _save_wish(
-        self, sender: Sender, text: str, language: str, update_id: int | None
-    ) -> Reply:
-        try:
-            item = await self.storage.save_wish(
-                sender.user_id, sender.chat_id, text, update_id=update_id
-            )
-        except StorageError as error:
-            return self._save_failed("save wish", error, language)
-        await self._record("wish", sender)
-        return Reply(t("wish.saved", language, ref=item.ref), language, saved=item)
-
-    async def _pass_pending(self, sender: Sender, language: str, token: str) -> Reply:
-        pending, problem = self._pending_for(sender, token, language)
-        if problem:
-            return problem
-        if pending.saved_ref:
-            return Reply(t("question.already", language, ref=pending.saved_ref), language)
-        reply = await self._save_question(
-            sender,
-            pending.question,
-            pending.candidates,
-            language,
-            "question.passed",
-            retire_buttons=True,
+    async def _save_wish(self, c: Context, text: str) -> Reply:
+        item = await c.tx.save_item(
+            "wish",
+            c.user_id,
+            text,
+            chat_id=_int_or_zero(c.sender.chat_id),
+            channel=c.sender.channel,
+            address=str(c.sender.chat_id),
+            update_id=self._update_id(c),
         )
-        if reply.saved:
-            pending.saved_ref = reply.saved.ref
-        return reply
+        await c.tx.record_event("wish", c.user_id)
+        return Reply(t("wish.saved", c.language, ref=item.ref), c.language, saved=item)
+
+    @staticmethod
+    def _update_id(c: Context) -> int | None:
+        """The Telegram update saved with an item (a second guard against saving it twice)."""
+        turn = c.turn
+        if turn is None or turn.row.channel != "telegram" or not turn.row.external_id.isdigit():
+            return None
+        return int(turn.row.external_id)
 
     def _save_failed(self, action: str, error: StorageError, language: str) -> Reply:
         log.error("could not %s: %s", action, error)
@@ -725,26 +918,10 @@ class Station:
 
     def _contact_phone(self) -> str | None:
         station = self.kb.station
-        if station.get("phone"):
-            return str(station["phone"])
-        branches = station.get("branches") or []
-        return str(branches[0]["phone"]) if branches and branches[0].get("phone") else None
-
-    async def _record(self, kind: str, sender: Sender, entry_id: str | None = None) -> None:
-        try:
-            await self.storage.record_event(kind, sender.user_id, entry_id)
-        except StorageError as error:
-            self._storage_problem("record event", error)
-
-    async def _touch(self, sender: Sender) -> None:
-        try:
-            resident = await self.storage.touch_resident(
-                sender.user_id, display_name=sender.display_name
-            )
-        except StorageError as error:
-            self._storage_problem("touch resident", error)
-            return
-        self._chosen_language[sender.user_id] = resident.language
+        if station.phone:
+            return station.phone
+        branches = station.branches
+        return branches[0].phone if branches and branches[0].phone else None
 
     def _storage_problem(self, action: str, error: Exception) -> None:
         """Logs a non-essential storage failure once per cause (the reply goes out anyway)."""
@@ -755,43 +932,70 @@ class Station:
 
     # --- pending questions behind buttons ---
 
-    def _keep(
+    async def _keep(
         self,
-        sender: Sender,
+        c: Context,
         question: str,
         suggestions: list[str],
         candidates: list[tuple[str, float]],
         entry_id: str | None = None,
     ) -> str:
-        now = self._clock()
-        while self._pending and (
-            len(self._pending) >= MAX_PENDING
-            or now - next(iter(self._pending.values())).created > PENDING_TTL_SECONDS
-        ):
-            self._pending.popitem(last=False)
         token = secrets.token_urlsafe(6)
-        self._pending[token] = Pending(
-            sender.user_id, sender.chat_id, question, suggestions, candidates, now, entry_id
-        )
+        await c.tx.keep_question(token, c.user_id, question, suggestions, candidates, entry_id)
         return token
 
-    def _pending_for(
-        self, sender: Sender, token: str, language: str
-    ) -> tuple[Pending, None] | tuple[None, Reply]:
-        pending = self._pending.get(token) if TOKEN_PATTERN.match(token) else None
-        if pending is None or self._clock() - pending.created > PENDING_TTL_SECONDS:
-            return None, Reply(t("expired", language), language)
-        if pending.user_id != sender.user_id:
-            return None, Reply(t("not_yours", language), language)
+    async def _pending_for(self, c: Context, token: str):
+        pending = await c.tx.pending_question(token) if TOKEN_PATTERN.match(token) else None
+        if (
+            pending is None
+            or (datetime.now(ZoneInfo("UTC")) - parse_time(pending.created_at)).total_seconds()
+            > PENDING_TTL_SECONDS
+        ):
+            return None, await self._expired(c)
+        if pending.user_id != c.user_id:
+            return None, Reply(t("not_yours", c.language), c.language)
         return pending, None
 
-    def _forget_in_memory(self, user_id: int) -> None:
-        for token in [k for k, p in self._pending.items() if p.user_id == user_id]:
-            del self._pending[token]
-        self._awaiting_wish.pop(user_id, None)
-        self._chosen_language.pop(user_id, None)
-        self._last_language.pop(user_id, None)
-        self.flood.forget(user_id)
+
+def mine_pages(items: list[Item], language: str) -> list[str]:
+    """/mine as pages that each fit one message; an item is never split across pages."""
+    pages: list[str] = []
+    lines = [t("mine.header", language)]
+    size = len(lines[0])
+    for item in items:
+        block = [
+            t(
+                "mine.item",
+                language,
+                ref=item.ref,
+                kind=t(f"kind.{item.kind}", language),
+                status=status_label(item.status, language),
+                text=one_line(item.text, MINE_TEXT_CHARS),
+            ),
+            *(
+                t("mine.reply", language, text=one_line(r.text, MINE_PAGE_CHARS // 3))
+                for r in item.replies
+            ),
+        ]
+        length = sum(len(line) + 1 for line in block)
+        if size + length > MINE_PAGE_CHARS and len(lines) > 1:
+            pages.append("\n".join(lines))
+            lines, size = [t("mine.header", language)], len(t("mine.header", language))
+        lines.extend(block)
+        size += length
+    pages.append("\n".join(lines))
+    return pages
+
+
+def status_label(status: str, language: str) -> str:
+    try:
+        return t(f"status.{status}", language)
+    except KeyError:  # a status added by staff tools later: show it as it is
+        return status
+
+
+def _int_or_zero(value: int | str) -> int:
+    return value if isinstance(value, int) else 0
 
 
 def startup_error_line(error: Exception) -> str:

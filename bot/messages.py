@@ -191,6 +191,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "（没有 {choice} 这个选项，请输入上面列出的数字或字母。）",
         "en": "(There is no choice {choice}: type one of the numbers or letters shown.)",
     },
+    "console.no_buttons": {
+        "zh": "（现在没有可选的按钮。请直接打字提问。）",
+        "en": "(There are no buttons to choose right now: just type your question.)",
+    },
     "console.saved": {
         "zh": "（已存给工作人员，编号 {ref}：用 stationbot inbox 查看）",
         "en": "(saved for staff as {ref}: see stationbot inbox)",
@@ -235,6 +239,161 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "抱歉，我不明白这个命令。发送 /help 看看我能做什么。",
         "en": "Sorry, I don't know that command. Send /help to see what I can do.",
     },
+    "staff.resolved_note": {
+        "zh": "关于您的问题（{ref}）「{question}」，工作人员说：\n{note}",
+        "en": "About your question ({ref}) “{question}”, the staff say:\n{note}",
+    },
+    "staff.taught": {
+        "zh": "工作人员为您的问题（{ref}）「{question}」添加了答案：\n\n{answer}",
+        "en": "The staff have added an answer to your question {ref} “{question}”:\n\n{answer}",
+    },
+    # --- resident situations added with the outbox ---
+    "fraud.saved": {
+        "zh": "我也已经告诉了驿站工作人员（编号 {ref}），他们会联系您。",
+        "en": "I have also told the station staff (reference {ref}); they will contact you.",
+    },
+    "too_many_open": {
+        "zh": "您已经有很多问题在等工作人员回复了。请先等一等，他们会在这里回复您。{contact}",
+        "en": (
+            "You already have many questions waiting for the staff. Please wait for their "
+            "replies here. {contact}"
+        ),
+    },
+    "acknowledged": {
+        "zh": "好的！还有什么想问的，直接打字告诉我。",
+        "en": "OK! If there is anything else, just type your question.",
+    },
+    "wish.save_instead": {"zh": "🌟 这是我的心愿，请记下", "en": "🌟 This is my wish: save it"},
+    "mine.more_button": {"zh": "更早的 ▶", "en": "Older ▶"},
+    "help.console": {
+        "zh": (
+            "怎么用我：\n"
+            "· 直接打字提问，或输入下面按钮前的字母\n"
+            "· /wish 许个微心愿\n"
+            "· /mine 看看我的问题和心愿办得怎么样\n"
+            "· /language 换语言（中文 / English）\n"
+            "· /forget 删除我在这里留下的所有信息"
+        ),
+        "en": (
+            "How to use me:\n"
+            "· Type a question, or the letter of a button below\n"
+            "· /wish make a micro-wish\n"
+            "· /mine see your questions and wishes and how they are going\n"
+            "· /language change language (中文 / English)\n"
+            "· /forget delete everything stored about you"
+        ),
+    },
+    # --- staff texts (Telegram notices and commands, the command line, the web console) ---
+    "staffui.question": {"zh": "🆕 问题 {ref}", "en": "🆕 Question {ref}"},
+    "staffui.wish": {"zh": "🌟 心愿 {ref}", "en": "🌟 Wish {ref}"},
+    "staffui.fraud": {
+        "zh": "🚨 疑似诈骗，已给居民防骗提醒 {ref}",
+        "en": "🚨 Possible fraud, resident warned {ref}",
+    },
+    "staffui.follow_up": {"zh": "↩️ 追问 {ref}", "en": "↩️ Follow-up {ref}"},
+    "staffui.from": {"zh": "来自：{name}（{channel}）", "en": "From: {name} ({channel})"},
+    "staffui.at": {"zh": "时间：{time}", "en": "Time: {time}"},
+    "staffui.asked": {"zh": "原问题：{text}", "en": "Original: {text}"},
+    "staffui.guesses": {"zh": "可能是：", "en": "Best guesses:"},
+    "staffui.digest": {
+        "zh": "📬 {count} 条新的问题和心愿（点按钮处理）：",
+        "en": "📬 {count} new questions and wishes (use the buttons):",
+    },
+    "staffui.reply": {"zh": "✍️ 回复 {ref}", "en": "✍️ Reply {ref}"},
+    "staffui.resolve": {"zh": "✅ 已解决", "en": "✅ Resolve"},
+    "staffui.teach": {"zh": "📚 教给FAQ", "en": "📚 Teach"},
+    "staffui.accept": {"zh": "👍 受理", "en": "👍 Accept"},
+    "staffui.decline": {"zh": "🙏 婉拒", "en": "🙏 Decline"},
+    "staffui.reply_prompt": {
+        "zh": "✍️ 请回复这条消息，写给居民的答复（{ref}）。",
+        "en": "✍️ Reply to this message with the answer for {ref}.",
+    },
+    "staffui.sent": {"zh": "✅ 已发送给 {name}（{ref}）。", "en": "✅ Sent to {name} ({ref})."},
+    "staffui.resolved": {"zh": "✅ {ref} 已解决。", "en": "✅ {ref} resolved."},
+    "staffui.wish_set": {
+        "zh": "✅ {ref} → {status}；已通知居民。",
+        "en": "✅ {ref} → {status}; resident told.",
+    },
+    "staffui.teach_pick": {
+        "zh": "📚 {ref}「{text}」\n教给哪个条目？",
+        "en": "📚 {ref} “{text}”\nTeach it to which entry?",
+    },
+    "staffui.teach_none": {
+        "zh": "没有候选条目，请用 /teach {ref} 条目编号。",
+        "en": "No guesses: use /teach {ref} ENTRY_ID.",
+    },
+    "staffui.taught": {
+        "zh": "📚 已加入 {entry}：“{text}”。",
+        "en": "📚 Added to {entry}: “{text}”.",
+    },
+    "staffui.taught_already": {
+        "zh": "📚 {entry} 已经有了：“{text}”。",
+        "en": "📚 Already taught to {entry}: “{text}”.",
+    },
+    "staffui.now_answered": {
+        "zh": "✅ 现在能直接回答了（{score:.0f} 分），已告诉提问的居民。",
+        "en": "✅ Now answered ({score:.0f}); the resident who asked was told.",
+    },
+    "staffui.not_yet_answered": {
+        "zh": "⚠️ 匹配结果仍是 {outcome}（{score:.0f} 分）。",
+        "en": "⚠️ The matcher still says {outcome} ({score:.0f}).",
+    },
+    "staffui.reloaded": {
+        "zh": "🔄 已重新加载：{entries} 个条目。",
+        "en": "🔄 Reloaded: {entries} entries.",
+    },
+    "staffui.inbox_empty": {"zh": "📭 没有待处理的事项。", "en": "📭 The inbox is empty."},
+    "staffui.inbox_head": {
+        "zh": "📥 待处理 {first}–{last} / {total}（等得最久的在前）：",
+        "en": "📥 Open items {first}–{last} / {total} (longest waiting first):",
+    },
+    "staffui.wishes_empty": {"zh": "没有心愿。", "en": "No wishes."},
+    "staffui.wishes_head": {
+        "zh": "🌟 心愿（相似的合并）：",
+        "en": "🌟 Wishes, similar ones pooled:",
+    },
+    "staffui.usage_reply": {"zh": "用法：/reply 编号 回复内容", "en": "Usage: /reply REF text"},
+    "staffui.usage_resolve": {
+        "zh": "用法：/resolve 编号 [备注]",
+        "en": "Usage: /resolve REF [note]",
+    },
+    "staffui.usage_wish_status": {
+        "zh": "用法：/wish_status 编号 accepted|in_progress|done|declined [备注]",
+        "en": "Usage: /wish_status REF accepted|in_progress|done|declined [note]",
+    },
+    "staffui.usage_teach": {"zh": "用法：/teach 编号 条目编号", "en": "Usage: /teach REF ENTRY_ID"},
+    "staffui.usage_stats": {"zh": "用法：/stats [天数]", "en": "Usage: /stats [days]"},
+    "staffui.not_here": {
+        "zh": "请在员工群或私聊中使用员工命令。",
+        "en": "Use staff commands in the staff group or privately.",
+    },
+    "staffui.unreachable": {
+        "zh": (
+            "⚠️ {ref} 无法送达：居民在 {channel} 上联系不到了"
+            "（拉黑了机器人，或微信 48 小时窗口已过）。请打电话联系。"
+        ),
+        "en": (
+            "⚠️ {ref} could not be delivered: the resident cannot be reached on {channel} "
+            "(bot blocked, or WeChat's 48-hour window closed). Please phone them."
+        ),
+    },
+    "staffui.failed": {"zh": "⚠️ {error}", "en": "⚠️ {error}"},
+    "staffui.export_caption": {"zh": "导出：{count} 行", "en": "Export: {count} rows"},
+    "staffui.export_private": {
+        "zh": "导出文件含个人信息，已私聊发给您。",
+        "en": "The export holds personal data: sent to you privately.",
+    },
+    "staffui.no_item": {"zh": "没有编号为 {ref} 的问题或心愿", "en": "no question or wish {ref}"},
+    "staffui.empty_reply": {
+        "zh": "回复是空的：请在编号后面写上答复",
+        "en": "empty reply: write the answer after the reference",
+    },
+    "staffui.resolve_wish": {
+        "zh": "{ref} 是心愿：请用 wish_status {ref} done|declined",
+        "en": "{ref} is a wish: use wish_status {ref} done|declined",
+    },
+    "staffui.already_resolved": {"zh": "{ref} 已经解决了", "en": "{ref} is already resolved"},
+    "staffui.not_wish": {"zh": "{ref} 是问题，不是心愿", "en": "{ref} is a question, not a wish"},
     # --- staff web console (handlers/staff_web.py, issue 12) ---
     "web.app_name": {"zh": "驿站助手 · 工作台", "en": "Station Helper · Staff console"},
     "web.csrf_failed": {
@@ -459,6 +618,11 @@ def t(key: str, lang: str | None, **values: object) -> str:
     variants = MESSAGES[key]
     text = variants.get(lang or DEFAULT_LANGUAGE) or variants[DEFAULT_LANGUAGE]
     return text.format(**values) if values else text
+
+
+def has(key: str) -> bool:
+    """True when the catalogue has `key` (channel-specific variants are optional)."""
+    return key in MESSAGES
 
 
 def all_variants(key: str) -> set[str]:

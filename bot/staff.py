@@ -1,7 +1,8 @@
-"""Staff follow-up, without Telegram: who is staff, replies, wishes pooled, stats, CSV export
-and teaching the FAQ new phrasings through the staff overlay file.
+"""The staff core: replies, resolving, wishes (pooled), stats, CSV export and teaching the FAQ
+new phrasings through the staff overlay file, with no front end in it.
 
-Telegram handlers and the `stationbot` staff commands are thin layers over these functions.
+`StaffDesk` owns every staff action; the Telegram handlers, the `stationbot` staff commands
+and the web console only render what it returns.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import dataclasses
+import html
 import io
 import os
 import re
@@ -17,20 +19,29 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import yaml
 from rapidfuzz import fuzz, process
 
+from bot.inbox import current_turn
 from bot.messages import LANGUAGES, t
-from bot.storage import Stats, chronological, format_ref, parse_time
+from bot.outbox import Button, Outgoing
+from bot.storage import Item, Stats, Storage, Tx, chronological, format_ref, parse_time
 from bot.storage import parse_ref as _parse_ref
-from bot.text import one_line
+from bot.text import clean_text, one_line
 from faq.loader import FaqError, load
-from faq.model import KnowledgeBase
+from faq.model import KnowledgeBase, MatchResult
 from faq.normalize import CJK, Normalizer, detect_language
 
+if TYPE_CHECKING:
+    from bot.core import Station
+
 WISH_STATUSES = ("accepted", "in_progress", "done", "declined")
+STAFF_PREFIX = "st"  # callback data of staff buttons
+MAX_TEXT = 4000  # Telegram allows 4096 characters per message
+QUOTE_LIMIT = 1500
 QUESTION_CLOSED = "resolved"
 # two wishes (or unanswered questions) whose normalised texts score at least this are pooled
 POOL_THRESHOLD = 70.0
@@ -77,24 +88,6 @@ _EN_FILLERS = frozenset(
 
 class StaffError(Exception):
     """A staff action that cannot be done; str() is one line for the staff member."""
-
-
-class _Config(Protocol):
-    staff_user_ids: frozenset[int]
-
-
-Sender = Callable[["Delivery"], Awaitable[int | None]]
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """A message for a resident: where, what, in which language; `ref` links a reply to it."""
-
-    chat_id: int
-    text: str
-    ref: str
-    language: str
-    thanks_button: str | None = None  # label of a 👍 button under a staff reply
 
 
 @dataclass
@@ -184,14 +177,11 @@ class TeachResult:
     language: str
     text: str
     added: bool  # False when the overlay already had this phrasing
+    now_answered: bool = False  # the matcher now answers the phrasing with the entry
+    score: float = 0.0
 
 
 # --- who is staff ----------------------------------------------------------------------
-
-
-def is_staff(config: _Config, user_id: int | None) -> bool:
-    """True only for a numeric id listed in staff.user_ids (usernames can change)."""
-    return user_id is not None and user_id in config.staff_user_ids
 
 
 def parse_ref(text: str) -> str:
@@ -334,168 +324,438 @@ def export_csv(items: Iterable[Any]) -> bytes:
             "\n".join(reply.text for reply in replies),
             replies[0].created_at if replies else "",
             "\n".join(
-                f"{at} {status}" + (f": {note}" if note else "")
-                for status, note, at in item.history
+                f"{at} {status}" + (f": {note}" if note else "") + (f" ({actor})" if actor else "")
+                for status, note, at, actor in item.history
             ),
         ]
         writer.writerow([spreadsheet_cell(value) for value in row])
     return buffer.getvalue().encode("utf-8-sig")
 
 
-# --- actions over storage ----------------------------------------------------------------
+# --- the staff core -----------------------------------------------------------------------
 
 
-async def get_item(storage: Any, ref: str) -> Any:
-    """The item behind a reference, or StaffError naming it."""
-    ref = parse_ref(ref)
-    item = await storage.get_item(ref)
-    if item is None:
-        raise StaffError(f"no question or wish {ref}")
-    return item
+@dataclass(frozen=True)
+class Actor:
+    """A staff member acting through one front end; `label` is what items record."""
+
+    channel: str  # "telegram" | "web" | "cli"
+    id: str
+    name: str = ""
+    language: str = "zh"
+
+    @property
+    def label(self) -> str:
+        return f"{self.channel}:{self.name or self.id}"
+
+    @property
+    def staff_id(self) -> int | None:
+        """The Telegram user id, for the staff_id columns (None on other front ends)."""
+        return int(self.id) if self.channel == "telegram" and self.id.isdigit() else None
 
 
-async def resident_language(storage: Any, item: Any) -> str:
-    resident = await storage.get_resident(item.user_id)
-    if resident is not None and resident.language in LANGUAGES:
-        return resident.language
-    return detect_language(item.text)
+@dataclass(frozen=True)
+class Confirm:
+    """Where to tell the staff member their action was done (a Telegram chat), if anywhere."""
+
+    channel: str
+    address: str
 
 
-async def reply(storage: Any, ref: str, text: str, *, staff_id: int | None, send: Sender) -> Any:
-    """Sends a staff answer to the resident (their question quoted, with its reference),
-    then stores it; the item becomes answered. Returns the updated item.
+def notices(station: Station, item: Item, follow_up: str | None = None) -> list[Outgoing]:
+    """Staff notices about a saved item: to the staff group, else each staff member.
 
-    Sending comes first so that a failed delivery leaves nothing recorded as answered.
+    HTML with every piece of resident text escaped; merged into a digest by the sender when
+    several wait for the same chat.
     """
-    text = (text or "").strip()
-    if not text:
-        raise StaffError("empty reply: write the answer after the reference")
-    item = await get_item(storage, ref)
-    language = await resident_language(storage, item)
-    body = t(
-        "staff.reply_wish" if item.kind == "wish" else "staff.reply_question",
-        language,
-        ref=item.ref,
-        question=item.text,
-        answer=text,
+    config = station.config
+    targets = (
+        [config.staff_chat_id]
+        if config.staff_chat_id is not None
+        else sorted(config.staff_user_ids)
     )
-    delivery = Delivery(
-        chat_id=item.chat_id,
-        text=f"{body}\n\n{t('staff.reply_hint', language)}",
-        ref=item.ref,
-        language=language,
-        # 👍 closes a question; a wish is closed by its status, not by the resident
-        thanks_button=t("staff.thanks_button", language) if item.kind == "question" else None,
-    )
-    message_id = await send(delivery)
-    updated = await storage.add_staff_reply(item.ref, staff_id, text)
-    if message_id is not None:
-        # the resident's Telegram reply to this message comes back under the same reference
-        await storage.link_staff_message(item.ref, delivery.chat_id, message_id)
-    return updated
+    if not targets:
+        return []
+    language = config.staff_language
+    head = "staffui.follow_up" if follow_up is not None else f"staffui.{item.kind}"
+    if item.flag == "fraud":
+        head = "staffui.fraud"
+    lines = [
+        f"<b>{html.escape(t(head, language, ref=item.ref))}</b>",
+        html.escape(t("staffui.from", language, name=name_of(item), channel=item.channel)),
+        html.escape(t("staffui.at", language, time=local_time(station, item.created_at))),
+    ]
+    if follow_up is not None:
+        lines.append(html.escape(t("staffui.asked", language, text=clip(item.text, QUOTE_LIMIT))))
+        lines.append(f"<blockquote>{html.escape(clip(follow_up, QUOTE_LIMIT))}</blockquote>")
+    else:
+        lines.append(f"<blockquote>{html.escape(clip(item.text, QUOTE_LIMIT))}</blockquote>")
+    guesses = [
+        f"· {html.escape(entry_id)} ({score:.0f}) {html.escape(entry_title(station, entry_id))}"
+        for entry_id, score in item.candidates[:3]
+    ]
+    if guesses:
+        lines += [html.escape(t("staffui.guesses", language)), *guesses]
+    words = html.escape(one_line(follow_up if follow_up is not None else item.text, 40))
+    return [
+        Outgoing(
+            "telegram",
+            str(chat_id),
+            "\n".join(lines),
+            kind="notice",
+            html=True,
+            ref=item.ref,
+            buttons=[notice_buttons(item, language)],
+            digest_line=f"<b>{item.ref}</b> {words}",
+        )
+        for chat_id in targets
+    ]
 
 
-async def resolve(storage: Any, ref: str, note: str = "", *, staff_id: int | None) -> Any:
-    """Closes a question without a reply."""
-    item = await get_item(storage, ref)
+def notice_buttons(item: Item, language: str) -> list[Button]:
+    """Reply / Resolve / Teach (questions) or Reply / Accept / Decline (wishes)."""
     if item.kind == "wish":
-        raise StaffError(f"{item.ref} is a wish: use wish_status {item.ref} done|declined")
-    if item.status == QUESTION_CLOSED:
-        raise StaffError(f"{item.ref} is already resolved")
-    return await storage.set_status(item.ref, QUESTION_CLOSED, note=note, staff_id=staff_id)
+        return [
+            Button(t("staffui.reply", language, ref=item.ref), staff_callback("r", item.ref)),
+            Button(t("staffui.accept", language), staff_callback("w", item.ref, "accepted")),
+            Button(t("staffui.decline", language), staff_callback("w", item.ref, "declined")),
+        ]
+    return [
+        Button(t("staffui.reply", language, ref=item.ref), staff_callback("r", item.ref)),
+        Button(t("staffui.resolve", language), staff_callback("x", item.ref)),
+        Button(t("staffui.teach", language), staff_callback("t", item.ref)),
+    ]
 
 
-async def set_wish_status(
-    storage: Any,
-    ref: str,
-    status: str,
-    note: str = "",
-    *,
-    staff_id: int | None,
-    send: Sender,
-) -> Any:
-    """Moves a wish to accepted / in_progress / done / declined and tells the resident."""
-    if status not in WISH_STATUSES:
-        raise StaffError(f"unknown wish status {status!r}: use {' | '.join(WISH_STATUSES)}")
-    item = await get_item(storage, ref)
-    if item.kind != "wish":
-        raise StaffError(f"{item.ref} is a question, not a wish")
-    language = await resident_language(storage, item)
-    text = t(f"staff.wish_{status}", language, ref=item.ref, text=item.text)
-    if note.strip():
-        text += "\n" + t("staff.note", language, note=note.strip())
-    message_id = await send(
-        Delivery(chat_id=item.chat_id, text=text, ref=item.ref, language=language)
-    )
-    updated = await storage.set_status(item.ref, status, note=note.strip(), staff_id=staff_id)
-    if message_id is not None:
-        # a reply to this news reaches staff under the wish's reference
-        await storage.link_staff_message(item.ref, item.chat_id, message_id)
-    return updated
+def staff_callback(action: str, *args: str) -> str:
+    """Callback data of staff buttons: "st:<action>:<ref>[:<arg>]"."""
+    return ":".join((STAFF_PREFIX, action, *args))
 
 
-async def follow_up(storage: Any, ref: str, user_id: int, text: str) -> Any | None:
-    """A resident's answer to a staff reply: the item reopens with the text as a note.
+def clip(text: str, limit: int = MAX_TEXT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
-    Returns None unless the item is that resident's own (a forwarded or foreign message
-    never reopens someone else's item).
+
+def local_time(station: Station, created_at: str) -> str:
+    moment = parse_time(created_at).astimezone(ZoneInfo(station.config.timezone))
+    return f"{moment:%Y-%m-%d %H:%M}"
+
+
+def name_of(item: Item) -> str:
+    return item.display_name or "居民 resident"
+
+
+def entry_title(station: Station, entry_id: str) -> str:
+    entry = station.kb.get(entry_id)
+    return entry.first_question("zh") if entry is not None else ""
+
+
+class StaffDesk:
+    """Every staff action (reply, resolve, teach, wish status, inbox, stats, export) for every
+    staff front end: Telegram, the command line and the web console only render its results.
+
+    Actions change state and queue the messages they cause in one unit of work.
     """
-    item = await storage.get_item(ref)
-    if item is None or item.user_id != user_id or not text.strip():
-        return None
-    return await storage.set_status(item.ref, "open", note=text.strip())
 
+    def __init__(self, station: Station) -> None:
+        self.station = station
+        self.storage: Storage = station.storage
 
-async def thank(storage: Any, ref: str, user_id: int) -> Any | None:
-    """A resident's 👍 on a staff reply closes their answered question (a question reopened
-    by a follow-up stays open for staff)."""
-    item = await storage.get_item(ref)
-    if item is None or item.user_id != user_id or item.kind != "question":
-        return None
-    if item.status != "answered":
+    def is_staff(self, channel: str, user_id: int | str | None) -> bool:
+        """Telegram staff are the numeric ids in staff.user_ids (usernames can change)."""
+        config = self.station.config
+        return (
+            channel == "telegram" and isinstance(user_id, int) and user_id in config.staff_user_ids
+        )
+
+    # reading
+
+    async def item(self, ref: str) -> Item:
+        """The item behind a reference, or StaffError naming it."""
+        ref = parse_ref(ref)
+        item = await self.storage.get_item(ref)
+        if item is None:
+            raise StaffError(t("staffui.no_item", "en", ref=ref))
         return item
-    return await storage.set_status(item.ref, QUESTION_CLOSED, note="👍")
+
+    async def inbox(self, kind: str | None = None) -> list[Item]:
+        """Items waiting for staff (open questions; open, accepted or in-progress wishes),
+        oldest waiting first."""
+        return await self.storage.open_items(kind, oldest_first=True)
+
+    async def wishes(self, status: str | None = None) -> list[Pool]:
+        """Wishes pooled by similarity, optionally only those with one status."""
+        if status is not None and status not in ("open", *WISH_STATUSES):
+            raise StaffError(
+                f"unknown wish status {status!r}: use open | {' | '.join(WISH_STATUSES)}"
+            )
+        items = await self.storage.all_items(kind="wish", status=status)
+        # thousands of wishes take a moment: off the event loop, the bot keeps answering
+        return await asyncio.to_thread(pool_items, items)
+
+    async def stats(
+        self, days: int = 7, *, now: datetime | None = None, top: int = 5
+    ) -> StaffStats:
+        """Figures for the `days` days before `now`, with the most frequent questions still
+        waiting for staff, pooled by similarity."""
+        if days < 1:
+            raise StaffError("days must be at least 1")
+        # stored times are whole seconds and the window's end is exclusive: keep this second in
+        until = (now or datetime.now(UTC)).replace(microsecond=0) + timedelta(seconds=1)
+        since = until - timedelta(days=days)
+        figures = await self.storage.stats(since, until)
+        waiting = await self.storage.all_items(
+            kind="question", status="open", since=since, until=until
+        )
+        pools = await asyncio.to_thread(pool_items, waiting)
+        return StaffStats(days=days, figures=figures, top_unanswered=pools[:top])
+
+    async def export_csv(self) -> tuple[bytes, int]:
+        """Every stored question and wish as CSV bytes, and how many rows."""
+        items = await self.storage.all_items()
+        return export_csv(items), len(items)
+
+    def try_question(self, text: str) -> MatchResult:
+        """What the matcher decides for `text` (the web console's test pane)."""
+        return self.station.matcher.match(clean_text(text))
+
+    # acting
+
+    async def reply(
+        self, ref: str, text: str, *, actor: Actor, confirm: Confirm | None = None
+    ) -> Item:
+        """Sends a staff answer to the resident on their channel (their question quoted) and
+        records it; the item becomes answered."""
+        text = (text or "").strip()
+        if not text:
+            raise StaffError(t("staffui.empty_reply", actor.language))
+        item = await self.item(ref)
+
+        async def unit(tx: Tx) -> Item:
+            updated = await tx.add_staff_reply(
+                item.ref, text, staff_id=actor.staff_id, actor=actor.label
+            )
+            language = await self._resident_language(tx, item)
+            key = "staff.reply_wish" if item.kind == "wish" else "staff.reply_question"
+            # the answer is never the part cut: the quoted question gives way first
+            room = MAX_TEXT - len(text) - 300
+            quote = clip(item.text, min(QUOTE_LIMIT, max(room, 60)))
+            body = t(key, language, ref=item.ref, question=quote, answer=text)
+            buttons = []
+            if item.kind == "question":  # 👍 closes a question; a wish closes by its status
+                buttons = [
+                    [Button(t("staff.thanks_button", language), staff_callback("thx", item.ref))]
+                ]
+            await self._to_resident(
+                tx, item, f"{body}\n\n{t('staff.reply_hint', language)}", buttons, actor
+            )
+            await self._confirm(
+                tx, confirm, t("staffui.sent", actor.language, name=name_of(item), ref=item.ref)
+            )
+            return updated
+
+        return await self._act(f"reply to {item.ref}", unit)
+
+    async def resolve(
+        self, ref: str, note: str = "", *, actor: Actor, confirm: Confirm | None = None
+    ) -> Item:
+        """Closes a question without a reply; a note, if given, is shown to the resident."""
+        item = await self.item(ref)
+        if item.kind == "wish":
+            raise StaffError(t("staffui.resolve_wish", actor.language, ref=item.ref))
+        if item.status == QUESTION_CLOSED:
+            raise StaffError(t("staffui.already_resolved", actor.language, ref=item.ref))
+        note = note.strip()
+
+        async def unit(tx: Tx) -> Item:
+            updated = await tx.set_status(
+                item.ref, QUESTION_CLOSED, note=note, staff_id=actor.staff_id, actor=actor.label
+            )
+            if note:
+                language = await self._resident_language(tx, item)
+                text = t(
+                    "staff.resolved_note",
+                    language,
+                    ref=item.ref,
+                    question=clip(item.text, 300),
+                    note=note,
+                )
+                await self._to_resident(tx, item, text, [], actor)
+            await self._confirm(tx, confirm, t("staffui.resolved", actor.language, ref=item.ref))
+            return updated
+
+        return await self._act(f"resolve {item.ref}", unit)
+
+    async def set_wish_status(
+        self,
+        ref: str,
+        status: str,
+        note: str = "",
+        *,
+        actor: Actor,
+        confirm: Confirm | None = None,
+    ) -> Item:
+        """Moves a wish to accepted / in_progress / done / declined and tells the resident."""
+        if status not in WISH_STATUSES:
+            raise StaffError(f"unknown wish status {status!r}: use {' | '.join(WISH_STATUSES)}")
+        item = await self.item(ref)
+        if item.kind != "wish":
+            raise StaffError(t("staffui.not_wish", actor.language, ref=item.ref))
+        note = note.strip()
+
+        async def unit(tx: Tx) -> Item:
+            updated = await tx.set_status(
+                item.ref, status, note=note, staff_id=actor.staff_id, actor=actor.label
+            )
+            language = await self._resident_language(tx, item)
+            text = t(f"staff.wish_{status}", language, ref=item.ref, text=clip(item.text, 300))
+            if note:
+                text += "\n" + t("staff.note", language, note=note)
+            await self._to_resident(tx, item, text, [], actor)
+            label = t(f"status.{status}", actor.language)
+            await self._confirm(
+                tx, confirm, t("staffui.wish_set", actor.language, ref=item.ref, status=label)
+            )
+            return updated
+
+        return await self._act(f"change {item.ref}", unit)
+
+    async def teach(
+        self, ref: str, entry_id: str, *, actor: Actor, confirm: Confirm | None = None
+    ) -> TeachResult:
+        """Adds the question as a phrasing of `entry_id` (staff overlay), reloads the FAQ,
+        checks that the phrasing is now answered with that entry, tells the resident the
+        answer and marks the question answered."""
+        station = self.station
+        item = await self.item(ref)
+        config = station.config
+        result = await asyncio.to_thread(
+            teach_overlay, item, entry_id, station.kb, config.overlay_path, config.faq_path
+        )
+        await self.reload()
+        outcome = station.matcher.match(result.text)
+        result = dataclasses.replace(
+            result,
+            now_answered=outcome.outcome == "answer" and outcome.id == entry_id,
+            score=outcome.score,
+        )
+        entry = station.kb.get(entry_id)
+        lines = [
+            t(
+                "staffui.taught" if result.added else "staffui.taught_already",
+                actor.language,
+                entry=entry_id,
+                text=result.text,
+            ),
+            t("staffui.now_answered", actor.language, score=outcome.score)
+            if result.now_answered
+            else t(
+                "staffui.not_yet_answered",
+                actor.language,
+                outcome=outcome.outcome,
+                score=outcome.score,
+            ),
+        ]
+
+        async def unit(tx: Tx) -> None:
+            if item.status == "open" and entry is not None:
+                language = await self._resident_language(tx, item)
+                answer = entry.answer.get(language) or next(iter(entry.answer.values()))
+                text = t(
+                    "staff.taught",
+                    language,
+                    ref=item.ref,
+                    question=clip(item.text, 300),
+                    answer=answer,
+                )
+                await self._to_resident(tx, item, text, [], actor)
+                await tx.set_status(
+                    item.ref,
+                    "answered",
+                    note=f"taught: {entry_id}",
+                    staff_id=actor.staff_id,
+                    actor=actor.label,
+                )
+            await self._confirm(tx, confirm, "\n".join(lines))
+
+        await self._act(f"teach {item.ref}", unit)
+        return result
+
+    async def reload(self) -> KnowledgeBase:
+        """Reloads the FAQ after a hand edit; a broken file is refused (StaffError)."""
+        return await asyncio.to_thread(reload_knowledge, self.station)
+
+    async def say(
+        self, confirm: Confirm, text: str, buttons: list[list[Button]] | None = None
+    ) -> None:
+        """Queues a message to a staff member (a listing, a usage line, an error)."""
+        await self.send(
+            Outgoing(confirm.channel, confirm.address, clip(text), buttons=buttons or [])
+        )
+
+    async def send(self, message: Outgoing) -> None:
+        """Queues any message for staff (a document, a reply prompt)."""
+
+        async def unit(tx: Tx) -> None:
+            await tx.queue(message.channel, message.address, message.kind, message.to_json())
+
+        await self._act("queue a staff message", unit)
+
+    # helpers
+
+    async def _act(self, action: str, unit: Callable[[Tx], Awaitable[Any]]) -> Any:
+        """Runs `unit` and marks the incoming message it answers handled, in one commit."""
+        # read here: units run in the group-commit task, whose context is another message's
+        turn = current_turn.get()
+
+        async def whole(tx: Tx) -> Any:
+            result = await unit(tx)
+            if turn is not None and not turn.finished:
+                await tx.finish(turn.row.id)
+            return result
+
+        try:
+            result = await self.storage.transact(action, whole)
+        except ValueError as error:
+            raise StaffError(str(error)) from None
+        if turn is not None:
+            turn.finished = True
+        return result
+
+    async def _resident_language(self, tx: Tx, item: Item) -> str:
+        resident = await tx.resident_by_id(item.user_id)
+        if resident is not None and resident.language in LANGUAGES:
+            return resident.language
+        if resident is not None and resident.last_language in LANGUAGES:
+            return resident.last_language
+        return detect_language(item.text)
+
+    async def _to_resident(
+        self, tx: Tx, item: Item, text: str, buttons: list[list[Button]], actor: Actor
+    ) -> None:
+        failure = None
+        if actor.channel == "telegram":  # a refusal reaches the staff member who acted
+            failure = {
+                "channel": "telegram",
+                "address": actor.id,
+                "text": t(
+                    "staffui.unreachable", actor.language, ref=item.ref, channel=item.channel
+                ),
+            }
+        # never cut here: a channel splits a message longer than it takes
+        message = Outgoing(
+            item.channel, item.address, text, buttons=buttons, ref=item.ref, on_failure=failure
+        )
+        await tx.queue(message.channel, message.address, message.kind, message.to_json())
+
+    @staticmethod
+    async def _confirm(tx: Tx, confirm: Confirm | None, text: str) -> None:
+        if confirm is not None:
+            message = Outgoing(confirm.channel, confirm.address, clip(text))
+            await tx.queue(message.channel, message.address, message.kind, message.to_json())
 
 
-async def inbox(storage: Any, *, oldest_first: bool = False) -> list[Any]:
-    """Items waiting for staff (open questions; open, accepted or in-progress wishes),
-    newest first unless `oldest_first`."""
-    return await storage.open_items(oldest_first=oldest_first)
-
-
-async def wishes(storage: Any, status: str | None = None) -> list[Pool]:
-    """Wishes pooled by similarity, optionally only those with one status."""
-    if status is not None and status not in ("open", *WISH_STATUSES):
-        raise StaffError(f"unknown wish status {status!r}: use open | {' | '.join(WISH_STATUSES)}")
-    items = await storage.all_items(kind="wish", status=status)
-    # thousands of wishes take a second or two: off the event loop, the bot keeps answering
-    return await asyncio.to_thread(pool_items, items)
-
-
-async def stats(
-    storage: Any, *, days: int = 7, now: datetime | None = None, top: int = 5
-) -> StaffStats:
-    """Figures for the `days` days before `now` (injectable for tests), with the most
-    frequent questions still waiting for staff, pooled by similarity."""
-    if days < 1:
-        raise StaffError("days must be at least 1")
-    # stored times are whole seconds and the window's end is exclusive: keep this second in
-    until = (now or datetime.now(UTC)).replace(microsecond=0) + timedelta(seconds=1)
-    since = until - timedelta(days=days)
-    figures = await storage.stats(since, until)
-    waiting = await storage.all_items(kind="question", status="open", since=since, until=until)
-    pools = await asyncio.to_thread(pool_items, waiting)
-    return StaffStats(days=days, figures=figures, top_unanswered=pools[:top])
-
-
-async def export(storage: Any) -> tuple[bytes, int]:
-    """Every stored question and wish as CSV bytes, and how many rows (forgotten residents
-    are already gone)."""
-    items = await storage.all_items()
-    return export_csv(items), len(items)
-
-
-async def export_to_file(storage: Any, target: Path) -> int:
+async def export_to_file(desk: StaffDesk, target: Path) -> int:
     """Writes every stored question and wish to the CSV file `target`; returns the rows.
     A half-written export never replaces a good one."""
     if target.is_dir():
@@ -503,7 +763,7 @@ async def export_to_file(storage: Any, target: Path) -> int:
     folder = target.parent
     if not folder.is_dir():
         raise StaffError(f"cannot write {target}: the folder {folder} does not exist")
-    data, rows = await export(storage)
+    data, rows = await desk.export_csv()
     try:
         write_atomically(target, data, prefix=".export-")
     except OSError as error:
@@ -574,14 +834,8 @@ def write_overlay_atomically(
     write_atomically(path, text.encode("utf-8"), prefix=".overlay-", validate=validate)
 
 
-async def teach(
-    storage: Any,
-    ref: str,
-    entry_id: str,
-    *,
-    kb: KnowledgeBase,
-    overlay_path: Path,
-    faq_path: Path | None = None,
+def teach_overlay(
+    item: Item, entry_id: str, kb: KnowledgeBase, overlay_path: Path, faq_path: Path | None
 ) -> TeachResult:
     """Adds the question's text as an alternate question of `entry_id` in the staff overlay.
 
@@ -589,7 +843,6 @@ async def teach(
     loader finds a problem, the overlay stays as it was and StaffError carries the loader's
     message. The caller then reloads the running knowledge base.
     """
-    item = await get_item(storage, ref)
     if item.kind != "question":
         raise StaffError(f"{item.ref} is a wish; only questions can be taught")
     if kb.get(entry_id) is None:

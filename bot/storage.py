@@ -7,6 +7,7 @@ migrations in MIGRATIONS, so an old database upgrades itself when the bot starts
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import re
 import sqlite3
@@ -17,7 +18,7 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 import aiosqlite
 
@@ -48,6 +49,9 @@ _THUMBS_DOWN_IDS = (
 )
 
 Clock = Callable[[], datetime]
+T = TypeVar("T")
+# questions behind buttons kept per resident (older ones' buttons then say "expired")
+PENDING_PER_RESIDENT = 30
 
 
 class StorageError(Exception):
@@ -56,11 +60,24 @@ class StorageError(Exception):
 
 @dataclass
 class Resident:
+    """A resident as stored: `user_id` is the internal id; (channel, external_id) is who they
+    are on their channel (a Telegram user id, a WeChat openid)."""
+
     user_id: int
-    language: str | None
+    language: str | None  # chosen with /language (None: not chosen)
     display_name: str | None
     first_seen: str
     last_seen: str
+    channel: str = "telegram"
+    external_id: str = ""
+    last_language: str | None = None  # of the last reply, for messages with no words
+    awaiting_wish_at: str | None = None  # when the wish prompt was shown (None: not waiting)
+
+
+_RESIDENT_COLUMNS = (
+    "user_id, language, display_name, first_seen, last_seen, channel, external_id,"
+    " last_language, awaiting_wish_at"
+)
 
 
 @dataclass
@@ -68,6 +85,16 @@ class StaffReply:
     text: str
     staff_id: int | None
     created_at: str
+    actor: str | None = None  # who replied, as shown to staff ("web:wang", "telegram:12345")
+
+
+class Change(NamedTuple):
+    """One entry of an item's status history."""
+
+    status: str
+    note: str
+    at: str
+    actor: str | None = None
 
 
 @dataclass
@@ -84,8 +111,11 @@ class Item:
     updated_at: str = ""
     candidates: list[tuple[str, float]] = field(default_factory=list)
     replies: list[StaffReply] = field(default_factory=list)
-    history: list[tuple[str, str, str]] = field(default_factory=list)  # (status, note, at)
+    history: list[Change] = field(default_factory=list)
     display_name: str | None = None
+    channel: str = "telegram"  # where the resident asked, and where replies go
+    address: str = ""  # the chat there (Telegram chat id, WeChat openid)
+    flag: str | None = None  # "fraud": the resident described a fraud attempt
 
     @property
     def id(self) -> int:
@@ -134,18 +164,6 @@ class WebSession:
     name: str
     csrf: str
     expires_at: str
-
-
-@dataclass
-class StaffAction:
-    """One thing a staff member did to an item, on which channel."""
-
-    channel: str  # "telegram" | "web" | "cli"
-    actor_id: str
-    actor_name: str
-    action: str  # "reply", "resolve", "teach", "wish_status", ...
-    detail: str
-    at: str
 
 
 @dataclass
@@ -271,9 +289,75 @@ async def m003_staff_messages(db: aiosqlite.Connection) -> None:
     await db.execute("CREATE INDEX staff_messages_wish ON staff_messages(wish_id)")
 
 
+async def m004_channels_inbox_outbox(db: aiosqlite.Connection) -> None:
+    """Residents keyed by (channel, id on that channel); the durable inbox and outbox; button
+    state and the wish prompt in the database instead of process memory; who did what."""
+    for column in (
+        "channel TEXT NOT NULL DEFAULT 'telegram'",
+        "external_id TEXT",
+        "last_language TEXT",
+        "awaiting_wish_at TEXT",
+    ):
+        await db.execute(f"ALTER TABLE residents ADD COLUMN {column}")
+    # existing residents are Telegram users whose internal id was their Telegram id
+    await db.execute("UPDATE residents SET external_id = CAST(user_id AS TEXT)")
+    await db.execute("CREATE UNIQUE INDEX residents_channel ON residents(channel, external_id)")
+    for table in ("questions", "wishes"):
+        await db.execute(f"ALTER TABLE {table} ADD COLUMN channel TEXT NOT NULL DEFAULT 'telegram'")
+        await db.execute(f"ALTER TABLE {table} ADD COLUMN address TEXT")
+        await db.execute(f"UPDATE {table} SET address = CAST(chat_id AS TEXT)")
+    await db.execute("ALTER TABLE questions ADD COLUMN flag TEXT")
+    for table in ("staff_replies", "status_history"):
+        await db.execute(f"ALTER TABLE {table} ADD COLUMN actor TEXT")
+    await db.execute(
+        """CREATE TABLE inbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            channel TEXT NOT NULL,
+            external_id TEXT NOT NULL,
+            resident_key TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending',
+            received_at TEXT NOT NULL,
+            handled_at TEXT,
+            UNIQUE (channel, external_id))"""
+    )
+    await db.execute("CREATE INDEX inbox_pending ON inbox(status, id)")
+    await db.execute(
+        """CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            channel TEXT NOT NULL,
+            address TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            not_before TEXT,
+            error TEXT,
+            inbox_id INTEGER,
+            created_at TEXT NOT NULL,
+            sent_at TEXT)"""
+    )
+    await db.execute("CREATE INDEX outbox_pending ON outbox(status, id)")
+    await db.execute("CREATE INDEX outbox_inbox ON outbox(inbox_id)")
+    await db.execute(
+        """CREATE TABLE pending (
+            token TEXT PRIMARY KEY,
+            user_id INTEGER NOT NULL,
+            question TEXT NOT NULL,
+            suggestions TEXT NOT NULL DEFAULT '[]',
+            candidates TEXT NOT NULL DEFAULT '[]',
+            entry_id TEXT,
+            saved_ref TEXT,
+            created_at TEXT NOT NULL)"""
+    )
+    await db.execute("CREATE INDEX pending_user ON pending(user_id, created_at)")
+    await db.execute("CREATE INDEX pending_created ON pending(created_at)")
+    await db.execute("DROP TABLE processed_updates")  # the inbox keeps incoming ids now
+
+
 async def m005_web_console(db: aiosqlite.Connection) -> None:
-    """The staff web console: accounts, server-side sessions, failed sign-ins (rate limit),
-    who did what to an item, and 👎 answers already reviewed."""
+    """The staff web console: accounts, server-side sessions, failed sign-ins (rate limit)
+    and 👎 answers already reviewed. (Who did what is m004's actor on replies and history.)"""
     # COLLATE NOCASE: "Wang" and "wang" are one account
     await db.execute(
         """CREATE TABLE staff_accounts (
@@ -294,21 +378,6 @@ async def m005_web_console(db: aiosqlite.Connection) -> None:
     await db.execute("CREATE INDEX web_sessions_account ON web_sessions(account_id)")
     await db.execute("CREATE TABLE login_failures (key TEXT NOT NULL, at TEXT NOT NULL)")
     await db.execute("CREATE INDEX login_failures_key ON login_failures(key, at)")
-    await db.execute(
-        """CREATE TABLE staff_actions (
-            id INTEGER PRIMARY KEY,
-            question_id INTEGER REFERENCES questions(id) ON DELETE CASCADE,
-            wish_id INTEGER REFERENCES wishes(id) ON DELETE CASCADE,
-            channel TEXT NOT NULL,
-            actor_id TEXT NOT NULL,
-            actor_name TEXT NOT NULL,
-            action TEXT NOT NULL,
-            detail TEXT NOT NULL DEFAULT '',
-            at TEXT NOT NULL,
-            CHECK ((question_id IS NULL) <> (wish_id IS NULL)))"""
-    )
-    await db.execute("CREATE INDEX staff_actions_question ON staff_actions(question_id)")
-    await db.execute("CREATE INDEX staff_actions_wish ON staff_actions(wish_id)")
     await db.execute(
         """CREATE TABLE feedback_reviewed (
             feedback_id INTEGER PRIMARY KEY REFERENCES feedback(id) ON DELETE CASCADE,
@@ -331,7 +400,7 @@ MIGRATIONS: list[Migration] = [
     m001_create_tables,
     m002_feedback_and_events,
     m003_staff_messages,
-    # m004 (durable inbox and outbox, issue 9) comes here
+    m004_channels_inbox_outbox,
     m005_web_console,
 ]
 
@@ -442,12 +511,15 @@ class _NewItem:
     update_id: int | None
     candidates: list[list[Any]] | None
     at: str
+    channel: str = "telegram"
+    address: str = ""
+    flag: str | None = None
 
     def statement(self) -> tuple[str, list[Any]]:
         """The INSERT for this item. NOT EXISTS skips a redelivered update before it uses up an
         id; ON CONFLICT covers another process inserting the same update in between."""
         table = _TABLES[self.kind]
-        columns = "user_id, chat_id, text, update_id, created_at, updated_at"
+        columns = "user_id, chat_id, text, update_id, created_at, updated_at, channel, address"
         values: list[Any] = [
             self.user_id,
             self.chat_id,
@@ -455,10 +527,12 @@ class _NewItem:
             self.update_id,
             self.at,
             self.at,
+            self.channel,
+            self.address or str(self.chat_id),
         ]
         if self.candidates is not None:
-            columns += ", candidates"
-            values.append(json.dumps(self.candidates, ensure_ascii=False))
+            columns += ", candidates, flag"
+            values += [json.dumps(self.candidates, ensure_ascii=False), self.flag]
         sql = (
             f"INSERT INTO {table} ({columns}) SELECT {', '.join('?' * len(values))}"
             f" WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE update_id = ?)"
@@ -479,17 +553,19 @@ class _NewItem:
             updated_at=self.at,
             candidates=[(entry_id, score) for entry_id, score in self.candidates or []],
             display_name=display_name,
+            channel=self.channel,
+            address=self.address or str(self.chat_id),
+            flag=self.flag,
         )
 
 
 @dataclass
 class _PendingWrite:
-    """One statement waiting for the next group commit, and its caller's future."""
+    """One unit of work waiting for the next group commit, and its caller's future."""
 
     action: str  # for the error message: "could not <action>: <why>"
-    sql: str
-    params: Sequence[Any]
-    done: asyncio.Future[list[Any]]
+    work: Callable[[aiosqlite.Connection], Awaitable[Any]]
+    done: asyncio.Future[Any]
 
     def fail(self, error: BaseException) -> None:
         if self.done.done():  # the caller gave up (cancelled)
@@ -501,6 +577,45 @@ class _PendingWrite:
         elif not isinstance(error, Exception):  # the writer itself was cancelled
             error = StorageError(f"could not {self.action}: interrupted")
         self.done.set_exception(error)
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    """An incoming message as received: handled once, in order per resident."""
+
+    id: int
+    channel: str
+    external_id: str
+    resident_key: str
+    payload: str
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """A message waiting to be delivered (payload: the channel-neutral message as JSON)."""
+
+    id: int
+    channel: str
+    address: str
+    kind: str
+    payload: str
+    attempts: int
+    not_before: str | None
+
+
+@dataclass
+class PendingQuestion:
+    """A question behind buttons (suggestions, 👍/👎, "pass to staff"): the button carries only
+    its token."""
+
+    token: str
+    user_id: int
+    question: str
+    suggestions: list[str]
+    candidates: list[tuple[str, float]]
+    created_at: str
+    entry_id: str | None = None  # the answer shown for it, if any
+    saved_ref: str | None = None  # set once it was passed to staff
 
 
 class _Opening:
@@ -537,6 +652,12 @@ class Storage:
         self._lock = asyncio.Lock()
         self._pending: list[_PendingWrite] = []  # writes waiting for the next group commit
         self._flushes: set[asyncio.Task[None]] = set()
+        self._queued = False  # a message was queued in the batch being written
+        self._queue_listeners: list[Callable[[], None]] = []
+
+    def on_queued(self, listener: Callable[[], None]) -> None:
+        """Calls `listener` after every commit that queued an outgoing message (the sender)."""
+        self._queue_listeners.append(listener)
 
     @classmethod
     def open(
@@ -568,6 +689,8 @@ class Storage:
             # keeps it fast when many residents write at once
             await db.execute("PRAGMA synchronous = FULL")
             await db.execute("PRAGMA foreign_keys = ON")
+            # deleted rows (a /forget) are overwritten, whatever this SQLite's build default
+            await db.execute("PRAGMA secure_delete = ON")
             await apply_migrations(db, at=_iso(now()))
         except sqlite3.Error as error:
             await db.close()
@@ -614,48 +737,155 @@ class Storage:
 
     # --- updates and residents ----------------------------------------------------------------
 
-    async def remember_update(self, update_id: int) -> bool:
-        """Records a Telegram update id; True the first time, False if it was seen already."""
-        rows = await self._write(
-            "record the update id",
-            "INSERT INTO processed_updates (update_id, seen_at) VALUES (?, ?)"
-            " ON CONFLICT DO NOTHING RETURNING update_id",
-            (update_id, self._stamp()),
-        )
-        return bool(rows)
+    # --- inbox: every incoming message, stored before the channel is told it arrived -------
 
-    async def update_seen(self, update_id: int) -> bool:
-        """True when remember_update() recorded this Telegram update id before."""
-        async with self._using("read the update id") as db:
+    async def receive(self, rows: Sequence[tuple[str, str, str, str]]) -> list[InboxRow]:
+        """Stores incoming messages (channel, external_id, resident_key, payload) in one commit;
+        returns the rows new to the inbox (a redelivered message is there already)."""
+
+        async def insert(db: aiosqlite.Connection) -> list[InboxRow]:
+            fresh = []
+            now = self._stamp()
+            for channel, external_id, resident_key, payload in rows:
+                found = await db.execute_fetchall(
+                    "INSERT INTO inbox (channel, external_id, resident_key, payload, received_at)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (channel, external_id) DO NOTHING"
+                    " RETURNING id",
+                    (channel, external_id, resident_key, payload, now),
+                )
+                if found:
+                    fresh.append(InboxRow(found[0][0], channel, external_id, resident_key, payload))
+            return fresh
+
+        return await self._unit("store incoming messages", insert)
+
+    async def unhandled(self) -> list[InboxRow]:
+        """Incoming messages not yet handled (after a crash), oldest first."""
+        async with self._using("read the inbox") as db:
             rows = await db.execute_fetchall(
-                "SELECT 1 FROM processed_updates WHERE update_id = ?", (update_id,)
+                "SELECT id, channel, external_id, resident_key, payload FROM inbox"
+                " WHERE status = 'pending' ORDER BY id"
             )
-        return bool(rows)
+        return [InboxRow(*row) for row in rows]
+
+    async def inbox_status(self, channel: str, external_id: str) -> str | None:
+        """'pending', 'done', or None for a message never received."""
+        async with self._using("read the inbox") as db:
+            rows = await db.execute_fetchall(
+                "SELECT status FROM inbox WHERE channel = ? AND external_id = ?",
+                (channel, external_id),
+            )
+        return rows[0][0] if rows else None
+
+    async def finish(self, inbox_id: int) -> None:
+        """Marks an incoming message handled (when its handling queued nothing itself)."""
+        await self.transact("mark the message handled", lambda tx: tx.finish(inbox_id))
+
+    # --- outbox: every message the bot sends, delivered by the sender ------------------------
+
+    async def queue(self, channel: str, address: str, kind: str, payload: str) -> int:
+        """Queues one message on its own (Tx.queue queues it with the change that causes it)."""
+        return await self.transact(
+            "queue a message", lambda tx: tx.queue(channel, address, kind, payload)
+        )
+
+    async def due_messages(self, limit: int = 500, exclude: Iterable[int] = ()) -> list[OutboxRow]:
+        """Messages waiting to be sent, oldest first (also those waiting for a retry time)."""
+        skip = set(exclude)
+        async with self._using("read the outbox") as db:
+            rows = await db.execute_fetchall(
+                "SELECT id, channel, address, kind, payload, attempts, not_before FROM outbox"
+                " WHERE status = 'pending' ORDER BY id LIMIT ?",
+                (limit + len(skip),),
+            )
+        return [OutboxRow(*row) for row in rows if row[0] not in skip][:limit]
+
+    async def mark_sent(self, ids: Sequence[int]) -> None:
+        """Records that these messages reached their channel."""
+        await self.transact("mark messages sent", lambda tx: tx.mark_sent(ids))
+
+    async def retry_later(self, ids: Sequence[int], not_before: datetime, error: str) -> None:
+        """Puts messages back to wait until `not_before` (a 429, a network failure)."""
+        marks = ", ".join("?" * len(ids))
+        await self._write(
+            "postpone messages",
+            f"UPDATE outbox SET attempts = attempts + 1, not_before = ?, error = ?"
+            f" WHERE id IN ({marks})",
+            (_iso(not_before), error[:500], *ids),
+        )
+
+    async def give_up(self, ids: Sequence[int], error: str) -> None:
+        """Marks messages that their channel refused for good (blocked bot, closed window)."""
+        await self.transact("mark messages failed", lambda tx: tx.give_up(ids, error))
+
+    async def outbox_counts(self) -> dict[str, int]:
+        """Messages per status (pending, sent, failed)."""
+        async with self._using("count the outbox") as db:
+            rows = await db.execute_fetchall("SELECT status, COUNT(*) FROM outbox GROUP BY status")
+        return dict(rows)
+
+    # --- questions behind buttons --------------------------------------------------------------
+
+    async def pending_question(self, token: str) -> PendingQuestion | None:
+        async with self._using("read the buttons' question") as db:
+            return await self._pending_question(db, token)
+
+    async def _pending_question(
+        self, db: aiosqlite.Connection, token: str
+    ) -> PendingQuestion | None:
+        rows = await db.execute_fetchall(
+            "SELECT token, user_id, question, suggestions, candidates, created_at, entry_id,"
+            " saved_ref FROM pending WHERE token = ?",
+            (token,),
+        )
+        if not rows:
+            return None
+        token, user_id, question, suggestions, candidates, created, entry_id, saved = rows[0]
+        return PendingQuestion(
+            token,
+            user_id,
+            question,
+            json.loads(suggestions),
+            [(entry, score) for entry, score in json.loads(candidates)],
+            created,
+            entry_id,
+            saved,
+        )
+
+    def after_forget(self) -> None:
+        """Soon after a /forget: the deleted text leaves the write-ahead log too."""
+        task = asyncio.create_task(self.checkpoint())
+        self._flushes.add(task)
+        task.add_done_callback(self._flushes.discard)
+
+    async def checkpoint(self) -> None:
+        """Copies the write-ahead log into the database file and empties it."""
+        async with self._using("checkpoint the database") as db:
+            await db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def touch_resident(
         self, user_id: int, *, display_name: str | None = None, language: str | None = None
     ) -> Resident:
-        """Creates or refreshes a resident (last seen now); None leaves a field unchanged."""
-        now = self._stamp()
-        rows = await self._write(
+        """Creates or refreshes a resident by internal id (last seen now); None leaves a field
+        unchanged. Channel adapters use Tx.resident, which keys by (channel, id there)."""
+        return await self.transact(
             "save the resident",
-            """INSERT INTO residents (user_id, language, display_name, first_seen, last_seen)
-            VALUES (?, ?, ?, ?, ?)
-            ON CONFLICT (user_id) DO UPDATE SET
-                last_seen = excluded.last_seen,
-                language = COALESCE(excluded.language, language),
-                display_name = COALESCE(excluded.display_name, display_name)
-            RETURNING user_id, language, display_name, first_seen, last_seen""",
-            (user_id, language, display_name, now, now),
+            lambda tx: tx.touch_resident(user_id, display_name=display_name, language=language),
         )
-        return Resident(*rows[0])
 
     async def get_resident(self, user_id: int) -> Resident | None:
         async with self._using("read the resident") as db:
             rows = await db.execute_fetchall(
-                "SELECT user_id, language, display_name, first_seen, last_seen"
-                " FROM residents WHERE user_id = ?",
-                (user_id,),
+                f"SELECT {_RESIDENT_COLUMNS} FROM residents WHERE user_id = ?", (user_id,)
+            )
+        return Resident(*rows[0]) if rows else None
+
+    async def find_resident(self, channel: str, external_id: str) -> Resident | None:
+        """The resident who is `external_id` on `channel`, or None."""
+        async with self._using("read the resident") as db:
+            rows = await db.execute_fetchall(
+                f"SELECT {_RESIDENT_COLUMNS} FROM residents WHERE channel = ? AND external_id = ?",
+                (channel, str(external_id)),
             )
         return Resident(*rows[0]) if rows else None
 
@@ -678,51 +908,53 @@ class Storage:
 
         The same update_id twice (Telegram redelivery) returns the first item, no second row.
         """
-        guesses = [[str(entry_id), round(float(score), 2)] for entry_id, score in candidates]
-        return await self._save("question", user_id, chat_id, text, update_id, guesses)
+        return await self.transact(
+            "save the question",
+            lambda tx: tx.save_item(
+                "question", user_id, text, chat_id=chat_id, candidates=candidates,
+                update_id=update_id,
+            ),
+        )  # fmt: skip
 
     async def save_wish(
         self, user_id: int, chat_id: int, text: str, *, update_id: int | None = None
     ) -> Item:
         """Saves a micro-wish; committed when this returns; same update_id -> same item."""
-        return await self._save("wish", user_id, chat_id, text, update_id, None)
-
-    async def _save(
-        self,
-        kind: str,
-        user_id: int,
-        chat_id: int,
-        text: str,
-        update_id: int | None,
-        candidates: list[list[Any]] | None,
-    ) -> Item:
-        new = _NewItem(kind, user_id, chat_id, text, update_id, candidates, self._stamp())
-        rows = await self._write(f"save the {kind}", *new.statement())
-        if rows:
-            return new.item(*rows[0])
-        async with self._using(f"read the saved {kind}") as db:
-            # seen this update before: hand back what it saved then
-            found = await self._select_items(
-                db, kinds=(kind,), where=["update_id = ?"], params=[update_id]
-            )
-        return found[0]
+        return await self.transact(
+            "save the wish",
+            lambda tx: tx.save_item("wish", user_id, text, chat_id=chat_id, update_id=update_id),
+        )
 
     async def _write(self, action: str, sql: str, params: Sequence[Any]) -> list[Any]:
-        """Runs one writing statement, committed when this returns; gives its RETURNING rows.
+        """Runs one writing statement, committed when this returns; gives its RETURNING rows."""
+        return await self._unit(action, lambda db: db.execute_fetchall(sql, params))
 
-        Writes arriving while the connection is busy are committed together (group commit):
-        one fsync per batch keeps many residents writing at once fast with synchronous=FULL.
+    async def transact(self, action: str, work: Callable[[Tx], Awaitable[T]]) -> T:
+        """Runs `work` with a Tx: every write it makes is committed together, or none is.
+
+        This is how a state change and the messages it causes reach the database at once
+        (the core queues its replies in the same unit as the question it saves).
         """
-        done: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        self._pending.append(_PendingWrite(action, sql, params, done))
+        return await self._unit(action, lambda db: work(Tx(self, db)))
+
+    async def _unit(self, action: str, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+        """Queues a unit of work for the next group commit and waits until it is committed.
+
+        Units arriving while the connection is busy are committed together (group commit):
+        one fsync per batch keeps many residents writing at once fast with synchronous=FULL.
+        Each unit runs inside a savepoint, so one that fails leaves the others' writes intact.
+        """
+        done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._pending.append(_PendingWrite(action, work, done))
         if len(self._pending) == 1:  # first of a batch: start the task that will write it
-            flush = asyncio.create_task(self._flush_writes())
+            # a context of its own: units must not see the first caller's context variables
+            flush = asyncio.create_task(self._flush_writes(), context=contextvars.Context())
             self._flushes.add(flush)
             flush.add_done_callback(self._flushes.discard)
         return await done
 
     async def _flush_writes(self) -> None:
-        """Commits every write queued so far, then resolves each caller's future."""
+        """Commits every unit queued so far, then resolves each caller's future."""
         async with self._lock:
             batch, self._pending = self._pending, []
             try:
@@ -732,34 +964,48 @@ class Storage:
                     write.fail(error)
                 raise
             for write, outcome in zip(batch, outcomes, strict=True):
-                if isinstance(outcome, sqlite3.Error):
-                    write.fail(outcome)
+                if isinstance(outcome, _Failed):
+                    write.fail(outcome.error)
                 elif not write.done.done():
                     write.done.set_result(outcome)
+            if self._queued:
+                self._queued = False
+                for listener in self._queue_listeners:
+                    listener()
 
     async def _run_batch(self, batch: list[_PendingWrite]) -> list[Any]:
-        """Executes the batch; one outcome per write: its rows, or the sqlite3 error."""
+        """Executes the batch in one transaction; one outcome per unit: its result, or _Failed.
+
+        A unit that raises is rolled back to its savepoint alone; a failure of the database
+        itself (locked, disk full, the commit failing) fails every unit of the batch.
+        """
         db = self._db
-        if len(batch) > 1:
-            try:
-                await db.execute("BEGIN IMMEDIATE")
-                outcomes = [await db.execute_fetchall(write.sql, write.params) for write in batch]
-                await db.execute("COMMIT")
-                return outcomes
-            except (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError):
-                # one bad row must not sink the others: redo them one at a time below
-                with suppress(sqlite3.Error):
-                    await db.execute("ROLLBACK")
-            except sqlite3.Error as error:  # locked, disk full...: the same for every write
-                with suppress(sqlite3.Error):
-                    await db.execute("ROLLBACK")
-                return [error] * len(batch)
+        try:
+            await db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            return [_Failed(error)] * len(batch)
         outcomes: list[Any] = []
         for write in batch:
+            await db.execute("SAVEPOINT unit")
             try:
-                outcomes.append(await db.execute_fetchall(write.sql, write.params))
-            except sqlite3.Error as error:
-                outcomes.append(error)
+                outcomes.append(await write.work(db))
+            except (sqlite3.OperationalError, sqlite3.DatabaseError) as error:
+                if not isinstance(error, sqlite3.IntegrityError):
+                    with suppress(sqlite3.Error):
+                        await db.execute("ROLLBACK")
+                    return [_Failed(error)] * len(batch)
+                await db.execute("ROLLBACK TO unit")
+                outcomes.append(_Failed(error))
+            except Exception as error:  # this unit's own failure (a bad reference...)
+                await db.execute("ROLLBACK TO unit")
+                outcomes.append(_Failed(error))
+            await db.execute("RELEASE unit")
+        try:
+            await db.execute("COMMIT")
+        except sqlite3.Error as error:
+            with suppress(sqlite3.Error):
+                await db.execute("ROLLBACK")
+            return [_Failed(error)] * len(batch)
         return outcomes
 
     async def get_item(self, ref: str) -> Item | None:
@@ -774,6 +1020,11 @@ class Storage:
         """A resident's questions and wishes, newest first."""
         async with self._using("read the resident's items") as db:
             return await self._select_items(db, where=["user_id = ?"], params=[user_id])
+
+    async def items_on(self, channel: str, external_id: int | str) -> list[Item]:
+        """The items of the resident who is `external_id` on `channel`, newest first."""
+        resident = await self.find_resident(channel, str(external_id))
+        return await self.items_of(resident.user_id) if resident else []
 
     async def open_items(
         self, kind: str | None = None, *, oldest_first: bool = False
@@ -819,39 +1070,29 @@ class Storage:
                 limit=limit,
             )
 
-    async def add_staff_reply(self, ref: str, staff_id: int | None, text: str) -> Item:
+    async def add_staff_reply(
+        self, ref: str, staff_id: int | None, text: str, *, actor: str | None = None
+    ) -> Item:
         """Stores a staff reply; an open question becomes "answered". Unknown ref -> ValueError."""
-        kind, item_id = _require_ref(ref)
-        now = self._stamp()
-        async with self._transaction(f"save the reply to {ref}") as db:
-            item = await self._existing(db, kind, item_id)
-            await db.execute(
-                f"INSERT INTO staff_replies ({_ITEM_COLUMNS[kind]}, staff_id, text, created_at)"
-                " VALUES (?, ?, ?, ?)",
-                (item_id, staff_id, text, now),
-            )
-            if kind == "question" and item.status != "answered":
-                await self._change_status(db, kind, item_id, "answered", "", staff_id, now)
-            else:
-                await db.execute(
-                    f"UPDATE {_TABLES[kind]} SET updated_at = ? WHERE id = ?", (now, item_id)
-                )
-            return await self._existing(db, kind, item_id)
+        return await self.transact(
+            f"save the reply to {ref}",
+            lambda tx: tx.add_staff_reply(ref, text, staff_id=staff_id, actor=actor),
+        )
 
     async def set_status(
-        self, ref: str, status: str, *, note: str = "", staff_id: int | None = None
+        self,
+        ref: str,
+        status: str,
+        *,
+        note: str = "",
+        staff_id: int | None = None,
+        actor: str | None = None,
     ) -> Item:
         """Changes the status and appends it to the history; ValueError for a bad ref/status."""
-        kind, item_id = _require_ref(ref)
-        if status not in STATUSES[kind]:
-            raise ValueError(
-                f"{status!r} is not a status for a {kind}; expected one of: "
-                + ", ".join(STATUSES[kind])
-            )
-        async with self._transaction(f"change the status of {ref}") as db:
-            await self._existing(db, kind, item_id)
-            await self._change_status(db, kind, item_id, status, note, staff_id, self._stamp())
-            return await self._existing(db, kind, item_id)
+        return await self.transact(
+            f"change the status of {ref}",
+            lambda tx: tx.set_status(ref, status, note=note, staff_id=staff_id, actor=actor),
+        )
 
     async def staff_replies_for(self, ref: str) -> list[StaffReply]:
         """Staff replies to an item, oldest first (empty for an unknown ref)."""
@@ -860,13 +1101,9 @@ class Storage:
 
     async def link_staff_message(self, ref: str, chat_id: int, message_id: int) -> None:
         """Remembers that staff message (chat_id, message_id) is about item `ref`."""
-        kind, item_id = _require_ref(ref)
-        await self._write(
+        await self.transact(
             f"link the staff message to {ref}",
-            f"INSERT INTO staff_messages (chat_id, message_id, {_ITEM_COLUMNS[kind]})"
-            " VALUES (?, ?, ?) ON CONFLICT (chat_id, message_id) DO UPDATE SET"
-            " question_id = excluded.question_id, wish_id = excluded.wish_id",
-            (chat_id, message_id, item_id),
+            lambda tx: tx.link_staff_message(ref, chat_id, message_id),
         )
 
     async def ref_for_staff_message(self, chat_id: int, message_id: int) -> str | None:
@@ -888,20 +1125,13 @@ class Storage:
         self, user_id: int, entry_id: str, question: str, helpful: bool
     ) -> None:
         """Stores a 👍 (helpful) or 👎 on the answer `entry_id` given to `question`."""
-        await self._write(
-            "save the feedback",
-            "INSERT INTO feedback (user_id, entry_id, question, helpful, created_at)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (user_id, entry_id, question, int(helpful), self._stamp()),
+        await self.transact(
+            "save the feedback", lambda tx: tx.record_feedback(user_id, entry_id, question, helpful)
         )
 
     async def record_event(self, kind: str, user_id: int, entry_id: str | None = None) -> None:
         """Counts one decision for /stats; kinds in EVENT_KINDS."""
-        await self._write(
-            "record the event",
-            "INSERT INTO events (kind, user_id, entry_id, at) VALUES (?, ?, ?, ?)",
-            (kind, user_id, entry_id, self._stamp()),
-        )
+        await self.transact("record the event", lambda tx: tx.record_event(kind, user_id, entry_id))
 
     async def event_counts(
         self, start: datetime | str | None = None, end: datetime | str | None = None
@@ -980,17 +1210,8 @@ class Storage:
     # --- privacy and retention ----------------------------------------------------------------
 
     async def forget(self, user_id: int) -> int:
-        """Deletes a resident and everything of theirs; returns the number of rows removed.
-
-        Replies, history and staff-message links of their items go with the items (cascade).
-        """
-        removed = 0
-        async with self._transaction("forget the resident") as db:
-            for table in ("questions", "wishes", "feedback", "events", "residents"):
-                cursor = await db.execute(f"DELETE FROM {table} WHERE user_id = ?", (user_id,))
-                removed += cursor.rowcount
-                await cursor.close()
-        return removed
+        """Deletes a resident and everything of theirs; returns the number of rows removed."""
+        return await self.transact("forget the resident", lambda tx: tx.forget(user_id))
 
     async def purge_closed_older_than(self, days: int) -> dict[str, int]:
         """Retention: deletes finished items untouched for `days`, and older feedback/events.
@@ -1000,8 +1221,10 @@ class Storage:
         if days < 0:
             raise ValueError(f"days must be 0 or more, not {days}")
         cutoff = _iso(self._now() - timedelta(days=days))
-        # Telegram redelivers only for a day; a week of update ids is plenty for dedup
-        updates_cutoff = _iso(self._now() - timedelta(days=min(days, 7)))
+        # Telegram redelivers only for a day: a week of handled message ids is plenty for
+        # dedup, whatever the retention of items; delivered messages likewise
+        week = _iso(self._now() - timedelta(days=7))
+        day = _iso(self._now() - timedelta(days=1))
         removed: dict[str, int] = {}
         async with self._transaction("purge old records") as db:
             for kind, table in _TABLES.items():
@@ -1012,12 +1235,14 @@ class Storage:
                     (cutoff, *finished),
                 )
                 removed[table] = cursor.rowcount
-            for table, column, before in (
-                ("feedback", "created_at", cutoff),
-                ("events", "at", cutoff),
-                ("processed_updates", "seen_at", updates_cutoff),
+            for table, condition, before in (
+                ("feedback", "created_at < ?", cutoff),
+                ("events", "at < ?", cutoff),
+                ("inbox", "status = 'done' AND received_at < ?", week),
+                ("outbox", "status != 'pending' AND created_at < ?", week),
+                ("pending", "created_at < ?", day),
             ):
-                cursor = await db.execute(f"DELETE FROM {table} WHERE {column} < ?", (before,))
+                cursor = await db.execute(f"DELETE FROM {table} WHERE {condition}", (before,))
                 removed[table] = cursor.rowcount
         return removed
 
@@ -1068,9 +1293,10 @@ class Storage:
         parts = []
         for kind in kinds:
             candidates = "t.candidates" if kind == "question" else "'[]'"
+            flag = "t.flag" if kind == "question" else "NULL"
             parts.append(
                 f"""SELECT '{kind}', t.id, t.text, t.status, t.user_id, t.chat_id, t.created_at,
-                    t.updated_at, {candidates}, r.display_name
+                    t.updated_at, {candidates}, r.display_name, t.channel, t.address, {flag}
                 FROM (SELECT * FROM {_TABLES[kind]} {condition}) t
                 LEFT JOIN residents r ON r.user_id = t.user_id"""
             )
@@ -1094,9 +1320,12 @@ class Storage:
                 updated_at=updated_at,
                 candidates=[(entry_id, score) for entry_id, score in json.loads(candidates)],
                 display_name=display_name,
+                channel=channel,
+                address=address or str(chat_id),
+                flag=flag,
             )
             for (kind, item_id, text, status, user_id, chat_id, created_at, updated_at,
-                 candidates, display_name) in rows
+                 candidates, display_name, channel, address, flag) in rows
         ]  # fmt: skip
         await self._attach_children(db, items)
         return items
@@ -1109,20 +1338,20 @@ class Storage:
             for start in range(0, len(ids), _IN_CHUNK):
                 chunk = ids[start : start + _IN_CHUNK]
                 marks = ", ".join("?" * len(chunk))
-                for owner, staff_id, text, at in await db.execute_fetchall(
-                    f"SELECT {column}, staff_id, text, created_at FROM staff_replies"
+                for owner, staff_id, text, at, actor in await db.execute_fetchall(
+                    f"SELECT {column}, staff_id, text, created_at, actor FROM staff_replies"
                     f" WHERE {column} IN ({marks}) ORDER BY id",
                     chunk,
                 ):
-                    by_key[kind, owner].replies.append(StaffReply(text, staff_id, at))
-                for owner, status, note, at in await db.execute_fetchall(
-                    f"SELECT {column}, status, note, at FROM status_history"
+                    by_key[kind, owner].replies.append(StaffReply(text, staff_id, at, actor))
+                for owner, status, note, at, actor in await db.execute_fetchall(
+                    f"SELECT {column}, status, note, at, actor FROM status_history"
                     f" WHERE {column} IN ({marks}) ORDER BY id",
                     chunk,
                 ):
-                    by_key[kind, owner].history.append((status, note, at))
+                    by_key[kind, owner].history.append(Change(status, note, at, actor))
 
-    # --- staff web console (issue 12): accounts, sessions, actions, paged inbox, review --------
+    # --- staff web console (issue 12): accounts, sessions, paged inbox, review, figures ------
 
     async def add_staff_account(self, name: str, password_hash: str) -> StaffAccount:
         """Creates a web account; ValueError if the name is taken (case-insensitive)."""
@@ -1217,36 +1446,6 @@ class Storage:
         await self._write(
             "clear failed sign-ins", "DELETE FROM login_failures WHERE key = ?", (key,)
         )
-
-    async def record_staff_action(
-        self,
-        ref: str,
-        *,
-        channel: str,
-        actor_id: str,
-        actor_name: str,
-        action: str,
-        detail: str = "",
-    ) -> None:
-        """Who did what to an item ("web", "3", "Wang", "reply", the text); shown on the item."""
-        kind, item_id = _require_ref(ref)
-        await self._write(
-            f"record the action on {ref}",
-            f"INSERT INTO staff_actions ({_ITEM_COLUMNS[kind]}, channel, actor_id, actor_name,"
-            " action, detail, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (item_id, channel, actor_id, actor_name, action, detail, self._stamp()),
-        )
-
-    async def staff_actions_for(self, ref: str) -> list[StaffAction]:
-        """Staff actions on an item, oldest first."""
-        kind, item_id = _require_ref(ref)
-        async with self._using(f"read the actions on {ref}") as db:
-            rows = await db.execute_fetchall(
-                "SELECT channel, actor_id, actor_name, action, detail, at FROM staff_actions"
-                f" WHERE {_ITEM_COLUMNS[kind]} = ? ORDER BY id",
-                (item_id,),
-            )
-        return [StaffAction(*row) for row in rows]
 
     async def inbox_page(
         self,
@@ -1499,6 +1698,311 @@ class Storage:
                 )
                 found += [FeedbackRow(*row) for row in rows]
         return found
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """A unit of work that raised: its error goes to its caller alone."""
+
+    error: BaseException
+
+
+class Tx:
+    """The named writes (and the reads they need) of one unit of work; see Storage.transact.
+
+    Everything done through one Tx is committed together or not at all.
+    """
+
+    def __init__(self, storage: Storage, db: aiosqlite.Connection) -> None:
+        self._storage = storage
+        self._db = db
+        self.now = storage._stamp()
+
+    async def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return list(await self._db.execute_fetchall(sql, params))
+
+    # residents
+
+    async def resident(
+        self, channel: str, external_id: str, *, display_name: str | None = None
+    ) -> Resident:
+        """The resident who is `external_id` on `channel`, created on first contact."""
+        rows = await self._rows(
+            f"""INSERT INTO residents (channel, external_id, display_name, first_seen, last_seen)
+            VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT (channel, external_id) DO UPDATE SET
+                last_seen = excluded.last_seen,
+                display_name = COALESCE(excluded.display_name, display_name)
+            RETURNING {_RESIDENT_COLUMNS}""",
+            (channel, str(external_id), display_name, self.now, self.now),
+        )
+        return Resident(*rows[0])
+
+    async def touch_resident(
+        self, user_id: int, *, display_name: str | None = None, language: str | None = None
+    ) -> Resident:
+        rows = await self._rows(
+            f"""INSERT INTO residents
+                (user_id, language, display_name, first_seen, last_seen, external_id)
+            VALUES (?, ?, ?, ?, ?, CAST(? AS TEXT))
+            ON CONFLICT (user_id) DO UPDATE SET
+                last_seen = excluded.last_seen,
+                language = COALESCE(excluded.language, language),
+                display_name = COALESCE(excluded.display_name, display_name)
+            RETURNING {_RESIDENT_COLUMNS}""",
+            (user_id, language, display_name, self.now, self.now, user_id),
+        )
+        return Resident(*rows[0])
+
+    async def resident_by_id(self, user_id: int) -> Resident | None:
+        rows = await self._rows(
+            f"SELECT {_RESIDENT_COLUMNS} FROM residents WHERE user_id = ?", (user_id,)
+        )
+        return Resident(*rows[0]) if rows else None
+
+    async def open_questions(self, user_id: int) -> int:
+        """How many of the resident's questions wait for staff."""
+        rows = await self._rows(
+            "SELECT COUNT(*) FROM questions WHERE user_id = ? AND status = 'open'", (user_id,)
+        )
+        return rows[0][0]
+
+    async def notice_waiting(self, ref: str) -> bool:
+        """True while a staff notice about `ref` is still waiting to be sent (a second one
+        about the same item would only repeat it)."""
+        rows = await self._rows(
+            "SELECT 1 FROM outbox WHERE status = 'pending' AND kind = 'notice'"
+            " AND json_extract(payload, '$.ref') = ? LIMIT 1",
+            (ref,),
+        )
+        return bool(rows)
+
+    async def pending_question(self, token: str) -> PendingQuestion | None:
+        return await self._storage._pending_question(self._db, token)
+
+    async def update_resident(self, user_id: int, **fields: Any) -> None:
+        """Sets language, last_language or awaiting_wish_at (None clears the last)."""
+        allowed = {"language", "last_language", "awaiting_wish_at"}
+        if not fields or not set(fields) <= allowed:
+            raise ValueError(f"unknown resident fields: {sorted(set(fields) - allowed)}")
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        await self._db.execute(
+            f"UPDATE residents SET {assignments} WHERE user_id = ?", (*fields.values(), user_id)
+        )
+
+    # questions and wishes
+
+    async def save_item(
+        self,
+        kind: str,
+        user_id: int,
+        text: str,
+        *,
+        chat_id: int = 0,
+        channel: str = "telegram",
+        address: str = "",
+        candidates: Iterable[tuple[str, float]] = (),
+        update_id: int | None = None,
+        flag: str | None = None,
+    ) -> Item:
+        """Saves a question (with the matcher's best guesses) or a wish; the same update_id
+        twice (a redelivery) gives back the first item, no second row."""
+        guesses = (
+            [[str(entry_id), round(float(score), 2)] for entry_id, score in candidates]
+            if kind == "question"
+            else None
+        )
+        new = _NewItem(
+            kind, user_id, chat_id, text, update_id, guesses, self.now, channel, address, flag
+        )
+        rows = await self._rows(*new.statement())
+        if rows:
+            return new.item(*rows[0])
+        found = await self._storage._select_items(
+            self._db, kinds=(kind,), where=["update_id = ?"], params=[update_id]
+        )
+        return found[0]
+
+    async def get_item(self, ref: str) -> Item | None:
+        parsed = parse_ref(ref)
+        return await self._storage._get(self._db, *parsed) if parsed else None
+
+    async def items_of(self, user_id: int) -> list[Item]:
+        return await self._storage._select_items(self._db, where=["user_id = ?"], params=[user_id])
+
+    async def add_staff_reply(
+        self, ref: str, text: str, *, staff_id: int | None = None, actor: str | None = None
+    ) -> Item:
+        kind, item_id = _require_ref(ref)
+        item = await self._storage._existing(self._db, kind, item_id)
+        await self._db.execute(
+            f"INSERT INTO staff_replies ({_ITEM_COLUMNS[kind]}, staff_id, text, created_at, actor)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (item_id, staff_id, text, self.now, actor),
+        )
+        if kind == "question" and item.status != "answered":
+            await self._change_status(kind, item_id, "answered", "", staff_id, actor)
+        else:
+            await self._db.execute(
+                f"UPDATE {_TABLES[kind]} SET updated_at = ? WHERE id = ?", (self.now, item_id)
+            )
+        return await self._storage._existing(self._db, kind, item_id)
+
+    async def set_status(
+        self,
+        ref: str,
+        status: str,
+        *,
+        note: str = "",
+        staff_id: int | None = None,
+        actor: str | None = None,
+    ) -> Item:
+        kind, item_id = _require_ref(ref)
+        if status not in STATUSES[kind]:
+            raise ValueError(
+                f"{status!r} is not a status for a {kind}; expected one of: "
+                + ", ".join(STATUSES[kind])
+            )
+        await self._storage._existing(self._db, kind, item_id)
+        await self._change_status(kind, item_id, status, note, staff_id, actor)
+        return await self._storage._existing(self._db, kind, item_id)
+
+    async def _change_status(
+        self,
+        kind: str,
+        item_id: int,
+        status: str,
+        note: str,
+        staff_id: int | None,
+        actor: str | None,
+    ) -> None:
+        await self._db.execute(
+            f"UPDATE {_TABLES[kind]} SET status = ?, updated_at = ? WHERE id = ?",
+            (status, self.now, item_id),
+        )
+        await self._db.execute(
+            f"INSERT INTO status_history ({_ITEM_COLUMNS[kind]}, status, note, staff_id, at,"
+            " actor) VALUES (?, ?, ?, ?, ?, ?)",
+            (item_id, status, note, staff_id, self.now, actor),
+        )
+
+    async def link_staff_message(self, ref: str, chat_id: int, message_id: int) -> None:
+        kind, item_id = _require_ref(ref)
+        await self._db.execute(
+            f"INSERT INTO staff_messages (chat_id, message_id, {_ITEM_COLUMNS[kind]})"
+            " VALUES (?, ?, ?) ON CONFLICT (chat_id, message_id) DO UPDATE SET"
+            " question_id = excluded.question_id, wish_id = excluded.wish_id",
+            (chat_id, message_id, item_id),
+        )
+
+    # feedback and events
+
+    async def record_feedback(
+        self, user_id: int, entry_id: str, question: str, helpful: bool
+    ) -> None:
+        await self._db.execute(
+            "INSERT INTO feedback (user_id, entry_id, question, helpful, created_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (user_id, entry_id, question, int(helpful), self.now),
+        )
+
+    async def record_event(self, kind: str, user_id: int, entry_id: str | None = None) -> None:
+        await self._db.execute(
+            "INSERT INTO events (kind, user_id, entry_id, at) VALUES (?, ?, ?, ?)",
+            (kind, user_id, entry_id, self.now),
+        )
+
+    # inbox and outbox
+
+    async def finish(self, inbox_id: int | None) -> None:
+        """Marks the incoming message handled: with this unit's commit, never handled again."""
+        if inbox_id is not None:
+            await self._db.execute(
+                "UPDATE inbox SET status = 'done', handled_at = ?, payload = '{}'"
+                " WHERE id = ? AND status = 'pending'",
+                (self.now, inbox_id),
+            )
+
+    async def queue(
+        self, channel: str, address: str, kind: str, payload: str, inbox_id: int | None = None
+    ) -> int:
+        """Queues a message for the sender; it goes out once this unit is committed."""
+        rows = await self._rows(
+            "INSERT INTO outbox (channel, address, kind, payload, inbox_id, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            (channel, str(address), kind, payload, inbox_id, self.now),
+        )
+        self._storage._queued = True
+        return rows[0][0]
+
+    async def mark_sent(self, ids: Sequence[int]) -> None:
+        marks = ", ".join("?" * len(ids))
+        await self._db.execute(
+            "UPDATE outbox SET status = 'sent', sent_at = ?, payload = '{}'"
+            f" WHERE id IN ({marks})",
+            (self.now, *ids),
+        )
+
+    async def give_up(self, ids: Sequence[int], error: str) -> None:
+        marks = ", ".join("?" * len(ids))
+        await self._db.execute(
+            f"UPDATE outbox SET status = 'failed', error = ?, attempts = attempts + 1"
+            f" WHERE id IN ({marks})",
+            (error[:500], *ids),
+        )
+
+    # questions behind buttons
+
+    async def keep_question(
+        self,
+        token: str,
+        user_id: int,
+        question: str,
+        suggestions: Sequence[str] = (),
+        candidates: Iterable[tuple[str, float]] = (),
+        entry_id: str | None = None,
+    ) -> None:
+        """Keeps the question behind a reply's buttons, at most PENDING_PER_RESIDENT a
+        resident (one resident asking all day cannot expire another's buttons)."""
+        await self._db.execute(
+            "INSERT INTO pending (token, user_id, question, suggestions, candidates, entry_id,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                token,
+                user_id,
+                question,
+                json.dumps(list(suggestions)),
+                json.dumps([[e, round(float(s), 2)] for e, s in candidates]),
+                entry_id,
+                self.now,
+            ),
+        )
+        await self._db.execute(
+            "DELETE FROM pending WHERE user_id = ? AND token NOT IN (SELECT token FROM pending"
+            " WHERE user_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?)",
+            (user_id, user_id, PENDING_PER_RESIDENT),
+        )
+
+    async def update_question(self, token: str, **fields: Any) -> None:
+        """Sets entry_id (the answer picked) or saved_ref (passed to staff)."""
+        if not fields or not set(fields) <= {"entry_id", "saved_ref"}:
+            raise ValueError(f"unknown pending fields: {sorted(fields)}")
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        await self._db.execute(
+            f"UPDATE pending SET {assignments} WHERE token = ?", (*fields.values(), token)
+        )
+
+    # privacy
+
+    async def forget(self, user_id: int) -> int:
+        """Deletes a resident and everything of theirs; replies, history and staff-message
+        links of their items go with the items (cascade)."""
+        removed = 0
+        for table in ("questions", "wishes", "feedback", "events", "pending", "residents"):
+            cursor = await self._db.execute(f"DELETE FROM {table} WHERE user_id = ?", (user_id,))
+            removed += cursor.rowcount
+            await cursor.close()
+        return removed
 
 
 def _probe(path: str) -> None:

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.cli import fail
 from faq.model import MatchResult
+from handlers.cli import fail
 
 if TYPE_CHECKING:  # imported in build_matcher: a bad eval file fails before numpy loads
     from faq.matcher import Matcher

@@ -1,23 +1,18 @@
-"""Telegram handlers for residents: turn an Update into a Station call and render its Reply.
+"""Telegram handlers for residents: turn an Update into a Station call.
 
-No decisions here: bot/core.py decides, these functions parse and render.
+No decisions and no sending here: bot/core.py decides and queues the replies, which the
+outbox's sender delivers (handlers/telegram.py renders them).
 In group chats the bot answers only commands and messages that @mention it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
-from telegram import (
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    MessageEntity,
-    ReplyKeyboardMarkup,
-    ReplyParameters,
-    Update,
-)
+from telegram import MessageEntity, Update
 from telegram.constants import ChatType
-from telegram.error import BadRequest
+from telegram.error import TelegramError
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -27,9 +22,8 @@ from telegram.ext import (
     filters,
 )
 
-from bot.core import Reply, Sender
+from bot.core import Sender
 from handlers.context import station_of
-from handlers.staff import notify_staff
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +48,21 @@ UNSUPPORTED = (
 
 
 def sender_of(update: Update) -> Sender:
-    """Who sent the update and where, as the core sees it."""
-    user, chat = update.effective_user, update.effective_chat
+    """Who sent the update and where, as the core sees it. An anonymous group admin (or a
+    channel) speaks as its chat, so they do not share one user id's flood counter."""
+    user, chat, message = update.effective_user, update.effective_chat, update.effective_message
+    pressed = update.callback_query.message if update.callback_query else None
+    user_id: int | str = user.id
+    if message is not None and message.sender_chat is not None:
+        user_id = f"chat{message.sender_chat.id}"
     return Sender(
-        user_id=user.id,
+        user_id=user_id,
         chat_id=chat.id,
         private=chat.type == ChatType.PRIVATE,
         language_code=user.language_code,
         display_name=user.full_name,
+        channel="telegram",
+        message_id=(pressed or message).message_id if (pressed or message) else None,
     )
 
 
@@ -72,44 +73,37 @@ def command_text(context: ContextTypes.DEFAULT_TYPE) -> str:
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Greets the resident and shows the big topic buttons."""
-    await send(update, context, await station_of(context).on_start(sender_of(update)))
+    await station_of(context).on_start(sender_of(update))
 
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Lists what the bot understands."""
-    await send(update, context, await station_of(context).on_help(sender_of(update)))
+    await station_of(context).on_help(sender_of(update))
 
 
 async def language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Switches the reply language, or offers the choice as buttons."""
-    reply = await station_of(context).on_language(sender_of(update), command_text(context))
-    await send(update, context, reply)
+    await station_of(context).on_language(sender_of(update), command_text(context))
 
 
 async def mine(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Shows the resident's own questions and wishes."""
-    await send(update, context, await station_of(context).on_mine(sender_of(update)))
+    await station_of(context).on_mine(sender_of(update))
 
 
 async def forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Asks the resident to confirm deleting everything about them."""
-    await send(update, context, await station_of(context).on_forget(sender_of(update)))
+    await station_of(context).on_forget(sender_of(update))
 
 
 async def wish(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Saves the wish after /wish, or asks for it."""
-    reply = await station_of(context).on_wish(
-        sender_of(update), command_text(context), update_id=update.update_id
-    )
-    await send(update, context, reply)
+    await station_of(context).on_wish(sender_of(update), command_text(context))
 
 
 async def text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Answers a private text message (a question, a topic button, or a wish)."""
-    reply = await station_of(context).on_text(
-        sender_of(update), update.message.text, update_id=update.update_id
-    )
-    await send(update, context, reply)
+    await station_of(context).on_text(sender_of(update), update.message.text)
 
 
 async def mention(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -125,68 +119,28 @@ async def mention(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             question = question[: entity.offset] + question[entity.offset + entity.length :]
     station, sender = station_of(context), sender_of(update)
     if question.strip():
-        reply = await station.on_text(sender, question, update_id=update.update_id)
+        await station.on_text(sender, question)
     else:
-        reply = await station.on_help(sender)
-    await send(update, context, reply)
+        await station.on_help(sender)
 
 
 async def location(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Tells the resident the nearest station to a shared location."""
     where = update.message.location
-    reply = await station_of(context).on_location(
-        sender_of(update), where.latitude, where.longitude
-    )
-    await send(update, context, reply)
+    await station_of(context).on_location(sender_of(update), where.latitude, where.longitude)
 
 
 async def unsupported(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Explains what the bot understands when sent a sticker, photo, voice note or file."""
-    await send(update, context, await station_of(context).on_unsupported(sender_of(update)))
+    await station_of(context).on_unsupported(sender_of(update))
 
 
 async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Acts on an inline button press."""
     query = update.callback_query
-    await query.answer()
-    reply = await station_of(context).on_callback(sender_of(update), query.data or "")
-    if reply is not None and reply.retire_buttons and query.message is not None:
-        try:
-            await query.edit_message_reply_markup(reply_markup=None)
-        except BadRequest as error:  # already removed, or the message is too old to edit
-            log.debug("could not remove buttons: %s", error)
-    await send(update, context, reply)
-
-
-async def send(update: Update, context: ContextTypes.DEFAULT_TYPE, reply: Reply | None) -> None:
-    """Sends a Reply (None: stay silent), then tells staff about anything it saved."""
-    if reply is None:
-        return
-    quote = None
-    if update.message is not None and update.effective_chat.type != ChatType.PRIVATE:
-        quote = ReplyParameters(update.message.message_id, allow_sending_without_reply=True)
-    await context.bot.send_message(
-        chat_id=update.effective_chat.id,
-        text=reply.text,
-        reply_markup=markup(reply),
-        reply_parameters=quote,
-    )
-    if reply.saved is not None:
-        await notify_staff(context.bot, station_of(context), reply.saved)
-
-
-def markup(reply: Reply) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:
-    """Inline buttons if the reply has any, else the big topic keyboard if it has one."""
-    if reply.buttons:
-        return InlineKeyboardMarkup(
-            [
-                [InlineKeyboardButton(b.label, callback_data=b.data) for b in row]
-                for row in reply.buttons
-            ]
-        )
-    if reply.keyboard:
-        return ReplyKeyboardMarkup(reply.keyboard, resize_keyboard=True, is_persistent=True)
-    return None
+    with contextlib.suppress(TelegramError):  # the spinner stops by itself after a while
+        await query.answer()
+    await station_of(context).on_callback(sender_of(update), query.data or "")
 
 
 def register(app: Application) -> None:

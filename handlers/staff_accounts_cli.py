@@ -8,14 +8,32 @@ stdin with --password-stdin. Exit codes as the other staff commands: 0 done, 1 r
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
+from collections.abc import Awaitable, Callable
 
 from bot.accounts import AccountError, Accounts, generate_password
-from bot.cli import fail
-from bot.config import Config
-from bot.storage import Storage
+from bot.config import ConfigError, load_config
+from bot.storage import Storage, StorageError
 from bot.text import one_line
-from handlers.staff_cli import run
+from handlers.cli import fail
+
+
+def run(args: argparse.Namespace, action: Callable[[Storage], Awaitable[int]]) -> int:
+    """Opens the bot's database (no FAQ needed) and runs `action`; failures are one line."""
+    try:
+        config = load_config(getattr(args, "config", None))
+    except ConfigError as error:
+        return fail(str(error), 2)
+
+    async def with_storage() -> int:
+        async with Storage.open(config.storage_path) as storage:
+            return await action(storage)
+
+    try:
+        return asyncio.run(with_storage())
+    except (StorageError, OSError) as error:
+        return fail(str(error), 1)
 
 
 def add(args: argparse.Namespace) -> int:
@@ -26,7 +44,7 @@ def add(args: argparse.Namespace) -> int:
     else:
         password, generated = generate_password(), True
 
-    async def create(config: Config, storage: Storage) -> int:
+    async def create(storage: Storage) -> int:
         try:
             account = await Accounts(storage).add(args.name, password)
         except AccountError as error:
@@ -42,7 +60,7 @@ def add(args: argparse.Namespace) -> int:
 def remove(args: argparse.Namespace) -> int:
     """Deletes an account and signs it out everywhere."""
 
-    async def delete(config: Config, storage: Storage) -> int:
+    async def delete(storage: Storage) -> int:
         try:
             await Accounts(storage).remove(args.name)
         except AccountError as error:
@@ -56,7 +74,7 @@ def remove(args: argparse.Namespace) -> int:
 def list_accounts(args: argparse.Namespace) -> int:
     """The accounts, one a line: name and when it was made."""
 
-    async def show(config: Config, storage: Storage) -> int:
+    async def show(storage: Storage) -> int:
         for account in await storage.staff_accounts():
             print(f"{one_line(account.name)}  (added {account.created_at})")
         return 0

@@ -18,32 +18,46 @@ from pathlib import Path
 from typing import Any
 
 from bot import staff
-from bot.cli import fail
-from bot.config import Config, ConfigError, load_config
-from bot.staff import StaffError
-from bot.storage import Storage, StorageError
+from bot.config import ConfigError, load_config
+from bot.core import Station
+from bot.staff import Actor, StaffDesk, StaffError
+from bot.storage import StorageError
 from bot.text import UNPRINTABLE, one_line
-from faq.loader import FaqError, load
+from faq.loader import FaqError
+from handlers.cli import fail
 
-Action = Callable[[Config, Storage], Awaitable[int]]
+Action = Callable[[StaffDesk], Awaitable[int]]
 NAME_CHARS = 40  # a resident's display name in one output line
+CLI = Actor("cli", "cli", "cli", "en")
 
 
-def run(args: argparse.Namespace, action: Action, *, require_token: bool = False) -> int:
-    """Loads the config, opens storage, runs `action`; every failure is one line on stderr."""
+def run(args: argparse.Namespace, action: Action, *, reads_only: bool = False) -> int:
+    """Loads the config, the FAQ and the database the bot uses, runs `action`; every failure
+    is one line on stderr. A reading command never creates an empty database."""
     try:
-        config = load_config(getattr(args, "config", None), require_token=require_token)
+        config = load_config(getattr(args, "config", None))
     except ConfigError as error:
         return fail(str(error), 2)
+    if reads_only and not config.storage_path.exists():
+        return fail(
+            f"no database at {config.storage_path} ({config.where('storage.path')}): "
+            "give the bot's --config, or start the bot once",
+            1,
+        )
 
-    async def with_storage() -> int:
-        async with Storage.open(config.storage_path) as storage:
-            return await action(config, storage)
+    async def with_desk() -> int:
+        station = await Station.create(config)
+        try:
+            return await action(StaffDesk(station))
+        finally:
+            await station.close()
 
     try:
-        return asyncio.run(with_storage())
+        return asyncio.run(with_desk())
     except BrokenPipeError:
-        raise  # the reader went away: bot.cli.main stops quietly
+        raise  # the reader went away: handlers.cli.main stops quietly
+    except FaqError as error:
+        return fail(f"the FAQ does not load, fix it first:\n{error}", 2)
     except (StaffError, StorageError, OSError) as error:
         return fail(str(error), 1)
 
@@ -60,11 +74,14 @@ def as_json(value: Any) -> str:
 
 
 def inbox(args: argparse.Namespace) -> int:
-    """Open questions and wishes, newest first."""
+    """Open questions and wishes, longest waiting first."""
 
-    async def show(config: Config, storage: Storage) -> int:
+    async def show(desk: StaffDesk) -> int:
         now = datetime.now(UTC)
-        for item in await staff.inbox(storage):
+        items = await desk.inbox()
+        if not items and not args.json:
+            print("inbox empty: no open questions or wishes")
+        for item in items:
             if args.json:
                 print(as_json({
                     "ref": item.ref,
@@ -72,6 +89,7 @@ def inbox(args: argparse.Namespace) -> int:
                     "text": item.text,
                     "status": item.status,
                     "user_id": item.user_id,
+                    "channel": item.channel,
                     "created_at": item.created_at,
                 }))  # fmt: skip
             else:
@@ -82,100 +100,94 @@ def inbox(args: argparse.Namespace) -> int:
                 )
         return 0
 
-    return run(args, show)
+    return run(args, show, reads_only=True)
 
 
 def reply(args: argparse.Namespace) -> int:
-    """Delivers a staff answer through the Bot API, then stores it."""
-    from telegram import Bot
-    from telegram.error import TelegramError
+    """Queues a staff answer for the resident (the running bot delivers it) and stores it."""
 
-    from handlers.staff import resident_sender
-
-    async def send(config: Config, storage: Storage) -> int:
-        bot = Bot(config.token, base_url=config.base_url, base_file_url=config.base_file_url)
-        try:
-            async with bot:
-                item = await staff.reply(
-                    storage, args.ref, args.text, staff_id=None, send=resident_sender(bot)
-                )
-        except TelegramError as error:
-            return fail(f"could not deliver {args.ref}: {error}", 1)
+    async def send(desk: StaffDesk) -> int:
+        item = await desk.reply(args.ref, args.text, actor=CLI)
         name = one_line(item.display_name or "the resident", NAME_CHARS)
-        print(f"{item.ref}: sent to {name}, now {item.status}")
+        print(f"{item.ref}: queued for {name} on {item.channel}, now {item.status}")
         return 0
 
-    return run(args, send, require_token=True)
+    return run(args, send)
 
 
 def resolve(args: argparse.Namespace) -> int:
-    """Closes a question without a reply."""
+    """Closes a question without a reply (a note, if given, goes to the resident)."""
 
-    async def close(config: Config, storage: Storage) -> int:
-        item = await staff.resolve(storage, args.ref, args.note, staff_id=None)
+    async def close(desk: StaffDesk) -> int:
+        item = await desk.resolve(args.ref, args.note, actor=CLI)
         print(f"{item.ref}: {item.status}")
         return 0
 
     return run(args, close)
 
 
+def wish_status(args: argparse.Namespace) -> int:
+    """Moves a wish to accepted / in_progress / done / declined and tells the resident."""
+
+    async def change(desk: StaffDesk) -> int:
+        item = await desk.set_wish_status(args.ref, args.status, args.note, actor=CLI)
+        print(f"{item.ref}: {item.status} (resident told)")
+        return 0
+
+    return run(args, change)
+
+
 def wishes(args: argparse.Namespace) -> int:
     """Wishes with similar ones pooled, biggest pool first."""
 
-    async def show(config: Config, storage: Storage) -> int:
-        for pool in await staff.wishes(storage, args.status):
+    async def show(desk: StaffDesk) -> int:
+        pools = await desk.wishes(args.status)
+        if not pools and not args.json:
+            print("no wishes" + (f" with status {args.status}" if args.status else ""))
+        for pool in pools:
             if args.json:
                 print(as_json(pool.as_json()))
             else:
                 print(f"{pool.describe()}  [{', '.join(pool.refs)}]")
         return 0
 
-    return run(args, show)
+    return run(args, show, reads_only=True)
 
 
 def stats(args: argparse.Namespace) -> int:
     """The last N days in figures."""
 
-    async def show(config: Config, storage: Storage) -> int:
-        result = await staff.stats(storage, days=args.days)
+    async def show(desk: StaffDesk) -> int:
+        result = await desk.stats(args.days)
         print(as_json(result.as_json()) if args.json else "\n".join(result.lines()))
         return 0
 
-    return run(args, show)
+    return run(args, show, reads_only=True)
 
 
 def export(args: argparse.Namespace) -> int:
     """Writes every question and wish to a CSV file (UTF-8 with BOM, for Excel)."""
 
-    async def write(config: Config, storage: Storage) -> int:
+    async def write(desk: StaffDesk) -> int:
         target = Path(args.csv)
-        rows = await staff.export_to_file(storage, target)
+        rows = await staff.export_to_file(desk, target)
         print(f"{target}: {rows} rows")
         return 0
 
-    return run(args, write)
+    return run(args, write, reads_only=True)
 
 
 def teach(args: argparse.Namespace) -> int:
-    """Adds a question's text to an FAQ entry in the staff overlay."""
+    """Adds a question's text to an FAQ entry in the staff overlay, checks it is answered now,
+    and queues the answer for the resident who asked."""
 
-    async def add(config: Config, storage: Storage) -> int:
-        try:
-            kb = await asyncio.to_thread(load, config.faq_path, overlay=config.overlay_path)
-        except FaqError as error:
-            raise StaffError(f"the FAQ does not load, fix it first:\n{error}") from None
-        result = await staff.teach(
-            storage,
-            args.ref,
-            args.entry_id,
-            kb=kb,
-            overlay_path=config.overlay_path,
-            faq_path=config.faq_path,
-        )
+    async def add(desk: StaffDesk) -> int:
+        result = await desk.teach(args.ref, args.entry_id, actor=CLI)
         verb = "taught" if result.added else "already taught"
         text = one_line(result.text, staff.SUMMARY_CHARS)
         print(f"{result.ref}: {verb} to {result.entry_id} ({result.language}): {text}")
-        print(f"overlay: {config.overlay_path} (a running bot picks it up within a minute)")
-        return 0
+        state = "now answered" if result.now_answered else "NOT yet answered by the matcher"
+        print(f"{state} (score {result.score:.0f}); overlay: {desk.station.config.overlay_path}")
+        return 0 if result.now_answered else 1
 
     return run(args, add)

@@ -31,21 +31,22 @@ from rapidfuzz import fuzz, process
 
 from bot.accounts import SESSION_HOURS, Accounts, SignInRefused
 from bot.config import ConfigError, WebConfig
+from bot.core import Station
 from bot.messages import LANGUAGES, MESSAGES, t
 from bot.review import REVIEW_DAYS, ReviewCache, inbox_page, teach_phrasings
-from bot.staff import WISH_STATUSES, format_age
+from bot.staff import WISH_STATUSES, Actor, StaffDesk, StaffError, format_age
 from bot.storage import (
     OUTCOMES,
     STATUSES,
     Item,
-    StaffAction,
     Storage,
     StorageError,
     WebSession,
     parse_time,
 )
-from bot.web_desk import Actor, StaffDesk, StaffError
-from faq.model import Entry
+from faq.loader import FaqError
+from faq.matcher import Matcher
+from faq.model import Entry, KnowledgeBase
 from faq.normalize import detect_language
 from handlers import charts
 
@@ -125,9 +126,17 @@ class Ctx:
         return self.console.reader or self.desk.storage
 
     @property
+    def kb(self) -> KnowledgeBase:
+        return self.desk.station.kb
+
+    @property
+    def matcher(self) -> Matcher:
+        return self.desk.station.matcher
+
+    @property
     def actor(self) -> Actor:
         assert self.session is not None
-        return Actor("web", str(self.session.account_id), self.session.name)
+        return Actor("web", str(self.session.account_id), self.session.name, self.lang)
 
     def t(self, key: str, **values: object) -> str:
         return t(key, self.lang, **values)
@@ -537,7 +546,7 @@ class InboxQuery:
 async def _inbox(ctx: Ctx, query: InboxQuery, per_page: int = PER_PAGE):
     return await inbox_page(
         ctx.reads,
-        ctx.desk.matcher,
+        ctx.matcher,
         kind=query.kind,
         status=query.status,
         outcome=query.outcome,
@@ -592,60 +601,55 @@ async def _item_context(ctx: Ctx, ref: str) -> dict[str, Any]:
     earlier = [
         other for other in await ctx.reads.recent_items_of(item.user_id, 11) if other.ref != ref
     ][:10]
-    actions = await ctx.reads.staff_actions_for(item.ref)
     targets: list[tuple[Entry, float]] = []
     if item.kind == "question":
-        result = await desk.try_question(item.text)
+        result = desk.try_question(item.text)
         for entry_id, score in result.candidates[:3]:
-            entry = desk.kb.get(entry_id)
+            entry = ctx.kb.get(entry_id)
             if entry is not None:
                 targets.append((entry, score))
-    stored = [(desk.kb.get(entry_id), score) for entry_id, score in item.candidates]
+    stored = [(ctx.kb.get(entry_id), score) for entry_id, score in item.candidates]
     return {
-        "trail": _trail(ctx, item, actions),
+        "trail": _trail(ctx, item),
         "item": item,
         "earlier": earlier,
-        "actions": actions,
         "targets": targets,
         "stored": [(entry, score) for entry, score in stored if entry is not None],
-        "outcome": _outcome_of(item, desk),
+        "outcome": _outcome_of(ctx, item),
     }
 
 
-def _trail(ctx: Ctx, item: Item, actions: list[StaffAction]) -> list[tuple[str, str]]:
-    """(time, line) of everything done to the item, oldest first: who did what, then what
-    it changed in the same second (a reply recorded as an action is not listed twice)."""
+def _who(ctx: Ctx, label: str | None) -> str:
+    """An actor label as items record it ("web:wang") as staff read it ("wang（网页）")."""
+    if not label:
+        return ""
+    channel, _, name = label.partition(":")
+    key = f"web.channel.{channel}"
+    return f"{name or channel}（{ctx.t(key) if key in MESSAGES else channel}）"
+
+
+def _trail(ctx: Ctx, item: Item) -> list[tuple[str, str]]:
+    """(time, line) of everything staff did to the item, oldest first, each with who did it:
+    replies, then the status changes they caused."""
     lines = []
-    for action in actions:
-        verb = ctx.t(f"web.action.{action.action.split(':')[0]}")
-        channel = ctx.t(f"web.channel.{action.channel}")
-        detail = action.detail if len(action.detail) <= 300 else action.detail[:299] + "…"
-        lines.append(
-            (
-                action.at,
-                f"{action.actor_name}（{channel}）{verb}" + (f": {detail}" if detail else ""),
-            )
-        )
-    by_whom = {(a.detail, a.at) for a in actions if a.action == "reply"}
     for reply in item.replies:
-        if (reply.text, reply.created_at) not in by_whom:
-            lines.append((reply.created_at, f"{ctx.t('web.item.replied')}: {reply.text}"))
-    for status, note, at in item.history:
-        line = (
-            f"→ {ctx.t('web.status.' + status) if 'web.status.' + status in MESSAGES else status}"
-        )
-        lines.append((at, line + (f": {note}" if note else "")))
-    return sorted(lines, key=lambda line: line[0])  # stable: in the same second, who first
+        who = _who(ctx, reply.actor)
+        lines.append((reply.created_at, f"{who}{ctx.t('web.action.reply')}: {reply.text}"))
+    for change in item.history:
+        key = f"web.status.{change.status}"
+        line = f"{_who(ctx, change.actor)}→ {ctx.t(key) if key in MESSAGES else change.status}"
+        lines.append((change.at, line + (f": {change.note}" if change.note else "")))
+    return sorted(lines, key=lambda line: line[0])  # stable: in the same second, replies first
 
 
-def _outcome_of(item: Item, desk: StaffDesk) -> str | None:
+def _outcome_of(ctx: Ctx, item: Item) -> str | None:
     """What the bot did, judged from the stored best score (the 👎 case is the inbox's)."""
     if item.kind != "question":
         return None
     best = item.candidates[0][1] if item.candidates else 0.0
-    if best >= desk.matcher.answer_threshold:
+    if best >= ctx.matcher.answer_threshold:
         return "answer"
-    return "suggest" if best >= desk.matcher.suggest_threshold else "none"
+    return "suggest" if best >= ctx.matcher.suggest_threshold else "none"
 
 
 async def item_view(request: web.Request, ctx: Ctx) -> web.StreamResponse:
@@ -678,7 +682,7 @@ async def draft_view(request: web.Request, ctx: Ctx) -> web.StreamResponse:
 
 
 def _entries_sorted(ctx: Ctx) -> list[Entry]:
-    return sorted(ctx.desk.kb.entries, key=lambda entry: ((entry.category or "~"), entry.id))
+    return sorted(ctx.kb.entries, key=lambda entry: ((entry.category or "~"), entry.id))
 
 
 async def reply_form(request: web.Request, ctx: Ctx) -> web.StreamResponse:
@@ -700,15 +704,13 @@ async def teach_form(request: web.Request, ctx: Ctx) -> web.StreamResponse:
     form = await request.post()
     entry_id = _text_field(form.get("entry_id"), "entry")
     result = await ctx.desk.teach(request.match_info["ref"], entry_id, actor=ctx.actor)
-    await _refresh_matcher(ctx)
     return _redirect(f"/items/{result.ref}?done=taught")
 
 
 async def _refresh_matcher(ctx: Ctx) -> None:
-    # INTEGRATION: the shim rebuilds its matcher here; the real StaffDesk reloads its Station
-    reload = getattr(ctx.desk, "reload", None)
-    if reload is not None:
-        await reload()
+    """After phrasings were written to the overlay without StaffDesk.teach (👎 answers on
+    the review page: no saved item), the station's matcher reloads them."""
+    await ctx.desk.reload()
     ctx.console.review.invalidate()
 
 
@@ -735,18 +737,12 @@ async def api_item(request: web.Request, ctx: Ctx) -> web.StreamResponse:
         {
             "candidates": [[entry_id, score] for entry_id, score in item.candidates],
             "replies": [
-                {"text": r.text, "staff_id": r.staff_id, "at": r.created_at} for r in item.replies
+                {"text": r.text, "by": r.actor, "staff_id": r.staff_id, "at": r.created_at}
+                for r in item.replies
             ],
-            "history": [{"status": s, "note": n, "at": a} for s, n, a in item.history],
-            "actions": [
-                {
-                    "by": a.actor_name,
-                    "channel": a.channel,
-                    "action": a.action,
-                    "detail": a.detail,
-                    "at": a.at,
-                }
-                for a in values["actions"]
+            "history": [
+                {"status": c.status, "note": c.note, "by": c.actor, "at": c.at}
+                for c in item.history
             ],
             "teach_targets": [[entry.id, score] for entry, score in values["targets"]],
             "earlier": [_item_json(other) for other in values["earlier"]],
@@ -774,7 +770,6 @@ async def api_teach(request: web.Request, ctx: Ctx) -> web.StreamResponse:
     body = await _json_body(request)
     entry_id = _text_field(body.get("entry_id"), "entry_id")
     result = await ctx.desk.teach(request.match_info["ref"], entry_id, actor=ctx.actor)
-    await _refresh_matcher(ctx)
     return _json(
         {
             "ref": result.ref,
@@ -782,6 +777,8 @@ async def api_teach(request: web.Request, ctx: Ctx) -> web.StreamResponse:
             "language": result.language,
             "text": result.text,
             "added": result.added,
+            "now_answered": result.now_answered,
+            "score": result.score,
         }
     )
 
@@ -799,7 +796,7 @@ def _days(request: web.Request, default: int) -> int:
 async def review_view(request: web.Request, ctx: Ctx) -> web.StreamResponse:
     """Unanswered and 👎 questions of the last days, grouped, biggest group first."""
     days = _days(request, REVIEW_DAYS)
-    review = await ctx.console.review.get(ctx.reads, ctx.desk.matcher, days)
+    review = await ctx.console.review.get(ctx.reads, ctx.matcher, days)
     return _render(
         request,
         ctx,
@@ -807,15 +804,15 @@ async def review_view(request: web.Request, ctx: Ctx) -> web.StreamResponse:
         nav=await _nav(ctx),
         review=review,
         days=days,
-        kb=ctx.desk.kb,
+        kb=ctx.kb,
         entries=_entries_sorted(ctx),
-        suggest_threshold=ctx.desk.matcher.suggest_threshold,
+        suggest_threshold=ctx.matcher.suggest_threshold,
     )
 
 
 async def api_review(request: web.Request, ctx: Ctx) -> web.StreamResponse:
     days = _days(request, REVIEW_DAYS)
-    review = await ctx.console.review.get(ctx.reads, ctx.desk.matcher, days)
+    review = await ctx.console.review.get(ctx.reads, ctx.matcher, days)
     return _json(
         {
             "days": review.days,
@@ -839,7 +836,7 @@ async def review_teach_form(request: web.Request, ctx: Ctx) -> web.StreamRespons
     told the answer."""
     form = await request.post()
     entry_id = _text_field(form.get("entry_id"), "entry")
-    if ctx.desk.kb.get(entry_id) is None:
+    if ctx.kb.get(entry_id) is None:
         raise StaffError(f"no FAQ entry {entry_id!r}")
     for ref in _refs(form.get("refs")):
         await ctx.desk.teach(ref, entry_id, actor=ctx.actor)
@@ -850,11 +847,11 @@ async def review_teach_form(request: web.Request, ctx: Ctx) -> web.StreamRespons
             teach_phrasings,
             texts,
             entry_id,
-            overlay_path=ctx.desk.config.overlay_path,
-            faq_path=ctx.desk.config.faq_path,
+            overlay_path=ctx.desk.station.config.overlay_path,
+            faq_path=ctx.desk.station.config.faq_path,
         )
         await ctx.storage.mark_feedback_reviewed(feedback_ids, f"taught:{entry_id}", ctx.actor.name)
-    await _refresh_matcher(ctx)
+        await _refresh_matcher(ctx)
     return _redirect("/review?done=taught")
 
 
@@ -921,7 +918,7 @@ async def figures_view(request: web.Request, ctx: Ctx) -> web.StreamResponse:
     """The last days in charts drawn on the server."""
     days = _days(request, 7)
     stats = await ctx.desk.stats(days)
-    zone = ZoneInfo(ctx.desk.config.timezone)
+    zone = ZoneInfo(ctx.desk.station.config.timezone)
     today = datetime.now(zone).date()
     first = today - timedelta(days=days - 1)
     since = datetime(first.year, first.month, first.day, tzinfo=zone)
@@ -974,7 +971,7 @@ async def figures_view(request: web.Request, ctx: Ctx) -> web.StreamResponse:
 
 
 def _entry_label(ctx: Ctx, entry_id: str) -> str:
-    entry = ctx.desk.kb.get(entry_id)
+    entry = ctx.kb.get(entry_id)
     return entry.first_question(ctx.lang) if entry else entry_id
 
 
@@ -984,7 +981,7 @@ async def api_stats(request: web.Request, ctx: Ctx) -> web.StreamResponse:
 
 
 async def export_csv(request: web.Request, ctx: Ctx) -> web.StreamResponse:
-    data = await ctx.desk.export_csv()
+    data, _ = await ctx.desk.export_csv()
     name = f"stationbot-{datetime.now(UTC):%Y%m%d}.csv"
     return web.Response(
         body=data,
@@ -1008,12 +1005,12 @@ class Explanation:
 
 async def _explain(ctx: Ctx, text: str) -> Explanation:
     desk = ctx.desk
-    result = await desk.try_question(text)
-    normalizer = desk.matcher.normalizer
+    result = desk.try_question(text)
+    normalizer = ctx.matcher.normalizer
     normalized = normalizer.normalize(text)
     rows = []
     for entry_id, score in result.candidates[:5]:
-        entry = desk.kb.get(entry_id)
+        entry = ctx.kb.get(entry_id)
         if entry is None:
             continue
         phrasings = [q for texts in entry.questions.values() for q in texts]
@@ -1026,8 +1023,8 @@ async def _explain(ctx: Ctx, text: str) -> Explanation:
         result.outcome,
         result.score,
         rows,
-        desk.matcher.answer_threshold,
-        desk.matcher.suggest_threshold,
+        ctx.matcher.answer_threshold,
+        ctx.matcher.suggest_threshold,
     )
 
 
@@ -1061,7 +1058,7 @@ async def api_try(request: web.Request, ctx: Ctx) -> web.StreamResponse:
     body = await _json_body(request)
     text = _text_field(body.get("text"), "text")[:500]
     explanation = await _explain(ctx, text)
-    result = await ctx.desk.try_question(text)
+    result = ctx.desk.try_question(text)
     data = result.as_json()
     data["candidates"] = [[entry_id, score] for entry_id, score in result.candidates]
     data["normalized"] = explanation.normalized
@@ -1103,8 +1100,8 @@ def catalogue_keys() -> list[str]:
 
 def main(args: argparse.Namespace) -> int:
     """`stationbot web`: the console alone; replies wait in the outbox for the bot process."""
-    from bot.cli import fail
     from bot.config import load_config
+    from handlers.cli import fail
 
     try:
         config = load_config(getattr(args, "config", None))
@@ -1115,28 +1112,32 @@ def main(args: argparse.Namespace) -> int:
         web_config = WebConfig(web_config.listen, args.port, web_config.base_url)
 
     async def serve() -> None:
-        async with (
-            Storage.open(config.storage_path) as storage,
-            Storage.open(config.storage_path) as reader,
-        ):
-            desk = await StaffDesk.create(config, storage)
-            app = web.Application(client_max_size=MAX_BODY)
-            register(app, lambda: desk, web_config=web_config, reader=reader)
-            runner = web.AppRunner(app, access_log=None)
-            await runner.setup()
-            site = web.TCPSite(runner, web_config.listen, web_config.port)
-            await site.start()
-            print(
-                f"staff console on http://{web_config.listen}:{web_config.port}/ (Ctrl-C stops it)",
-                flush=True,
-            )
-            try:
-                await asyncio.Event().wait()
-            finally:
-                await runner.cleanup()
+        station = await Station.create(config)
+        try:
+            async with Storage.open(config.storage_path) as reader:
+                desk = StaffDesk(station)
+                app = web.Application(client_max_size=MAX_BODY)
+                register(app, lambda: desk, web_config=web_config, reader=reader)
+                runner = web.AppRunner(app, access_log=None)
+                await runner.setup()
+                site = web.TCPSite(runner, web_config.listen, web_config.port)
+                await site.start()
+                print(
+                    f"staff console on http://{web_config.listen}:{web_config.port}/"
+                    " (Ctrl-C stops it; replies wait in the outbox for `stationbot run`)",
+                    flush=True,
+                )
+                try:
+                    await asyncio.Event().wait()
+                finally:
+                    await runner.cleanup()
+        finally:
+            await station.close()
 
     try:
         asyncio.run(serve())
+    except FaqError as error:
+        return fail(f"the FAQ does not load, fix it first:\n{error}", 2)
     except (StorageError, OSError) as error:
         return fail(str(error), 1)
     return 0

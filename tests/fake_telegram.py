@@ -29,9 +29,9 @@ import tornado.web
 import yaml
 from tornado.httputil import parse_body_arguments
 
-from bot.app import build_application
 from bot.config import Config, load_config
 from bot.core import Station
+from handlers.telegram import running
 
 TOKEN = "123456:TEST-token-never-logged"
 BOT = {
@@ -437,19 +437,11 @@ async def running_bot(
         **overrides,
     )
     station = await Station.create(config, clock=clock or time.monotonic)
-    app = build_application(config, station)
     try:
-        await app.initialize()
-        await app.post_init(app)
-        await app.start()
-        await app.updater.start_polling(poll_interval=0, timeout=1)
-        yield fake, station
+        async with running(config, station) as channel:
+            station.channel = channel  # tests reach the courier and dispatcher through it
+            yield fake, station
     finally:
-        if app.updater.running:
-            await app.updater.stop()
-        if app.running:
-            await app.stop()
-        await app.shutdown()
         await station.close()
         await fake.stop()
 
@@ -490,7 +482,7 @@ class BotProcess:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "bot.cli",
+                "handlers.cli",
                 "run",
                 "--config",
                 str(self.config_path),

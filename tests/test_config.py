@@ -148,7 +148,8 @@ def test_empty_config_file_means_defaults(tmp_path: Path) -> None:
 
 BROKEN = [
     # (file text, line, key, words)
-    ("staff:\n  user_ids: [1\n", 3, None, "YAML syntax error"),
+    # an unclosed bracket is named where it opens (line 2), not past the end of the file
+    ("staff:\n  user_ids: [1\n", 2, None, "the bracket [ opened on this line is not closed"),
     ("staff:\n  user_id: [1]\n", 2, "staff.user_id", "did you mean 'user_ids'?"),
     ("telegarm:\n  token: x\n", 1, "telegarm", "did you mean 'telegram'?"),
     ("staff:\n  user_ids: '123'\n", 2, "staff.user_ids", "expected a list"),

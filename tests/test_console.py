@@ -19,7 +19,7 @@ def chat(tmp_path: Path, lines: list[str], *options: str) -> subprocess.Complete
         config.write_text(f'storage:\n  path: "{tmp_path / "station.db"}"\n', encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("STATIONBOT_")}
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", "chat", "--config", str(config), *options],
+        [sys.executable, "-m", "handlers.cli", "chat", "--config", str(config), *options],
         input="\n".join(lines) + "\n",
         capture_output=True,
         text=True,

@@ -19,6 +19,7 @@ from fake_telegram import TOKEN, running_bot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot import staff
 from bot.config import Config
 from bot.core import CALLBACK_VERSION, MAX_CALLBACK_BYTES, Reply, Sender, Station
 from bot.storage import Item
@@ -60,7 +61,9 @@ EXAMPLES = settings(
 def core(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[asyncio.Runner, Station]]:
     """One Station on its own event loop for every example (flood control out of the way)."""
     folder = tmp_path_factory.mktemp("input")
-    config = Config(storage_path=folder / "station.db", flood_max_messages=10**9)
+    config = Config(
+        storage_path=folder / "station.db", flood_max_messages=10**9, staff_chat_id=-100
+    )
     with asyncio.Runner() as runner:
         station = runner.run(Station.create(config))
         yield runner, station
@@ -83,7 +86,7 @@ def check(reply: Reply | None) -> None:
 @given(sender=SENDER, text=TEXT)
 def test_any_text_gets_a_sendable_reply(core, sender: Sender, text: str):
     runner, station = core
-    check(runner.run(station.on_text(sender, text, update_id=None)))
+    check(runner.run(station.on_text(sender, text)))
 
 
 @EXAMPLES
@@ -157,14 +160,15 @@ def test_resident_text_is_never_formatting_for_staff(core, text, name, follow_up
         candidates=[("canteen.hours", 80.0)],
         display_name=name,
     )
-    notice = staff_handlers.notification_text(station, item, follow_up)
+    [message] = staff.notices(station, item, follow_up)
+    notice = message.text
     parsed = Tags()
     parsed.feed(notice)
     parsed.close()
     assert set(parsed.tags) <= {"b", "blockquote"}
     assert parsed.tags.count("b") == 1 and parsed.tags.count("blockquote") == 1
     quoted = text if follow_up is None else follow_up
-    assert "".join(parsed.quoted) == staff_handlers.clip(quoted, staff_handlers.QUOTE_LIMIT)
+    assert "".join(parsed.quoted) == staff.clip(quoted, staff.QUOTE_LIMIT)
     if name:
         assert html.escape(name) in notice
 
@@ -181,7 +185,7 @@ async def test_markup_from_a_resident_is_sent_back_as_plain_text(tmp_path: Path)
 
 def run_bot(config: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", "run", "--config", str(config)],
+        [sys.executable, "-m", "handlers.cli", "run", "--config", str(config)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -237,7 +241,8 @@ async def test_broken_overlay_found_by_the_watch_keeps_the_last_good_faq(
     config = Config(storage_path=tmp_path / "station.db")
     station = await Station.create(config)
     try:
-        context = SimpleNamespace(application=SimpleNamespace(bot_data={"station": station}))
+        bot_data = {"station": station, "desk": staff.StaffDesk(station)}
+        context = SimpleNamespace(application=SimpleNamespace(bot_data=bot_data))
         await staff_handlers.reload_if_overlay_changed(context)  # takes the fingerprint
         kb = station.kb
         config.overlay_path.write_text("teach:\n  no.such.entry: {zh: [随便]}\n", "utf-8")

@@ -27,7 +27,7 @@ async def test_token_is_in_no_log_line_even_at_debug(tmp_path: Path):
     assert code == 0, log
     for logger in ("telegram.", "asyncio:", "aiosqlite:"):
         assert f" DEBUG {logger}" in log, f"{logger} logged at DEBUG"
-    assert " DEBUG bot.delivery: POST " in log, "every Bot API request was logged"
+    assert " DEBUG handlers.telegram: POST " in log, "every Bot API request was logged"
     assert "[REDACTED]" in log, "token-bearing URLs were logged, redacted"
     assert TOKEN not in log
     assert TOKEN.partition(":")[2] not in log

@@ -30,7 +30,10 @@ def question(n: int) -> str:
 
 def saved_rows(tmp_path: Path) -> list[tuple[int, int, str]]:
     with sqlite3.connect(tmp_path / "station.db") as db:
-        return db.execute("SELECT id, user_id, text FROM questions ORDER BY id").fetchall()
+        return db.execute(
+            "SELECT q.id, CAST(r.external_id AS INTEGER), q.text FROM questions q"
+            " JOIN residents r ON r.user_id = q.user_id ORDER BY q.id"
+        ).fetchall()
 
 
 def plan_startup_faults(fake: FakeTelegram) -> None:

@@ -28,7 +28,7 @@ KB = {
 
 def stationbot(*args: str, stdin: bytes = b"", cwd: Path) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
+        [sys.executable, "-m", "handlers.cli", *args],
         input=stdin,
         capture_output=True,
         cwd=cwd,
@@ -98,7 +98,7 @@ def test_match_into_a_closed_pipe_stops_quietly(tmp_path: Path) -> None:
     os.close(read_end)  # the reader is gone before the first answer
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "bot.cli", "match", "--faq", str(write_kb(tmp_path))],
+            [sys.executable, "-m", "handlers.cli", "match", "--faq", str(write_kb(tmp_path))],
             input="食堂几点开门\n".encode(),
             stdout=write_end,
             stderr=subprocess.PIPE,

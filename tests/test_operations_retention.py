@@ -9,10 +9,10 @@ from pathlib import Path
 
 from fake_telegram import running_bot
 
-from bot.app import PURGE_INTERVAL_SECONDS, build_application
 from bot.config import Config
 from bot.core import Station
 from bot.storage import Storage
+from handlers.telegram import PURGE_INTERVAL_SECONDS, build_application
 
 
 async def seed(db_path: Path) -> None:
@@ -50,8 +50,9 @@ async def test_closed_items_older_than_the_setting_go_at_start_up(tmp_path: Path
     assert texts(db_path) == {"old but still open", "resolved yesterday"}
 
 
-async def test_the_purge_is_scheduled_daily_only_when_configured(tmp_path: Path):
-    for days, expected in ((None, []), (30, [PURGE_INTERVAL_SECONDS])):
+async def test_the_purge_runs_daily_whatever_the_setting(tmp_path: Path):
+    # handled messages and delivered ones go after a week even without retention_days
+    for days, expected in ((None, [PURGE_INTERVAL_SECONDS]), (30, [PURGE_INTERVAL_SECONDS])):
         config = Config(storage_path=tmp_path / "station.db", token="1:x", retention_days=days)
         station = await Station.create(config)
         try:
@@ -60,3 +61,20 @@ async def test_the_purge_is_scheduled_daily_only_when_configured(tmp_path: Path)
             assert [job.trigger.interval.total_seconds() for job in jobs] == expected
         finally:
             await station.close()
+
+
+async def test_handled_messages_and_sent_ones_go_after_a_week(tmp_path: Path):
+    db_path = tmp_path / "station.db"
+    long_ago = datetime.now(UTC) - timedelta(days=8)
+    async with Storage.open(db_path, now=lambda: long_ago) as old:
+        [row] = await old.receive([("telegram", "1", "telegram:7", "{}")])
+        await old.finish(row.id)
+        await old.receive([("telegram", "2", "telegram:7", "{}")])  # never handled: kept
+        sent = await old.queue("telegram", "7", "message", "{}")
+        await old.mark_sent([sent])
+        await old.queue("telegram", "7", "message", "{}")  # not yet sent: kept
+    async with Storage.open(db_path) as storage:
+        removed = await storage.purge_closed_older_than(10**5)
+        assert (removed["inbox"], removed["outbox"]) == (1, 1)
+        assert [row.external_id for row in await storage.unhandled()] == ["2"]
+        assert len(await storage.due_messages()) == 1

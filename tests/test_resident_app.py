@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import inspect
 import io
 import logging
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 
+import aiohttp
 import pytest
-from fake_telegram import TOKEN, FakeTelegram, running_bot
-from telegram.ext import Application
+from fake_telegram import TOKEN, BotProcess, FakeTelegram, running_bot
 
-from bot.app import RedactSecrets, configure_logging, main
-from bot.core import Station
 from bot.messages import t
+from handlers.telegram import RedactSecrets, configure_logging, main
 
 
 def run(config: Path) -> int:
@@ -107,55 +106,55 @@ async def test_token_never_reaches_the_log_while_the_bot_runs(tmp_path: Path):
     assert TOKEN.partition(":")[2] not in text
 
 
-@pytest.mark.parametrize("mode", ["polling", "webhook"])
-def test_run_starts_polling_or_the_configured_webhook(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
-):
-    calls: dict[str, dict] = {}
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
-    def fake_run(name: str):
-        def run_mode(self: Application, **options) -> None:
-            inspect.signature(getattr(Application, name)).bind(self, **options)
-            calls[name] = options
 
-        return run_mode
+async def post_update(port: int, update: dict, secret: str | None) -> int:
+    headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret is not None else {}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"http://127.0.0.1:{port}/telegram", json=update, headers=headers) as response,
+    ):
+        return response.status
 
-    monkeypatch.setattr(Application, "run_polling", fake_run("run_polling"))
-    monkeypatch.setattr(Application, "run_webhook", fake_run("run_webhook"))
-    closed = []
-    real_close = Station.close
 
-    async def close(self: Station) -> None:
-        closed.append(True)
-        await real_close(self)
-
-    monkeypatch.setattr(Station, "close", close)
-    webhook = (
-        "  webhook:\n    url: https://bot.example.org/telegram\n    port: 8444\n"
-        "    secret_token: s3cret\n"
-        if mode == "webhook"
-        else ""
-    )
-    config = tmp_path / "config.yaml"
-    config.write_text(
-        f'telegram:\n  token: "{TOKEN}"\n{webhook}storage:\n  path: "{tmp_path / "s.db"}"\n'
-    )
+@pytest.mark.parametrize("given_secret", [True, False], ids=["configured", "generated"])
+async def test_webhook_takes_only_updates_carrying_the_secret(tmp_path: Path, given_secret: bool):
+    fake = FakeTelegram()
+    fake.start()
+    port = free_port()
+    webhook = {"url": "https://bot.example.org/telegram", "port": port}
+    if given_secret:
+        webhook["secret_token"] = "s" * 40
+    bot = BotProcess(tmp_path, fake, {"telegram": {"webhook": webhook}})
+    await bot.start()
     try:
-        assert run(config) == 0
+        [registered] = await fake.wait_for(lambda: fake.called("setWebhook"), timeout=30)
+        secret = registered.params["secret_token"]
+        assert len(secret) >= 32 and (secret == "s" * 40) == given_secret
+        update_id = fake.message("食堂几点开门", user_id=77)
+        update = next(u for u in fake.updates if u["update_id"] == update_id)
+        await fake.wait_for(lambda: port_open(port), timeout=30, what="the webhook listening")
+        assert await post_update(port, update, None) == 403
+        assert await post_update(port, update, "x" * 40) == 403
+        await asyncio.sleep(0.5)
+        assert not fake.sent(77), "a forged update is not handled"
+        assert await post_update(port, update, secret) == 200
+        await fake.wait_for(lambda: fake.sent(77), timeout=10, what="the answer")
+        assert not fake.called("getUpdates"), "a webhook bot does not poll"
     finally:
-        asyncio.set_event_loop(None)
-    assert closed == [True], "the station is closed when the bot stops"
-    if mode == "polling":
-        assert calls["run_polling"]["bootstrap_retries"] == -1
-    else:
-        options = calls["run_webhook"]
-        assert options["webhook_url"] == "https://bot.example.org/telegram"
-        assert (options["port"], options["url_path"], options["secret_token"]) == (
-            8444,
-            "/telegram",
-            "s3cret",
-        )
-        assert options["bootstrap_retries"] == -1
+        code = await bot.stop()
+        await fake.stop()
+    assert code == 0, bot.log
+    assert secret not in bot.log
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 async def test_stationbot_run_survives_a_failing_start_and_stops_cleanly(tmp_path: Path):
@@ -171,7 +170,7 @@ async def test_stationbot_run_survives_a_failing_start_and_stops_cleanly(tmp_pat
     bot = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bot.cli",
+        "handlers.cli",
         "run",
         "--config",
         str(config),

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from fake_telegram import TOKEN, FakeTelegram
+from fake_telegram import TOKEN, running_bot
 
-from bot.cli import main
 from bot.storage import Storage
+from handlers.cli import main
 
 
 def write_config(tmp_path: Path, *, token: str | None = TOKEN, base_url: str = "") -> Path:
@@ -58,7 +58,7 @@ async def test_inbox_json_is_one_object_per_line_newest_first(config: Path, caps
     lines = capsys.readouterr().out.splitlines()
     rows = [json.loads(line) for line in lines]
     assert {row["ref"] for row in rows} == {"Q0001", "W0001", "W0002"}
-    assert set(rows[0]) == {"ref", "kind", "text", "status", "user_id", "created_at"}
+    assert set(rows[0]) == {"ref", "kind", "text", "status", "user_id", "channel", "created_at"}
     assert "饭堂礼拜天开伐" in "\n".join(lines)  # not \u escapes
 
 
@@ -68,40 +68,47 @@ async def test_inbox_text_shows_name_and_age(config: Path, capsys):
     assert "Q0001  question" in out and "王阿姨: 饭堂礼拜天开伐" in out
 
 
-async def test_reply_is_delivered_through_the_bot_api(config: Path, tmp_path: Path, capsys):
-    fake = FakeTelegram()
-    fake.start()
-    try:
-        path = write_config(tmp_path, base_url=fake.base_url)
-        assert await run("reply", "q1", "礼拜天也开", "--config", str(path)) == 0
-    finally:
-        await fake.stop()
-    [sent] = fake.sent(7)
+async def test_reply_is_queued_and_the_running_bot_delivers_it(
+    config: Path, tmp_path: Path, capsys
+):
+    path = write_config(tmp_path, token=None)  # a staff PC needs no token
+    assert await run("reply", "q1", "礼拜天也开", "--config", str(path)) == 0
+    assert "Q0001: queued for 王阿姨 on telegram, now answered" in capsys.readouterr().out
+    async with running_bot(tmp_path) as (fake, _):  # the bot, on the same database
+        [sent] = await fake.wait_for(lambda: fake.sent(7), timeout=10, what="the delivery")
     assert "礼拜天也开" in sent.text and "「饭堂礼拜天开伐」" in sent.text and "Q0001" in sent.text
-    assert "Q0001: sent to 王阿姨, now answered" in capsys.readouterr().out
     async with Storage.open(tmp_path / "station.db") as storage:
-        assert (await storage.get_item("Q0001")).status == "answered"
+        item = await storage.get_item("Q0001")
+        assert item.status == "answered" and item.replies[0].actor == "cli:cli"
 
 
-async def test_reply_without_a_token_is_one_line_and_exit_2(config: Path, tmp_path: Path, capsys):
-    path = write_config(tmp_path, token=None)
-    assert await run("reply", "Q1", "hi", "--config", str(path)) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "token" in err
-
-
-async def test_failed_delivery_leaves_the_question_open(config: Path, tmp_path: Path, capsys):
-    fake = FakeTelegram()
-    fake.start()
-    fake.fail_next("sendMessage", 5, status=500)
-    try:
-        path = write_config(tmp_path, base_url=fake.base_url)
-        assert await run("reply", "Q1", "hi", "--config", str(path)) == 1
-    finally:
-        await fake.stop()
-    assert "could not deliver Q1" in capsys.readouterr().err
+async def test_wish_status_from_the_pc_tells_the_resident(config: Path, tmp_path: Path, capsys):
+    assert await run("wish_status", "W1", "accepted", "下个月开班", "--config", str(config)) == 0
+    assert "W0001: accepted (resident told)" in capsys.readouterr().out
     async with Storage.open(tmp_path / "station.db") as storage:
-        assert (await storage.get_item("Q0001")).status == "open"
+        [told] = await storage.due_messages()
+        assert "下个月开班" in told.payload and told.address == "8"
+    assert await run("wish_status", "Q1", "done", "--config", str(config)) == 1
+    assert "not a wish" in capsys.readouterr().err
+
+
+async def test_reading_commands_never_create_an_empty_database(tmp_path: Path, capsys):
+    path = write_config(tmp_path)
+    (tmp_path / "station.db").unlink(missing_ok=True)
+    for command in ("inbox", "wishes", "stats"):
+        assert await run(command, "--config", str(path)) == 1
+        assert "no database at" in capsys.readouterr().err
+    assert not (tmp_path / "station.db").exists()
+
+
+async def test_an_empty_inbox_says_so(tmp_path: Path, capsys):
+    path = write_config(tmp_path)
+    async with Storage.open(tmp_path / "station.db"):
+        pass
+    assert await run("inbox", "--config", str(path)) == 0
+    assert capsys.readouterr().out == "inbox empty: no open questions or wishes\n"
+    assert await run("wishes", "--config", str(path)) == 0
+    assert capsys.readouterr().out == "no wishes\n"
 
 
 async def test_resolve_and_unknown_reference(config: Path, capsys):
@@ -181,7 +188,7 @@ async def test_a_reader_that_goes_away_stops_the_output_quietly(config: Path, tm
     try:
         done = await asyncio.to_thread(
             subprocess.run,
-            [sys.executable, "-m", "bot.cli", "inbox", "--json", "--config", str(config)],
+            [sys.executable, "-m", "handlers.cli", "inbox", "--json", "--config", str(config)],
             stdout=write_end,
             stderr=subprocess.PIPE,
             cwd=tmp_path,

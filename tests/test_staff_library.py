@@ -12,11 +12,15 @@ import yaml
 from staff_faq import FAQ
 
 from bot import staff
-from bot.staff import Delivery, StaffError
+from bot.config import Config
+from bot.core import Sender, Station
+from bot.outbox import Outgoing
+from bot.staff import Actor, StaffDesk, StaffError
 from bot.storage import Item, Storage
 from faq.loader import load
 
 START = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # a Monday, 09:00 in Shanghai
+ACTOR = Actor("telegram", "42", "Wang", "en")
 
 
 class Clock:
@@ -32,26 +36,9 @@ class Clock:
         self.now += timedelta(**delta)
 
 
-class Outbox:
-    """A Sender that records deliveries and hands out message ids."""
-
-    def __init__(self) -> None:
-        self.sent: list[Delivery] = []
-
-    async def __call__(self, delivery: Delivery) -> int:
-        self.sent.append(delivery)
-        return 500 + len(self.sent)
-
-
 @pytest.fixture
 def clock() -> Clock:
     return Clock(START)
-
-
-@pytest.fixture
-async def storage(tmp_path: Path, clock: Clock):
-    async with Storage.open(tmp_path / "bot.db", now=clock) as opened:
-        yield opened
 
 
 @pytest.fixture
@@ -61,14 +48,33 @@ def faq_file(tmp_path: Path) -> Path:
     return path
 
 
-class FakeConfig:
-    staff_user_ids = frozenset({42})
+@pytest.fixture
+async def desk(tmp_path: Path, clock: Clock, faq_file: Path):
+    config = Config(
+        storage_path=tmp_path / "bot.db",
+        faq_path=faq_file,
+        overlay_path=tmp_path / "data" / "staff-overlay.yaml",
+        staff_user_ids=frozenset({42}),
+    )
+    async with Storage.open(config.storage_path, now=clock) as storage:
+        yield StaffDesk(Station(config, load(faq_file), storage))
 
 
-def test_only_listed_numeric_ids_are_staff() -> None:
-    assert staff.is_staff(FakeConfig(), 42)
-    assert not staff.is_staff(FakeConfig(), 43)
-    assert not staff.is_staff(FakeConfig(), None)
+@pytest.fixture
+def storage(desk: StaffDesk) -> Storage:
+    return desk.storage
+
+
+async def queued(storage: Storage) -> list[Outgoing]:
+    """The messages waiting in the outbox, oldest first."""
+    return [Outgoing.from_json(row.payload) for row in await storage.due_messages()]
+
+
+def test_only_listed_numeric_telegram_ids_are_staff(desk: StaffDesk) -> None:
+    assert desk.is_staff("telegram", 42)
+    assert not desk.is_staff("telegram", 43)
+    assert not desk.is_staff("telegram", None)
+    assert not desk.is_staff("wechat", 42)
 
 
 def test_references_are_read_leniently_and_rejected_clearly() -> None:
@@ -78,119 +84,135 @@ def test_references_are_read_leniently_and_rejected_clearly() -> None:
         staff.parse_ref("hello")
 
 
-async def test_staff_reply_quotes_the_question_and_marks_it_answered(storage: Storage) -> None:
+async def test_staff_reply_quotes_the_question_and_marks_it_answered(
+    desk: StaffDesk, storage: Storage
+) -> None:
     await storage.touch_resident(7, display_name="王阿姨", language="zh")
     item = await storage.save_question(7, 7, "食堂礼拜天开伐", [("canteen.hours", 58.0)])
-    outbox = Outbox()
 
-    updated = await staff.reply(storage, item.ref.lower(), "礼拜天也开。", staff_id=42, send=outbox)
+    updated = await desk.reply(item.ref.lower(), "礼拜天也开。", actor=ACTOR)
 
-    (delivery,) = outbox.sent
-    assert delivery.chat_id == 7
+    # queued with the change, in the same unit of work: the courier delivers it
+    (delivery,) = await queued(storage)
+    assert (delivery.channel, delivery.address) == ("telegram", "7")
     assert item.ref in delivery.text
     assert "「食堂礼拜天开伐」" in delivery.text
     assert "礼拜天也开。" in delivery.text
-    assert delivery.thanks_button == "👍 谢谢"
+    assert [button.label for row in delivery.buttons for button in row] == ["👍 谢谢"]
+    assert delivery.ref == item.ref, "the resident's reply to it comes back to this item"
+    assert delivery.on_failure["address"] == "42", "a refusal reaches the staff member"
     assert updated.status == "answered"
-    assert [reply.text for reply in updated.replies] == ["礼拜天也开。"]
-    # the resident's Telegram reply to that message finds the item again
-    assert await storage.ref_for_staff_message(7, 501) == item.ref
+    assert [(reply.text, reply.actor) for reply in updated.replies] == [
+        ("礼拜天也开。", "telegram:Wang")
+    ]
 
 
-async def test_reply_in_english_for_an_english_resident(storage: Storage) -> None:
+async def test_reply_in_english_for_an_english_resident(desk: StaffDesk, storage: Storage) -> None:
+    await storage.touch_resident(8, language="en")
     item = await storage.save_question(8, 8, "Is there parking?")
-    outbox = Outbox()
-    await staff.reply(storage, item.ref, "Yes, two spaces.", staff_id=42, send=outbox)
-    assert outbox.sent[0].text.startswith("Station staff answered your question")
+    await desk.reply(item.ref, "Yes, two spaces.", actor=ACTOR)
+    assert (await queued(storage))[0].text.startswith("Station staff answered your question")
 
 
-async def test_failed_delivery_records_no_reply(storage: Storage) -> None:
-    item = await storage.save_question(7, 7, "有没有理发")
-
-    async def broken(delivery: Delivery) -> int:
-        raise ConnectionError("telegram down")
-
-    with pytest.raises(ConnectionError):
-        await staff.reply(storage, item.ref, "有的", staff_id=42, send=broken)
-    assert (await storage.get_item(item.ref)).status == "open"
+async def test_a_long_answer_is_never_the_part_cut(desk: StaffDesk, storage: Storage) -> None:
+    item = await storage.save_question(7, 7, "问" * 5000)
+    answer = "答" * 3000 + "完"
+    await desk.reply(item.ref, answer, actor=ACTOR)
+    (delivery,) = await queued(storage)
+    assert answer in delivery.text and len(delivery.text) <= staff.MAX_TEXT
 
 
-async def test_reply_to_unknown_or_empty_is_refused(storage: Storage) -> None:
+async def test_reply_to_unknown_or_empty_is_refused(desk: StaffDesk, storage: Storage) -> None:
     item = await storage.save_question(7, 7, "有没有理发")
     with pytest.raises(StaffError, match="no question or wish Q0099"):
-        await staff.reply(storage, "Q99", "text", staff_id=42, send=Outbox())
+        await desk.reply("Q99", "text", actor=ACTOR)
     with pytest.raises(StaffError, match="empty reply"):
-        await staff.reply(storage, item.ref, "  ", staff_id=42, send=Outbox())
+        await desk.reply(item.ref, "  ", actor=ACTOR)
 
 
-async def test_resolve_closes_a_question_but_not_a_wish(storage: Storage) -> None:
+async def test_resolve_closes_a_question_but_not_a_wish(desk: StaffDesk, storage: Storage) -> None:
     question = await storage.save_question(7, 7, "有没有理发")
     wish = await storage.save_wish(7, 7, "希望开烹饪课")
-    resolved = await staff.resolve(storage, question.ref, "told at the desk", staff_id=42)
+    resolved = await desk.resolve(question.ref, "told at the desk", actor=ACTOR)
     assert resolved.status == "resolved"
     assert resolved.history[-1][:2] == ("resolved", "told at the desk")
     with pytest.raises(StaffError, match="already resolved"):
-        await staff.resolve(storage, question.ref, staff_id=42)
+        await desk.resolve(question.ref, actor=ACTOR)
     with pytest.raises(StaffError, match="is a wish"):
-        await staff.resolve(storage, wish.ref, staff_id=42)
+        await desk.resolve(wish.ref, actor=ACTOR)
 
 
-async def test_wish_status_change_tells_the_resident(storage: Storage) -> None:
+async def test_wish_status_change_tells_the_resident(desk: StaffDesk, storage: Storage) -> None:
     await storage.touch_resident(7, language="zh")
     wish = await storage.save_wish(7, 70, "希望开烹饪课")
-    outbox = Outbox()
-    updated = await staff.set_wish_status(
-        storage, wish.ref, "accepted", "下个月开班", staff_id=42, send=outbox
-    )
-    assert updated.status == "accepted"
-    (delivery,) = outbox.sent
-    assert delivery.chat_id == 70
+    updated = await desk.set_wish_status(wish.ref, "accepted", "下个月开班", actor=ACTOR)
+    assert updated.status == "accepted" and updated.history[-1].actor == "telegram:Wang"
+    (delivery,) = await queued(storage)
+    assert delivery.address == "70"
     assert "已经受理" in delivery.text and "下个月开班" in delivery.text
-    assert wish.ref in delivery.text
-    assert await storage.ref_for_staff_message(70, 501) == wish.ref
+    assert wish.ref in delivery.text and delivery.ref == wish.ref
     with pytest.raises(StaffError, match="unknown wish status"):
-        await staff.set_wish_status(storage, wish.ref, "maybe", staff_id=42, send=outbox)
+        await desk.set_wish_status(wish.ref, "maybe", actor=ACTOR)
     question = await storage.save_question(7, 7, "有没有理发")
     with pytest.raises(StaffError, match="not a wish"):
-        await staff.set_wish_status(storage, question.ref, "done", staff_id=42, send=outbox)
-    assert len(outbox.sent) == 1
+        await desk.set_wish_status(question.ref, "done", actor=ACTOR)
+    assert len(await queued(storage)) == 1
 
 
-async def test_follow_up_reopens_only_the_residents_own_item(storage: Storage) -> None:
+async def test_resolve_note_is_shown_to_the_resident(desk: StaffDesk, storage: Storage) -> None:
+    question = await storage.save_question(7, 7, "有没有理发")
+    await desk.resolve(question.ref, actor=ACTOR)
+    assert await queued(storage) == [], "no note: nothing to tell"
+    other = await storage.save_question(7, 7, "能停车吗")
+    await desk.resolve(other.ref, "门口可以停两辆", actor=ACTOR)
+    (told,) = await queued(storage)
+    assert "门口可以停两辆" in told.text and other.ref in told.text
+
+
+async def test_follow_up_reopens_only_the_residents_own_item(
+    desk: StaffDesk, storage: Storage
+) -> None:
+    for user_id in (7, 8):
+        await storage.touch_resident(user_id)
     item = await storage.save_question(7, 7, "有没有理发")
-    await staff.reply(storage, item.ref, "周三有", staff_id=42, send=Outbox())
-    assert await staff.follow_up(storage, item.ref, 8, "not mine") is None
-    reopened = await staff.follow_up(storage, item.ref, 7, "几点开始？")
+    await desk.reply(item.ref, "周三有", actor=ACTOR)
+    station = desk.station
+    stranger, owner = Sender(8, 8), Sender(7, 7)
+    await station.on_follow_up(stranger, item.ref, "not mine")
+    assert (await storage.get_item(item.ref)).status == "answered"
+    await station.on_follow_up(owner, item.ref, "几点开始？")
+    reopened = await storage.get_item(item.ref)
     assert reopened.status == "open"
     assert reopened.history[-1][:2] == ("open", "几点开始？")
     # a 👍 on the old reply must not close the reopened question
-    assert (await staff.thank(storage, item.ref, 7)).status == "open"
+    await station.on_thanks(owner, item.ref)
+    assert (await storage.get_item(item.ref)).status == "open"
 
 
-async def test_thanks_closes_an_answered_question(storage: Storage) -> None:
+async def test_thanks_closes_an_answered_question(desk: StaffDesk, storage: Storage) -> None:
+    for user_id in (7, 8):
+        await storage.touch_resident(user_id)
     item = await storage.save_question(7, 7, "有没有理发")
-    await staff.reply(storage, item.ref, "周三有", staff_id=42, send=Outbox())
-    assert await staff.thank(storage, item.ref, 8) is None
-    assert (await staff.thank(storage, item.ref, 7)).status == "resolved"
+    await desk.reply(item.ref, "周三有", actor=ACTOR)
+    await desk.station.on_thanks(Sender(8, 8), item.ref)
+    assert (await storage.get_item(item.ref)).status == "answered"
+    await desk.station.on_thanks(Sender(7, 7), item.ref)
+    assert (await storage.get_item(item.ref)).status == "resolved"
 
 
-async def test_inbox_lists_open_items_oldest_first_on_request(
-    storage: Storage, clock: Clock
+async def test_inbox_lists_open_items_longest_waiting_first(
+    desk: StaffDesk, storage: Storage, clock: Clock
 ) -> None:
     first = await storage.save_question(7, 7, "第一")
     clock.advance(minutes=5)
     second = await storage.save_wish(8, 8, "第二")
     clock.advance(minutes=5)
     done = await storage.save_question(9, 9, "第三")
-    await staff.resolve(storage, done.ref, staff_id=42)
-    assert [i.ref for i in await staff.inbox(storage)] == [second.ref, first.ref]
-    assert [i.ref for i in await staff.inbox(storage, oldest_first=True)] == [
-        first.ref,
-        second.ref,
-    ]
+    await desk.resolve(done.ref, actor=ACTOR)
+    assert [i.ref for i in await desk.inbox()] == [first.ref, second.ref], "longest waiting first"
 
 
-async def test_similar_wishes_are_pooled(storage: Storage, clock: Clock) -> None:
+async def test_similar_wishes_are_pooled(desk: StaffDesk, storage: Storage, clock: Clock) -> None:
     texts = [
         (1, "希望开个烹饪课"),
         (2, "能不能开烹饪课？"),
@@ -206,7 +228,7 @@ async def test_similar_wishes_are_pooled(storage: Storage, clock: Clock) -> None
         await storage.save_wish(user_id, user_id, text)
         clock.advance(minutes=1)
 
-    pools = await staff.wishes(storage)
+    pools = await desk.wishes()
 
     assert [(pool.text, pool.count, pool.residents) for pool in pools] == [
         ("希望开个烹饪课", 4, 3),
@@ -218,14 +240,14 @@ async def test_similar_wishes_are_pooled(storage: Storage, clock: Clock) -> None
     assert pools[0].refs == ["W0001", "W0002", "W0003", "W0004"]
 
 
-async def test_wishes_filtered_by_status(storage: Storage) -> None:
+async def test_wishes_filtered_by_status(desk: StaffDesk, storage: Storage) -> None:
     first = await storage.save_wish(1, 1, "希望开烹饪课")
     await storage.save_wish(2, 2, "烹饪课")
-    await staff.set_wish_status(storage, first.ref, "done", staff_id=42, send=Outbox())
-    (pool,) = await staff.wishes(storage, "done")
+    await desk.set_wish_status(first.ref, "done", actor=ACTOR)
+    (pool,) = await desk.wishes("done")
     assert pool.refs == [first.ref]
     with pytest.raises(StaffError, match="unknown wish status"):
-        await staff.wishes(storage, "finished")
+        await desk.wishes("finished")
 
 
 def test_unrelated_short_texts_stay_apart() -> None:
@@ -237,7 +259,7 @@ def test_unrelated_short_texts_stay_apart() -> None:
     assert [pool.count for pool in pools] == [1, 1, 1, 1]
 
 
-async def test_stats_on_known_data(storage: Storage, clock: Clock) -> None:
+async def test_stats_on_known_data(desk: StaffDesk, storage: Storage, clock: Clock) -> None:
     # outside the window: 8 days before "now"
     await storage.record_event("answer", 1, "canteen.hours")
     await storage.save_question(1, 1, "很久以前的问题")
@@ -251,12 +273,12 @@ async def test_stats_on_known_data(storage: Storage, clock: Clock) -> None:
     await storage.save_question(5, 5, "理发有吗")
     await storage.save_wish(2, 2, "希望开烹饪课")
     clock.advance(hours=1)
-    await staff.reply(storage, first.ref, "周三有", staff_id=42, send=Outbox())
+    await desk.reply(first.ref, "周三有", actor=ACTOR)
     clock.advance(hours=2)
-    await staff.reply(storage, third.ref, "可以", staff_id=42, send=Outbox())
+    await desk.reply(third.ref, "可以", actor=ACTOR)
     now = START + timedelta(days=8, hours=12)
 
-    result = await staff.stats(storage, days=7, now=now)
+    result = await desk.stats(7, now=now)
 
     figures = result.figures
     assert figures.questions_received == 6
@@ -275,13 +297,13 @@ async def test_stats_on_known_data(storage: Storage, clock: Clock) -> None:
     assert result.as_json()["saved_for_staff"] == 4
 
 
-async def test_export_is_utf8_with_bom_and_keeps_chinese(storage: Storage) -> None:
+async def test_export_is_utf8_with_bom_and_keeps_chinese(desk: StaffDesk, storage: Storage) -> None:
     await storage.touch_resident(7, display_name="王阿姨")
     item = await storage.save_question(7, 7, "食堂礼拜天开伐，几钿？", [("canteen.hours", 61.5)])
-    await staff.reply(storage, item.ref, "开的，12 块", staff_id=42, send=Outbox())
+    await desk.reply(item.ref, "开的，12 块", actor=ACTOR)
     await storage.save_wish(8, 8, 'cooking class, "please"')
 
-    data, count = await staff.export(storage)
+    data, count = await desk.export_csv()
 
     assert count == 2
 
@@ -296,15 +318,15 @@ async def test_export_is_utf8_with_bom_and_keeps_chinese(storage: Storage) -> No
     assert rows[1]["text"] == 'cooking class, "please"'
 
 
-async def test_export_never_hands_excel_a_live_formula(storage: Storage) -> None:
+async def test_export_never_hands_excel_a_live_formula(desk: StaffDesk, storage: Storage) -> None:
     formula = '=HYPERLINK("http://evil","点我")'
     await storage.touch_resident(7, display_name="@SUM(1+1)")
     item = await storage.save_question(7, 7, formula)
-    await staff.reply(storage, item.ref, "-1 块", staff_id=42, send=Outbox())
+    await desk.reply(item.ref, "-1 块", actor=ACTOR)
     for text in ("+1 more bench", "\t=1+1", "\r=1+1", "想学做菜 =1+1"):
         await storage.save_wish(8, 8, text)
 
-    data, _ = await staff.export(storage)
+    data, _ = await desk.export_csv()
 
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline="")))
     assert rows[0]["text"] == "'" + formula
@@ -326,89 +348,74 @@ def test_pooled_wish_is_one_short_printable_line() -> None:
     assert len(line) <= staff.SUMMARY_CHARS + len(" ×1")
 
 
-async def test_forgotten_residents_leave_the_export(storage: Storage) -> None:
+async def test_forgotten_residents_leave_the_export(desk: StaffDesk, storage: Storage) -> None:
     await storage.save_question(7, 7, "我的问题")
     await storage.save_question(8, 8, "别人的问题")
     await storage.forget(7)
-    rows = list(csv.DictReader(io.StringIO((await staff.export(storage))[0].decode("utf-8-sig"))))
+    rows = list(csv.DictReader(io.StringIO((await desk.export_csv())[0].decode("utf-8-sig"))))
     assert [row["text"] for row in rows] == ["别人的问题"]
-    assert [item.text for item in await staff.inbox(storage)] == ["别人的问题"]
+    assert [item.text for item in await desk.inbox()] == ["别人的问题"]
 
 
-async def test_teach_adds_the_question_to_the_overlay(
-    storage: Storage, faq_file: Path, tmp_path: Path
+async def test_teach_adds_the_question_to_the_overlay_and_answers_the_resident(
+    desk: StaffDesk, storage: Storage, faq_file: Path
 ) -> None:
-    overlay = tmp_path / "data" / "staff-overlay.yaml"
+    overlay = desk.station.config.overlay_path
     item = await storage.save_question(7, 7, "饭堂  啥辰光开")
-    kb = load(faq_file)
 
-    result = await staff.teach(
-        storage, item.ref, "canteen.hours", kb=kb, overlay_path=overlay, faq_path=faq_file
-    )
+    result = await desk.teach(item.ref, "canteen.hours", actor=ACTOR)
 
     assert (result.entry_id, result.language, result.added) == ("canteen.hours", "zh", True)
+    assert result.now_answered, "the phrasing is answered with the entry from now on"
     assert yaml.safe_load(overlay.read_text(encoding="utf-8")) == {
         "teach": {"canteen.hours": {"zh": ["饭堂 啥辰光开"]}}
     }
     assert "饭堂 啥辰光开" in load(faq_file, overlay=overlay).get("canteen.hours").questions["zh"]
-    again = await staff.teach(
-        storage, item.ref, "canteen.hours", kb=kb, overlay_path=overlay, faq_path=faq_file
-    )
+    (told,) = await queued(storage)
+    assert item.ref in told.text and "食堂每天 7:00 开门。" in told.text
+    assert (await storage.get_item(item.ref)).status == "answered"
+    again = await desk.teach(item.ref, "canteen.hours", actor=ACTOR)
     assert not again.added
     english = await storage.save_question(8, 8, "Is the canteen open on Sunday?")
-    await staff.teach(
-        storage, english.ref, "canteen.hours", kb=kb, overlay_path=overlay, faq_path=faq_file
-    )
+    await desk.teach(english.ref, "canteen.hours", actor=ACTOR)
     taught = yaml.safe_load(overlay.read_text(encoding="utf-8"))["teach"]["canteen.hours"]
     assert taught == {"zh": ["饭堂 啥辰光开"], "en": ["Is the canteen open on Sunday?"]}
 
 
-async def test_teach_refuses_unknown_entries_and_wishes(
-    storage: Storage, faq_file: Path, tmp_path: Path
-) -> None:
-    overlay = tmp_path / "staff-overlay.yaml"
-    kb = load(faq_file)
+async def test_teach_refuses_unknown_entries_and_wishes(desk: StaffDesk, storage: Storage) -> None:
+    overlay = desk.station.config.overlay_path
     item = await storage.save_question(7, 7, "饭堂啥辰光开")
     wish = await storage.save_wish(7, 7, "希望开烹饪课")
     with pytest.raises(StaffError, match=r"did you mean 'canteen\.hours'"):
-        await staff.teach(storage, item.ref, "canteen.hour", kb=kb, overlay_path=overlay)
+        await desk.teach(item.ref, "canteen.hour", actor=ACTOR)
     with pytest.raises(StaffError, match="only questions"):
-        await staff.teach(storage, wish.ref, "canteen.hours", kb=kb, overlay_path=overlay)
+        await desk.teach(wish.ref, "canteen.hours", actor=ACTOR)
     assert not overlay.exists()
 
 
-async def test_teach_leaves_a_broken_overlay_alone(
-    storage: Storage, faq_file: Path, tmp_path: Path
-) -> None:
-    overlay = tmp_path / "staff-overlay.yaml"
+async def test_teach_leaves_a_broken_overlay_alone(desk: StaffDesk, storage: Storage) -> None:
+    overlay = desk.station.config.overlay_path
+    overlay.parent.mkdir(parents=True)
     broken = "teach:\n  canteen.hours: {zh: [食堂几点\n"
     overlay.write_text(broken, encoding="utf-8")
     item = await storage.save_question(7, 7, "饭堂啥辰光开")
     with pytest.raises(StaffError, match="cannot read the staff overlay"):
-        await staff.teach(
-            storage, item.ref, "canteen.hours", kb=load(faq_file), overlay_path=overlay
-        )
+        await desk.teach(item.ref, "canteen.hours", actor=ACTOR)
     assert overlay.read_text(encoding="utf-8") == broken
 
 
 async def test_teach_refused_by_the_loader_keeps_the_old_overlay(
-    storage: Storage, faq_file: Path, tmp_path: Path
+    desk: StaffDesk, storage: Storage
 ) -> None:
-    overlay = tmp_path / "staff-overlay.yaml"
+    overlay = desk.station.config.overlay_path
     # another entry already has this phrasing: the loader refuses the same question twice
     item = await storage.save_question(7, 7, "怎么捐款")
     with pytest.raises(StaffError) as refused:
-        await staff.teach(
-            storage,
-            item.ref,
-            "canteen.hours",
-            kb=load(faq_file),
-            overlay_path=overlay,
-            faq_path=faq_file,
-        )
+        await desk.teach(item.ref, "canteen.hours", actor=ACTOR)
     assert str(overlay) in str(refused.value)
     assert not overlay.exists()
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".overlay-")] == []
+    assert [p.name for p in overlay.parent.iterdir() if p.name.startswith(".overlay-")] == []
+    assert await queued(storage) == [], "the resident is told nothing"
 
 
 def test_traditional_characters_and_plurals_pool_with_their_plain_forms() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ from bot.storage import (
     MIGRATIONS,
     Storage,
     StorageError,
+    Tx,
     apply_migrations,
     parse_ref,
 )
@@ -68,13 +70,43 @@ async def test_migrations_create_schema_and_reopening_changes_nothing(db_path: P
         await storage.save_question(1, 1, "食堂几点开门")
     tables = {name for (name,) in raw_rows(db_path, "SELECT name FROM sqlite_master")}
     assert {"residents", "questions", "wishes", "staff_replies", "status_history"} <= tables
-    assert {"feedback", "events", "processed_updates", "staff_messages", "migrations"} <= tables
+    assert {"feedback", "events", "staff_messages", "migrations"} <= tables
+    assert {"inbox", "outbox", "pending"} <= tables and "processed_updates" not in tables
     applied = raw_rows(db_path, "SELECT name FROM migrations ORDER BY name")
     assert [name for (name,) in applied] == [m.__name__ for m in MIGRATIONS]
 
     async with Storage.open(db_path) as storage:
         assert (await storage.get_item("Q0001")).text == "食堂几点开门"
     assert count(db_path, "migrations") == len(MIGRATIONS)
+
+
+async def test_a_database_of_the_last_release_keys_its_residents_by_channel(
+    db_path: Path,
+) -> None:
+    db_path.parent.mkdir(parents=True)
+    async with aiosqlite.connect(db_path, isolation_level=None) as old:
+        await apply_migrations(old, MIGRATIONS[:3])
+        await old.execute(
+            "INSERT INTO residents (user_id, language, display_name, first_seen, last_seen)"
+            " VALUES (4242, 'en', 'Ann', '2025-01-01T00:00:00Z', '2025-01-01T00:00:00Z')"
+        )
+        await old.execute(
+            "INSERT INTO questions (user_id, chat_id, text, update_id, created_at, updated_at)"
+            " VALUES (4242, 4242, 'old question', 9, '2025-01-01T00:00:00Z',"
+            " '2025-01-01T00:00:00Z')"
+        )
+        await old.execute("INSERT INTO processed_updates VALUES (9, '2025-01-01T00:00:00Z')")
+    async with Storage.open(db_path) as storage:
+        ann = await storage.find_resident("telegram", "4242")
+        assert ann is not None and ann.language == "en" and ann.display_name == "Ann"
+        [item] = await storage.items_on("telegram", 4242)
+        assert (item.text, item.channel, item.address) == ("old question", "telegram", "4242")
+
+        async def arrive(tx: Tx) -> int:  # a WeChat resident is a new, separate resident
+            return (await tx.resident("wechat", "o-abc")).user_id
+
+        assert await storage.transact("test", arrive) != ann.user_id
+        assert await storage.items_on("wechat", "o-abc") == []
 
 
 async def test_old_database_upgrades_itself(db_path: Path) -> None:
@@ -146,10 +178,55 @@ async def test_same_update_twice_saves_one_row(storage: Storage, db_path: Path) 
     assert (await storage.save_question(1, 1, "另一个", update_id=902)).ref == "Q0002"
 
 
-async def test_update_ids_are_remembered_once(storage: Storage) -> None:
-    assert await storage.remember_update(10) is True
-    assert await storage.remember_update(10) is False
-    assert await storage.remember_update(11) is True
+async def test_incoming_messages_are_stored_once_and_handled_once(storage: Storage) -> None:
+    rows = [("telegram", "10", "telegram:7", "{}"), ("telegram", "11", "telegram:7", "{}")]
+    fresh = await storage.receive(rows)
+    assert [row.external_id for row in fresh] == ["10", "11"]
+    assert await storage.receive(rows[:1]) == [], "a redelivered update is there already"
+    assert [row.external_id for row in await storage.unhandled()] == ["10", "11"]
+    await storage.finish(fresh[0].id)
+    assert [row.external_id for row in await storage.unhandled()] == ["11"]
+    assert await storage.inbox_status("telegram", "10") == "done"
+
+
+async def test_a_message_is_queued_only_with_the_change_that_causes_it(storage: Storage) -> None:
+    async def save_and_fail(tx: Tx) -> None:
+        await tx.save_item("question", 1, "食堂几点开门")
+        await tx.queue("telegram", "7", "message", "{}")
+        raise ValueError("the decision failed half way")
+
+    with pytest.raises(ValueError):
+        await storage.transact("test", save_and_fail)
+    assert await storage.due_messages() == [] and await storage.all_items() == []
+
+    async def save_and_queue(tx: Tx) -> None:
+        item = await tx.save_item("question", 1, "食堂几点开门")
+        await tx.queue("telegram", "7", "message", json.dumps({"ref": item.ref}))
+
+    await storage.transact("test", save_and_queue)
+    [message] = await storage.due_messages()
+    assert json.loads(message.payload) == {"ref": "Q0001"}
+    await storage.mark_sent([message.id])
+    assert await storage.due_messages() == []
+    assert await storage.outbox_counts() == {"sent": 1}
+
+
+async def test_one_failing_unit_does_not_sink_the_others_in_its_group_commit(
+    storage: Storage,
+) -> None:
+    async def good(tx: Tx) -> str:
+        return (await tx.save_item("wish", 1, "书法班")).ref
+
+    async def bad(tx: Tx) -> None:
+        await tx.save_item("wish", 2, "会被撤回")
+        raise ValueError("no")
+
+    results = await asyncio.gather(
+        storage.transact("a", good), storage.transact("b", bad), storage.transact("c", good),
+        return_exceptions=True,
+    )  # fmt: skip
+    assert results[0] == "W0001" and isinstance(results[1], ValueError)
+    assert [item.text for item in await storage.all_items(oldest_first=True)] == ["书法班"] * 2
 
 
 @pytest.mark.parametrize(
@@ -205,7 +282,7 @@ async def test_wish_status_changes_are_kept_as_history(storage: Storage, clock: 
     wish = await storage.set_status("w0001", "done", staff_id=900)
 
     assert wish.status == "done"
-    assert wish.history == [
+    assert [change[:3] for change in wish.history] == [
         ("accepted", "下周装", "2026-11-29T00:50:01Z"),
         ("done", "", "2026-12-02T00:50:01Z"),
     ]
@@ -232,7 +309,7 @@ async def test_staff_reply_marks_question_answered(storage: Storage, clock: Fake
     item = await storage.add_staff_reply("q1", 900, "可以，放前台")
 
     assert item.status == "answered"
-    assert item.history == [("answered", "", "2026-11-29T00:20:01Z")]
+    assert [change[:3] for change in item.history] == [("answered", "", "2026-11-29T00:20:01Z")]
     assert [reply.text for reply in item.replies] == ["可以，放前台"]
     assert await storage.staff_replies_for("Q-1") == item.replies
     assert await storage.open_items() == []

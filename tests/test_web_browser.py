@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from web_console import PASSWORD, console
+from web_console import PASSWORD, console, queued
 
 from bot.config import load_station_faq
 from bot.core import Sender, Station
@@ -158,13 +158,12 @@ async def test_sign_in_and_reply_to_a_question(served, page) -> None:
     item = await c.storage.get_item("Q0002")
     assert item.status == "answered"
     assert item.replies[0].text == "请拨打物业电话 6234 5678，24 小时有人值班。"
-    actions = await c.storage.staff_actions_for("Q0002")
-    assert (actions[0].actor_name, actions[0].channel, actions[0].action) == (
-        "wang",
-        "web",
-        "reply",
-    )
-    # INTEGRATION: with the outbox, assert here that the fake Telegram got it for resident 13
+    assert item.replies[0].actor == "web:wang"
+    # queued for the resident's own chat in the same commit; the bot's courier delivers it
+    # (lead: extend to the fake Telegram receiving it)
+    [message] = [m for m in await queued(c.storage) if m.ref == "Q0002"]
+    assert (message.channel, message.address) == ("telegram", "13")
+    assert "请拨打物业电话 6234 5678" in message.text
     await shot(page, "item-replied")
 
 

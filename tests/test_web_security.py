@@ -228,21 +228,24 @@ async def test_short_passwords_are_refused(tmp_path: Path, password: str) -> Non
 
 
 async def test_a_database_of_today_upgrades_to_the_console_schema(tmp_path: Path) -> None:
-    """m005 on a database made by m001-m003: items stay, the console's tables appear, and a
-    forgotten resident takes the staff actions on their items along (ON DELETE CASCADE)."""
+    """m005 on a database made by m001-m004: items stay, the console's tables appear, and a
+    removed account takes its sessions along (ON DELETE CASCADE)."""
     path = tmp_path / "old.db"
     async with aiosqlite.connect(path, isolation_level=None) as old:
-        await apply_migrations(old, [m for m in MIGRATIONS if m.__name__ < "m004"])
+        await apply_migrations(old, [m for m in MIGRATIONS if m.__name__ < "m005"])
         await old.execute(
             "INSERT INTO questions (user_id, chat_id, text, created_at, updated_at)"
             " VALUES (7, 7, '小区停水了找谁', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')"
         )
     async with Storage.open(path) as storage:
         assert (await storage.get_item("Q0001")).text == "小区停水了找谁"
-        await storage.record_staff_action(
-            "Q0001", channel="web", actor_id="1", actor_name="wang", action="resolve"
-        )
-        assert [a.actor_name for a in await storage.staff_actions_for("Q0001")] == ["wang"]
-        await storage.forget(7)
-        assert await storage.staff_actions_for("Q0001") == []
-    assert MIGRATIONS[-1].__name__ == "m005_web_console"
+        accounts = Accounts(storage, hash_cost=TEST_HASH_COST)
+        await accounts.add("wang", PASSWORD)
+        session = await accounts.sign_in("wang", PASSWORD, "127.0.0.1")
+        assert (await accounts.session(session.token)).name == "wang"
+        await accounts.remove("wang")
+        assert await accounts.session(session.token) is None
+    assert [m.__name__ for m in MIGRATIONS][-2:] == [
+        "m004_channels_inbox_outbox",
+        "m005_web_console",
+    ]

@@ -14,8 +14,10 @@ from staff_faq import FAQ
 
 from bot.accounts import Accounts
 from bot.config import Config, WebConfig, load_station_faq
+from bot.core import Station
+from bot.outbox import Outgoing
+from bot.staff import StaffDesk
 from bot.storage import Storage
-from bot.web_desk import StaffDesk
 from handlers import staff_web
 
 PASSWORD = "correct-horse-battery"
@@ -43,7 +45,7 @@ async def console(
         Storage.open(config.storage_path, now=now) as storage,
         Storage.open(config.storage_path, now=now) as reader,  # as `stationbot web` does
     ):
-        desk = StaffDesk(config, storage, load_station_faq(config))
+        desk = StaffDesk(Station(config, load_station_faq(config), storage))
         await Accounts(storage, hash_cost=TEST_HASH_COST).add("wang", PASSWORD)
         app = web.Application()
         staff_web.register(
@@ -78,3 +80,8 @@ async def seed(storage: Storage) -> None:
     await storage.save_wish(7, 7, "希望开个书法班")
     await storage.save_wish(8, 8, "书法班！")
     await storage.save_wish(9, 9, "想学做菜")
+
+
+async def queued(storage: Storage) -> list[Outgoing]:
+    """The messages waiting in the outbox for the sender, oldest first."""
+    return [Outgoing.from_json(row.payload) for row in await storage.due_messages()]

@@ -22,10 +22,11 @@ COMMANDS = {
     "match": "handlers.match_cli:match",
     "eval": "handlers.match_cli:evaluate",
     "chat": "handlers.console:main",
-    "run": "bot.app:main",
+    "run": "handlers.telegram:main",
     "inbox": "handlers.staff_cli:inbox",
     "reply": "handlers.staff_cli:reply",
     "resolve": "handlers.staff_cli:resolve",
+    "wish_status": "handlers.staff_cli:wish_status",
     "wishes": "handlers.staff_cli:wishes",
     "stats": "handlers.staff_cli:stats",
     "export": "handlers.staff_cli:export",
@@ -98,6 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
     resolve = add("resolve", "close an item without a reply", config=True)
     resolve.add_argument("ref")
     resolve.add_argument("note", nargs="?", default="")
+
+    status = add("wish_status", "move a wish on and tell the resident", config=True)
+    status.add_argument("ref")
+    status.add_argument("status", choices=["accepted", "in_progress", "done", "declined"])
+    status.add_argument("note", nargs="?", default="")
 
     wishes = add("wishes", "wishes, similar ones pooled", config=True)
     wishes.add_argument("status", nargs="?", help="only wishes with this status")

@@ -1,0 +1,370 @@
+"""The outbox's sender: delivers queued messages through each channel's transport.
+
+The core never sends: it queues `Outgoing` messages in the same transaction as the state
+change that causes them. The Courier delivers them in order per destination, within each
+destination's limits (a staff group at 20 a minute slows only itself), retries what a channel
+could not take yet, merges staff notices waiting behind a limit into one digest, and marks
+each row sent. After a crash, rows not marked sent are sent again: at most the rows that were
+in flight at that moment (MAX_IN_FLIGHT) can reach someone twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from bot.storage import OutboxRow, Storage, StorageError, parse_time
+
+log = logging.getLogger(__name__)
+
+MAX_IN_FLIGHT = 32  # messages being sent at once, over all destinations
+DIGEST_MAX = 20  # notices merged into one digest (3 buttons each: Telegram allows 100)
+IDLE_POLL_SECONDS = 5.0  # look at the outbox at least this often (rows queued by another process)
+MAX_ATTEMPTS = 8  # an unexpected failure is retried this often, backing off, then given up
+FIRST_BACKOFF_SECONDS = 1.0
+MAX_BACKOFF_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class Button:
+    """An inline button: its label and its callback data (at most 64 bytes)."""
+
+    label: str
+    data: str
+
+
+@dataclass
+class Outgoing:
+    """One message for one destination, as the core means it; transports render it.
+
+    kind "message": text with optional buttons or keyboard; "notice": a staff notification,
+    merged with others waiting for the same destination into a digest; "document": a file;
+    "retire": remove the buttons of an earlier message (`message_id`).
+    """
+
+    channel: str
+    address: str
+    text: str = ""
+    kind: str = "message"
+    buttons: list[list[Button]] = field(default_factory=list)
+    keyboard: list[list[str]] | None = None
+    html: bool = False  # text is HTML with every resident-written part escaped
+    ref: str | None = None  # replies to the sent message come back under this reference
+    quote: int | None = None  # the message to answer (in groups)
+    message_id: int | None = None  # for "retire"
+    force_reply: bool = False  # ask the staff member to reply to this message
+    digest_line: str = ""  # a notice's one line in a digest
+    document: str | None = None  # path of the file to send; deleted once sent
+    filename: str | None = None
+    on_failure: dict[str, str] | None = None  # {channel, address, text}: tell staff if refused
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, payload: str) -> Outgoing:
+        data: dict[str, Any] = json.loads(payload)
+        data["buttons"] = [[Button(**button) for button in row] for row in data["buttons"]]
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Limit:
+    """At most `count` messages in any `seconds` under `key` (a chat, or a whole channel)."""
+
+    key: str
+    count: int
+    seconds: float
+
+
+class Retry(Exception):
+    """The channel did not take the message now; try again after `after` seconds."""
+
+    def __init__(self, reason: str, after: float, *, whole_channel: bool = False) -> None:
+        super().__init__(reason)
+        self.after = after
+        self.whole_channel = whole_channel
+
+
+class Refused(Exception):
+    """The channel will never take this message (blocked bot, closed 48-hour window)."""
+
+
+class Transport(Protocol):
+    """A channel's way out: renders and sends one Outgoing, returns its message id if any."""
+
+    channel: str
+
+    def limits(self, message: Outgoing) -> Sequence[Limit]: ...
+
+    async def send(self, message: Outgoing) -> int | None: ...
+
+
+class Windows:
+    """Sliding-window counters for Limits."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._sent: dict[str, deque[float]] = {}
+        self._paused_until: dict[str, float] = {}
+
+    def wait(self, limits: Sequence[Limit]) -> float:
+        """Seconds until a message under all `limits` may go (0: now)."""
+        now = self._clock()
+        wait = 0.0
+        for limit in limits:
+            wait = max(wait, self._paused_until.get(limit.key, 0.0) - now)
+            times = self._sent.get(limit.key)
+            if times is None:
+                continue
+            while times and now - times[0] >= limit.seconds:
+                times.popleft()
+            if len(times) >= limit.count:
+                wait = max(wait, times[0] + limit.seconds - now)
+        return wait
+
+    def free(self, limit: Limit) -> int:
+        """How many more messages fit under `limit` right now."""
+        self.wait([limit])  # drops expired times
+        return limit.count - len(self._sent.get(limit.key, ()))
+
+    def take(self, limits: Sequence[Limit]) -> None:
+        now = self._clock()
+        for limit in limits:
+            self._sent.setdefault(limit.key, deque()).append(now)
+
+    def pause(self, key: str, seconds: float) -> None:
+        self._paused_until[key] = max(self._paused_until.get(key, 0.0), self._clock() + seconds)
+
+    def forget_idle(self) -> None:
+        """Drops counters with nothing in their window (a chat not written to lately)."""
+        now = self._clock()
+        for key in [k for k, until in self._paused_until.items() if until <= now]:
+            del self._paused_until[key]
+        for key in [k for k, times in self._sent.items() if not times or now - times[-1] > 3600]:
+            del self._sent[key]
+
+
+def digest(notices: Sequence[Outgoing], title: str) -> Outgoing:
+    """One message naming every notice waiting for a destination, each with its buttons."""
+    first = notices[0]
+    lines = [title, *(notice.digest_line for notice in notices)]
+    rows = [row for notice in notices for row in notice.buttons]
+    return Outgoing(
+        channel=first.channel,
+        address=first.address,
+        text="\n".join(lines),
+        kind="message",
+        buttons=rows,
+        html=first.html,
+    )
+
+
+class Courier:
+    """Delivers the outbox: run() until stop(); wake() when something was queued."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        transports: Sequence[Transport],
+        *,
+        digest_title: Callable[[int], str],
+        clock: Callable[[], float] = time.monotonic,
+        max_in_flight: int = MAX_IN_FLIGHT,
+    ) -> None:
+        self.storage = storage
+        self.transports = {transport.channel: transport for transport in transports}
+        self.digest_title = digest_title
+        self.windows = Windows(clock)
+        self.max_in_flight = max_in_flight
+        self._clock = clock
+        self._wake = asyncio.Event()
+        self._in_flight: dict[int, str] = {}  # row id -> destination
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = False
+        self._idle = asyncio.Event()
+        storage.on_queued(self.wake)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Sends until stop(); a database hiccup is logged and the loop goes on."""
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                pause = await self._send_due()
+            except StorageError as error:
+                log.error("outbox: %s", error)
+                pause = IDLE_POLL_SECONDS
+            if pause is None and not self._in_flight:
+                self._idle.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), pause or IDLE_POLL_SECONDS)
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stops taking new rows; lets the ones in flight finish for up to `grace` seconds."""
+        self._stopping = True
+        self.wake()
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=grace)
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Waits until nothing due is left (the console and tests wait for replies this way)."""
+        deadline = self._clock() + timeout
+        while self._clock() < deadline:
+            self._idle.clear()
+            self.wake()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), max(0.01, deadline - self._clock()))
+                return
+
+    async def _send_due(self) -> float | None:
+        """Starts every send that may go now; returns the seconds until the next may (None:
+        nothing is waiting)."""
+        rows = await self.storage.due_messages(exclude=self._in_flight)
+        busy = set(self._in_flight.values())
+        by_destination: dict[str, list[tuple[OutboxRow, Outgoing]]] = {}
+        for row in rows:
+            by_destination.setdefault(f"{row.channel}:{row.address}", []).append(
+                (row, Outgoing.from_json(row.payload))
+            )
+        next_pause: float | None = None
+        now_utc = datetime.now(UTC)
+        for destination, waiting in by_destination.items():
+            if destination in busy:
+                next_pause = _sooner(next_pause, 0.05)
+                continue
+            row, message = waiting[0]
+            transport = self.transports.get(row.channel)
+            if transport is None:  # another process serves that channel
+                continue
+            if row.not_before and (later := parse_time(row.not_before)) > now_utc:
+                next_pause = _sooner(next_pause, (later - now_utc).total_seconds())
+                continue
+            limits = transport.limits(message)
+            wait = self.windows.wait(limits)
+            if wait > 0:
+                next_pause = _sooner(next_pause, wait)
+                continue
+            if len(self._in_flight) >= self.max_in_flight:
+                return _sooner(next_pause, 0.05)
+            batch = self._batch(waiting, limits)
+            self.windows.take(limits)
+            for each, _ in batch:
+                self._in_flight[each.id] = destination
+            task = asyncio.create_task(self._deliver(transport, batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        if self._in_flight:
+            next_pause = _sooner(next_pause, IDLE_POLL_SECONDS)
+        return next_pause
+
+    def _batch(
+        self, waiting: list[tuple[OutboxRow, Outgoing]], limits: Sequence[Limit]
+    ) -> list[tuple[OutboxRow, Outgoing]]:
+        """The first waiting message; if it is a notice and more notices are waiting than the
+        destination's limits let through now, all of them (up to DIGEST_MAX), to merge."""
+        first = waiting[0]
+        if first[1].kind != "notice":
+            return [first]
+        notices = [pair for pair in waiting if pair[1].kind == "notice"]
+        room = min((self.windows.free(limit) for limit in limits), default=len(notices))
+        if len(notices) <= max(room, 1):
+            return [first]
+        return notices[:DIGEST_MAX]
+
+    async def _deliver(self, transport: Transport, batch: list[tuple[OutboxRow, Outgoing]]) -> None:
+        ids = [row.id for row, _ in batch]
+        messages = [message for _, message in batch]
+        message = (
+            messages[0]
+            if len(messages) == 1
+            else digest(messages, self.digest_title(len(messages)))
+        )
+        try:
+            message_id = await transport.send(message)
+        except Retry as error:
+            key = (
+                transport.channel if error.whole_channel else f"{message.channel}:{message.address}"
+            )
+            self.windows.pause(key, error.after)
+            await self._postpone(ids, error.after, str(error))
+        except Refused as error:
+            log.warning(
+                "outbox: %s refused a message to %s: %s", transport.channel, message.address, error
+            )
+            await self._refused(ids, messages, str(error))
+        except Exception as error:  # a bug or an unexpected answer: back off, then give up
+            attempts = max(row.attempts for row, _ in batch) + 1
+            log.exception("outbox: sending a message to %s failed", message.channel)
+            if attempts >= MAX_ATTEMPTS:
+                await self._refused(ids, messages, f"{type(error).__name__}: {error}")
+            else:
+                delay = min(FIRST_BACKOFF_SECONDS * 2**attempts, MAX_BACKOFF_SECONDS)
+                await self._postpone(ids, delay, f"{type(error).__name__}: {error}")
+        else:
+            await self._sent(ids, messages, message_id, len(messages) == 1)
+        finally:
+            for row_id in ids:
+                self._in_flight.pop(row_id, None)
+            self.wake()
+
+    async def _sent(
+        self, ids: list[int], messages: list[Outgoing], message_id: int | None, single: bool
+    ) -> None:
+        async def record(tx: Any) -> None:
+            await tx.mark_sent(ids)
+            ref = messages[0].ref
+            if (
+                single
+                and ref
+                and message_id is not None
+                and messages[0].address.lstrip("-").isdigit()
+            ):
+                await tx.link_staff_message(ref, int(messages[0].address), message_id)
+
+        try:
+            await self.storage.transact("record a sent message", record)
+        except StorageError as error:  # sent, but may be sent again after a restart
+            log.error("outbox: %s", error)
+        for message in messages:
+            if message.document:
+                with contextlib.suppress(OSError):
+                    os.unlink(message.document)
+
+    async def _postpone(self, ids: list[int], after: float, reason: str) -> None:
+        try:
+            await self.storage.retry_later(
+                ids, datetime.now(UTC) + timedelta(seconds=after), reason
+            )
+        except StorageError as error:
+            log.error("outbox: %s", error)
+
+    async def _refused(self, ids: list[int], messages: list[Outgoing], reason: str) -> None:
+        async def record(tx: Any) -> None:
+            await tx.give_up(ids, reason)
+            for message in messages:
+                notice = message.on_failure
+                if notice:
+                    tell = Outgoing(notice["channel"], notice["address"], notice["text"])
+                    await tx.queue(tell.channel, tell.address, tell.kind, tell.to_json())
+
+        try:
+            await self.storage.transact("record a refused message", record)
+        except StorageError as error:
+            log.error("outbox: %s", error)
+
+
+def _sooner(current: float | None, candidate: float) -> float:
+    return candidate if current is None else min(current, candidate)

@@ -1,0 +1,592 @@
+"""The Telegram channel: updates in (long polling or a webhook) through the inbox, messages
+out through the outbox, and `stationbot run`.
+
+Polling stores each batch of updates in the inbox before asking for the next (which confirms
+them to Telegram); a webhook stores the update before answering 200. The dispatcher then
+hands each stored update to PTB's handlers (handlers/resident.py, handlers/staff.py), which
+call the core; the core queues the replies, and the outbox's sender delivers them here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import secrets
+import sys
+from collections.abc import AsyncIterator, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from telegram import (
+    Bot,
+    BotCommand,
+    ForceReply,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputFile,
+    ReplyKeyboardMarkup,
+    ReplyParameters,
+    Update,
+)
+from telegram.constants import ParseMode
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
+from telegram.ext import Application, ApplicationBuilder, ContextTypes
+from telegram.request import BaseRequest, RequestData
+
+from bot.config import Config, ConfigError, check_storage_path, load_config
+from bot.core import Station, startup_error_line
+from bot.inbox import Dispatcher
+from bot.messages import LANGUAGES, t
+from bot.outbox import Courier, Limit, Outgoing, Refused, Retry
+from bot.staff import StaffDesk
+from bot.storage import InboxRow, StorageError
+from faq.loader import FaqError
+from handlers import resident, staff
+from handlers.context import DESK_KEY, STATION_KEY
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+CONNECTIONS = 64  # to the Bot API, for replies, staff notices and button answers
+POLL_TIMEOUT = 10  # seconds a getUpdates call waits for news
+POLL_BACKOFF_MAX = 30.0
+# Telegram's limits (core.telegram.org/bots/faq): about 30 messages a second in all, one a
+# second in a private chat (short bursts pass), 20 a minute in a group.
+GLOBAL_LIMIT = Limit(CHANNEL, 30, 1.0)
+PRIVATE_PER_SECONDS = (3, 3.0)
+GROUP_PER_MINUTE = (20, 60.0)
+MAX_MESSAGE = 4096
+MAX_WEBHOOK_BODY = 1 << 20
+# Retention: closed items older than retention.closed_items_days go once a day (and at start);
+# handled inbox rows and sent outbox rows after a week always.
+PURGE_INTERVAL_SECONDS = 24 * 3600
+COMMANDS = ("start", "help", "wish", "mine", "language", "forget")
+MIN_SECRET_CHARS = 8  # shorter pieces would redact ordinary words
+
+
+# --- the Bot API connection ---------------------------------------------------------------
+
+
+class AiohttpRequest(BaseRequest):
+    """PTB's connection to the Bot API over aiohttp instead of httpx.
+
+    Under load the bot's main cost is calling the Bot API: aiohttp takes about a tenth of
+    httpx's CPU per call (see docs/benchmarks.md). Error texts never carry the request URL,
+    which holds the token.
+    """
+
+    def __init__(
+        self,
+        connection_pool_size: int = 256,
+        *,
+        read_timeout: float | None = 5.0,
+        connect_timeout: float | None = 5.0,
+        pool_timeout: float | None = 1.0,
+    ) -> None:
+        self.connection_pool_size = connection_pool_size
+        self._read_timeout = read_timeout
+        self._connect_timeout = connect_timeout
+        self._pool_timeout = pool_timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def read_timeout(self) -> float | None:
+        return self._read_timeout
+
+    async def initialize(self) -> None:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self.connection_pool_size),
+                headers={"User-Agent": self.USER_AGENT},
+            )
+
+    async def shutdown(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: Any = BaseRequest.DEFAULT_NONE,
+        write_timeout: Any = BaseRequest.DEFAULT_NONE,
+        connect_timeout: Any = BaseRequest.DEFAULT_NONE,
+        pool_timeout: Any = BaseRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        if self._session is None or self._session.closed:
+            raise RuntimeError("This AiohttpRequest is not initialized")
+        # aiohttp has no write timeout: a write that stalls shows as a read that times out
+        timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=_given(pool_timeout, self._pool_timeout),
+            sock_connect=_given(connect_timeout, self._connect_timeout),
+            sock_read=_given(read_timeout, self._read_timeout),
+        )
+        try:
+            async with self._session.request(
+                method, url, data=_body(request_data), timeout=timeout
+            ) as response:
+                content = await response.read()
+        except TimeoutError as error:  # aiohttp's timeouts are TimeoutErrors
+            raise TimedOut("the Bot API did not answer in time") from error
+        except aiohttp.ClientError as error:
+            # aiohttp's texts can name the URL, and the URL holds the token: never pass them on
+            raise NetworkError(
+                f"connection to the Bot API failed ({type(error).__name__})"
+            ) from None
+        log.debug("%s %s: %s", method, url, response.status)  # the token is redacted
+        return response.status, content
+
+
+def _given(value: Any, default: float | None) -> float | None:
+    return default if value is BaseRequest.DEFAULT_NONE else value
+
+
+def _body(request_data: RequestData | None) -> aiohttp.FormData | dict[str, str] | None:
+    """Form fields, as multipart when the call uploads a file (e.g. /export's CSV)."""
+    if request_data is None:
+        return None
+    if not request_data.contains_files:
+        return request_data.json_parameters
+    form = aiohttp.FormData()
+    for name, value in request_data.json_parameters.items():
+        form.add_field(name, value)
+    for name, (filename, content, mime_type) in request_data.multipart_data.items():
+        form.add_field(name, content, filename=filename, content_type=mime_type)
+    return form
+
+
+# --- out: the transport the outbox's sender uses ------------------------------------------
+
+
+class TelegramTransport:
+    """Renders an Outgoing as Bot API calls; maps Telegram's answers to Retry / Refused."""
+
+    channel = CHANNEL
+
+    def __init__(self, bot: Bot, *, limited: bool = True) -> None:
+        self.bot = bot
+        self.limited = limited  # off only to measure the bot itself (benchmarks)
+
+    def limits(self, message: Outgoing) -> Sequence[Limit]:
+        if not self.limited:
+            return []
+        if message.kind == "retire":  # an edit, not a new message in the chat
+            return [GLOBAL_LIMIT]
+        count, seconds = (
+            GROUP_PER_MINUTE if message.address.startswith("-") else PRIVATE_PER_SECONDS
+        )
+        return [GLOBAL_LIMIT, Limit(f"{CHANNEL}:{message.address}", count, seconds)]
+
+    async def send(self, message: Outgoing) -> int | None:
+        try:
+            return await self._send(message)
+        except RetryAfter as error:
+            raise Retry(f"Telegram asked to wait {error.retry_after}", _seconds(error)) from None
+        except (TimedOut, NetworkError) as error:
+            if isinstance(error, BadRequest | Forbidden):
+                raise
+            raise Retry(f"Telegram unreachable: {error}", 2.0) from None
+        except Forbidden as error:
+            raise Refused(f"Telegram refused: {error.message}") from None
+        except InvalidToken:
+            raise Retry("the bot token was rejected", 60.0, whole_channel=True) from None
+        except TelegramError as error:
+            raise Refused(f"Telegram refused: {error.message}") from None
+
+    async def _send(self, message: Outgoing) -> int | None:
+        chat_id = int(message.address)
+        if message.kind == "retire":
+            with contextlib.suppress(BadRequest):  # already gone, or too old to edit
+                await self.bot.edit_message_reply_markup(
+                    chat_id, message.message_id, reply_markup=None
+                )
+            return None
+        if message.kind == "document" and message.document:
+            with open(message.document, "rb") as file:
+                sent = await self.bot.send_document(
+                    chat_id,
+                    InputFile(
+                        file.read(), filename=message.filename or Path(message.document).name
+                    ),
+                    caption=message.text[:1024] or None,
+                )
+            return sent.message_id
+        chunks = split_text(message.text)
+        sent_id = None
+        for index, chunk in enumerate(chunks):
+            last = index == len(chunks) - 1
+            sent = await self.bot.send_message(
+                chat_id,
+                chunk,
+                parse_mode=ParseMode.HTML if message.html else None,
+                reply_markup=markup(message) if last else None,
+                reply_parameters=(
+                    ReplyParameters(message.quote, allow_sending_without_reply=True)
+                    if message.quote and index == 0
+                    else None
+                ),
+            )
+            sent_id = sent.message_id
+        return sent_id
+
+
+def split_text(text: str, limit: int = MAX_MESSAGE) -> list[str]:
+    """Text in pieces Telegram takes, cut at line ends where possible; never empty."""
+    if len(text) <= limit:
+        return [text or "…"]
+    pieces, rest = [], text
+    while len(rest) > limit:
+        cut = rest.rfind("\n", 0, limit)
+        cut = cut if cut > limit // 2 else limit
+        pieces.append(rest[:cut])
+        rest = rest[cut:].lstrip("\n")
+    return [*pieces, rest] if rest else pieces
+
+
+def markup(message: Outgoing) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | ForceReply | None:
+    """Inline buttons if the message has any, else the big topic keyboard, else ForceReply."""
+    if message.buttons:
+        return InlineKeyboardMarkup(
+            [
+                [InlineKeyboardButton(b.label, callback_data=b.data) for b in row]
+                for row in message.buttons
+            ]
+        )
+    if message.keyboard:
+        return ReplyKeyboardMarkup(message.keyboard, resize_keyboard=True, is_persistent=True)
+    if message.force_reply:
+        return ForceReply()
+    return None
+
+
+def _seconds(error: RetryAfter) -> float:
+    wait = error.retry_after
+    return wait if isinstance(wait, int | float) else wait.total_seconds()
+
+
+# --- in: polling and the webhook ------------------------------------------------------------
+
+
+def resident_key(update: Update) -> str:
+    """Whose updates keep their order: the sender's (an anonymous group admin or a channel
+    speaks as its chat), else the chat's."""
+    message = update.effective_message
+    if message is not None and message.sender_chat is not None:
+        return f"{CHANNEL}:chat{message.sender_chat.id}"
+    if update.effective_user is not None:
+        return f"{CHANNEL}:{update.effective_user.id}"
+    if update.effective_chat is not None:
+        return f"{CHANNEL}:chat{update.effective_chat.id}"
+    return f"{CHANNEL}:update{update.update_id}"
+
+
+def inbox_rows(updates: Iterable[Update]) -> list[tuple[str, str, str, str]]:
+    return [
+        (CHANNEL, str(update.update_id), resident_key(update), json.dumps(update.to_dict()))
+        for update in updates
+    ]
+
+
+class TelegramChannel:
+    """The running Telegram side: the PTB application, the inbox and the outbox's sender."""
+
+    def __init__(self, config: Config, station: Station) -> None:
+        self.config = config
+        self.station = station
+        self.app = build_application(config, station)
+        self.dispatcher = Dispatcher(station.storage, {CHANNEL: self.handle})
+        self.courier = Courier(
+            station.storage,
+            [TelegramTransport(self.app.bot, limited=config.rate_limiter)],
+            digest_title=lambda count: t("staffui.digest", config.staff_language, count=count),
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
+
+    async def handle(self, row: InboxRow) -> None:
+        """Hands one stored update to the PTB handlers."""
+        update = Update.de_json(json.loads(row.payload), self.app.bot)
+        await self.app.process_update(update)
+
+    async def start(self, *, poll: bool) -> None:
+        await self._initialize()
+        await announce_commands(self.app)
+        await self.app.start()
+        await self.dispatcher.start()
+        self._tasks.append(asyncio.create_task(self.courier.run()))
+        if poll:
+            await self.app.bot.delete_webhook()
+            self._tasks.append(asyncio.create_task(self.poll()))
+
+    async def _initialize(self) -> None:
+        """Connects to Telegram (getMe), waiting out network failures; a rejected token
+        (InvalidToken) stops at once."""
+        backoff = 1.0
+        while True:
+            try:
+                await self.app.initialize()
+                return
+            except (NetworkError, RetryAfter) as error:
+                if isinstance(error, InvalidToken):
+                    raise
+                log.warning(
+                    "Telegram unreachable at start-up: %s (trying again in %.0f s)", error, backoff
+                )
+                await self.app.shutdown()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, POLL_BACKOFF_MAX)
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        for task in self._tasks[1:]:
+            task.cancel()
+        await self.dispatcher.join()
+        await self.courier.drain(timeout=3)
+        await self.courier.stop()
+        self._tasks[0].cancel() if self._tasks else None
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.app.running:
+            await self.app.stop()
+        await self.app.shutdown()
+
+    async def poll(self) -> None:
+        """Long polling: each batch is stored before the next request confirms it."""
+        offset: int | None = None
+        backoff = 1.0
+        while not self._stopping.is_set():
+            try:
+                updates = await self.app.bot.get_updates(
+                    offset=offset, timeout=POLL_TIMEOUT, allowed_updates=Update.ALL_TYPES
+                )
+                if updates:
+                    fresh = await self.station.storage.receive(inbox_rows(updates))
+                    self.dispatcher.submit(fresh)
+                    offset = updates[-1].update_id + 1
+                backoff = 1.0
+            except (NetworkError, RetryAfter, StorageError) as error:
+                log.warning("polling: %s (trying again in %.0f s)", error, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, POLL_BACKOFF_MAX)
+
+    async def receive_webhook(self, request: web.Request) -> web.Response:
+        """POST from Telegram: the secret header checked in constant time, the update stored
+        before the 200 that confirms it."""
+        secret = self.config.webhook.secret_token if self.config.webhook else None
+        given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+        if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
+            return web.Response(status=403, text="forbidden")
+        if (request.content_length or 0) > MAX_WEBHOOK_BODY:
+            return web.Response(status=413, text="too large")
+        try:
+            data = await request.json()
+            update = Update.de_json(data, self.app.bot)
+        except (ValueError, TypeError, KeyError, TelegramError):
+            return web.Response(status=400, text="not an update")
+        if update is None:
+            return web.Response(status=400, text="not an update")
+        try:
+            fresh = await self.station.storage.receive(inbox_rows([update]))
+        except StorageError as error:
+            log.error("webhook: %s", error)
+            return web.Response(status=503, text="try again")  # Telegram sends it again
+        self.dispatcher.submit(fresh)
+        return web.Response(text="ok")
+
+
+def build_application(config: Config, station: Station) -> Application:
+    """A PTB Application whose handlers serve `station`; no updater of its own (the inbox
+    feeds it) and no rate limiter (the outbox's sender keeps Telegram's limits)."""
+    app = (
+        ApplicationBuilder()
+        .token(config.token)
+        .base_url(config.base_url)
+        .base_file_url(config.base_file_url)
+        .request(AiohttpRequest(CONNECTIONS))
+        .get_updates_request(AiohttpRequest(1, read_timeout=POLL_TIMEOUT + 10))
+        .updater(None)
+        .build()
+    )
+    app.bot_data[STATION_KEY] = station
+    app.bot_data[DESK_KEY] = StaffDesk(station)
+    if app.job_queue is not None:
+        app.job_queue.run_repeating(purge, PURGE_INTERVAL_SECONDS, first=1, name="retention")
+    # staff first: the resident handlers end with catch-alls (unknown commands, any button)
+    staff.register(app)
+    resident.register(app)
+    app.add_error_handler(log_error)
+    return app
+
+
+async def announce_commands(app: Application) -> None:
+    """Sets the command menu in both languages (a failure only costs the menu)."""
+    try:
+        for language in LANGUAGES:
+            commands = [BotCommand(name, t(f"command.{name}", language)) for name in COMMANDS]
+            await app.bot.set_my_commands(commands, language_code=language)
+        commands = [BotCommand(name, t(f"command.{name}", "zh")) for name in COMMANDS]
+        await app.bot.set_my_commands(commands)
+    except TelegramError as error:
+        log.warning("could not set the command menu: %s", error)
+
+
+async def purge(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Retention: finished items older than the configured days; handled messages always."""
+    station: Station = context.application.bot_data[STATION_KEY]
+    days = station.config.retention_days
+    try:
+        removed = await station.storage.purge_closed_older_than(days if days else 10**5)
+    except StorageError as error:
+        log.error("retention: %s", error)
+        return
+    if any(removed.values()):
+        counts = ", ".join(f"{table} {count}" for table, count in removed.items() if count)
+        log.info("retention: removed %s", counts)
+
+
+async def log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Logs an error raised while handling an update (secrets are redacted by the filter)."""
+    update_id = update.update_id if isinstance(update, Update) else None
+    log.error("error while handling update %s", update_id, exc_info=context.error)
+
+
+# --- logging with secrets redacted ------------------------------------------------------------
+
+
+class RedactSecrets(logging.Filter):
+    """Replaces secrets (the bot token, webhook and app secrets) wherever they appear in a log
+    record."""
+
+    def __init__(self, secrets: Iterable[str | None]):
+        super().__init__()
+        found = {secret for secret in secrets if secret}
+        # a token's secret half alone too (a URL may carry its colon encoded as %3A)
+        found |= {half for s in found if len(half := s.partition(":")[2]) >= MIN_SECRET_CHARS}
+        self.secrets = sorted(found, key=len, reverse=True)
+
+    def redact(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "[REDACTED]")
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.redact(record.getMessage())
+        record.args = None
+        if record.exc_info:
+            # the formatter reuses exc_text, so the traceback is redacted once here
+            record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
+        return True
+
+
+def configure_logging(secrets: Iterable[str | None], level: int = logging.INFO) -> None:
+    """Logs to stderr with every secret redacted; HTTP libraries speak only when debugging."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "httpcore", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(
+            logging.DEBUG if level <= logging.DEBUG else logging.WARNING
+        )
+    redact = RedactSecrets(secrets)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(redact)
+
+
+# --- stationbot run ----------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def running(
+    config: Config, station: Station, *, poll: bool = True
+) -> AsyncIterator[TelegramChannel]:
+    """The Telegram channel started (polling unless `poll` is False), stopped on exit."""
+    channel = TelegramChannel(config, station)
+    await channel.start(poll=poll)
+    try:
+        yield channel
+    finally:
+        await channel.stop()
+
+
+async def serve(config: Config, station: Station) -> None:
+    """Runs until SIGTERM or Ctrl-C: polling, or the webhook on its own small web server."""
+    webhook = config.webhook
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    import signal
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with running(config, station, poll=webhook is None) as channel:
+        runner = None
+        if webhook is not None:
+            server = web.Application(client_max_size=MAX_WEBHOOK_BODY)
+            server.router.add_post(webhook.path, channel.receive_webhook)
+            runner = web.AppRunner(server, access_log=None)
+            await runner.setup()
+            await web.TCPSite(runner, webhook.listen, webhook.port).start()
+            await channel.app.bot.set_webhook(
+                webhook.url, secret_token=webhook.secret_token, allowed_updates=Update.ALL_TYPES
+            )
+        log.info(
+            "Station Helper: %d FAQ entries, database %s, %s",
+            len(station.kb.entries),
+            config.storage_path,
+            f"webhook on {webhook.listen}:{webhook.port}" if webhook else "long polling",
+        )
+        await stop.wait()
+        if runner is not None:
+            await runner.cleanup()
+
+
+def main(args: argparse.Namespace) -> int:
+    """`stationbot run`: a bad config, token or database is one line and exit 2."""
+    try:
+        config = load_config(args.config, require_token=True)
+        check_storage_path(config)
+    except ConfigError as error:
+        print(startup_error_line(error), file=sys.stderr)
+        return 2
+    if config.webhook is not None and not config.webhook.secret_token:
+        # Telegram then proves each POST with this header; nobody else knows it
+        config.webhook = _with_secret(config.webhook)
+    webhook = config.webhook
+    level = getattr(logging, getattr(args, "log_level", None) or "INFO")
+    configure_logging([config.token, webhook.secret_token if webhook else None], level)
+    return asyncio.run(_run(config))
+
+
+async def _run(config: Config) -> int:
+    try:
+        station = await Station.create(config)
+    except (StorageError, FaqError) as error:
+        print(startup_error_line(error), file=sys.stderr)
+        return 2
+    try:
+        await serve(config, station)
+    except InvalidToken:
+        source = "STATIONBOT_TOKEN" if config.token_from_env else config.where("telegram.token")
+        print(f"stationbot: Telegram rejected the bot token ({source})", file=sys.stderr)
+        return 2
+    finally:
+        await station.close()
+    return 0
+
+
+def _with_secret(webhook: Any) -> Any:
+    import dataclasses
+
+    return dataclasses.replace(webhook, secret_token=secrets.token_urlsafe(32))
