@@ -475,7 +475,6 @@ MESSAGES: dict[str, dict[str, str]] = {
     "web.item.bot_did": {"zh": "机器人当时的判断", "en": "What the bot did"},
     "web.item.no_candidates": {"zh": "没有找到相近的问答。", "en": "No close FAQ entry was found."},
     "web.item.trail": {"zh": "处理记录", "en": "What happened"},
-    "web.item.replied": {"zh": "回复", "en": "replied"},
     "web.item.reply": {"zh": "回复居民", "en": "Reply to the resident"},
     "web.item.reply_hint": {
         "zh": "写给居民的回复，会通过机器人发到居民的聊天里。",
@@ -502,9 +501,6 @@ MESSAGES: dict[str, dict[str, str]] = {
     "web.channel.telegram": {"zh": "Telegram", "en": "Telegram"},
     "web.channel.cli": {"zh": "命令行", "en": "command line"},
     "web.action.reply": {"zh": "回复了", "en": "replied"},
-    "web.action.resolve": {"zh": "办结了", "en": "resolved it"},
-    "web.action.teach": {"zh": "教给了问答", "en": "taught it to"},
-    "web.action.wish_status": {"zh": "改了心愿状态", "en": "changed the wish's status"},
     "web.done.replied": {
         "zh": "回复已记录，机器人会发给居民。",
         "en": "Reply recorded: the bot delivers it to the resident.",
