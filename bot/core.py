@@ -603,7 +603,7 @@ class Station:
                     else None
                 )
             updated = await c.tx.set_status(item.ref, "open", note=text)
-            if not await c.tx.notice_waiting(item.ref):
+            if not await c.tx.notice_waiting(f"follow_up:{item.ref}"):
                 for notice in self.notices(updated, follow_up=text):
                     await c.tx.queue(notice.channel, notice.address, notice.kind, notice.to_json())
             return Reply(t("staff.follow_up_saved", c.language, ref=item.ref), c.language)

@@ -118,7 +118,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Your wish is recorded, reference {ref}. The staff will follow up and tell you here.",
     },
     "wish.start": {"zh": "🌟 现在就许个心愿", "en": "🌟 Make a wish now"},
-    "wish.cancel": {"zh": "不许了", "en": "Cancel"},
+    "wish.cancel": {"zh": "取消", "en": "Cancel"},
     "wish.cancelled": {"zh": "好的，不许了。", "en": "OK, no wish this time."},
     # --- the resident's own items ---
     "mine.empty": {
@@ -394,6 +394,27 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "staffui.already_resolved": {"zh": "{ref} 已经解决了", "en": "{ref} is already resolved"},
     "staffui.not_wish": {"zh": "{ref} 是问题，不是心愿", "en": "{ref} is a question, not a wish"},
+    # --- staff figures (/stats, stationbot stats) ---
+    "stats.head": {
+        "zh": "最近 {days} 天（{start} 至 {end}，UTC）",
+        "en": "Last {days} days ({start} – {end} UTC)",
+    },
+    "stats.received": {"zh": "收到问题：{count}", "en": "Questions received: {count}"},
+    "stats.answered": {
+        "zh": "  机器人直接回答：{count}（{share}）",
+        "en": "  answered by the bot: {count} ({share})",
+    },
+    "stats.suggested": {"zh": "  给出“您是想问”：{count}", "en": "  offered suggestions: {count}"},
+    "stats.not_understood": {
+        "zh": "  没听懂，转给工作人员：{count}",
+        "en": "  not understood, passed to staff: {count}",
+    },
+    "stats.clicks": {"zh": "点选建议：{count}", "en": "Suggestion clicks: {count}"},
+    "stats.saved": {"zh": "转给工作人员的问题：{count}", "en": "Saved for staff: {count}"},
+    "stats.by_staff": {"zh": "工作人员已回复：{count}", "en": "Answered by staff: {count}"},
+    "stats.median": {"zh": "回复时间中位数：{age}", "en": "Median time to a staff reply: {age}"},
+    "stats.wishes": {"zh": "心愿：{count}", "en": "Wishes: {count}"},
+    "stats.top": {"zh": "未回答的常见问题：", "en": "Most frequent unanswered:"},
     # --- staff web console (handlers/staff_web.py, issue 12) ---
     "web.app_name": {"zh": "驿站助手 · 工作台", "en": "Station Helper · Staff console"},
     "web.csrf_failed": {

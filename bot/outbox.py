@@ -64,6 +64,7 @@ class Outgoing:
     message_id: int | None = None  # for "retire"
     force_reply: bool = False  # ask the staff member to reply to this message
     digest_line: str = ""  # a notice's one line in a digest
+    merge_key: str | None = None  # a second notice with this key, while one waits, is not queued
     document: str | None = None  # path of the file to send; deleted once sent
     filename: str | None = None
     on_failure: dict[str, str] | None = None  # {channel, address, text}: tell staff if refused

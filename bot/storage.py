@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import json
+import os
 import re
 import sqlite3
 import statistics
@@ -41,6 +42,8 @@ _TABLES = {"question": "questions", "wish": "wishes"}
 _ITEM_COLUMNS = {"question": "question_id", "wish": "wish_id"}
 _REF_NOISE = re.compile(r"[\s\-_#.:：]+")
 _REF_SHAPE = re.compile(r"([QW])0*(\d{1,12})")
+# Telegram redelivers an update for a day at most; a week of handled ids is plenty
+HANDLED_KEPT_DAYS = 7  # handled incoming and sent outgoing messages, whatever the retention
 _IN_CHUNK = 500  # ids per "IN (...)" query; well under SQLite's variable limit
 # the best stored candidate's score of a question (the console filters by what the bot did)
 _TOP_SCORE = "COALESCE(json_extract(candidates, '$[0][1]'), 0)"
@@ -679,6 +682,7 @@ class Storage:
         try:
             if target != ":memory:":
                 Path(target).parent.mkdir(parents=True, exist_ok=True)
+                _owner_only(Path(target))
                 # probe first: when aiosqlite's own connect fails, its worker thread outlives
                 # the call and can report into an event loop that is already closed
                 await asyncio.to_thread(_probe, target)
@@ -692,7 +696,7 @@ class Storage:
             # keeps it fast when many residents write at once
             await db.execute("PRAGMA synchronous = FULL")
             await db.execute("PRAGMA foreign_keys = ON")
-            # deleted rows (a /forget) are overwritten, whatever this SQLite's build default
+            # deleted rows are overwritten with zeros, whatever SQLite's compile-time default
             await db.execute("PRAGMA secure_delete = ON")
             await apply_migrations(db, at=_iso(now()))
         except sqlite3.Error as error:
@@ -1213,8 +1217,17 @@ class Storage:
     # --- privacy and retention ----------------------------------------------------------------
 
     async def forget(self, user_id: int) -> int:
-        """Deletes a resident and everything of theirs; returns the number of rows removed."""
-        return await self.transact("forget the resident", lambda tx: tx.forget(user_id))
+        """Deletes a resident and everything of theirs; returns the number of rows removed.
+
+        Replies, history and staff-message links of their items go with the items (cascade).
+        """
+        removed = await self.transact("forget the resident", lambda tx: tx.forget(user_id))
+        # the deleted text is still in the write-ahead log: copy the zeroed pages into the
+        # database and empty the log (best effort: a long reader in another process can
+        # hold it up; SQLite's own checkpoints then finish the job)
+        with suppress(StorageError):
+            await self.checkpoint()
+        return removed
 
     async def purge_closed_older_than(self, days: int) -> dict[str, int]:
         """Retention: deletes finished items untouched for `days`, and older feedback/events.
@@ -1226,7 +1239,7 @@ class Storage:
         cutoff = _iso(self._now() - timedelta(days=days))
         # Telegram redelivers only for a day: a week of handled message ids is plenty for
         # dedup, whatever the retention of items; delivered messages likewise
-        week = _iso(self._now() - timedelta(days=7))
+        week = _iso(self._now() - timedelta(days=HANDLED_KEPT_DAYS))
         day = _iso(self._now() - timedelta(days=1))
         removed: dict[str, int] = {}
         async with self._transaction("purge old records") as db:
@@ -1321,7 +1334,7 @@ class Storage:
                 chat_id=chat_id,
                 created_at=created_at,
                 updated_at=updated_at,
-                candidates=[(entry_id, score) for entry_id, score in json.loads(candidates)],
+                candidates=_candidates(candidates),
                 display_name=display_name,
                 channel=channel,
                 address=address or str(chat_id),
@@ -1774,13 +1787,13 @@ class Tx:
         )
         return rows[0][0]
 
-    async def notice_waiting(self, ref: str) -> bool:
-        """True while a staff notice about `ref` is still waiting to be sent (a second one
-        about the same item would only repeat it)."""
+    async def notice_waiting(self, merge_key: str) -> bool:
+        """True while a staff notice with this merge key is still waiting to be sent (a
+        second one would only repeat it: staff find every follow-up on the item)."""
         rows = await self._rows(
             "SELECT 1 FROM outbox WHERE status = 'pending' AND kind = 'notice'"
-            " AND json_extract(payload, '$.ref') = ? LIMIT 1",
-            (ref,),
+            " AND json_extract(payload, '$.merge_key') = ? LIMIT 1",
+            (merge_key,),
         )
         return bool(rows)
 
@@ -2012,8 +2025,28 @@ class Tx:
         return removed
 
 
+def _candidates(stored: str) -> list[tuple[str, float]]:
+    """The matcher's guesses stored with a question; none for a wish (no JSON to parse for
+    each of 100,000 wishes in /wishes)."""
+    if stored == "[]":
+        return []
+    return [(entry_id, score) for entry_id, score in json.loads(stored)]
+
+
 def _probe(path: str) -> None:
     sqlite3.connect(path).close()
+
+
+def _owner_only(path: Path) -> None:
+    """Creates the database file readable and writable by its owner only (0600), and
+    tightens an existing one and its -wal and -shm files; SQLite gives the -wal and -shm
+    files it creates the database file's mode."""
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        with suppress(OSError):  # missing, or not ours to change: SQLite reports what matters
+            if file.stat().st_mode & 0o077:
+                file.chmod(0o600)
 
 
 def _require_ref(ref: str) -> tuple[str, int]:

@@ -99,13 +99,39 @@ def _t2s():  # type: ignore[no-untyped-def]
     return opencc.OpenCC("t2s")
 
 
+@functools.cache
+def _convertible() -> frozenset[str] | None:
+    """Every character the t2s conversion can change: a text with none of them converts to
+    itself, so the (pure Python, slow) converter is skipped. None if opencc's tables cannot
+    be read: then every Chinese text is converted."""
+    converter = _t2s()
+    converter.convert("")  # loads its dictionaries
+    chars: set[str] = set()
+    try:
+        for group in converter._dict_chain_data:
+            for _longest, _shortest, mapping in group:
+                for key, values in mapping.items():
+                    value = values.split(" ")[0]  # what the converter uses
+                    if key == value:
+                        continue
+                    if len(key) == len(value):  # a text without the changed characters
+                        chars.update(k for k, v in zip(key, value, strict=True) if k != v)
+                    else:
+                        chars.update(key)
+    except (AttributeError, TypeError, ValueError):
+        return None
+    return frozenset(chars)
+
+
 def _clean(text: str) -> str:
     """NFKC, Traditional -> Simplified, casefold; punctuation, symbols, emoji, controls -> space."""
     if text.isascii():  # fast path (English): nothing to fold but case and punctuation
         return " ".join(_ASCII_BREAK.sub(" ", _ASCII_INVISIBLE.sub("", text).casefold()).split())
     text = unicodedata.normalize("NFKC", text)
     if _CJK_CHAR.search(text):
-        text = _t2s().convert(text)
+        convertible = _convertible()
+        if convertible is None or not convertible.isdisjoint(text):
+            text = _t2s().convert(text)
     kept = []
     for char in text.casefold():
         category = unicodedata.category(char)

@@ -16,6 +16,7 @@ import hmac
 import json
 import logging
 import secrets
+import signal
 import sys
 from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
@@ -309,7 +310,8 @@ class TelegramChannel:
     def __init__(self, config: Config, station: Station) -> None:
         self.config = config
         self.station = station
-        self.app = build_application(config, station)
+        self.requests = bot_api_connections()
+        self.app = build_application(config, station, self.requests)
         self.dispatcher = Dispatcher(station.storage, {CHANNEL: self.handle})
         self.courier = Courier(
             station.storage,
@@ -353,17 +355,22 @@ class TelegramChannel:
                 backoff = min(backoff * 2, POLL_BACKOFF_MAX)
 
     async def stop(self) -> None:
+        """Stops polling, finishes the updates in hand, sends what is due for a moment (the
+        rest waits in the outbox for the next start), then closes the Bot API connection."""
         self._stopping.set()
         for task in self._tasks[1:]:
             task.cancel()
         await self.dispatcher.join()
-        await self.courier.drain(timeout=3)
-        await self.courier.stop()
-        self._tasks[0].cancel() if self._tasks else None
+        if self._tasks:
+            await self.courier.drain(timeout=3)
+            await self.courier.stop()
+            self._tasks[0].cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.app.running:
             await self.app.stop()
         await self.app.shutdown()
+        for request in self.requests:  # also when start-up failed half way (getMe refused)
+            await request.shutdown()
 
     async def poll(self) -> None:
         """Long polling: each batch is stored before the next request confirms it."""
@@ -409,16 +416,20 @@ class TelegramChannel:
         return web.Response(text="ok")
 
 
-def build_application(config: Config, station: Station) -> Application:
+def build_application(
+    config: Config, station: Station, requests: Sequence[AiohttpRequest] | None = None
+) -> Application:
     """A PTB Application whose handlers serve `station`; no updater of its own (the inbox
-    feeds it) and no rate limiter (the outbox's sender keeps Telegram's limits)."""
+    feeds it) and no rate limiter (the outbox's sender keeps Telegram's limits).
+    `requests`: the Bot API connections (calls, getUpdates), made here if not given."""
+    calls, polls = requests or bot_api_connections()
     app = (
         ApplicationBuilder()
         .token(config.token)
         .base_url(config.base_url)
         .base_file_url(config.base_file_url)
-        .request(AiohttpRequest(CONNECTIONS))
-        .get_updates_request(AiohttpRequest(1, read_timeout=POLL_TIMEOUT + 10))
+        .request(calls)
+        .get_updates_request(polls)
         .updater(None)
         .build()
     )
@@ -431,6 +442,11 @@ def build_application(config: Config, station: Station) -> Application:
     resident.register(app)
     app.add_error_handler(log_error)
     return app
+
+
+def bot_api_connections() -> tuple[AiohttpRequest, AiohttpRequest]:
+    """One connection pool for Bot API calls, one for long polling."""
+    return AiohttpRequest(CONNECTIONS), AiohttpRequest(1, read_timeout=POLL_TIMEOUT + 10)
 
 
 async def announce_commands(app: Application) -> None:
@@ -496,7 +512,8 @@ class RedactSecrets(logging.Filter):
 def configure_logging(secrets: Iterable[str | None], level: int = logging.INFO) -> None:
     """Logs to stderr with every secret redacted; HTTP libraries speak only when debugging."""
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "httpcore", "aiohttp.access"):
+    # apscheduler says every job run at INFO (the overlay watch: twice a minute)
+    for noisy in ("httpx", "httpcore", "aiohttp.access", "apscheduler"):
         logging.getLogger(noisy).setLevel(
             logging.DEBUG if level <= logging.DEBUG else logging.WARNING
         )
@@ -521,16 +538,23 @@ async def running(
         await channel.stop()
 
 
-async def serve(config: Config, station: Station) -> None:
-    """Runs until SIGTERM or Ctrl-C: polling, or the webhook on its own small web server."""
+async def serve(config: Config, station: Station, stop: asyncio.Event) -> None:
+    """Runs until `stop` is set: polling, or the webhook on its own small web server."""
     webhook = config.webhook
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    import signal
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    async with running(config, station, poll=webhook is None) as channel:
+    channel = TelegramChannel(config, station)
+    starting = asyncio.create_task(channel.start(poll=webhook is None))
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if not starting.done():  # stopped while Telegram was still unreachable
+        starting.cancel()
+        await asyncio.gather(starting, return_exceptions=True)
+        await channel.stop()
+        return
+    stopping.cancel()
+    if starting.exception() is not None:  # a rejected token (InvalidToken)
+        await channel.stop()
+        raise starting.exception()
+    try:
         runner = None
         if webhook is not None:
             server = web.Application(client_max_size=MAX_WEBHOOK_BODY)
@@ -550,6 +574,8 @@ async def serve(config: Config, station: Station) -> None:
         await stop.wait()
         if runner is not None:
             await runner.cleanup()
+    finally:
+        await channel.stop()
 
 
 def main(args: argparse.Namespace) -> int:
@@ -570,15 +596,20 @@ def main(args: argparse.Namespace) -> int:
 
 
 async def _run(config: Config) -> int:
+    # first of all: a SIGTERM during start-up then stops the bot cleanly once it is up
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
     try:
         station = await Station.create(config)
     except (StorageError, FaqError) as error:
         print(startup_error_line(error), file=sys.stderr)
         return 2
     try:
-        await serve(config, station)
+        await serve(config, station, stop)
     except InvalidToken:
-        source = "STATIONBOT_TOKEN" if config.token_from_env else config.where("telegram.token")
+        source = config.token_source
         print(f"stationbot: Telegram rejected the bot token ({source})", file=sys.stderr)
         return 2
     finally:
