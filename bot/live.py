@@ -21,6 +21,7 @@ from functools import cache
 import chinese_calendar
 from chinese_calendar import constants as calendar_data
 
+from bot.messages import LANGUAGES, MESSAGES
 from faq.model import (
     WEEKDAYS,
     Branch,
@@ -85,110 +86,14 @@ HOLIDAY_NAMES_ZH = {
     "Anti-Fascist 70th Day": "抗战胜利纪念日",
 }
 
-# Sentence templates of the live lines (data-driven text, kept next to the data they format).
-TEMPLATES: dict[str, dict[str, str]] = {
-    "zh": {
-        "open_now": "现在开着，{until} 关门。",
-        "lunch_break": "现在午休中，{reopen} 再开。",
-        "break": "现在休息中，{reopen} 再开。",
-        "not_yet": "现在还没开门，今天 {opens} 开门。",
-        "closed_now": "现在不开门。下次开门：{next}。",
-        "no_next": "现在不开门。最近一个月没有开放安排，请打电话问一下。",
-        "today_hours": "今天开放时间：{hours}。",
-        "today_closed": "今天（{weekday}）休息。",
-        "today_holiday": "今天是{holiday}假期，休息。",
-        "today_holiday_hours": "今天是{holiday}假期，开放时间：{hours}。",
-        "today_adjusted": "今天是调休上班日，开放时间：{hours}。",
-        "today_closed_date": "今天临时休息。",
-        "calendar_unknown": "（{year}年的节假日安排还不知道，节假日前请先打电话问一下。）",
-        "next_tomorrow": "明天 {weekday} {time}",
-        "next_this_week": "{weekday} {time}",
-        "next_dated": "{month}月{day}日 {weekday} {time}",
-        "serving": "现在是{meal}时间（{hours}）。",
-        "no_meal_now": "现在不供餐。下一顿：{meal} {hours}。",
-        "meals_over": "今天的饭点已经过了。明天{meal} {start} 开始。",
-        "canteen_holiday": "今天是节假日，供餐可能有调整，请先打电话问一下。",
-        "canteen_named_holiday": "{holiday}假期（{days}）供餐可能有调整，请先打电话问一下。",
-        "menu_title": "今天（{weekday}）的菜单：",
-        "menu_line": "{meal}：{dishes}",
-        "meal_label": "{meal}（{hours}）",
-        "no_menu": "今天（{weekday}）没有菜单。",
-        "nearest_one": "离您最近的驿站：",
-        "nearest_many": "离您最近的 {count} 个驿站：",
-        "branch_distance": "{name}，约 {distance}",
-        "address": "地址：{address}",
-        "phone": "电话：{phone}",
-        "meters": "{value} 米",
-        "kilometers": "{value} 公里",
-        "branch_count": "共有 {count} 个市民驿站：",
-        "branch_brief": "{number}. {name}：{address}，电话 {phone}",
-        "send_location": "发送您的位置，就能找到离您最近的驿站。",
-        "named_branch": "{street}的驿站是{name}：",
-        "holiday_closed": "{holiday}假期（{days}）：休息。",
-        "holiday_open": "{holiday}假期（{days}）：开放 {hours}。",
-        "holiday_except": "其中 {day} {state}。",
-        "holiday_workdays": "调休上班日 {days}：开放 {hours}。",
-        "holiday_unknown": "{year}年{holiday}的放假日期还不知道；法定节假日驿站{state}，"
-        "节前请先打电话问一下。",
-        "closed": "休息",
-        "open_hours": "开放 {hours}",
-        "date": "{month}月{day}日",
-        "date_weekday": "{month}月{day}日（{weekday}）",
-        "date_span": "{first}至{last}",
-        "list_sep": "、",
-    },
-    "en": {
-        "open_now": "Open now, until {until}.",
-        "lunch_break": "Closed now for the lunch break; open again at {reopen}.",
-        "break": "Closed now for a break; open again at {reopen}.",
-        "not_yet": "Not open yet; opens today at {opens}.",
-        "closed_now": "Closed now. Next opening: {next}.",
-        "no_next": "Closed now, with no opening in the next month. Please phone us.",
-        "today_hours": "Today's hours: {hours}.",
-        "today_closed": "Closed today ({weekday}).",
-        "today_holiday": "Today is a public holiday ({holiday}): closed.",
-        "today_holiday_hours": "Today is a public holiday ({holiday}). Hours: {hours}.",
-        "today_adjusted": "Today is an adjusted working day (调休). Hours: {hours}.",
-        "today_closed_date": "Closed today (special closing).",
-        "calendar_unknown": "(The {year} public holidays are not known yet; please phone before "
-        "coming on a holiday.)",
-        "next_tomorrow": "tomorrow, {weekday} {time}",
-        "next_this_week": "{weekday} {time}",
-        "next_dated": "{weekday} {day} {month}, {time}",
-        "serving": "The canteen is serving {meal} now ({hours}).",
-        "no_meal_now": "No meal is being served right now. Next: {meal} {hours}.",
-        "meals_over": "Today's meals are over. Tomorrow {meal} starts at {start}.",
-        "canteen_holiday": "Today is a public holiday: meal times may change, please phone first.",
-        "canteen_named_holiday": "Over the {holiday} holiday ({days}) meal times may change; "
-        "please phone first.",
-        "menu_title": "Today's menu ({weekday}):",
-        "menu_line": "{meal}: {dishes}",
-        "meal_label": "{meal} ({hours})",
-        "no_menu": "There is no menu for today ({weekday}).",
-        "nearest_one": "The nearest station:",
-        "nearest_many": "The {count} nearest stations:",
-        "branch_distance": "{name}, about {distance}",
-        "address": "Address: {address}",
-        "phone": "Phone: {phone}",
-        "meters": "{value} m",
-        "kilometers": "{value} km",
-        "branch_count": "There are {count} citizen service stations:",
-        "branch_brief": "{number}. {name}: {address}, phone {phone}",
-        "send_location": "Send your location to find the nearest one.",
-        "named_branch": "The station on {street} is {name}:",
-        "holiday_closed": "{holiday} holiday ({days}): closed.",
-        "holiday_open": "{holiday} holiday ({days}): open {hours}.",
-        "holiday_except": "Except {day}: {state}.",
-        "holiday_workdays": "Adjusted working days (调休) {days}: open {hours}.",
-        "holiday_unknown": "The {year} {holiday} holiday dates are not known yet; on public "
-        "holidays the station is {state}. Please phone before coming.",
-        "closed": "closed",
-        "open_hours": "open {hours}",
-        "date": "{day} {month}",
-        "date_weekday": "{weekday} {day} {month}",
-        "date_span": "{first} to {last}",
-        "list_sep": ", ",
-    },
+# Sentence templates of the live lines: the catalogue's "live.*" messages, by language.
+_TEMPLATES: dict[str, dict[str, str]] = {
+    language: {
+        key.removeprefix("live."): texts[language]
+        for key, texts in MESSAGES.items()
+        if key.startswith("live.")
+    }
+    for language in LANGUAGES
 }
 
 # What residents call each holiday of chinesecalendar (English names), after NFKC and casefold.
@@ -636,7 +541,8 @@ def _lang(lang: str) -> str:
 
 
 def _words(lang: str) -> dict[str, str]:
-    return TEMPLATES[_lang(lang)]
+    """The live lines' sentence templates in `lang`, from the message catalogue."""
+    return _TEMPLATES[_lang(lang)]
 
 
 def _text(value: Localized[str], lang: str) -> str:

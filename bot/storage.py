@@ -55,8 +55,6 @@ _THUMBS_DOWN_IDS = (
 
 Clock = Callable[[], datetime]
 T = TypeVar("T")
-# questions behind buttons kept per resident (older ones' buttons then say "expired")
-PENDING_PER_RESIDENT = 30
 
 
 class StorageError(Exception):
@@ -796,16 +794,17 @@ class Storage:
             "queue a message", lambda tx: tx.queue(channel, address, kind, payload)
         )
 
-    async def due_messages(self, limit: int = 500, exclude: Iterable[int] = ()) -> list[OutboxRow]:
-        """Messages waiting to be sent, oldest first (also those waiting for a retry time)."""
-        skip = set(exclude)
+    async def due_messages(self, after: int = 0, limit: int = 1000) -> list[OutboxRow]:
+        """Messages waiting to be sent with an id above `after`, oldest first (those waiting
+        for a retry time too). Ids only grow, so a reader that remembers the last id it saw
+        reads each row once."""
         async with self._using("read the outbox") as db:
             rows = await db.execute_fetchall(
                 "SELECT id, channel, address, kind, payload, attempts, not_before FROM outbox"
-                " WHERE status = 'pending' ORDER BY id LIMIT ?",
-                (limit + len(skip),),
+                " WHERE status = 'pending' AND id > ? ORDER BY id LIMIT ?",
+                (after, limit),
             )
-        return [OutboxRow(*row) for row in rows if row[0] not in skip][:limit]
+        return [OutboxRow(*row) for row in rows]
 
     async def mark_sent(self, ids: Sequence[int]) -> None:
         """Records that these messages reached their channel."""
@@ -992,8 +991,10 @@ class Storage:
         except sqlite3.Error as error:
             return [_Failed(error)] * len(batch)
         outcomes: list[Any] = []
+        alone = len(batch) == 1  # the transaction itself is the unit's savepoint
         for write in batch:
-            await db.execute("SAVEPOINT unit")
+            if not alone:
+                await db.execute("SAVEPOINT unit")
             try:
                 outcomes.append(await write.work(db))
             except (sqlite3.OperationalError, sqlite3.DatabaseError) as error:
@@ -1001,12 +1002,16 @@ class Storage:
                     with suppress(sqlite3.Error):
                         await db.execute("ROLLBACK")
                     return [_Failed(error)] * len(batch)
-                await db.execute("ROLLBACK TO unit")
+                await db.execute("ROLLBACK" if alone else "ROLLBACK TO unit")
                 outcomes.append(_Failed(error))
             except Exception as error:  # this unit's own failure (a bad reference...)
-                await db.execute("ROLLBACK TO unit")
+                await db.execute("ROLLBACK" if alone else "ROLLBACK TO unit")
                 outcomes.append(_Failed(error))
-            await db.execute("RELEASE unit")
+            if alone:
+                if isinstance(outcomes[0], _Failed):
+                    return outcomes
+            else:
+                await db.execute("RELEASE unit")
         try:
             await db.execute("COMMIT")
         except sqlite3.Error as error:
@@ -1737,6 +1742,7 @@ class Tx:
         self._storage = storage
         self._db = db
         self.now = storage._stamp()
+        self.residents_changed: set[int] = set()  # user ids whose stored state this unit changed
 
     async def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         return list(await self._db.execute_fetchall(sql, params))
@@ -1808,6 +1814,13 @@ class Tx:
         assignments = ", ".join(f"{name} = ?" for name in fields)
         await self._db.execute(
             f"UPDATE residents SET {assignments} WHERE user_id = ?", (*fields.values(), user_id)
+        )
+        self.residents_changed.add(user_id)
+
+    async def set_last_language(self, user_id: int, language: str) -> None:
+        """The language of the last reply (for a next message with no words to tell by)."""
+        await self._db.execute(
+            "UPDATE residents SET last_language = ? WHERE user_id = ?", (language, user_id)
         )
 
     # questions and wishes
@@ -1982,8 +1995,8 @@ class Tx:
         candidates: Iterable[tuple[str, float]] = (),
         entry_id: str | None = None,
     ) -> None:
-        """Keeps the question behind a reply's buttons, at most PENDING_PER_RESIDENT a
-        resident (one resident asking all day cannot expire another's buttons)."""
+        """Keeps the question behind a reply's buttons: in the database, so one resident
+        asking all day expires nobody else's buttons; kept a day (purge_closed_older_than)."""
         await self._db.execute(
             "INSERT INTO pending (token, user_id, question, suggestions, candidates, entry_id,"
             " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -1996,11 +2009,6 @@ class Tx:
                 entry_id,
                 self.now,
             ),
-        )
-        await self._db.execute(
-            "DELETE FROM pending WHERE user_id = ? AND token NOT IN (SELECT token FROM pending"
-            " WHERE user_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?)",
-            (user_id, user_id, PENDING_PER_RESIDENT),
         )
 
     async def update_question(self, token: str, **fields: Any) -> None:
@@ -2018,6 +2026,7 @@ class Tx:
         """Deletes a resident and everything of theirs; replies, history and staff-message
         links of their items go with the items (cascade)."""
         removed = 0
+        self.residents_changed.add(user_id)
         for table in ("questions", "wishes", "feedback", "events", "pending", "residents"):
             cursor = await self._db.execute(f"DELETE FROM {table} WHERE user_id = ?", (user_id,))
             removed += cursor.rowcount

@@ -431,8 +431,11 @@ class ApiHandler(tornado.web.RequestHandler):
         arguments: dict[str, list[bytes]] = {}
         files: dict[str, Any] = {}
         content_type = self.request.headers.get("Content-Type", "")
-        parse_body_arguments(content_type, self.request.body, arguments, files)
         params: dict[str, Any] = {}
+        if content_type.startswith("application/json"):  # as the Bot API also takes them
+            params = {k: v for k, v in json.loads(self.request.body or b"{}").items()}
+        else:
+            parse_body_arguments(content_type, self.request.body, arguments, files)
         for name, values in arguments.items():
             value = values[0].decode()
             if name in JSON_FIELDS:

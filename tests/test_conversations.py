@@ -83,3 +83,17 @@ async def test_the_console_says_plainly_when_there_are_no_buttons(station: Stati
     finally:
         await console.courier.stop()
         runner.cancel()
+
+
+async def test_a_fraud_attempt_gets_the_warning_at_once_and_staff_are_told(tmp_path: Path):
+    config = Config(storage_path=tmp_path / "fraud.db", staff_chat_id=-500)
+    station = await Station.create(config)
+    try:
+        reply = await station.on_text(ALICE, "有人打电话说我孙子出车祸了要我马上汇钱")
+        warning = station.kb.get("safety.fraud").answer["zh"]
+        assert reply.text.startswith(warning) and "96110" in reply.text
+        assert reply.saved is not None and reply.saved.flag == "fraud"
+        [notice] = station.notices(reply.saved)
+        assert notice.text.startswith("<b>🚨") and reply.saved.ref in notice.text
+    finally:
+        await station.close()
