@@ -11,6 +11,7 @@ import importlib
 import os
 import signal
 import sys
+import threading
 
 # exit code when stdout's reader went away: 128 + SIGPIPE, what shells report for cat or grep
 # in the same pipe (so scripts with `set -o pipefail` see what they expect)
@@ -160,7 +161,8 @@ def stop_early(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    signal.signal(signal.SIGTERM, stop_early)
+    if threading.current_thread() is threading.main_thread():  # (tests call main in threads)
+        signal.signal(signal.SIGTERM, stop_early)
     parser = build_parser()
     args = parser.parse_args(argv)
     target = getattr(args, "handler", None)
