@@ -31,6 +31,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "matching": ("answer_threshold", "suggest_threshold", "coverage_strictness"),
     "limits": ("flood_messages", "flood_seconds"),
     "retention": ("closed_items_days",),
+    "web": ("listen", "port", "base_url"),
 }
 TOP_KEYS = (*SECTIONS, "timezone")
 WEBHOOK_KEYS = ("listen", "port", "path", "url", "secret_token")
@@ -59,6 +60,20 @@ class WebhookConfig:
     secret_token: str | None = field(default=None, repr=False)
 
 
+@dataclass(frozen=True)
+class WebConfig:
+    """Where the staff web console listens, and its public address if behind a proxy."""
+
+    listen: str = "127.0.0.1"  # this PC only, unless staff open it on purpose
+    port: int = 8080
+    base_url: str | None = None  # e.g. https://station.example.org; https -> Secure cookies
+
+    @property
+    def secure(self) -> bool:
+        """Cookies only over https: true when the public address is https."""
+        return bool(self.base_url and self.base_url.startswith("https://"))
+
+
 @dataclass
 class Config:
     """Everything the bot needs to run, checked and with paths made absolute."""
@@ -79,6 +94,7 @@ class Config:
     flood_max_messages: int = 20
     flood_window_seconds: float = 10
     retention_days: int | None = None
+    web: WebConfig | None = None  # None = no staff web console (`stationbot web` uses defaults)
     config_path: Path | None = None  # the file these values came from; None = built-in defaults
     token_from_environment: bool = False  # the token came from $STATIONBOT_TOKEN
     # line of each dotted key in the file, for errors found later (check_storage_path)
@@ -328,6 +344,18 @@ def _read_timezone(reader: _Reader) -> str:
     return name
 
 
+def _read_web(reader: _Reader) -> WebConfig | None:
+    if reader.data.get("web") is None:
+        return None
+    web = reader.section("web")
+    base_url = reader.url(web, "base_url", "web.base_url", None)
+    return WebConfig(
+        listen=reader.get(web, "listen", "web.listen", "text", "127.0.0.1").strip() or "127.0.0.1",
+        port=reader.bounded(web, "port", "web.port", "integer", 1, 65535) or 8080,
+        base_url=base_url.rstrip("/") if base_url else None,
+    )
+
+
 def _read(reader: _Reader) -> Config:
     reader.unknown_keys(reader.data, TOP_KEYS, "")
     values = _read_telegram(reader)
@@ -358,6 +386,7 @@ def _read(reader: _Reader) -> Config:
         flood_max_messages=flood_messages or 20,
         flood_window_seconds=float(flood_seconds or 10),
         retention_days=retention_days,
+        web=_read_web(reader),
         key_lines=reader.key_lines,
     )
 
