@@ -70,13 +70,32 @@ class Outgoing:
     on_failure: dict[str, str] | None = None  # {channel, address, text}: tell staff if refused
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), ensure_ascii=False)
+        """The message as stored in the outbox: fields left at their defaults are left out
+        (most messages are a text and a few buttons; this runs for every message)."""
+        data: dict[str, Any] = {}
+        for name, default in _DEFAULTS.items():
+            value = getattr(self, name)
+            if value != default:
+                data[name] = value
+        if self.buttons:
+            data["buttons"] = [[[b.label, b.data] for b in row] for row in self.buttons]
+        return json.dumps(data, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, payload: str) -> Outgoing:
         data: dict[str, Any] = json.loads(payload)
-        data["buttons"] = [[Button(**button) for button in row] for row in data["buttons"]]
+        data["buttons"] = [[Button(*button) for button in row] for row in data.get("buttons", [])]
         return cls(**data)
+
+
+# every field but the buttons, with its default ("channel" and "address" have none)
+_DEFAULTS: dict[str, Any] = {
+    f.name: (f.default if f.default is not dataclasses.MISSING else f.default_factory())
+    if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+    else object()
+    for f in dataclasses.fields(Outgoing)
+    if f.name != "buttons"
+}
 
 
 @dataclass(frozen=True)
@@ -357,8 +376,15 @@ class Courier:
         """Drops delivered (or refused) rows from the destination's queue."""
         done = set(ids)
         waiting = self._waiting.get(destination)
-        if waiting is not None:
-            self._waiting[destination] = deque(pair for pair in waiting if pair[0].id not in done)
+        if waiting is None:
+            return
+        if len(ids) == 1 and waiting and waiting[0][0].id in done:
+            waiting.popleft()  # the usual case: the first message went
+        else:
+            waiting = deque(pair for pair in waiting if pair[0].id not in done)
+            self._waiting[destination] = waiting
+        if not waiting:
+            del self._waiting[destination]
 
     def _count_attempt(self, destination: str, ids: list[int]) -> None:
         failed = set(ids)
