@@ -11,23 +11,16 @@ import weakref
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from rapidfuzz import fuzz, process
 
 from bot.staff import (
     POOL_THRESHOLD,
-    StaffError,
-    add_phrasing,
     pooling_key,
-    read_overlay,
-    write_overlay_atomically,
 )
 from bot.storage import FeedbackRow, InboxPage, Item, Storage
-from faq.loader import FaqError, load
 from faq.matcher import Matcher
-from faq.normalize import detect_language
 
 # The review page groups at most this many of the latest questions and as many 👎 answers
 # (a week of a busy station) and shows the biggest MAX_GROUPS groups: grouping and matching
@@ -238,29 +231,6 @@ class ReviewCache:
                 self._dirty = True  # whoever asks next tries again
                 raise
             self._key = key
-
-
-def teach_phrasings(
-    texts: list[str], entry_id: str, *, overlay_path: Path, faq_path: Path | None
-) -> int:
-    """Adds texts (👎 answers: no saved item to teach through) as phrasings of `entry_id` in
-    the staff overlay, checked by loading it first; returns how many were new."""
-    data = read_overlay(overlay_path)
-    added = 0
-    for text in texts:
-        text = " ".join(text.split())
-        if text and add_phrasing(data, entry_id, detect_language(text), text):
-            added += 1
-    if added:
-
-        def validate(candidate: Path) -> None:
-            try:
-                load(faq_path, overlay=candidate)
-            except FaqError as error:
-                raise StaffError(str(error).replace(str(candidate), str(overlay_path))) from None
-
-        write_overlay_atomically(overlay_path, data, validate)
-    return added
 
 
 # --- inbox search -------------------------------------------------------------------------------

@@ -960,20 +960,33 @@ def teach_overlay(
     if kb.get(entry_id) is None:
         raise StaffError(f"no FAQ entry {entry_id!r}{_did_you_mean(entry_id, kb)}")
     text = " ".join(item.text.split())
-    language = detect_language(text)
+    added = teach_phrasings([text], entry_id, overlay_path=overlay_path, faq_path=faq_path) > 0
+    return TeachResult(item.ref, entry_id, detect_language(text), text, added)
+
+
+def teach_phrasings(
+    texts: list[str], entry_id: str, *, overlay_path: Path, faq_path: Path | None
+) -> int:
+    """Adds texts as phrasings of `entry_id` in the staff overlay, which is first loaded on
+    top of the FAQ at `faq_path` (None = bundled): if the loader finds a problem, the overlay
+    stays as it was and StaffError carries the loader's message. Returns how many were new.
+    The caller then reloads the running knowledge base."""
     data = read_overlay(overlay_path)
-    added = add_phrasing(data, entry_id, language, text)
+    added = 0
+    for text in texts:
+        text = " ".join(text.split())
+        if text and add_phrasing(data, entry_id, detect_language(text), text):
+            added += 1
     if added:
 
         def validate(candidate: Path) -> None:
             try:
                 load(faq_path, overlay=candidate)
             except FaqError as error:
-                # name the real overlay, not the temporary file the problem was found in
                 raise StaffError(str(error).replace(str(candidate), str(overlay_path))) from None
 
         write_overlay_atomically(overlay_path, data, validate)
-    return TeachResult(item.ref, entry_id, language, text, added)
+    return added
 
 
 class FileWatch:

@@ -33,8 +33,8 @@ from bot.accounts import SESSION_HOURS, Accounts, SignInRefused
 from bot.config import ConfigError, WebConfig
 from bot.core import Station
 from bot.messages import LANGUAGES, MESSAGES, t
-from bot.review import REVIEW_DAYS, ReviewCache, inbox_page, teach_phrasings
-from bot.staff import WISH_STATUSES, Actor, StaffDesk, StaffError, format_age
+from bot.review import REVIEW_DAYS, ReviewCache, inbox_page
+from bot.staff import WISH_STATUSES, Actor, StaffDesk, StaffError, format_age, teach_phrasings
 from bot.storage import (
     OUTCOMES,
     STATUSES,
