@@ -28,7 +28,7 @@ from bot.inbox import Turn, current_turn
 from bot.live import LIVE_ANSWERS, list_branches, nearest_branches
 from bot.messages import LANGUAGES, has, t
 from bot.outbox import Button, Outgoing
-from bot.storage import Item, Resident, Storage, StorageError, Tx, parse_time
+from bot.storage import Item, PendingQuestion, Resident, Storage, StorageError, Tx, parse_time
 from bot.text import clean_text, one_line
 from bot.topics import KEYBOARD_ROWS, topic_of
 from faq.matcher import Matcher
@@ -698,17 +698,13 @@ class Station:
 
     async def _on_pass_to_staff(self, c: Context, token: str) -> Reply:
         """Saves the question for staff ("none of these", or after a 👎)."""
-        pending, problem = await self._pending_for(c, token)
-        if problem:
-            return problem
-        if pending.saved_ref:
-            return Reply(t("question.already", c.language, ref=pending.saved_ref), c.language)
-        reply = await self._save_question(
-            c, pending.question, pending.candidates, "question.passed", retire_buttons=True
+        return await self._save_pending(
+            c,
+            token,
+            lambda pending: self._save_question(
+                c, pending.question, pending.candidates, "question.passed"
+            ),
         )
-        if reply.saved:
-            await c.tx.update_question(token, saved_ref=reply.saved.ref)
-        return reply
 
     async def _on_feedback(self, c: Context, verdict: str, token: str) -> Reply:
         """Records 👍 / 👎; after 👎 offers to pass the question to staff."""
@@ -753,12 +749,20 @@ class Station:
 
     async def _on_save_as_wish(self, c: Context, token: str) -> Reply:
         """Saves as the wish a message that was answered instead, once the resident says so."""
+        return await self._save_pending(
+            c, token, lambda pending: self._save_wish(c, pending.question)
+        )
+
+    async def _save_pending(
+        self, c: Context, token: str, save: Callable[[PendingQuestion], Awaitable[Reply]]
+    ) -> Reply:
+        """Saves the question behind a button once (a second press names its reference)."""
         pending, problem = await self._pending_for(c, token)
         if problem:
             return problem
         if pending.saved_ref:
             return Reply(t("question.already", c.language, ref=pending.saved_ref), c.language)
-        reply = await self._save_wish(c, pending.question)
+        reply = await save(pending)
         reply.retire_buttons = True
         if reply.saved:
             await c.tx.update_question(token, saved_ref=reply.saved.ref)
@@ -886,7 +890,6 @@ class Station:
         candidates: list[tuple[str, float]],
         message: str,
         *,
-        retire_buttons: bool = False,
         flag: str | None = None,
     ) -> Reply:
         if flag is None and await c.tx.open_questions(c.user_id) >= MAX_OPEN_QUESTIONS:
@@ -904,12 +907,7 @@ class Station:
             update_id=self._update_id(c),
             flag=flag,
         )
-        return Reply(
-            t(message, c.language, ref=item.ref),
-            c.language,
-            saved=item,
-            retire_buttons=retire_buttons,
-        )
+        return Reply(t(message, c.language, ref=item.ref), c.language, saved=item)
 
     async def _save_wish(self, c: Context, text: str) -> Reply:
         item = await c.tx.save_item(
