@@ -202,6 +202,7 @@ class Context:
     turn: Turn | None = None  # the incoming message being handled (read before the unit:
     # units run in the group-commit task, whose context is another message's)
     stored: Resident | None = None  # the resident as stored, once the unit has them
+    forgotten: bool = False  # the unit deleted everything about the resident
     language_written: str | None = None  # the reply language the unit stored as last used
 
     @property
@@ -359,6 +360,9 @@ class Station:
             return await self._apologise(sender, context.language, error, turn)
         if turn is not None:
             turn.finished = True
+        if context.forgotten:
+            self.storage.after_forget()
+            self.flood.forget(sender.key)
         self._remember(sender.key, context, fresh, touched)
         return reply
 
@@ -614,15 +618,13 @@ class Station:
         """A resident answering a staff reply: the item reopens with their words as a note and
         staff hear of it (one notice per item while one is still waiting to go out)."""
         text = clean_text(text)
+        # matched before the unit of work, which runs in the database's thread
+        result = await self.decide(text) if worth_reading(text) else None
 
         async def decide(c: Context) -> Reply | None:
             item = await c.tx.get_item(ref)
-            if item is None or item.user_id != c.user_id or not worth_reading(text):
-                return (
-                    await self._respond(c, text, await self.decide(text))
-                    if worth_reading(text)
-                    else None
-                )
+            if item is None or item.user_id != c.user_id or result is None:
+                return await self._respond(c, text, result) if result is not None else None
             updated = await c.tx.set_status(item.ref, "open", note=text)
             if not await c.tx.notice_waiting(f"follow_up:{item.ref}"):
                 for notice in self.notices(updated, follow_up=text):
@@ -733,9 +735,7 @@ class Station:
         if answer != "yes":
             return Reply(t("forget.kept", c.language), c.language, retire_buttons=True)
         count = await c.tx.forget(c.user_id)
-        self.storage.after_forget()
-        self._residents.pop(c.sender.key, None)
-        self.flood.forget(c.sender.key)
+        c.forgotten = True  # memory is tidied after the commit, in the event loop
         return Reply(t("forget.done", c.language, count=count), c.language, retire_buttons=True)
 
     async def _on_wish_button(self, c: Context, choice: str) -> Reply:

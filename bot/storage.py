@@ -980,43 +980,48 @@ class Storage:
                     listener()
 
     async def _run_batch(self, batch: list[_PendingWrite]) -> list[Any]:
-        """Executes the batch in one transaction; one outcome per unit: its result, or _Failed.
+        """Executes the batch in one transaction, in the connection's own thread in one hop
+        (a statement at a time from the event loop costs a thread switch each)."""
+        # aiosqlite runs functions queued with _execute in its thread, in order: this one
+        # holds the connection for the whole batch
+        return await self._db._execute(self._run_batch_here, batch)
 
-        A unit that raises is rolled back to its savepoint alone; a failure of the database
-        itself (locked, disk full, the commit failing) fails every unit of the batch.
-        """
-        db = self._db
+    def _run_batch_here(self, batch: list[_PendingWrite]) -> list[Any]:
+        """One outcome per unit: its result, or _Failed. A unit that raises is rolled back to
+        its savepoint alone; a failure of the database itself (locked, disk full, the commit
+        failing) fails every unit of the batch."""
+        db = _InThread(self._db._conn)
         try:
-            await db.execute("BEGIN IMMEDIATE")
+            db.run("BEGIN IMMEDIATE")
         except sqlite3.Error as error:
             return [_Failed(error)] * len(batch)
         outcomes: list[Any] = []
         alone = len(batch) == 1  # the transaction itself is the unit's savepoint
         for write in batch:
             if not alone:
-                await db.execute("SAVEPOINT unit")
+                db.run("SAVEPOINT unit")
             try:
-                outcomes.append(await write.work(db))
+                outcomes.append(_drive(write.work(db)))
             except (sqlite3.OperationalError, sqlite3.DatabaseError) as error:
                 if not isinstance(error, sqlite3.IntegrityError):
                     with suppress(sqlite3.Error):
-                        await db.execute("ROLLBACK")
+                        db.run("ROLLBACK")
                     return [_Failed(error)] * len(batch)
-                await db.execute("ROLLBACK" if alone else "ROLLBACK TO unit")
+                db.run("ROLLBACK" if alone else "ROLLBACK TO unit")
                 outcomes.append(_Failed(error))
             except Exception as error:  # this unit's own failure (a bad reference...)
-                await db.execute("ROLLBACK" if alone else "ROLLBACK TO unit")
+                db.run("ROLLBACK" if alone else "ROLLBACK TO unit")
                 outcomes.append(_Failed(error))
             if alone:
                 if isinstance(outcomes[0], _Failed):
                     return outcomes
             else:
-                await db.execute("RELEASE unit")
+                db.run("RELEASE unit")
         try:
-            await db.execute("COMMIT")
+            db.run("COMMIT")
         except sqlite3.Error as error:
             with suppress(sqlite3.Error):
-                await db.execute("ROLLBACK")
+                db.run("ROLLBACK")
             return [_Failed(error)] * len(batch)
         return outcomes
 
@@ -1723,6 +1728,46 @@ class Storage:
                 )
                 found += [FeedbackRow(*row) for row in rows]
         return found
+
+
+class _Cursor:
+    """A finished statement, as aiosqlite's cursor looks to the code that reads rowcount."""
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self.rowcount = cursor.rowcount
+        cursor.close()
+
+    async def close(self) -> None:
+        """Closed already."""
+
+
+class _InThread:
+    """The connection as units of work see it, inside its own thread: the same awaitable
+    methods as an aiosqlite connection, answered at once (a unit never really waits)."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+
+    def run(self, sql: str) -> None:
+        self._connection.execute(sql)
+
+    async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> _Cursor:
+        return _Cursor(self._connection.execute(sql, parameters))
+
+    async def execute_fetchall(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
+        return self._connection.execute(sql, parameters).fetchall()
+
+
+def _drive(work: Awaitable[T]) -> T:
+    """Runs a unit of work that waits for nothing but the database (in its thread, where the
+    database answers at once) to its end."""
+    coroutine = work.__await__()
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value
+    coroutine.close()
+    raise RuntimeError("a unit of work waited for something other than the database")
 
 
 @dataclass(frozen=True)

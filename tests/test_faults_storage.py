@@ -19,6 +19,7 @@ import pytest
 from fake_telegram import BotProcess, FakeTelegram, running_bot
 
 from bot.messages import t
+from bot.storage import _InThread
 
 QUESTION = "zorbly quaffle wixen {n}"
 REF = re.compile(r"Q\d{4,}")
@@ -70,18 +71,18 @@ async def test_failed_write_gets_an_apology_logged_once_and_the_bot_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ):
     async with running_bot(tmp_path) as (fake, station):
-        connection = station.storage._db  # inject the failure where SQLite would raise it
-        real = connection.execute_fetchall
+        # inject the failure where SQLite would raise it, in what units of work write through
+        real = _InThread.execute_fetchall
 
-        async def disk_full(sql: str, *args, **kwargs):
+        async def disk_full(self: _InThread, sql: str, *args, **kwargs):
             if sql.lstrip().startswith("INSERT INTO questions"):
                 raise sqlite3.OperationalError("database or disk is full")
-            return await real(sql, *args, **kwargs)
+            return await real(self, sql, *args, **kwargs)
 
-        monkeypatch.setattr(connection, "execute_fetchall", disk_full)
+        monkeypatch.setattr(_InThread, "execute_fetchall", disk_full)
         with caplog.at_level(logging.INFO):
             [sorry] = await fake.replies(fake.message(QUESTION.format(n=1), language_code="en"))
-            monkeypatch.setattr(connection, "execute_fetchall", real)
+            monkeypatch.setattr(_InThread, "execute_fetchall", real)
             [saved] = await fake.replies(fake.message(QUESTION.format(n=2), language_code="en"))
     assert sorry.text.startswith(apology("en"))
     assert not REF.search(sorry.text), "no reference number for what was not saved"

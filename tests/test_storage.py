@@ -18,6 +18,7 @@ from bot.storage import (
     Storage,
     StorageError,
     Tx,
+    _InThread,
     apply_migrations,
     parse_ref,
 )
@@ -592,14 +593,14 @@ async def test_failed_write_raises_storage_error_and_rolls_back(
     storage: Storage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await storage.save_question(1, 1, "q")
-    real_execute = storage._db.execute
+    real_execute = _InThread.execute  # what units of work write through
 
-    async def failing_execute(sql: str, *args: object):
+    async def failing_execute(self: _InThread, sql: str, *args: object):
         if sql.startswith("INSERT INTO status_history"):
             raise sqlite3.OperationalError("disk I/O error")
-        return await real_execute(sql, *args)
+        return await real_execute(self, sql, *args)
 
-    monkeypatch.setattr(storage._db, "execute", failing_execute)
+    monkeypatch.setattr(_InThread, "execute", failing_execute)
     with pytest.raises(StorageError, match="could not save the reply to Q1: disk I/O error"):
         await storage.add_staff_reply("Q1", 900, "reply")
     monkeypatch.undo()
@@ -610,7 +611,7 @@ async def test_failed_write_raises_storage_error_and_rolls_back(
     async def failing_fetch(*args: object):
         raise sqlite3.OperationalError("database or disk is full")
 
-    monkeypatch.setattr(storage._db, "execute_fetchall", failing_fetch)
+    monkeypatch.setattr(_InThread, "execute_fetchall", failing_fetch)
     with pytest.raises(StorageError, match="could not save the wish: database or disk is full"):
         await storage.save_wish(1, 1, "w")
 
