@@ -297,9 +297,7 @@ def _int_field(fields: dict[str, str], name: str) -> int | None:
     try:
         return int(value)
     except ValueError:
-        raise WeChatProtocolError(
-            f"the field {name} is not an integer: {value[:20]!r}"
-        ) from None
+        raise WeChatProtocolError(f"the field {name} is not an integer: {value[:20]!r}") from None
 
 
 def _float_field(fields: dict[str, str], name: str) -> float | None:
