@@ -10,6 +10,7 @@ the bot, signed (and encrypted) for a given token, EncodingAESKey and app id.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 from dataclasses import dataclass, field
@@ -49,10 +50,13 @@ ERRMSGS = {
 
 @dataclass
 class Fault:
-    """What the fake answers instead of doing the call: an errcode, or an HTTP status."""
+    """What the fake does instead of the call: an errcode, an HTTP status, or a dropped
+    connection, after an optional delay."""
 
     errcode: int = 0
     status: int = 200
+    drop: bool = False
+    delay: float = 0.0
 
 
 @dataclass
@@ -93,6 +97,14 @@ class FakeWeChat:
     def fail_next_http(self, count: int, status: int = 500) -> None:
         """The next `count` custom-send calls answer this HTTP status without JSON."""
         self.faults.extend(Fault(status=status) for _ in range(count))
+
+    def drop_next(self, count: int) -> None:
+        """The next `count` custom-send calls lose their connection without an answer."""
+        self.faults.extend(Fault(drop=True) for _ in range(count))
+
+    def stall_next(self, count: int, seconds: float) -> None:
+        """The next `count` custom-send calls answer "system error" only after `seconds`."""
+        self.faults.extend(Fault(errcode=-1, delay=seconds) for _ in range(count))
 
     def close_window(self, openid: str, errcode: int = 45015) -> None:
         """Messages to this resident are refused as outside their 48-hour window."""
@@ -145,10 +157,7 @@ class FakeWeChat:
         """Records a customer-service message, unless a fault or a closed window is due."""
         self.calls.append(request.path)
         if self.faults:
-            fault = self.faults.pop(0)
-            if fault.status != 200:
-                return web.Response(status=fault.status, text="Internal Server Error")
-            return _error(fault.errcode)
+            return await self._fault(request, self.faults.pop(0))
         refusal = self._token_refusal(request)
         if refusal:
             return _error(refusal)
@@ -160,6 +169,17 @@ class FakeWeChat:
         token = request.query["access_token"]
         self.sent.append(Sent(openid, payload["text"]["content"], token, raw))
         return _error(0, "ok")
+
+    async def _fault(self, request: web.Request, fault: Fault) -> web.StreamResponse:
+        """Answers as the scripted fault says."""
+        await asyncio.sleep(fault.delay)
+        if fault.drop:
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response()  # never reaches the client: the connection is gone
+        if fault.status != 200:
+            return web.Response(status=fault.status, text="Internal Server Error")
+        return _error(fault.errcode)
 
     async def _menu_create(self, request: web.Request) -> web.Response:
         """Records the menu."""
