@@ -1,6 +1,9 @@
-"""The WeChat Official Account (公众号) server protocol, pure: no I/O, no clock, no randomness
-unless given. Signatures, safe-mode (AES) envelopes, inbound XML into a typed WeChatMessage,
-and the passive text reply, so the web adapter only moves bytes and the core sees one object.
+"""The WeChat Official Account (公众号) server protocol, pure: no I/O and no clock (only the
+random bytes encryption needs). Signatures, safe-mode (AES) envelopes, inbound XML into a
+typed WeChatMessage, and the passive text reply, so the web adapter only moves bytes.
+
+The adapter needs three calls: check_url_query (the GET check), open_request (a signed POST
+to a WeChatMessage) and passive_reply (the answer, sealed in safe mode).
 
 XML is read with the standard library's expat (what xml.etree itself uses), with a DOCTYPE
 refused outright: WeChat never sends one, and refusing it shuts out entity expansion and
@@ -18,14 +21,15 @@ import hmac
 import os
 import re
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 from xml.parsers import expat
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-# A WeChat message is a few hundred bytes (text content is capped at 2048); 64 KiB leaves room
-# for the base64 of a safe-mode envelope and anything WeChat adds, while keeping a flood of
-# large bodies cheap to refuse before parsing.
+# A WeChat message is a few hundred bytes to a few KiB; 64 KiB leaves room for the base64 of a
+# safe-mode envelope and anything WeChat adds, while keeping a flood of large bodies cheap
+# to refuse before parsing.
 MAX_BODY_BYTES = 64 * 1024
 ENCODING_AES_KEY_LENGTH = 43  # 32 bytes in base64 without its final "="
 PKCS7_BLOCK = 32  # WeChat pads to 32 bytes, not AES's 16
@@ -47,13 +51,17 @@ REQUIRED_BY_TYPE = {
 
 # Characters XML 1.0 cannot carry at all: one in a reply makes it malformed, and WeChat then
 # shows the resident "该公众号暂时无法提供服务" instead of the answer.
-XML_ILLEGAL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+# Lone surrogates too: they cannot even be encoded as UTF-8.
+XML_ILLEGAL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# How far a request's timestamp may be from our clock (see timestamp_is_fresh).
+TIMESTAMP_TOLERANCE_SECONDS = 300
 
 
 class WeChatProtocolError(ValueError):
     """A request that does not follow WeChat's protocol: malformed, unsigned or undecryptable.
 
-    The message is safe to log: it never contains the token, the AES key or the body.
+    The message is safe to log: it never contains the token or the AES key, and of the body
+    at most 20 characters of a malformed field.
     """
 
 
@@ -347,6 +355,77 @@ def dedup_key(message: WeChatMessage) -> str:
     if message.msg_id:
         return f"wechat:msg:{message.msg_id}"
     return f"wechat:event:{message.from_user}:{message.create_time}:{message.event or ''}"
+
+
+# --- whole requests ---------------------------------------------------------------------------
+
+
+def _query_fields(query: Mapping[str, str], *names: str) -> list[str]:
+    """These fields of the request's query, refusing the request when one is missing."""
+    missing = [name for name in names if not query.get(name)]
+    if missing:
+        raise WeChatProtocolError(f"the query has no {', '.join(missing)}")
+    return [query[name] for name in names]
+
+
+def check_url_query(token: str, query: Mapping[str, str]) -> str:
+    """The echostr to answer WeChat's URL check (GET) with, if the query is signed by `token`."""
+    given, timestamp, nonce, echostr = _query_fields(
+        query, "signature", "timestamp", "nonce", "echostr"
+    )
+    if not check_signature(token, given, timestamp, nonce):
+        raise WeChatProtocolError("the signature is wrong")
+    return echostr
+
+
+def open_request(
+    token: str, query: Mapping[str, str], body: bytes, safe_mode: SafeMode | None
+) -> WeChatMessage:
+    """The message in a POST from WeChat, after checking its signature (and decrypting it).
+
+    With `safe_mode` set, only an encrypted body signed by msg_signature is accepted: a
+    plaintext one is refused, so nobody can downgrade the account to plaintext.
+    """
+    if safe_mode is None:
+        given, timestamp, nonce = _query_fields(query, "signature", "timestamp", "nonce")
+        if not check_signature(token, given, timestamp, nonce):
+            raise WeChatProtocolError("the signature is wrong")
+        return parse_message(body)
+    given, timestamp, nonce = _query_fields(query, "msg_signature", "timestamp", "nonce")
+    return parse_message(safe_mode.open(body, given, timestamp, nonce))
+
+
+def timestamp_is_fresh(
+    timestamp: str, now: float, tolerance: float = TIMESTAMP_TOLERANCE_SECONDS
+) -> bool:
+    """Whether a request's timestamp is within `tolerance` seconds of `now`.
+
+    A signed request stays valid forever, so someone who captured one could replay it;
+    refusing stale ones closes that (MsgId dedup already stops replays of recent ones).
+    WeChat's own retries come within seconds, so 5 minutes leaves room for clock skew.
+    """
+    try:
+        return abs(int(timestamp) - now) <= tolerance
+    except ValueError:
+        return False
+
+
+def passive_reply(
+    message: WeChatMessage,
+    text: str,
+    create_time: int,
+    safe_mode: SafeMode | None,
+    nonce: str,
+    random_prefix: bytes | None = None,
+) -> str:
+    """The HTTP body answering `message` with `text`: plain XML, or sealed in safe mode.
+
+    `nonce` may be the request's own (as WeChat's samples do) or a fresh one.
+    """
+    xml = reply_to(message, text, create_time)
+    if safe_mode is None:
+        return xml
+    return safe_mode.seal(xml, str(create_time), nonce, random_prefix)
 
 
 # --- rendering replies -----------------------------------------------------------------------

@@ -31,14 +31,18 @@ from handlers.wechat_protocol import (
     aes_key,
     cdata,
     check_signature,
+    check_url_query,
     decrypt,
     dedup_key,
     encrypt,
+    open_request,
     parse_message,
+    passive_reply,
     read_fields,
     render_text_reply,
     reply_to,
     signature,
+    timestamp_is_fresh,
 )
 
 # wechatpy's known vector (tests/test_crypto.py): its framing is the Official Account's, with
@@ -422,3 +426,89 @@ def test_reply_drops_characters_xml_cannot_carry():
 
 def test_cdata_of_plain_text_is_the_plain_wrapper():
     assert cdata("食堂") == "<![CDATA[食堂]]>"
+
+
+def test_reply_drops_lone_surrogates_that_utf8_cannot_encode():
+    xml = render_text_reply(OPENID, ACCOUNT, "a\ud800b", 1)
+    assert read_fields(xml.encode())["Content"] == "ab"
+
+
+# --- whole requests, as the web adapter sees them ---------------------------------------------
+
+
+def test_url_check_answers_echostr_when_signed():
+    assert check_url_query(TOKEN, url_check_query("echo-1234")) == "echo-1234"
+
+
+def test_url_check_with_a_wrong_or_missing_signature_is_refused():
+    with pytest.raises(WeChatProtocolError, match="signature is wrong"):
+        check_url_query("another-token", url_check_query("echo-1234"))
+    query = url_check_query("echo-1234")
+    del query["signature"]
+    with pytest.raises(WeChatProtocolError, match="no signature"):
+        check_url_query(TOKEN, query)
+
+
+def test_plaintext_post_opens_to_the_message():
+    request = plaintext_post(text_xml("食堂几点开门"))
+    assert open_request(TOKEN, request.query, request.body, None).content == "食堂几点开门"
+
+
+def test_plaintext_post_with_a_bad_signature_is_refused():
+    request = plaintext_post(text_xml("hi"), token="not-our-token")
+    with pytest.raises(WeChatProtocolError, match="signature is wrong"):
+        open_request(TOKEN, request.query, request.body, None)
+
+
+def test_unsigned_post_is_refused():
+    with pytest.raises(WeChatProtocolError, match="no signature, timestamp, nonce"):
+        open_request(TOKEN, {}, text_xml("hi"), None)
+
+
+def test_safe_mode_post_opens_to_the_message():
+    request = safe_mode_post(voice_xml("我想捐款"))
+    message = open_request(TOKEN, request.query, request.body, safe_mode())
+    assert (message.msg_type, message.text) == ("voice", "我想捐款")
+
+
+def test_plaintext_post_is_refused_when_safe_mode_is_on():
+    request = plaintext_post(text_xml("hi"))
+    with pytest.raises(WeChatProtocolError, match="msg_signature"):
+        open_request(TOKEN, request.query, request.body, safe_mode())
+    request.query["msg_signature"] = request.query["signature"]
+    with pytest.raises(WeChatProtocolError, match="Encrypt"):
+        open_request(TOKEN, request.query, request.body, safe_mode())
+
+
+def test_safe_mode_post_signed_with_another_token_is_refused():
+    request = safe_mode_post(text_xml("hi"), token="not-our-token")
+    with pytest.raises(WeChatProtocolError, match="msg_signature"):
+        open_request(TOKEN, request.query, request.body, safe_mode())
+
+
+def test_safe_mode_post_encrypted_with_another_key_is_refused():
+    other_key = "Z" * 42 + "A"
+    request = safe_mode_post(text_xml("hi"), encoding_aes_key=other_key)
+    with pytest.raises(WeChatProtocolError):
+        open_request(TOKEN, request.query, request.body, safe_mode())
+
+
+def test_passive_reply_in_plaintext_mode_is_the_reply_xml():
+    message = parse_message(text_xml("hi"))
+    body = passive_reply(message, "您好", 1700000001, None, "n1")
+    assert read_fields(body.encode())["Content"] == "您好"
+
+
+def test_passive_reply_in_safe_mode_opens_to_the_reply():
+    message = parse_message(text_xml("hi"))
+    body = passive_reply(message, "您好", 1700000001, safe_mode(), "n1")
+    fields = open_safe_mode_reply(body.encode())
+    assert (fields["ToUserName"], fields["Content"]) == (OPENID, "您好")
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "fresh"),
+    [("1700000000", True), ("1700000300", True), ("1699999699", False), ("soon", False)],
+)
+def test_stale_timestamps_can_be_told_apart(timestamp: str, fresh: bool):
+    assert timestamp_is_fresh(timestamp, now=1700000000.0) is fresh
