@@ -1,9 +1,11 @@
 """An async client for the WeChat Official Account API: customer-service text messages and
 the menu, with the access token cached and refreshed, and failures classified for a sender.
 
-WeChatTransient means "try again after retry_after seconds"; WeChatRefused means WeChat will
-not take this message as it is (window_closed: the resident's 48-hour window has closed and
-staff must reach them another way). The app secret and access tokens travel in URL queries,
+WeChatTransient means "try again after retry_after seconds" (WeChatSetupError, one kind of
+it: no access token until an operator fixes the app id, secret or IP whitelist, so the
+message waits); WeChatRefused means WeChat will not take this message as it is
+(window_closed: the resident's 48-hour window has closed and staff must reach them another
+way). The app secret and access tokens travel in URL queries,
 so no error text or log line of this module carries a URL or either of them.
 """
 
@@ -36,6 +38,14 @@ WINDOW_CLOSED = frozenset({45015, 45047})
 # hammering it is pointless (it resets at midnight, Beijing time).
 TRANSIENT_ERRCODES = {-1: 2.0, 45009: 600.0}
 NETWORK_RETRY_SECONDS = 5.0  # a dropped connection, a timeout or a 5xx
+# /cgi-bin/token's refusals, which only an operator can fix: what to tell them.
+SETUP_HINTS = {
+    40002: "the grant_type is wrong",
+    40013: "the app_id is wrong",
+    40125: "the app_secret is wrong",
+    40164: "this server's IP address is not in the account's IP whitelist (IP白名单)",
+}
+SETUP_RETRY_SECONDS = 60.0
 # Secrets in any text we did not write ourselves (an aiohttp error may quote the URL).
 SECRET_IN_QUERY = re.compile(r"(access_token|secret)=[^&\s'\"]+", re.IGNORECASE)
 
@@ -59,6 +69,20 @@ class WeChatTransient(WeChatApiError):
         super().__init__(f"{reason} (retry in {retry_after:g} s)")
         self.reason = reason
         self.retry_after = retry_after
+
+
+class WeChatSetupError(WeChatTransient):
+    """WeChat will not issue an access token: the app id, secret or IP whitelist is wrong.
+
+    Transient for the message, which is not at fault and should wait; an operator must act.
+    """
+
+    def __init__(self, errcode: int, errmsg: str) -> None:
+        hint = SETUP_HINTS.get(errcode, "check the wechat settings")
+        super().__init__(
+            f"no WeChat access token: errcode {errcode}: {errmsg} ({hint})", SETUP_RETRY_SECONDS
+        )
+        self.errcode = errcode
 
 
 class WeChatRefused(WeChatApiError):
@@ -105,6 +129,10 @@ class WeChatApi:
         self._refresh_at = 0.0
         self._token_lock = asyncio.Lock()
         self._seen_tokens: set[str] = set()  # redacted from error texts even after replaced
+        # A failed token fetch, answered to the calls queued behind it until it may have
+        # passed, so fifty sends with WeChat down wait for one timeout, not fifty in a row.
+        self._token_failure: WeChatTransient | None = None
+        self._token_failure_until = 0.0
 
     def __repr__(self) -> str:
         return f"WeChatApi(app_id={self.app_id!r}, base_url={self.base_url!r})"
@@ -161,13 +189,29 @@ class WeChatApi:
         if token is None:
             # One fetch at a time: the tasks queued here find the new token on waking.
             async with self._token_lock:
-                token = self._cached(stale) or await self._fetch_token()
+                token = self._cached(stale) or await self._fetch_token_unless_failing()
         return token
+
+    async def _fetch_token_unless_failing(self) -> str:
+        """A new token, unless a fetch failed so recently that trying again is pointless."""
+        if self._token_failure is not None and self._clock() < self._token_failure_until:
+            raise self._token_failure.with_traceback(None)
+        try:
+            return await self._fetch_token()
+        except WeChatTransient as error:
+            self._token_failure = error
+            self._token_failure_until = self._clock() + error.retry_after
+            raise
 
     async def _fetch_token(self) -> str:
         """Takes a new token from /cgi-bin/token and caches it until shortly before expiry."""
         query = {"grant_type": "client_credential", "appid": self.app_id, "secret": self._secret}
         answer = await self._request("GET", "/cgi-bin/token", query, None)
+        errcode = answer.get("errcode", 0)
+        if errcode and errcode not in TRANSIENT_ERRCODES:
+            error = WeChatSetupError(errcode, self._redact(str(answer.get("errmsg", ""))))
+            log.error("%s", error)
+            raise error
         self._raise_for_errcode(answer)
         token, expires_in = _token_from(answer)
         self._seen_tokens.add(token)

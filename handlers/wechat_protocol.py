@@ -218,6 +218,8 @@ class SafeMode:
         ciphertext = read_fields(body).get("Encrypt")
         if not ciphertext:
             raise WeChatProtocolError("the safe-mode message has no <Encrypt>")
+        # Signature first: without the token nobody gets as far as the decryption, so its
+        # errors (bad padding, wrong app id) cannot serve as a padding oracle.
         if not check_signature(self.token, msg_signature, timestamp, nonce, ciphertext):
             raise WeChatProtocolError("the msg_signature is wrong")
         return decrypt(ciphertext, self.key, self.app_id)
@@ -247,10 +249,10 @@ class _FieldReader:
     def start(self, name: str, attributes: dict[str, str]) -> None:
         self.depth += 1
         if self.depth == 1 and name != "xml":
-            raise WeChatProtocolError(f"the root element is <{name}>, not <xml>")
+            raise WeChatProtocolError(f"the root element is <{name[:20]}>, not <xml>")
         if self.depth == 2:
             if name in self.fields:
-                raise WeChatProtocolError(f"the field {name} appears twice")
+                raise WeChatProtocolError(f"the field {name[:20]} appears twice")
             self.current, self.chunks = name, []
 
     def end(self, name: str) -> None:

@@ -82,6 +82,7 @@ class FakeWeChat:
     calls: list[str] = field(default_factory=list)  # every API path called, faults included
     menus: list[dict[str, Any]] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)  # for the next custom-send calls
+    token_faults: list[Fault] = field(default_factory=list)  # for the next token requests
     closed_windows: dict[str, int] = field(default_factory=dict)  # openid -> errcode
     revoked: set[str] = field(default_factory=set)
     base_url: str = ""
@@ -97,6 +98,10 @@ class FakeWeChat:
     def fail_next_http(self, count: int, status: int = 500) -> None:
         """The next `count` custom-send calls answer this HTTP status without JSON."""
         self.faults.extend(Fault(status=status) for _ in range(count))
+
+    def fail_next_token(self, count: int, errcode: int = 0, status: int = 200) -> None:
+        """The next `count` token requests answer this errcode (40164 ...) or HTTP status."""
+        self.token_faults.extend(Fault(errcode=errcode, status=status) for _ in range(count))
 
     def drop_next(self, count: int) -> None:
         """The next `count` custom-send calls lose their connection without an answer."""
@@ -142,6 +147,8 @@ class FakeWeChat:
         """Issues numbered tokens to the right app id and secret."""
         self.calls.append(request.path)
         self.token_requests += 1
+        if self.token_faults:
+            return await self._fault(request, self.token_faults.pop(0))
         query = request.query
         if query.get("grant_type") != "client_credential":
             return _error(40002)

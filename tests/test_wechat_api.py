@@ -18,6 +18,7 @@ from handlers.wechat_api import (
     WeChatApi,
     WeChatApiError,
     WeChatRefused,
+    WeChatSetupError,
     WeChatTransient,
 )
 
@@ -187,13 +188,46 @@ async def test_concurrent_sends_refused_for_one_stale_token_share_one_refresh(
     assert len(fake.sent) == 31
 
 
-async def test_wrong_app_secret_is_refused(fake: FakeWeChat):
+async def test_wrong_app_secret_is_a_setup_error_the_message_waits_out(
+    fake: FakeWeChat, caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level(logging.DEBUG)
     async with WeChatApi(APP_ID, "wrong-secret-xyz", base_url=fake.base_url) as api:
-        with pytest.raises(WeChatRefused) as refused:
+        with pytest.raises(WeChatSetupError) as setup:
             await api.send_text(OPENID, "hi")
-    assert refused.value.errcode == 40125
-    assert "wrong-secret-xyz" not in str(refused.value)
+    assert isinstance(setup.value, WeChatTransient)  # the message is not at fault: it waits
+    assert setup.value.errcode == 40125
+    assert setup.value.retry_after >= 60
+    assert "app_secret is wrong" in str(setup.value)
+    assert "wrong-secret-xyz" not in full_text(setup.value)
+    assert "wrong-secret-xyz" not in caplog.text
     assert fake.sent == []
+
+
+async def test_server_outside_the_ip_whitelist_is_told_so(
+    api: WeChatApi, fake: FakeWeChat, caplog: pytest.LogCaptureFixture
+):
+    fake.fail_next_token(1, errcode=40164)
+    with pytest.raises(WeChatSetupError, match="IP whitelist"):
+        await api.send_text(OPENID, "hi")
+    assert "IP whitelist" in caplog.text  # the operator sees it in the log
+
+
+@pytest.mark.parametrize("fault", [{"status": 500}, {"errcode": 40164}, {"errcode": -1}])
+async def test_failed_token_fetch_is_not_repeated_by_every_waiting_send(
+    api: WeChatApi, fake: FakeWeChat, clock: Clock, fault: dict[str, int]
+):
+    fake.fail_next_token(1, **fault)
+    results = await asyncio.gather(
+        *(api.send_text(OPENID, f"m{n}") for n in range(20)), return_exceptions=True
+    )
+    waits = [result.retry_after for result in results if isinstance(result, WeChatTransient)]
+    assert len(waits) == 20
+    assert fake.token_requests == 1
+    clock.now += max(waits)
+    await api.send_text(OPENID, "WeChat is back")
+    assert fake.token_requests == 2
+    assert [sent.text for sent in fake.sent] == ["WeChat is back"]
 
 
 # --- failures classified for the sender ---------------------------------------------------------
