@@ -119,6 +119,13 @@ class FakeWeChat:
         """Every token issued so far is invalid from now on (as after a secret reset)."""
         self.revoked.update(self.tokens)
 
+    async def wait_for_sent(self, count: int, timeout: float = 5.0) -> list[Sent]:
+        """The messages accepted, once there are `count` (the bot's sender works on its own)."""
+        async with asyncio.timeout(timeout):
+            while len(self.sent) < count:
+                await asyncio.sleep(0.01)
+        return self.sent
+
     # --- the server ----------------------------------------------------------------------------
 
     async def __aenter__(self) -> FakeWeChat:

@@ -71,6 +71,15 @@ async def test_text_reaches_the_resident(api: WeChatApi, fake: FakeWeChat):
     ]
 
 
+async def test_fake_can_wait_for_messages_sent_in_the_background(api: WeChatApi, fake: FakeWeChat):
+    task = asyncio.create_task(api.send_text(OPENID, "later"))
+    sent = await fake.wait_for_sent(1)
+    await task
+    assert [message.text for message in sent] == ["later"]
+    with pytest.raises(TimeoutError):
+        await fake.wait_for_sent(2, timeout=0.05)
+
+
 async def test_chinese_is_sent_as_utf8_not_escaped(api: WeChatApi, fake: FakeWeChat):
     # WeChat shows \\uXXXX escapes literally, so the JSON must carry the characters themselves
     await api.send_text(OPENID, "食堂")
