@@ -115,6 +115,10 @@ class FakeWeChat:
         """Messages to this resident are refused as outside their 48-hour window."""
         self.closed_windows[openid] = errcode
 
+    def open_window(self, openid: str) -> None:
+        """The resident wrote again: messages to them are accepted once more."""
+        self.closed_windows.pop(openid, None)
+
     def revoke_tokens(self) -> None:
         """Every token issued so far is invalid from now on (as after a secret reset)."""
         self.revoked.update(self.tokens)

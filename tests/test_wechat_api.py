@@ -252,7 +252,9 @@ async def test_closed_48_hour_window_is_refused_as_window_closed(
     assert refused.value.window_closed
     assert refused.value.errcode == errcode
     await api.send_text("oSomeoneElse", "other residents still get theirs")
-    assert [sent.openid for sent in fake.sent] == ["oSomeoneElse"]
+    fake.open_window(OPENID)
+    await api.send_text(OPENID, "after the resident wrote again")
+    assert [sent.openid for sent in fake.sent] == ["oSomeoneElse", OPENID]
 
 
 async def test_other_refusals_are_not_window_closed(api: WeChatApi, fake: FakeWeChat):
