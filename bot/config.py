@@ -19,6 +19,12 @@ from faq.model import KnowledgeBase
 
 CONFIG_ENV = "STATIONBOT_CONFIG"
 TOKEN_ENV = "STATIONBOT_TOKEN"
+# WeChat's secrets: the environment overrides the file (better: keep them out of files)
+WECHAT_SECRET_ENV = {
+    "token": "STATIONBOT_WECHAT_TOKEN",
+    "app_secret": "STATIONBOT_WECHAT_APP_SECRET",
+    "encoding_aes_key": "STATIONBOT_WECHAT_AES_KEY",
+}
 DEFAULT_CONFIG_FILE = "config.yaml"
 OVERLAY_FILE = "staff-overlay.yaml"
 
@@ -31,11 +37,16 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "matching": ("answer_threshold", "suggest_threshold", "coverage_strictness"),
     "limits": ("flood_messages", "flood_seconds"),
     "retention": ("closed_items_days",),
+    "web": ("listen", "port", "base_url"),
+    "wechat": ("token", "app_id", "app_secret", "encoding_aes_key", "path", "api_base_url"),
 }
 TOP_KEYS = (*SECTIONS, "timezone")
 WEBHOOK_KEYS = ("listen", "port", "path", "url", "secret_token")
 # Telegram accepts 1-256 of these characters in X-Telegram-Bot-Api-Secret-Token
 _SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+# WeChat's server-URL token: 3 to 32 letters and digits (the account settings refuse others)
+_WECHAT_TOKEN = re.compile(r"^[A-Za-z0-9_-]{3,32}$")
+_WECHAT_AES_KEY = re.compile(r"^[A-Za-z0-9]{43}$")
 
 
 class ConfigError(Exception):
@@ -51,6 +62,32 @@ class WebhookConfig:
     port: int = 8443
     path: str = "/telegram"
     secret_token: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    """The bot's web server: the WeChat endpoint (and the staff console) are served here."""
+
+    listen: str = "127.0.0.1"
+    port: int = 8080
+    base_url: str | None = None  # how the outside world reaches it (behind a reverse proxy)
+
+
+@dataclass(frozen=True)
+class WeChatConfig:
+    """A WeChat Official Account (公众号); the secrets never appear in a repr or a log."""
+
+    app_id: str
+    token: str = field(repr=False)
+    app_secret: str = field(repr=False)
+    encoding_aes_key: str | None = field(default=None, repr=False)  # None: plaintext mode
+    path: str = "/wechat"
+    api_base_url: str = "https://api.weixin.qq.com"
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """What logging must redact."""
+        return tuple(s for s in (self.token, self.app_secret, self.encoding_aes_key) if s)
 
 
 @dataclass
@@ -73,6 +110,8 @@ class Config:
     flood_max_messages: int = 20
     flood_window_seconds: float = 10
     retention_days: int | None = None
+    web: WebConfig = field(default_factory=WebConfig)
+    wechat: WeChatConfig | None = None  # None: no WeChat channel
     config_path: Path | None = None  # the file these values came from; None = built-in defaults
     token_from_env: bool = False  # the token came from STATIONBOT_TOKEN
     # line of each dotted key in the file, for errors found later (check_storage_path)
@@ -228,6 +267,59 @@ def _read_telegram(reader: _Reader) -> dict[str, Any]:
     return values
 
 
+def _read_web(reader: _Reader) -> WebConfig:
+    web = reader.section("web")
+    defaults = WebConfig()
+    return WebConfig(
+        listen=reader.get(web, "listen", "web.listen", "text", defaults.listen),
+        port=reader.bounded(web, "port", "web.port", "integer", 1, 65535) or defaults.port,
+        base_url=reader.url(web, "base_url", "web.base_url", None),
+    )
+
+
+def _read_wechat(reader: _Reader) -> WeChatConfig | None:
+    """The wechat section, its secrets overridden by the environment; None when absent."""
+    if reader.data.get("wechat") is None:
+        return None
+    wechat = reader.section("wechat")
+    values: dict[str, Any] = {}
+    for key in ("token", "app_id", "app_secret", "encoding_aes_key"):
+        value = reader.get(wechat, key, f"wechat.{key}", "text")
+        env = WECHAT_SECRET_ENV.get(key)
+        if env and os.environ.get(env):
+            value = os.environ[env].strip()
+        values[key] = value.strip() if value else None
+    for key in ("token", "app_id", "app_secret"):
+        if not values[key]:
+            env = f" (or set {WECHAT_SECRET_ENV[key]})" if key in WECHAT_SECRET_ENV else ""
+            raise reader.fail(wechat.key_line(key), f"wechat.{key}", f"required{env}")
+    if not _WECHAT_TOKEN.match(values["token"]):
+        raise reader.fail(
+            wechat.key_line("token"),
+            "wechat.token",
+            "use 3 to 32 letters and digits, as in the account's 服务器配置",
+        )
+    if values["encoding_aes_key"] and not _WECHAT_AES_KEY.match(values["encoding_aes_key"]):
+        raise reader.fail(
+            wechat.key_line("encoding_aes_key"),
+            "wechat.encoding_aes_key",
+            "expected the 43 letters and digits of the account's EncodingAESKey (or null)",
+        )
+    path = reader.get(wechat, "path", "wechat.path", "text", "/wechat")
+    if not path.startswith("/"):
+        raise reader.fail(wechat.key_line("path"), "wechat.path", "start it with '/'")
+    return WeChatConfig(
+        app_id=values["app_id"],
+        token=values["token"],
+        app_secret=values["app_secret"],
+        encoding_aes_key=values["encoding_aes_key"],
+        path=path,
+        api_base_url=reader.url(
+            wechat, "api_base_url", "wechat.api_base_url", "https://api.weixin.qq.com"
+        ),
+    )
+
+
 def _read_staff(reader: _Reader) -> dict[str, Any]:
     staff = reader.section("staff")
     user_ids = staff.get("user_ids")
@@ -313,6 +405,8 @@ def _read(reader: _Reader) -> Config:
         flood_max_messages=flood_messages or 20,
         flood_window_seconds=float(flood_seconds or 10),
         retention_days=retention_days,
+        web=_read_web(reader),
+        wechat=_read_wechat(reader),
         key_lines=reader.key_lines,
     )
 
@@ -329,7 +423,9 @@ def _config_file(path: str | Path | None) -> Path | None:
 def load_config(path: str | Path | None = None, *, require_token: bool = False) -> Config:
     """The configuration from `path`, else $STATIONBOT_CONFIG, else ./config.yaml, else defaults.
 
-    $STATIONBOT_TOKEN overrides telegram.token. Raises ConfigError (one line) on any mistake.
+    $STATIONBOT_TOKEN overrides telegram.token, $STATIONBOT_WECHAT_* WeChat's secrets;
+    `require_token`: a Telegram token unless WeChat is configured. Raises ConfigError (one
+    line) on any mistake.
     """
     file = _config_file(path)
     data = LineDict()
@@ -360,7 +456,8 @@ def load_config(path: str | Path | None = None, *, require_token: bool = False) 
     if os.environ.get(TOKEN_ENV):
         config.token = os.environ[TOKEN_ENV].strip()
         config.token_from_env = True
-    if require_token and not config.token:
+    # the token is needed when Telegram is the way in: a WeChat-only station runs without it
+    if require_token and not config.token and config.wechat is None:
         where = file or f"{DEFAULT_CONFIG_FILE} (copy config.example.yaml)"
         raise ConfigError(f"no Telegram token: set {TOKEN_ENV} or telegram.token in {where}")
     return config

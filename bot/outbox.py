@@ -66,7 +66,8 @@ class Outgoing:
     digest_line: str = ""  # a notice's one line in a digest
     document: str | None = None  # path of the file to send; deleted once sent
     filename: str | None = None
-    on_failure: dict[str, str] | None = None  # {channel, address, text}: tell staff if refused
+    # tell staff if refused: {text, ref (noted on the item), channel and address (sent to)}
+    on_failure: dict[str, str] | None = None
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), ensure_ascii=False)
@@ -356,7 +357,11 @@ class Courier:
             await tx.give_up(ids, reason)
             for message in messages:
                 notice = message.on_failure
-                if notice:
+                if not notice:
+                    continue
+                if notice.get("ref"):  # on the item too: every staff front end shows it
+                    await tx.add_note(notice["ref"], notice["text"], actor="system")
+                if notice.get("channel"):
                     tell = Outgoing(notice["channel"], notice["address"], notice["text"])
                     await tx.queue(tell.channel, tell.address, tell.kind, tell.to_json())
 

@@ -733,15 +733,14 @@ class StaffDesk:
     async def _to_resident(
         self, tx: Tx, item: Item, text: str, buttons: list[list[Button]], actor: Actor
     ) -> None:
-        failure = None
-        if actor.channel == "telegram":  # a refusal reaches the staff member who acted
-            failure = {
-                "channel": "telegram",
-                "address": actor.id,
-                "text": t(
-                    "staffui.unreachable", actor.language, ref=item.ref, channel=item.channel
-                ),
-            }
+        # a refusal is noted on the item (the web console and CLI show it) and reaches a
+        # staff member who acted in Telegram there too
+        failure = {
+            "ref": item.ref,
+            "text": t("staffui.unreachable", actor.language, ref=item.ref, channel=item.channel),
+        }
+        if actor.channel == "telegram":
+            failure |= {"channel": "telegram", "address": actor.id}
         # never cut here: a channel splits a message longer than it takes
         message = Outgoing(
             item.channel, item.address, text, buttons=buttons, ref=item.ref, on_failure=failure

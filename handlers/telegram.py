@@ -15,8 +15,6 @@ import contextlib
 import hmac
 import json
 import logging
-import secrets
-import sys
 from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -47,16 +45,16 @@ from telegram.error import (
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 from telegram.request import BaseRequest, RequestData
 
-from bot.config import Config, ConfigError, check_storage_path, load_config
-from bot.core import Station, startup_error_line
-from bot.inbox import Dispatcher
+from bot.config import Config
+from bot.core import Station
 from bot.messages import LANGUAGES, t
-from bot.outbox import Courier, Limit, Outgoing, Refused, Retry
+from bot.outbox import Limit, Outgoing, Refused, Retry
 from bot.staff import StaffDesk
 from bot.storage import InboxRow, StorageError
-from faq.loader import FaqError
+from bot.text import split_text
 from handlers import resident, staff
 from handlers.context import DESK_KEY, STATION_KEY
+from handlers.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +225,7 @@ class TelegramTransport:
                     caption=message.text[:1024] or None,
                 )
             return sent.message_id
-        chunks = split_text(message.text)
+        chunks = split_text(message.text, MAX_MESSAGE)
         sent_id = None
         for index, chunk in enumerate(chunks):
             last = index == len(chunks) - 1
@@ -244,19 +242,6 @@ class TelegramTransport:
             )
             sent_id = sent.message_id
         return sent_id
-
-
-def split_text(text: str, limit: int = MAX_MESSAGE) -> list[str]:
-    """Text in pieces Telegram takes, cut at line ends where possible; never empty."""
-    if len(text) <= limit:
-        return [text or "…"]
-    pieces, rest = [], text
-    while len(rest) > limit:
-        cut = rest.rfind("\n", 0, limit)
-        cut = cut if cut > limit // 2 else limit
-        pieces.append(rest[:cut])
-        rest = rest[cut:].lstrip("\n")
-    return [*pieces, rest] if rest else pieces
 
 
 def markup(message: Outgoing) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | ForceReply | None:
@@ -304,18 +289,25 @@ def inbox_rows(updates: Iterable[Update]) -> list[tuple[str, str, str, str]]:
 
 
 class TelegramChannel:
-    """The running Telegram side: the PTB application, the inbox and the outbox's sender."""
+    """The running Telegram side: the PTB application, polling or the webhook route; the
+    runtime's dispatcher hands it stored updates and its courier uses its transport."""
 
-    def __init__(self, config: Config, station: Station) -> None:
+    def __init__(
+        self, config: Config, station: Station, runtime: Runtime, *, poll: bool = True
+    ) -> None:
         self.config = config
         self.station = station
+        self.runtime = runtime
+        self.poll_updates = poll
         self.app = build_application(config, station)
-        self.dispatcher = Dispatcher(station.storage, {CHANNEL: self.handle})
-        self.courier = Courier(
-            station.storage,
-            [TelegramTransport(self.app.bot, limited=config.rate_limiter)],
-            digest_title=lambda count: t("staffui.digest", config.staff_language, count=count),
+        runtime.add(
+            CHANNEL, self.handle, TelegramTransport(self.app.bot, limited=config.rate_limiter)
         )
+        self.dispatcher = runtime.dispatcher
+        self.courier = runtime.courier
+        if config.webhook is not None and not poll:
+            runtime.web.router.add_post(config.webhook.path, self.receive_webhook)
+            runtime.listen(config.webhook.listen, config.webhook.port)
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
 
@@ -324,15 +316,21 @@ class TelegramChannel:
         update = Update.de_json(json.loads(row.payload), self.app.bot)
         await self.app.process_update(update)
 
-    async def start(self, *, poll: bool) -> None:
+    async def start(self) -> None:
         await self._initialize()
         await announce_commands(self.app)
         await self.app.start()
-        await self.dispatcher.start()
-        self._tasks.append(asyncio.create_task(self.courier.run()))
-        if poll:
+        if self.poll_updates:
             await self.app.bot.delete_webhook()
             self._tasks.append(asyncio.create_task(self.poll()))
+
+    async def announce(self) -> None:
+        """Once the web server listens: tells Telegram where the webhook is."""
+        webhook = self.config.webhook
+        if webhook is not None and not self.poll_updates:
+            await self.app.bot.set_webhook(
+                webhook.url, secret_token=webhook.secret_token, allowed_updates=Update.ALL_TYPES
+            )
 
     async def _initialize(self) -> None:
         """Connects to Telegram (getMe), waiting out network failures; a rejected token
@@ -352,15 +350,15 @@ class TelegramChannel:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, POLL_BACKOFF_MAX)
 
-    async def stop(self) -> None:
+    async def close_intake(self) -> None:
+        """Stops polling: what was stored is still handled and answered."""
         self._stopping.set()
-        for task in self._tasks[1:]:
+        for task in self._tasks:
             task.cancel()
-        await self.dispatcher.join()
-        await self.courier.drain(timeout=3)
-        await self.courier.stop()
-        self._tasks[0].cancel() if self._tasks else None
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def stop(self) -> None:
+        await self.close_intake()
         if self.app.running:
             await self.app.stop()
         await self.app.shutdown()
@@ -510,83 +508,23 @@ def configure_logging(secrets: Iterable[str | None], level: int = logging.INFO) 
 
 @contextlib.asynccontextmanager
 async def running(
-    config: Config, station: Station, *, poll: bool = True
+    config: Config, station: Station, *, poll: bool = True, extra: Sequence[Any] = ()
 ) -> AsyncIterator[TelegramChannel]:
-    """The Telegram channel started (polling unless `poll` is False), stopped on exit."""
-    channel = TelegramChannel(config, station)
-    await channel.start(poll=poll)
+    """The Telegram channel started (polling unless `poll` is False) on a runtime of its own,
+    with `extra` channels (built on `channel.runtime` by a callable each) beside it; stopped
+    on exit."""
+    runtime = Runtime(config, station)
+    channel = TelegramChannel(config, station, runtime, poll=poll)
+    others = [build(runtime) for build in extra]
     try:
+        await runtime.start([channel, *others])
         yield channel
     finally:
-        await channel.stop()
-
-
-async def serve(config: Config, station: Station) -> None:
-    """Runs until SIGTERM or Ctrl-C: polling, or the webhook on its own small web server."""
-    webhook = config.webhook
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    import signal
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    async with running(config, station, poll=webhook is None) as channel:
-        runner = None
-        if webhook is not None:
-            server = web.Application(client_max_size=MAX_WEBHOOK_BODY)
-            server.router.add_post(webhook.path, channel.receive_webhook)
-            runner = web.AppRunner(server, access_log=None)
-            await runner.setup()
-            await web.TCPSite(runner, webhook.listen, webhook.port).start()
-            await channel.app.bot.set_webhook(
-                webhook.url, secret_token=webhook.secret_token, allowed_updates=Update.ALL_TYPES
-            )
-        log.info(
-            "Station Helper: %d FAQ entries, database %s, %s",
-            len(station.kb.entries),
-            config.storage_path,
-            f"webhook on {webhook.listen}:{webhook.port}" if webhook else "long polling",
-        )
-        await stop.wait()
-        if runner is not None:
-            await runner.cleanup()
+        await runtime.stop()
 
 
 def main(args: argparse.Namespace) -> int:
-    """`stationbot run`: a bad config, token or database is one line and exit 2."""
-    try:
-        config = load_config(args.config, require_token=True)
-        check_storage_path(config)
-    except ConfigError as error:
-        print(startup_error_line(error), file=sys.stderr)
-        return 2
-    if config.webhook is not None and not config.webhook.secret_token:
-        # Telegram then proves each POST with this header; nobody else knows it
-        config.webhook = _with_secret(config.webhook)
-    webhook = config.webhook
-    level = getattr(logging, getattr(args, "log_level", None) or "INFO")
-    configure_logging([config.token, webhook.secret_token if webhook else None], level)
-    return asyncio.run(_run(config))
+    """`stationbot run` (see handlers/runtime.py: Telegram, WeChat or both)."""
+    from handlers.runtime import main as run_main
 
-
-async def _run(config: Config) -> int:
-    try:
-        station = await Station.create(config)
-    except (StorageError, FaqError) as error:
-        print(startup_error_line(error), file=sys.stderr)
-        return 2
-    try:
-        await serve(config, station)
-    except InvalidToken:
-        source = "STATIONBOT_TOKEN" if config.token_from_env else config.where("telegram.token")
-        print(f"stationbot: Telegram rejected the bot token ({source})", file=sys.stderr)
-        return 2
-    finally:
-        await station.close()
-    return 0
-
-
-def _with_secret(webhook: Any) -> Any:
-    import dataclasses
-
-    return dataclasses.replace(webhook, secret_token=secrets.token_urlsafe(32))
+    return run_main(args)

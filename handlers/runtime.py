@@ -1,0 +1,201 @@
+"""One running process: the inbox's Dispatcher, the outbox's Courier and the web server,
+shared by every channel (Telegram, WeChat), and `stationbot run`.
+
+A channel plugs in with `Runtime.add(channel, handle, transport)` (its stored messages go to
+`handle`, its outgoing ones to `transport`) and web routes on `Runtime.web`. The runtime
+starts the shared parts after the channels and stops them before, so nothing is handled or
+sent through a channel that is not running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import secrets
+import signal
+import sys
+from collections.abc import AsyncIterator, Sequence
+from typing import Protocol
+
+from aiohttp import web
+
+from bot.config import Config, ConfigError, check_storage_path, load_config
+from bot.core import Station, startup_error_line
+from bot.inbox import Dispatcher, Handle
+from bot.messages import t
+from bot.outbox import Courier, Transport
+from bot.storage import StorageError
+from faq.loader import FaqError
+
+log = logging.getLogger(__name__)
+
+MAX_WEB_BODY = 1 << 20  # Telegram updates and WeChat messages are far smaller
+
+
+class Part(Protocol):
+    """A channel as the runtime drives it."""
+
+    async def start(self) -> None: ...
+
+    async def close_intake(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class Runtime:
+    """The Dispatcher, the Courier (every channel's transport) and the web server of one
+    process."""
+
+    def __init__(self, config: Config, station: Station) -> None:
+        self.config = config
+        self.station = station
+        self.dispatcher = Dispatcher(station.storage, {})
+        self.courier = Courier(
+            station.storage,
+            [],
+            digest_title=lambda count: t("staffui.digest", config.staff_language, count=count),
+        )
+        self.web = web.Application(client_max_size=MAX_WEB_BODY)
+        self.sites: list[tuple[str, int]] = []  # where the web server listens, if anywhere
+        self.parts: list[Part] = []
+        self._runner: web.AppRunner | None = None
+        self._courier_task: asyncio.Task[None] | None = None
+
+    def add(self, channel: str, handle: Handle, transport: Transport) -> None:
+        """Routes `channel`'s stored messages to `handle` and its outgoing ones to
+        `transport`."""
+        self.dispatcher.handlers[channel] = handle
+        self.courier.transports[channel] = transport
+
+    def listen(self, host: str, port: int) -> None:
+        """Serves the web routes on host:port too (once per address)."""
+        if (host, port) not in self.sites:
+            self.sites.append((host, port))
+
+    async def start(self, parts: Sequence[Part] = ()) -> None:
+        """Starts the channels, then the dispatcher (left-over messages first), the courier
+        and the web server."""
+        for part in parts:
+            await part.start()
+            self.parts.append(part)
+        await self.dispatcher.start()
+        self._courier_task = asyncio.create_task(self.courier.run())
+        if self.sites:
+            self._runner = web.AppRunner(self.web, access_log=None)
+            await self._runner.setup()
+            for host, port in self.sites:
+                await web.TCPSite(self._runner, host, port).start()
+
+    async def stop(self) -> None:
+        """Takes nothing new, finishes what was taken, delivers what it can, then stops the
+        channels."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+        for part in self.parts:
+            await part.close_intake()
+        await self.dispatcher.join()
+        await self.courier.drain(timeout=3)
+        await self.courier.stop()
+        if self._courier_task is not None:
+            self._courier_task.cancel()
+            await asyncio.gather(self._courier_task, return_exceptions=True)
+        for part in reversed(self.parts):
+            await part.stop()
+
+
+@contextlib.asynccontextmanager
+async def running_runtime(
+    config: Config, station: Station, *, poll: bool = True
+) -> AsyncIterator[Runtime]:
+    """Every configured channel started on one runtime: Telegram when there is a token,
+    WeChat when there is a wechat section; stopped on exit."""
+    runtime = Runtime(config, station)
+    parts: list[Part] = []
+    if config.token:
+        from handlers.telegram import TelegramChannel
+
+        parts.append(TelegramChannel(config, station, runtime, poll=poll))
+    if config.wechat is not None:
+        from handlers.wechat import WeChatChannel, register
+
+        wechat = WeChatChannel(config, station, runtime)
+        register(runtime.web, wechat)
+        runtime.listen(config.web.listen, config.web.port)
+        parts.append(wechat)
+    try:
+        await runtime.start(parts)
+        yield runtime
+    finally:
+        await runtime.stop()
+
+
+async def serve(config: Config, station: Station) -> None:
+    """Runs until SIGTERM or Ctrl-C."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with running_runtime(config, station, poll=config.webhook is None) as runtime:
+        ways = []
+        if config.token:
+            ways.append(f"Telegram {'webhook' if config.webhook else 'long polling'}")
+        if config.wechat is not None:
+            ways.append(f"WeChat at {config.web.listen}:{config.web.port}{config.wechat.path}")
+        log.info(
+            "Station Helper: %d FAQ entries, database %s, %s",
+            len(station.kb.entries),
+            config.storage_path,
+            ", ".join(ways),
+        )
+        for part in runtime.parts:
+            announce = getattr(part, "announce", None)
+            if announce is not None:
+                await announce()
+        await stop.wait()
+
+
+def main(args: argparse.Namespace) -> int:
+    """`stationbot run`: a bad config, token or database is one line and exit 2."""
+    from handlers.telegram import configure_logging
+
+    try:
+        config = load_config(args.config, require_token=True)
+        check_storage_path(config)
+    except ConfigError as error:
+        print(startup_error_line(error), file=sys.stderr)
+        return 2
+    if config.webhook is not None and not config.webhook.secret_token:
+        # Telegram then proves each POST with this header; nobody else knows it
+        config.webhook = dataclasses.replace(config.webhook, secret_token=secrets.token_urlsafe(32))
+    webhook = config.webhook
+    level = getattr(logging, getattr(args, "log_level", None) or "INFO")
+    wechat_secrets = config.wechat.secrets if config.wechat else ()
+    configure_logging(
+        [config.token, webhook.secret_token if webhook else None, *wechat_secrets], level
+    )
+    return asyncio.run(_run(config))
+
+
+async def _run(config: Config) -> int:
+    from telegram.error import InvalidToken
+
+    try:
+        station = await Station.create(config)
+    except (StorageError, FaqError) as error:
+        print(startup_error_line(error), file=sys.stderr)
+        return 2
+    try:
+        await serve(config, station)
+    except InvalidToken:
+        source = "STATIONBOT_TOKEN" if config.token_from_env else config.where("telegram.token")
+        print(f"stationbot: Telegram rejected the bot token ({source})", file=sys.stderr)
+        return 2
+    except OSError as error:  # the web server's port is taken, or not ours to bind
+        print(f"stationbot: cannot serve the web server: {error}", file=sys.stderr)
+        return 2
+    finally:
+        await station.close()
+    return 0
