@@ -278,7 +278,8 @@ def _read_web(reader: _Reader) -> WebConfig:
 
 
 def _read_wechat(reader: _Reader) -> WeChatConfig | None:
-    """The wechat section, its secrets overridden by the environment; None when absent."""
+    """The wechat section, its secrets overridden by the environment; None when absent or
+    when token, app_id and app_secret are all unset."""
     if reader.data.get("wechat") is None:
         return None
     wechat = reader.section("wechat")
@@ -289,6 +290,8 @@ def _read_wechat(reader: _Reader) -> WeChatConfig | None:
         if env and os.environ.get(env):
             value = os.environ[env].strip()
         values[key] = value.strip() if value else None
+    if not any(values[key] for key in ("token", "app_id", "app_secret")):
+        return None  # every key null (as in config.example.yaml): WeChat is off
     for key in ("token", "app_id", "app_secret"):
         if not values[key]:
             env = f" (or set {WECHAT_SECRET_ENV[key]})" if key in WECHAT_SECRET_ENV else ""

@@ -90,9 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     wechat_commands = wechat.add_subparsers(
         dest="wechat_command", metavar="SUBCOMMAND", required=True
     )
-    menu = wechat_commands.add_parser(
-        "menu", help="publish the topic menu (/cgi-bin/menu/create)"
-    )
+    menu = wechat_commands.add_parser("menu", help="publish the topic menu (/cgi-bin/menu/create)")
     menu.add_argument(
         "--config",
         metavar="PATH",

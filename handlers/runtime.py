@@ -18,7 +18,7 @@ import secrets
 import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -63,6 +63,11 @@ class Runtime:
         self.parts: list[Part] = []
         self._runner: web.AppRunner | None = None
         self._courier_task: asyncio.Task[None] | None = None
+
+    @property
+    def addresses(self) -> list[Any]:
+        """Where the web server listens (host and port each), once started."""
+        return list(self._runner.addresses) if self._runner is not None else []
 
     def add(self, channel: str, handle: Handle, transport: Transport) -> None:
         """Routes `channel`'s stored messages to `handle` and its outgoing ones to

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
@@ -263,10 +264,10 @@ class WeChatChannel:
             return web.Response(status=503, text="try again")  # WeChat tries again
         if pending:
             handled = self.runtime.dispatcher.handled(inbox_id)
-            try:  # shielded: a retry waiting on the same message must not be cancelled
+            # shielded: a retry waiting on the same message must not be cancelled; on timeout,
+            # whatever the core queues later goes by the customer-service API
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(handled), PASSIVE_WAIT_SECONDS)
-            except TimeoutError:
-                pass  # whatever the core queues later goes by the customer-service API
         text = await self._take_passive(inbox_id, message.from_user)
         if text is None:
             return web.Response(text="success")
