@@ -124,12 +124,9 @@ async def running_runtime(
 
         parts.append(TelegramChannel(config, station, runtime, poll=poll))
     if config.wechat is not None:
-        from handlers.wechat import WeChatChannel, register
+        from handlers.wechat import attach
 
-        wechat = WeChatChannel(config, station, runtime)
-        register(runtime.web, wechat)
-        runtime.listen(config.web.listen, config.web.port)
-        parts.append(wechat)
+        parts.append(attach(runtime))
     try:
         await runtime.start(parts)
         yield runtime

@@ -15,7 +15,7 @@ import contextlib
 import hmac
 import json
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -508,11 +508,15 @@ def configure_logging(secrets: Iterable[str | None], level: int = logging.INFO) 
 
 @contextlib.asynccontextmanager
 async def running(
-    config: Config, station: Station, *, poll: bool = True, extra: Sequence[Any] = ()
+    config: Config,
+    station: Station,
+    *,
+    poll: bool = True,
+    extra: Sequence[Callable[[Runtime], Any]] = (),
 ) -> AsyncIterator[TelegramChannel]:
     """The Telegram channel started (polling unless `poll` is False) on a runtime of its own,
-    with `extra` channels (built on `channel.runtime` by a callable each) beside it; stopped
-    on exit."""
+    with `extra` channels beside it (each built on the runtime, e.g. handlers.wechat.attach),
+    sharing its dispatcher and courier; stopped on exit."""
     runtime = Runtime(config, station)
     channel = TelegramChannel(config, station, runtime, poll=poll)
     others = [build(runtime) for build in extra]

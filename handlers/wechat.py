@@ -412,6 +412,15 @@ def register(app: web.Application, channel: WeChatChannel) -> None:
     app.router.add_post(channel.settings.path, channel.receive)
 
 
+def attach(runtime: Runtime) -> WeChatChannel:
+    """The WeChat channel on `runtime`, its routes on the runtime's web server, which then
+    listens on web.listen:web.port."""
+    channel = WeChatChannel(runtime.config, runtime.station, runtime)
+    register(runtime.web, channel)
+    runtime.listen(runtime.config.web.listen, runtime.config.web.port)
+    return channel
+
+
 # --- the menu --------------------------------------------------------------------------------
 
 

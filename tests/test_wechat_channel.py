@@ -7,7 +7,11 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import os
+import signal
+import socket
 import sqlite3
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,6 +20,7 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
+from fake_telegram import FakeTelegram, test_config
 from fake_wechat import (
     APP_ID,
     APP_SECRET,
@@ -36,13 +41,14 @@ from fake_wechat import (
 )
 
 import handlers.wechat as wechat_module
-from bot.config import load_config
+from bot.config import WebConfig, load_config
 from bot.core import Station
 from bot.messages import t
 from bot.outbox import Button, Outgoing
 from bot.staff import Actor, StaffDesk
 from handlers.runtime import Runtime
-from handlers.wechat import WeChatChannel, menu, register, render
+from handlers.telegram import running
+from handlers.wechat import WeChatChannel, attach, menu, register, render
 from handlers.wechat_protocol import read_fields
 
 
@@ -389,3 +395,158 @@ def test_menu_fits_wechat_limits_and_every_key_is_understood() -> None:
         assert len(button["name"].encode()) <= 16
         for sub in button["sub_button"]:
             assert len(sub["name"].encode()) <= 60 and len(sub["key"].encode()) <= 128
+
+
+# --- Telegram and WeChat on one runtime; `stationbot run` and `stationbot wechat menu` ---
+
+
+async def test_telegram_and_wechat_share_one_dispatcher_and_courier(tmp_path: Path) -> None:
+    fake_telegram = FakeTelegram()
+    fake_telegram.start()
+    async with FakeWeChat() as fake_wechat:
+        base = test_config(tmp_path)
+        wechat_settings = load_config(write_config(tmp_path, fake_wechat, False)).wechat
+        config = dataclasses.replace(
+            base,
+            base_url=fake_telegram.base_url,
+            base_file_url=fake_telegram.base_file_url,
+            staff_user_ids=frozenset({42}),
+            wechat=wechat_settings,
+            web=WebConfig(port=0),
+        )
+        station = await Station.create(config)
+        try:
+            async with running(config, station, extra=[attach]) as channel:
+                runtime = channel.runtime
+                assert set(runtime.courier.transports) == {"telegram", "wechat"}
+                port = runtime.addresses[0][1]
+                async with aiohttp.ClientSession() as session:
+                    bot = WeChatBot(
+                        fake_wechat,
+                        station,
+                        runtime,
+                        f"http://127.0.0.1:{port}/wechat",
+                        config.storage_path,
+                        False,
+                        session,
+                    )
+                    assert "Q0001" in await bot.say("我家的猫今天不吃饭怎么办呢")
+                    notice = await fake_telegram.wait_for(
+                        lambda: fake_telegram.sent(42), what="the staff notice"
+                    )
+                    assert "Q0001" in notice[0].text and "wechat" in notice[0].text
+                    update = fake_telegram.message("食堂几点开门", user_id=7)
+                    answer = await fake_telegram.replies(update)
+                    assert answer_of(station, "canteen.hours") in answer[0].text
+                    await StaffDesk(station).reply(
+                        "Q0001", "多喂点水。", actor=Actor("telegram", "42")
+                    )
+                    sent = await fake_wechat.wait_for_sent(1)
+                    assert "多喂点水。" in sent[0].text
+        finally:
+            await station.close()
+            await fake_telegram.stop()
+
+
+def free_port() -> int:
+    with contextlib.closing(socket.socket()) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def test_stationbot_run_serves_wechat_without_a_telegram_token(tmp_path: Path) -> None:
+    async with FakeWeChat() as fake:
+        port = free_port()
+        path = write_config(tmp_path, fake, True, web={"port": port})
+        env = {k: v for k, v in os.environ.items() if not k.startswith("STATIONBOT_")}
+        # the secrets from the environment, as the README advises
+        settings = yaml.safe_load(path.read_text(encoding="utf-8"))
+        settings["wechat"] |= {"app_secret": None, "encoding_aes_key": None}
+        path.write_text(yaml.safe_dump(settings), encoding="utf-8")
+        env |= {
+            "STATIONBOT_WECHAT_APP_SECRET": APP_SECRET,
+            "STATIONBOT_WECHAT_AES_KEY": ENCODING_AES_KEY,
+        }
+        log_path = tmp_path / "bot.log"
+        with log_path.open("wb") as log:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "handlers.cli",
+                "run",
+                "--config",
+                str(path),
+                "--log-level",
+                "DEBUG",
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                env=env,
+                cwd=tmp_path,
+            )
+        try:
+            url = f"http://127.0.0.1:{port}/wechat"
+            async with aiohttp.ClientSession() as session:
+                for _ in range(200):  # until the web server listens
+                    with contextlib.suppress(aiohttp.ClientConnectionError):
+                        async with session.get(url, params=url_check_query("ping")) as answer:
+                            assert await answer.text() == "ping"
+                            break
+                    await asyncio.sleep(0.05)
+                else:
+                    raise AssertionError(log_path.read_text())
+                request = safe_mode_post(
+                    text_xml("我家的猫今天不吃饭怎么办呢"), timestamp=str(int(time.time()))
+                )
+                async with session.post(url, params=request.query, data=request.body) as answer:
+                    reply = open_safe_mode_reply(await answer.read())
+                assert "Q0001" in reply["Content"]
+            process.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(process.wait(), 30) == 0
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    log_text = log_path.read_text(encoding="utf-8")
+    assert "WeChat at 127.0.0.1" in log_text
+    for secret in (APP_SECRET, ENCODING_AES_KEY, TOKEN):
+        assert secret not in log_text
+
+
+async def test_stationbot_wechat_menu_publishes_the_topics(tmp_path: Path) -> None:
+    async with FakeWeChat() as fake:
+        path = write_config(tmp_path, fake, False)
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "handlers.cli",
+            "wechat",
+            "menu",
+            "--config",
+            str(path),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await process.communicate()
+        assert process.returncode == 0, err.decode()
+        assert fake.menus == [{"button": menu()}]
+        assert "published" in out.decode()
+        fake.fail_next_token(1, errcode=40164)
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "handlers.cli", "wechat", "menu", "--config", str(path),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await process.communicate()
+        assert process.returncode == 1
+        assert "IP白名单" in err.decode() and APP_SECRET not in err.decode()
+
+
+async def test_wechat_click_on_the_menu_opens_each_key(plain_bot: WeChatBot) -> None:
+    now = int(time.time())
+    for offset, button in enumerate(sub for top in menu() for sub in top["sub_button"]):
+        if button["key"] == "cmd:forget":
+            continue
+        reply = await plain_bot.reply_to(
+            event_xml("CLICK", button["key"], create_time=now + offset)
+        )
+        assert reply, button
