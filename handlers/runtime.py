@@ -33,6 +33,9 @@ from faq.loader import FaqError
 log = logging.getLogger(__name__)
 
 MAX_WEB_BODY = 1 << 20  # Telegram updates and WeChat messages are far smaller
+# Retention: closed items older than retention.closed_items_days go once a day (and at start);
+# handled inbox rows and delivered outbox rows after a week always.
+PURGE_INTERVAL_SECONDS = 24 * 3600
 
 
 class Part(Protocol):
@@ -63,6 +66,7 @@ class Runtime:
         self.parts: list[Part] = []
         self._runner: web.AppRunner | None = None
         self._courier_task: asyncio.Task[None] | None = None
+        self._retention_task: asyncio.Task[None] | None = None
 
     @property
     def addresses(self) -> list[Any]:
@@ -79,6 +83,16 @@ class Runtime:
         """Serves the web routes on host:port too (once per address)."""
         if (host, port) not in self.sites:
             self.sites.append((host, port))
+
+    def keep_retention(self) -> None:
+        """Purges old records daily from start() on (Telegram's job queue does it when
+        Telegram runs)."""
+        self._retention_task = asyncio.create_task(self._purge_daily())
+
+    async def _purge_daily(self) -> None:
+        while True:
+            await purge_once(self.station)
+            await asyncio.sleep(PURGE_INTERVAL_SECONDS)
 
     async def start(self, parts: Sequence[Part] = ()) -> None:
         """Starts the channels, then the dispatcher (left-over messages first), the courier
@@ -99,6 +113,8 @@ class Runtime:
         channels."""
         if self._runner is not None:
             await self._runner.cleanup()
+        if self._retention_task is not None:
+            self._retention_task.cancel()
         for part in self.parts:
             await part.close_intake()
         await self.dispatcher.join()
@@ -127,11 +143,26 @@ async def running_runtime(
         from handlers.wechat import attach
 
         parts.append(attach(runtime))
+    if not config.token:
+        runtime.keep_retention()
     try:
         await runtime.start(parts)
         yield runtime
     finally:
         await runtime.stop()
+
+
+async def purge_once(station: Station) -> None:
+    """Retention: finished items older than the configured days; handled messages always."""
+    days = station.config.retention_days
+    try:
+        removed = await station.storage.purge_closed_older_than(days if days else 10**5)
+    except StorageError as error:
+        log.error("retention: %s", error)
+        return
+    if any(removed.values()):
+        counts = ", ".join(f"{table} {count}" for table, count in removed.items() if count)
+        log.info("retention: removed %s", counts)
 
 
 async def serve(config: Config, station: Station) -> None:

@@ -54,7 +54,7 @@ from bot.storage import InboxRow, StorageError
 from bot.text import split_text
 from handlers import resident, staff
 from handlers.context import DESK_KEY, STATION_KEY
-from handlers.runtime import Runtime
+from handlers.runtime import PURGE_INTERVAL_SECONDS, Runtime, purge_once
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +69,6 @@ PRIVATE_PER_SECONDS = (3, 3.0)
 GROUP_PER_MINUTE = (20, 60.0)
 MAX_MESSAGE = 4096
 MAX_WEBHOOK_BODY = 1 << 20
-# Retention: closed items older than retention.closed_items_days go once a day (and at start);
-# handled inbox rows and sent outbox rows after a week always.
-PURGE_INTERVAL_SECONDS = 24 * 3600
 COMMANDS = ("start", "help", "wish", "mine", "language", "forget")
 MIN_SECRET_CHARS = 8  # shorter pieces would redact ordinary words
 
@@ -444,17 +441,8 @@ async def announce_commands(app: Application) -> None:
 
 
 async def purge(context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Retention: finished items older than the configured days; handled messages always."""
-    station: Station = context.application.bot_data[STATION_KEY]
-    days = station.config.retention_days
-    try:
-        removed = await station.storage.purge_closed_older_than(days if days else 10**5)
-    except StorageError as error:
-        log.error("retention: %s", error)
-        return
-    if any(removed.values()):
-        counts = ", ".join(f"{table} {count}" for table, count in removed.items() if count)
-        log.info("retention: removed %s", counts)
+    """Retention, daily (see handlers.runtime.purge_once)."""
+    await purge_once(context.application.bot_data[STATION_KEY])
 
 
 async def log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
