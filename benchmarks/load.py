@@ -47,6 +47,7 @@ from fake_wechat import (  # noqa: E402
     ENCODING_AES_KEY,
     TOKEN,
     FakeWeChat,
+    open_safe_mode_reply,
     plaintext_post,
     safe_mode_post,
     text_xml,
@@ -54,6 +55,7 @@ from fake_wechat import (  # noqa: E402
 )
 
 from faq.loader import load  # noqa: E402
+from handlers.wechat_protocol import read_fields  # noqa: E402
 
 TARGET_REPLIES_PER_SECOND = 300
 TARGET_P99_MS = 250
@@ -217,15 +219,18 @@ async def run_wechat(args: argparse.Namespace, folder: Path) -> dict[str, float]
         connector = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(connector=connector) as session:
 
-            async def post(user_id: int, text: str) -> bool:
-                """One message; True when the answer carried a passive reply."""
+            async def post(user_id: int, text: str) -> str | None:
+                """One message; the passive reply's text, None when the answer had none."""
                 xml = text_xml(text, msg_id=next(msg_ids), openid=f"o{user_id:08d}")
                 request = build(xml, timestamp=str(int(time.time())))
                 async with session.post(url, params=request.query, data=request.body) as answer:
                     body = await answer.read()
                 if answer.status != 200:
                     raise SystemExit(f"the bot answered HTTP {answer.status}")
-                return body != b"success" and bool(body)
+                if body == b"success" or not body:
+                    return None
+                fields = open_safe_mode_reply(body) if args.safe_mode else read_fields(body)
+                return fields["Content"]
 
             for _ in range(600):  # until the web server listens
                 try:
@@ -240,7 +245,7 @@ async def run_wechat(args: argparse.Namespace, folder: Path) -> dict[str, float]
             plan = messages(args.residents, args.messages, args.mix, args.seed)
             turns = {user_id: asyncio.Lock() for user_id, _ in plan}
             latencies: list[float] = []
-            passive: dict[int, int] = {}
+            passive: dict[str, list[str]] = {}  # openid -> passive replies
             bot_cpu_before = cpu_seconds(process.pid)
             driver_cpu_before = time.process_time()
             start = time.monotonic()
@@ -250,9 +255,10 @@ async def run_wechat(args: argparse.Namespace, folder: Path) -> dict[str, float]
                     await asyncio.sleep(max(0.0, start + index / args.rate - time.monotonic()))
                 async with turns[user_id]:  # WeChat delivers one resident's messages in order
                     asked = time.monotonic()
-                    if await post(user_id, text):
-                        passive[user_id] = passive.get(user_id, 0) + 1
+                    reply = await post(user_id, text)
                     latencies.append((time.monotonic() - asked) * 1000)
+                    if reply is not None:
+                        passive.setdefault(f"o{user_id:08d}", []).append(reply)
 
             await asyncio.gather(
                 *(resident_message(i, user_id, text) for i, (user_id, text) in enumerate(plan))
@@ -265,33 +271,36 @@ async def run_wechat(args: argparse.Namespace, folder: Path) -> dict[str, float]
             rss = peak_rss_mb(process.pid)
         process.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(process.wait(), 60)
-        custom: dict[str, int] = {}
-        for sent in fake.sent:
-            custom[sent.openid] = custom.get(sent.openid, 0) + 1
+        sent = list(fake.sent)
     log_text = log_path.read_text(encoding="utf-8", errors="replace")
     if code != 0:
         print(log_text[-3000:], file=sys.stderr)
         raise SystemExit(f"the bot exited with {code}")
-    expected: dict[int, int] = {}
-    for user_id, _ in plan:
-        expected[user_id] = expected.get(user_id, 0) + 1
-    lost = duplicated = 0
-    for user_id, count in expected.items():
-        got = passive.get(user_id, 0) + custom.get(f"o{user_id:08d}", 0)
-        lost += max(0, count - got)
-        duplicated += max(0, got - count)
+    # duplicated: a reply given in the request and sent by the API too
+    duplicated = sum(1 for s in sent if s.text in passive.get(s.openid, ()))
+    answered = sum(len(replies) for replies in passive.values())
     with sqlite3.connect(folder / "station.db") as db:
         rows = db.execute(
             "SELECT COUNT(*) FROM questions WHERE channel = 'wechat' AND address != ?",
             (f"o{10**7:08d}",),
         ).fetchone()
-    replies = sum(passive.values()) + sum(custom.values())
+        stored = db.execute("SELECT COUNT(*) FROM inbox WHERE channel = 'wechat'").fetchone()[0]
+        # lost: a message never stored, or stored with no reply given in the request or sent
+        unanswered = db.execute(
+            "SELECT COUNT(*) FROM inbox i WHERE channel = 'wechat' AND NOT EXISTS (SELECT 1"
+            " FROM outbox o WHERE o.inbox_id = i.id AND o.status IN ('passive', 'sent'))"
+        ).fetchone()[0]
+        by_api = db.execute(
+            "SELECT COUNT(*) FROM outbox WHERE inbox_id IS NOT NULL AND status = 'sent'"
+        ).fetchone()[0]
+    lost = unanswered + max(0, len(plan) + 1 - stored)  # + 1: the warm-up message
+    replies = answered + by_api
     return {
         "messages": len(plan),
         "replies": replies,
-        "passive": sum(passive.values()),
+        "passive": answered,
         "seconds": span,
-        "replies_per_second": sum(passive.values()) / span,
+        "replies_per_second": answered / span,
         "p50_ms": statistics.median(latencies),
         "p99_ms": percentile(latencies, 0.99),
         "max_ms": max(latencies),

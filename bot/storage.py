@@ -758,19 +758,10 @@ class Storage:
 
     # --- numbered choices (channels without buttons) ------------------------------------------
 
-    async def set_choices(self, resident_key: str, choices: str | None) -> None:
-        """Remembers the choices (JSON) last offered to a resident; None forgets them."""
-        if choices is None:
-            await self._write(
-                "forget the choices", "DELETE FROM choices WHERE resident_key = ?", (resident_key,)
-            )
-            return
-        await self._write(
-            "remember the choices",
-            "INSERT INTO choices (resident_key, choices, created_at) VALUES (?, ?, ?)"
-            " ON CONFLICT (resident_key) DO UPDATE SET choices = excluded.choices,"
-            " created_at = excluded.created_at",
-            (resident_key, choices, self._stamp()),
+    async def set_choices(self, resident_key: str, choices: str) -> None:
+        """Remembers the choices (JSON) last offered to a resident."""
+        await self.transact(
+            "remember the choices", lambda tx: tx.set_choices(resident_key, choices)
         )
 
     async def choices(self, resident_key: str) -> str | None:
@@ -1570,6 +1561,15 @@ class Tx:
             "UPDATE outbox SET status = 'passive', sent_at = ? WHERE id = ?", (self.now, fields[0])
         )
         return OutboxRow(*fields), True
+
+    async def set_choices(self, resident_key: str, choices: str) -> None:
+        """Remembers the choices (JSON) last offered to a resident as a numbered list."""
+        await self._db.execute(
+            "INSERT INTO choices (resident_key, choices, created_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (resident_key) DO UPDATE SET choices = excluded.choices,"
+            " created_at = excluded.created_at",
+            (resident_key, choices, self.now),
+        )
 
     async def add_note(self, ref: str, note: str, actor: str | None = None) -> None:
         """Records a note in an item's history without changing its status."""

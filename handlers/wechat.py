@@ -84,6 +84,7 @@ _PUNCTUATION = " 。.!！~～?？,，:：;；"
 # Menu button keys (come back as CLICK EventKey): topic message keys open the topic.
 MENU_COMMANDS = {"cmd:mine", "cmd:help", "cmd:language", "cmd:forget"}
 MENU_ASK_TOPICS = tuple(key for key in TOPICS if key != "topic.wish")
+FIELDS = tuple(field.name for field in dataclasses.fields(WeChatMessage))  # stored in the inbox
 
 
 # --- rendering: buttons as numbered choices ------------------------------------------------
@@ -247,7 +248,7 @@ class WeChatChannel:
             CHANNEL,
             key,
             f"{CHANNEL}:{message.from_user}",
-            json.dumps(dataclasses.asdict(message), ensure_ascii=False),
+            json.dumps({name: getattr(message, name) for name in FIELDS}, ensure_ascii=False),
         )
         try:
             fresh = await self.station.storage.receive([stored])
@@ -277,11 +278,10 @@ class WeChatChannel:
 
     async def _take_passive(self, inbox_id: int, openid: str) -> str | None:
         """The first text the core queued for this message, now answered in the request (the
-        rest of a long one queued for the API); None when there is nothing to answer with."""
-        choices: list[dict[str, str]] = []
+        rest of a long one queued for the API, its choices remembered); None when there is
+        nothing to answer with."""
 
         async def unit(tx: Tx) -> str | None:
-            nonlocal choices
             taken = await tx.take_passive(inbox_id, CHANNEL)
             if taken is None:
                 return None
@@ -291,15 +291,15 @@ class WeChatChannel:
                 for rest in texts[1:]:
                     follow = Outgoing(CHANNEL, row.address, rest)
                     await tx.queue(CHANNEL, row.address, follow.kind, follow.to_json())
+                if choices:
+                    await tx.set_choices(f"{CHANNEL}:{openid}", json.dumps(choices))
             return texts[0]
 
         try:
-            text = await self.station.storage.transact("answer in the request", unit)
+            return await self.station.storage.transact("answer in the request", unit)
         except StorageError as error:  # the courier sends it by the API instead
             log.error("wechat: %s", error)
             return None
-        await remember_choices(self.station, openid, choices)
-        return text
 
     # --- the dispatcher's handler: one stored message --------------------------------------
 
