@@ -1646,6 +1646,11 @@ class Tx:
         """Deletes a resident and everything of theirs; replies, history and staff-message
         links of their items go with the items (cascade)."""
         removed = 0
+        await self._db.execute(  # the numbered choices last shown to them (WeChat)
+            "DELETE FROM choices WHERE resident_key IN"
+            " (SELECT channel || ':' || external_id FROM residents WHERE user_id = ?)",
+            (user_id,),
+        )
         for table in ("questions", "wishes", "feedback", "events", "pending", "residents"):
             cursor = await self._db.execute(f"DELETE FROM {table} WHERE user_id = ?", (user_id,))
             removed += cursor.rowcount
