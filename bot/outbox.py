@@ -240,24 +240,26 @@ class Courier:
         nothing is waiting)."""
         rows = await self.storage.due_messages(exclude=self._in_flight)
         busy = set(self._in_flight.values())
-        by_destination: dict[str, list[tuple[OutboxRow, Outgoing]]] = {}
+        by_destination: dict[str, list[OutboxRow]] = {}
         for row in rows:
-            by_destination.setdefault(f"{row.channel}:{row.address}", []).append(
-                (row, Outgoing.from_json(row.payload))
-            )
+            by_destination.setdefault(f"{row.channel}:{row.address}", []).append(row)
         next_pause: float | None = None
         now_utc = datetime.now(UTC)
-        for destination, waiting in by_destination.items():
+        for destination, queued in by_destination.items():
             if destination in busy:
                 next_pause = _sooner(next_pause, 0.05)
                 continue
-            row, message = waiting[0]
+            row = queued[0]
             transport = self.transports.get(row.channel)
             if transport is None:  # another process serves that channel
                 continue
             if row.not_before and (later := parse_time(row.not_before)) > now_utc:
                 next_pause = _sooner(next_pause, (later - now_utc).total_seconds())
                 continue
+            # parsed only now: rows held back (a WeChat reply awaiting its passive answer)
+            # are read on every wake, and parsing them each time would cost for nothing
+            waiting = [(each, Outgoing.from_json(each.payload)) for each in queued]
+            message = waiting[0][1]
             limits = transport.limits(message)
             wait = self.windows.wait(limits)
             if wait > 0:
