@@ -212,6 +212,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "如还有疑问，直接回复这条消息即可。",
         "en": "To ask more, just reply to this message.",
     },
+    "staff.reply_hint.wechat": {
+        "zh": "如还有疑问，直接发消息问我，或打电话给驿站。",
+        "en": "To ask more, just send me a message, or phone the station.",
+    },
     "staff.wish_accepted": {
         "zh": "您的心愿（{ref}）「{text}」驿站已经受理，我们会尽快安排。",
         "en": "Your wish ({ref}) “{text}” is accepted: the station will arrange it.",

@@ -26,7 +26,7 @@ import yaml
 from rapidfuzz import fuzz, process
 
 from bot.inbox import current_turn
-from bot.messages import LANGUAGES, t
+from bot.messages import LANGUAGES, has, t
 from bot.outbox import Button, Outgoing
 from bot.storage import Item, Stats, Storage, Tx, chronological, format_ref, parse_time
 from bot.storage import parse_ref as _parse_ref
@@ -546,9 +546,10 @@ class StaffDesk:
                 buttons = [
                     [Button(t("staff.thanks_button", language), staff_callback("thx", item.ref))]
                 ]
-            await self._to_resident(
-                tx, item, f"{body}\n\n{t('staff.reply_hint', language)}", buttons, actor
-            )
+            # WeChat has no "reply to this message": there a new message is a new question
+            hint = f"staff.reply_hint.{item.channel}"
+            hint = hint if has(hint) else "staff.reply_hint"
+            await self._to_resident(tx, item, f"{body}\n\n{t(hint, language)}", buttons, actor)
             await self._confirm(
                 tx, confirm, t("staffui.sent", actor.language, name=name_of(item), ref=item.ref)
             )

@@ -328,6 +328,7 @@ async def test_staff_reply_reaches_the_resident_and_thanks_by_number(bot: WeChat
     assert sent[0].openid == OPENID
     assert "已经报修了，明天来修。" in sent[0].text
     assert "1. " + t("staff.thanks_button", "zh") in sent[0].text
+    assert t("staff.reply_hint.wechat", "zh") in sent[0].text, "no 'reply to this message'"
     assert "已经报修了".encode() in sent[0].raw_body, "Chinese sent as is, not \\u escapes"
     thanks = await bot.say("1")
     assert thanks.startswith(t("staff.thanks_ack", "zh"))
