@@ -1,13 +1,22 @@
 """Load benchmark: simulated residents against the fake Bot API, `stationbot run` as a subprocess.
 
-This process serves the fake Bot API (tests/fake_telegram.py) and plays the residents; the bot
-runs in its own process with the rate limiter off, so what is measured is the bot. Prints
-replies per second, p50/p99 latency from update to reply, the bot's peak RSS, and lost and
-duplicated replies; with --check, exits 1 when a target of docs/benchmarks.md is missed.
+This process serves the fake Bot API (tests/fake_telegram.py) and plays the residents.
+
+Bench profile (default): the bot runs with Telegram's limits off and no staff, so what is
+measured is the bot itself. Prints replies per second, p50/p99 latency from update to reply,
+the bot's peak RSS, and lost and duplicated replies.
+
+Production profile (--profile production): limits on, a staff group, and a fake Telegram that
+enforces 20 messages a minute per group and 30 a second in all (429 with retry_after). A wave
+of 60 questions the FAQ cannot answer, then 20 other residents ask 食堂几点开门: how long the
+slowest of those 20 waits, how long until every reference reached the staff group, and (with
+--kill) what a kill -9 while notices queue costs. With --check, exits 1 when a target of
+docs/benchmarks.md is missed.
 
     .venv/bin/python benchmarks/load.py                      # burst: as fast as the bot goes
     .venv/bin/python benchmarks/load.py --rate 300           # paced: 300 messages a second
     .venv/bin/python benchmarks/load.py --residents 1000 --messages 10 --mix unanswered
+    .venv/bin/python benchmarks/load.py --profile production --kill
 
 The WeChat profile (--channel wechat) plays WeChat's servers instead: signed POSTs to the
 bot's web server (plaintext, or --safe-mode), each resident's messages one after another as
@@ -25,6 +34,7 @@ import asyncio
 import logging
 import os
 import random
+import re
 import signal
 import socket
 import sqlite3
@@ -58,6 +68,13 @@ from faq.loader import load  # noqa: E402
 from handlers.wechat_protocol import read_fields  # noqa: E402
 
 TARGET_REPLIES_PER_SECOND = 300
+TARGET_FAQ_DURING_WAVE_S = 3.0  # production: the slowest FAQ answer during a wave
+TARGET_STAFF_TOLD_S = 100.0  # production: every reference of the wave in the staff group
+WAVE = 60
+ASKING = 20
+STAFF = 900
+STAFF_GROUP = -500
+REF = re.compile(r"Q\d{4,}")
 TARGET_P99_MS = 250
 TARGET_RSS_MB = 150
 DRAIN_SECONDS = 120  # after the last message, how long replies may take before counting lost
@@ -186,6 +203,141 @@ async def run(args: argparse.Namespace, folder: Path) -> dict[str, float]:
         "rows": rows[0],
         "errors": bot.log.count(" ERROR "),
     }
+
+
+async def run_production(args: argparse.Namespace, folder: Path) -> dict[str, float]:
+    fake = FakeTelegram(enforce_limits=True)
+    fake.chat_types[STAFF_GROUP] = "supergroup"
+    fake.start()
+    bot = BotProcess(folder, fake, {"staff": {"user_ids": [STAFF], "chat_id": STAFF_GROUP}})
+    await bot.start()
+    killed_with_unsent = 0
+    try:
+        await fake.replies(fake.message("食堂几点开门", user_id=10**9), timeout=60)
+        await fake.settle()
+        first_call = len(fake.calls)
+        start = time.monotonic()
+        for user_id in range(1, WAVE + 1):
+            fake.message(f"zorbly quaffle {user_id} wixen", user_id=user_id)
+        asked: dict[int, float] = {}
+        for user_id in range(1001, 1001 + ASKING):
+            asked[user_id] = time.monotonic()
+            fake.message("食堂几点开门", user_id=user_id)
+
+        def answered() -> dict[int, float]:
+            return {
+                c.chat_id: c.at
+                for c in fake.calls[first_call:]
+                if c.method == "sendMessage" and c.ok and c.chat_id in asked
+            }
+
+        await fake.wait_for(lambda: len(answered()) == ASKING, timeout=60, what="FAQ answers")
+        faq_waits = [answered()[user_id] - asked[user_id] for user_id in asked]
+
+        def staff_refs() -> set[str]:
+            return {
+                ref
+                for c in fake.calls[first_call:]
+                if c.method == "sendMessage" and c.ok and c.chat_id == STAFF_GROUP
+                for ref in REF.findall(c.text)
+            }
+
+        if args.kill:  # while replies and notices still queue behind Telegram's limits
+            await fake.wait_for(
+                lambda: any(c.chat_id in asked for c in fake.calls[first_call:]),
+                timeout=60,
+                what="the first answers going out",
+            )
+            bot.kill()
+            await bot.process.wait()
+            with sqlite3.connect(folder / "station.db") as db:
+                [(killed_with_unsent,)] = db.execute(
+                    "SELECT COUNT(*) FROM outbox WHERE status = 'pending'"
+                )
+            await bot.start()
+        await fake.wait_for(
+            lambda: len(staff_refs()) >= WAVE, timeout=300, what="every reference to staff"
+        )
+        staff_told = (
+            max(
+                c.at
+                for c in fake.calls[first_call:]
+                if c.method == "sendMessage" and c.ok and c.chat_id == STAFF_GROUP
+            )
+            - start
+        )
+
+        def resident_replies() -> list:
+            return [
+                c
+                for c in fake.calls[first_call:]
+                if c.method == "sendMessage" and c.ok and 0 < c.chat_id <= WAVE
+            ]
+
+        await fake.wait_for(
+            lambda: {c.chat_id for c in resident_replies()} == set(range(1, WAVE + 1)),
+            timeout=120,
+            what="every resident of the wave told",
+        )
+        await fake.settle(quiet=1.0)
+        staff_messages = [
+            c for c in fake.calls[first_call:]
+            if c.method == "sendMessage" and c.ok and c.chat_id == STAFF_GROUP
+        ]  # fmt: skip
+        replies = resident_replies()
+        rss = peak_rss_mb(bot.process.pid)
+    finally:
+        code = await bot.stop()
+        await fake.stop()
+    if code != 0:
+        print(bot.log[-3000:], file=sys.stderr)
+        raise SystemExit(f"the bot exited with {code}")
+    with sqlite3.connect(folder / "station.db") as db:
+        [(rows,)] = db.execute("SELECT COUNT(*) FROM questions")
+    per_resident = [sum(1 for c in replies if c.chat_id == u) for u in range(1, WAVE + 1)]
+    return {
+        "faq_slowest_s": max(faq_waits),
+        "faq_median_s": statistics.median(faq_waits),
+        "staff_told_s": staff_told,
+        "staff_messages": len(staff_messages),
+        "rows": rows,
+        "lost": sum(1 for n in per_resident if n == 0),
+        "duplicated": sum(n - 1 for n in per_resident if n > 1),
+        "killed_with_unsent": killed_with_unsent,
+        "throttled": sum(1 for c in fake.calls[first_call:] if not c.ok),
+        "peak_rss_mb": rss,
+        "errors": bot.log.count(" ERROR "),
+    }
+
+
+def report_production(args: argparse.Namespace, figures: dict[str, float]) -> list[str]:
+    print(
+        f"production profile: {WAVE} unanswered questions, then {ASKING} residents ask "
+        "食堂几点开门; staff group at 20/min, 30/s in all"
+        + (", kill -9 mid-way" if args.kill else "")
+    )
+    print(f"FAQ answers during the wave  slowest {figures['faq_slowest_s']:.2f} s, "
+          f"median {figures['faq_median_s']:.2f} s")  # fmt: skip
+    print(f"all {WAVE} references with staff   {figures['staff_told_s']:.1f} s "
+          f"in {figures['staff_messages']} messages (digests)")  # fmt: skip
+    print(f"429s from Telegram           {figures['throttled']}")
+    if args.kill:
+        print(f"killed with unsent messages  {figures['killed_with_unsent']}")
+    print(f"questions in SQLite          {figures['rows']} of {WAVE}")
+    print(f"residents never told         {figures['lost']}")
+    print(f"replies sent twice           {figures['duplicated']}")
+    print(
+        f"peak RSS of the bot          {figures['peak_rss_mb']:.1f} MB"
+        f"   errors: {figures['errors']}"
+    )
+    missed = []
+    if figures["faq_slowest_s"] > TARGET_FAQ_DURING_WAVE_S:
+        missed.append("FAQ answers during the wave")
+    if figures["staff_told_s"] > TARGET_STAFF_TOLD_S:
+        missed.append("references to staff")
+    if figures["rows"] != WAVE or figures["lost"]:
+        missed.append("lost questions or replies")
+    return missed
 
 
 async def run_wechat(args: argparse.Namespace, folder: Path) -> dict[str, float]:
@@ -336,7 +488,15 @@ def main() -> int:
         "--safe-mode", action="store_true", help="WeChat: AES-encrypted messages and replies"
     )
     parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
+    parser.add_argument("--profile", choices=["bench", "production"], default="bench")
+    parser.add_argument("--kill", action="store_true", help="production: kill -9 mid-way")
     args = parser.parse_args()
+    if args.profile == "production":
+        with tempfile.TemporaryDirectory(prefix="stationbot-load-") as folder:
+            missed = report_production(args, asyncio.run(run_production(args, Path(folder))))
+        if missed:
+            print("missed: " + ", ".join(missed))
+        return 1 if args.check and missed else 0
     with tempfile.TemporaryDirectory(prefix="stationbot-load-") as folder:
         profile = run_wechat if args.channel == "wechat" else run
         figures = asyncio.run(profile(args, Path(folder)))

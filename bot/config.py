@@ -42,8 +42,14 @@ SECTIONS: dict[str, tuple[str, ...]] = {
 }
 TOP_KEYS = (*SECTIONS, "timezone")
 WEBHOOK_KEYS = ("listen", "port", "path", "url", "secret_token")
-# Telegram accepts 1-256 of these characters in X-Telegram-Bot-Api-Secret-Token
-_SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+# Telegram allows 1-256 of these characters in X-Telegram-Bot-Api-Secret-Token; fewer than
+# 32 could be guessed by anyone who can reach the webhook port
+_SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{32,256}$")
+SECRET_TOKEN_MIN = 32
+# a bot token as @BotFather issues it: the bot's numeric id, a colon, the secret part
+_BOT_TOKEN = re.compile(r"^[0-9]+:[A-Za-z0-9_-]+$")
+# values of keys named like these are never shown in an error message
+_SECRET_KEY = re.compile(r"token|secret|password|passwd|api_key|aes_key|private_key", re.I)
 # WeChat's server-URL token: 3 to 32 letters and digits (the account settings refuse others)
 _WECHAT_TOKEN = re.compile(r"^[A-Za-z0-9_-]{3,32}$")
 _WECHAT_AES_KEY = re.compile(r"^[A-Za-z0-9]{43}$")
@@ -58,7 +64,7 @@ class WebhookConfig:
     """Where Telegram delivers updates when the bot runs behind a webhook."""
 
     url: str  # public https URL Telegram posts to
-    listen: str = "0.0.0.0"
+    listen: str = "127.0.0.1"  # behind a reverse proxy; 0.0.0.0 only when Telegram connects here
     port: int = 8443
     path: str = "/telegram"
     secret_token: str | None = field(default=None, repr=False)
@@ -113,7 +119,7 @@ class Config:
     web: WebConfig = field(default_factory=WebConfig)
     wechat: WeChatConfig | None = None  # None: no WeChat channel
     config_path: Path | None = None  # the file these values came from; None = built-in defaults
-    token_from_env: bool = False  # the token came from STATIONBOT_TOKEN
+    token_from_environment: bool = False  # the token came from $STATIONBOT_TOKEN
     # line of each dotted key in the file, for errors found later (check_storage_path)
     key_lines: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
@@ -128,6 +134,14 @@ class Config:
             return "(none)"
         bot_id, _, secret = self.token.partition(":")
         return f"{bot_id}:****" if secret else "****"
+
+    @property
+    def token_source(self) -> str:
+        """Where the token came from, for messages: "the STATIONBOT_TOKEN environment
+        variable" or "config.yaml:3: telegram.token"."""
+        if self.token_from_environment:
+            return f"the {TOKEN_ENV} environment variable"
+        return self.where("telegram.token")
 
     def where(self, key: str) -> str:
         """Where a key was set, such as "config.yaml:12: storage.path", for messages."""
@@ -190,7 +204,7 @@ class _Reader:
                 hint = "; put it in quotes"
             if kind == "boolean":
                 hint = "; write true or false"
-            raise self.fail(line, name, f"expected {kind}, got {value!r}{hint}")
+            raise self.fail(line, name, f"expected {kind}, got {_shown(name, value)}{hint}")
         return value
 
     def path(self, mapping: LineDict, key: str, name: str) -> Path | None:
@@ -205,7 +219,9 @@ class _Reader:
         value = self.get(mapping, key, name, "text", default)
         if value is not None and not value.startswith(("https://", "http://")):
             raise self.fail(
-                mapping.key_line(key), name, f"expected an http(s):// URL, got {value!r}"
+                mapping.key_line(key),
+                name,
+                f"expected an http(s):// URL, got {_shown(name, value)}",
             )
         return value
 
@@ -215,7 +231,9 @@ class _Reader:
         value = self.get(mapping, key, name, kind)
         if value is not None and (value < low or (high is not None and value > high)):
             span = f"from {low:g} to {high:g}" if high is not None else f"of at least {low:g}"
-            raise self.fail(mapping.key_line(key), name, f"expected a {kind} {span}, got {value!r}")
+            raise self.fail(
+                mapping.key_line(key), name, f"expected a {kind} {span}, got {_shown(name, value)}"
+            )
         return value
 
 
@@ -255,11 +273,12 @@ def _read_telegram(reader: _Reader) -> dict[str, Any]:
         raise reader.fail(
             raw.key_line("secret_token"),
             "telegram.webhook.secret_token",
-            "use 1 to 256 characters from A-Z, a-z, 0-9, _ and -",
+            f"use {SECRET_TOKEN_MIN} to 256 characters from A-Z, a-z, 0-9, _ and - (it has"
+            f" {len(secret)}), or leave it out to have one generated",
         )
     values["webhook"] = WebhookConfig(
         url=url,
-        listen=reader.get(raw, "listen", "telegram.webhook.listen", "text", "0.0.0.0"),
+        listen=reader.get(raw, "listen", "telegram.webhook.listen", "text", "127.0.0.1"),
         port=reader.bounded(raw, "port", "telegram.webhook.port", "integer", 1, 65535) or 8443,
         path=path,
         secret_token=secret,
@@ -321,6 +340,32 @@ def _read_wechat(reader: _Reader) -> WeChatConfig | None:
             wechat, "api_base_url", "wechat.api_base_url", "https://api.weixin.qq.com"
         ),
     )
+
+
+def _shown(name: str, value: Any) -> str:
+    """A value for an error message; a secret's (token, password...) is described, never shown."""
+    if not _SECRET_KEY.search(name.rsplit(".", 1)[-1]):
+        return repr(value)
+    if isinstance(value, str):
+        return f"text of {len(value)} characters (not shown)"
+    return f"{type(value).__name__} (not shown)"
+
+
+def token_problem(token: str) -> str | None:
+    """Why `token` cannot be a Telegram bot token, or None if it has the right shape. Never
+    repeats the token."""
+    if not token:
+        return "it is empty"
+    if any(char.isspace() for char in token):
+        return "it contains spaces or line breaks"
+    bot_id, colon, _ = token.partition(":")
+    if not colon:
+        return "it has no ':' (a token is the bot's number, ':' and a secret, from @BotFather)"
+    if not bot_id.isascii() or not bot_id.isdigit():
+        return "the part before ':' must be the bot's numeric id"
+    if not _BOT_TOKEN.match(token):
+        return "after ':' must come the secret part: letters, digits, _ and - only"
+    return None
 
 
 def _read_staff(reader: _Reader) -> dict[str, Any]:
@@ -458,7 +503,12 @@ def load_config(path: str | Path | None = None, *, require_token: bool = False) 
     config.config_path = file
     if os.environ.get(TOKEN_ENV):
         config.token = os.environ[TOKEN_ENV].strip()
-        config.token_from_env = True
+        config.token_from_environment = True
+    if config.token == "" and not config.token_from_environment:
+        config.token = None  # token: "" in the file, as in a template: no token
+    problem = None if config.token is None else token_problem(config.token)
+    if problem:
+        raise ConfigError(f"{config.token_source}: not a Telegram bot token: {problem}")
     # the token is needed when Telegram is the way in: a WeChat-only station runs without it
     if require_token and not config.token and config.wechat is None:
         where = file or f"{DEFAULT_CONFIG_FILE} (copy config.example.yaml)"

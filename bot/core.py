@@ -10,11 +10,12 @@ delivers the messages. Adapters in handlers/ only parse input.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 import secrets
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -25,10 +26,11 @@ from rapidfuzz import fuzz, process
 from bot.config import Config, load_station_faq
 from bot.inbox import Turn, current_turn
 from bot.live import LIVE_ANSWERS, list_branches, nearest_branches
-from bot.messages import LANGUAGES, all_variants, has, t
+from bot.messages import LANGUAGES, has, t
 from bot.outbox import Button, Outgoing
 from bot.storage import Item, Resident, Storage, StorageError, Tx, parse_time
 from bot.text import clean_text, one_line
+from bot.topics import KEYBOARD_ROWS, topic_of
 from faq.matcher import Matcher
 from faq.model import Entry, KnowledgeBase, MatchResult
 from faq.normalize import detect_language
@@ -50,26 +52,13 @@ MINE_TEXT_CHARS = 120
 # A resident may have this many questions waiting for staff; past it, new ones are not saved
 # and the reply says so (and gives the phone number), so one resident cannot flood the inbox.
 MAX_OPEN_QUESTIONS = 20
+RESIDENT_CACHE = 10_000  # residents kept in memory between their messages (least recent go)
+RESIDENT_TOUCH_SECONDS = 3600  # last_seen is written at most this often per resident
 
 HUMAN_ENTRY = "smalltalk.human"  # asking for a person: answer and save for staff
 FRAUD_ENTRY = "safety.fraud"  # a fraud attempt: the warning at once, and staff told
 WISH_HOW_ENTRY = "wish.how"  # answering it offers a "make a wish now" button
 SAVED_WITH_ANSWER = {HUMAN_ENTRY: "human.saved", FRAUD_ENTRY: "fraud.saved"}
-
-# Big topic buttons: message key of the label -> what pressing it opens.
-TOPICS: dict[str, str] = {
-    "topic.canteen": "category:canteen",
-    "topic.hours": "entry:station.hours",
-    "topic.donation": "category:donation",
-    "topic.aid": "category:aid",
-    "topic.services": "category:services",
-    "topic.wish": "wish",
-}
-KEYBOARD_ROWS = (
-    ("topic.canteen", "topic.hours"),
-    ("topic.donation", "topic.aid"),
-    ("topic.services", "topic.wish"),
-)
 
 # Typed instead of pressing "Cancel" under the wish prompt: not a wish.
 WISH_CANCEL_WORDS = {"取消", "不许了", "不许", "算了", "不要了", "不用了", "cancel", "never mind"}
@@ -212,6 +201,8 @@ class Context:
     user_id: int = 0  # the internal id, once the unit has created or refreshed the resident
     turn: Turn | None = None  # the incoming message being handled (read before the unit:
     # units run in the group-commit task, whose context is another message's)
+    stored: Resident | None = None  # the resident as stored, once the unit has them
+    language_written: str | None = None  # the reply language the unit stored as last used
 
     @property
     def awaiting_wish(self) -> datetime | None:
@@ -269,12 +260,12 @@ class Station:
         self._clock = clock
         self._now = now or (lambda: datetime.now(ZoneInfo(config.timezone)))
         self._storage_problems: set[str] = set()
+        # residents as stored after their last message, by Sender.key, with when last_seen
+        # was written: most messages then need no read and no write of the resident
+        self._residents: OrderedDict[str, tuple[Resident, float]] = OrderedDict()
         self._refusals_logged: dict[str, float] = {}
         self._match_batch = MatchBatch()
         self._reply_holds: dict[str, float] = {}  # channel -> seconds (see hold_replies)
-        self._topic_by_label = {
-            label: target for key, target in TOPICS.items() for label in all_variants(key)
-        }
 
     @classmethod
     async def create(
@@ -299,10 +290,6 @@ class Station:
 
     # --- the decision for one text: what `stationbot match` reports too ---
 
-    def topic_of(self, text: str) -> str | None:
-        """The topic a big button's label opens ("category:canteen"), else None."""
-        return self._topic_by_label.get(text.strip())
-
     async def decide(self, text: str) -> MatchResult:
         """The matcher's decision for a cleaned text, scored with others asked meanwhile."""
         return await self._match_batch.match(self.matcher, text)
@@ -317,28 +304,46 @@ class Station:
         verdict = self.flood.check(sender.key)
         if verdict == "silent":
             return None
-        try:
-            resident = await self.storage.find_resident(sender.channel, str(sender.user_id))
-        except StorageError as error:
-            resident = None
-            self._storage_problem("read resident", error)
+        cached = self._residents.get(sender.key)
+        if cached is not None:
+            resident, touched = cached
+            self._residents.move_to_end(sender.key)
+        else:
+            touched = None
+            try:
+                resident = await self.storage.find_resident(sender.channel, str(sender.user_id))
+            except StorageError as error:
+                resident = None
+                self._storage_problem("read resident", error)
         turn = current_turn.get()
         context = Context(sender, self._language(sender, resident, text), resident, turn=turn)
         if verdict == "warn":
             log.info("flood control: %s is over the limit", sender.key)
             decide = self._slow_down
 
+        fresh = (
+            resident is not None
+            and touched is not None
+            and self._clock() - touched < RESIDENT_TOUCH_SECONDS
+            and sender.display_name in (None, resident.display_name)
+        )
+
         async def unit(tx: Tx) -> Reply | None:
             context.tx = tx
-            stored = await tx.resident(
-                sender.channel, str(sender.user_id), display_name=sender.display_name
-            )
+            if fresh:  # seen lately as they are: last_seen is recent enough
+                stored = resident
+            else:
+                stored = await tx.resident(
+                    sender.channel, str(sender.user_id), display_name=sender.display_name
+                )
             context.user_id = stored.user_id
+            context.stored = stored
             reply = await decide(context)
             if reply is not None:
                 await self._queue_reply(tx, sender, reply, turn)
                 if reply.language != stored.last_language:
-                    await tx.update_resident(stored.user_id, last_language=reply.language)
+                    await tx.set_last_language(stored.user_id, reply.language)
+                    context.language_written = reply.language
                 if reply.saved is not None:
                     for notice in self.notices(reply.saved):
                         await tx.queue(
@@ -351,10 +356,26 @@ class Station:
         try:
             reply = await self.storage.transact("handle a message", unit)
         except StorageError as error:
+            self._residents.pop(sender.key, None)
             return await self._apologise(sender, context.language, error, turn)
         if turn is not None:
             turn.finished = True
+        self._remember(sender.key, context, fresh, touched)
         return reply
+
+    def _remember(self, key: str, context: Context, fresh: bool, touched: float | None) -> None:
+        """Keeps the resident as stored after this message, for the next one (a bounded LRU;
+        a unit that changed the resident beyond the reply language leaves them out)."""
+        stored = context.stored
+        if stored is None or context.tx is None or stored.user_id in context.tx.residents_changed:
+            self._residents.pop(key, None)
+            return
+        if context.language_written is not None:
+            stored = dataclasses.replace(stored, last_language=context.language_written)
+        self._residents[key] = (stored, touched if fresh else self._clock())
+        self._residents.move_to_end(key)
+        while len(self._residents) > RESIDENT_CACHE:
+            self._residents.popitem(last=False)
 
     async def _apologise(
         self, sender: Sender, language: str, error: StorageError, turn: Turn | None
@@ -544,7 +565,7 @@ class Station:
         """Answers a typed message, suggests entries, or saves the question for staff."""
         text = clean_text(text)
         readable = worth_reading(text)  # a stray "g" does not switch a Chinese chat to English
-        target = self.topic_of(text) if readable else None
+        target = topic_of(text) if readable else None
         result = await self.decide(text) if readable and target is None else None
 
         async def decide(c: Context) -> Reply:
@@ -592,7 +613,7 @@ class Station:
         """Tells the resident the nearest station, with distance and address."""
 
         async def decide(c: Context) -> Reply:
-            if not self.kb.station.get("branches"):
+            if not self.kb.station.branches:
                 return Reply(t("no_branches", c.language), c.language)
             try:
                 text = nearest_branches(self.kb.station, latitude, longitude, c.language)
@@ -636,7 +657,7 @@ class Station:
                     else None
                 )
             updated = await c.tx.set_status(item.ref, "open", note=text)
-            if not await c.tx.notice_waiting(item.ref):
+            if not await c.tx.notice_waiting(f"follow_up:{item.ref}"):
                 for notice in self.notices(updated, follow_up=text):
                     await c.tx.queue(notice.channel, notice.address, notice.kind, notice.to_json())
             return Reply(t("staff.follow_up_saved", c.language, ref=item.ref), c.language)
@@ -706,7 +727,7 @@ class Station:
             return await self._expired(c)
         await c.tx.update_question(token, entry_id=entry.id)
         await c.tx.record_event("suggestion_click", c.user_id, entry.id)
-        return self._answer_reply(entry, c.language, token)
+        return self._answer_reply(entry, c.language, token, pending.question)
 
     async def _on_pass_to_staff(self, c: Context, token: str) -> Reply:
         """Saves the question for staff ("none of these", or after a 👎)."""
@@ -750,6 +771,7 @@ class Station:
             return Reply(t("forget.kept", c.language), c.language, retire_buttons=True)
         count = await c.tx.forget(c.user_id)
         self.storage.after_forget()
+        self._residents.pop(c.sender.key, None)
         self.flood.forget(c.sender.key)
         return Reply(t("forget.done", c.language, count=count), c.language, retire_buttons=True)
 
@@ -789,14 +811,16 @@ class Station:
             saved = await self._save_question(
                 c, text, result.candidates, SAVED_WITH_ANSWER[entry.id], flag=flag
             )
-            saved.text = f"{self._answer_text(entry, c.language)}\n\n{saved.text}"
+            saved.text = f"{self._answer_text(entry, c.language, text)}\n\n{saved.text}"
             return saved
         token = await self._keep(c, text, [], result.candidates, entry.id)
         return self._answer_reply(entry, c.language, token, text)
 
     def _answer_text(self, entry: Entry, language: str, question: str = "") -> str:
+        """The answer with its live line, which may depend on the question (a street names
+        its branch, a holiday its dates)."""
         text = answer_text(entry, language)
-        live = self._live_line(entry, language)
+        live = self._live_line(entry, language, question)
         return f"{text}\n\n{live}" if live else text
 
     def _answer_reply(self, entry: Entry, language: str, token: str, question: str = "") -> Reply:
@@ -810,12 +834,12 @@ class Station:
             rows.insert(0, [Button(t("wish.start", language), callback("wish", "start"))])
         return Reply(self._answer_text(entry, language, question), language, buttons=rows)
 
-    def _live_line(self, entry: Entry, language: str) -> str:
+    def _live_line(self, entry: Entry, language: str, question: str = "") -> str:
         live = LIVE_ANSWERS.get(entry.live) if entry.live else None
         if live is None or not self.kb.station:
             return ""
         try:
-            return live(self.kb.station, self._now(), language)
+            return live(self.kb.station, self._now(), language, question)
         except Exception:  # live data is a bonus: a bad station file must not cost the answer
             log.exception("live answer %r failed for entry %s", entry.live, entry.id)
             return ""
@@ -949,10 +973,10 @@ class Station:
 
     def _contact_phone(self) -> str | None:
         station = self.kb.station
-        if station.get("phone"):
-            return str(station["phone"])
-        branches = station.get("branches") or []
-        return str(branches[0]["phone"]) if branches and branches[0].get("phone") else None
+        if station.phone:
+            return station.phone
+        branches = station.branches
+        return branches[0].phone if branches and branches[0].phone else None
 
     def _storage_problem(self, action: str, error: Exception) -> None:
         """Logs a non-essential storage failure once per cause (the reply goes out anyway)."""

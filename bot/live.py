@@ -1,8 +1,10 @@
 """Live answers computed from station data and the clock: open now?, which meal, today's menu,
-nearest branch. Pure functions: callers pass `now`, so the same inputs always give the same text.
+nearest branch, the branch or holiday a resident names. Pure functions: callers pass `now` and
+the resident's text, so the same inputs always give the same text.
 
-`station` is the `station:` mapping of faq/data/station.yaml (KnowledgeBase.station).
-Bad or missing station data raises LiveDataError (one line); callers fall back to the static answer.
+`station` is the StationInfo that faq.loader built from faq/data/station.yaml
+(KnowledgeBase.station): checked once at load time, never re-parsed here. Missing station data
+(no hours, no branches) raises LiveDataError (one line); callers fall back to the static answer.
 """
 
 from __future__ import annotations
@@ -10,16 +12,48 @@ from __future__ import annotations
 import logging
 import math
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import cache
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import chinese_calendar
+from chinese_calendar import constants as calendar_data
 
-from faq.loader import WEEKDAYS
+from bot.messages import LANGUAGES, MESSAGES
+from faq.model import (
+    WEEKDAYS,
+    Branch,
+    Localized,
+    StationInfo,
+    TimeRange,
+    branch_named_in,
+    names_a_street,
+)
+
+__all__ = [
+    "LIVE_ANSWERS",
+    "Branch",
+    "DayPlan",
+    "HolidayPeriod",
+    "LiveDataError",
+    "StationInfo",
+    "branch_address",
+    "branch_named_in",
+    "branches_by_distance",
+    "canteen_status",
+    "distance_m",
+    "holiday_named_in",
+    "hours_for",
+    "is_open_day",
+    "list_branches",
+    "names_a_street",
+    "nearest_branches",
+    "opening_status",
+    "plan_for",
+    "todays_menu",
+]
 
 log = logging.getLogger(__name__)
 
@@ -52,92 +86,44 @@ HOLIDAY_NAMES_ZH = {
     "Anti-Fascist 70th Day": "抗战胜利纪念日",
 }
 
-# Sentence templates of the live lines (data-driven text, kept next to the data they format).
-TEMPLATES: dict[str, dict[str, str]] = {
-    "zh": {
-        "open_now": "现在开着，{until} 关门。",
-        "lunch_break": "现在午休中，{reopen} 再开。",
-        "break": "现在休息中，{reopen} 再开。",
-        "not_yet": "现在还没开门，今天 {opens} 开门。",
-        "closed_now": "现在不开门。下次开门：{next}。",
-        "no_next": "现在不开门。最近一个月没有开放安排，请打电话问一下。",
-        "today_hours": "今天开放时间：{hours}。",
-        "today_closed": "今天（{weekday}）休息。",
-        "today_holiday": "今天是{holiday}假期，休息。",
-        "today_holiday_hours": "今天是{holiday}假期，开放时间：{hours}。",
-        "today_adjusted": "今天是调休上班日，开放时间：{hours}。",
-        "today_closed_date": "今天临时休息。",
-        "calendar_unknown": "（{year}年的节假日安排还不知道，节假日前请先打电话问一下。）",
-        "next_tomorrow": "明天 {weekday} {time}",
-        "next_this_week": "{weekday} {time}",
-        "next_dated": "{month}月{day}日 {weekday} {time}",
-        "serving": "现在是{meal}时间（{hours}）。",
-        "no_meal_now": "现在不供餐。下一顿：{meal} {hours}。",
-        "meals_over": "今天的饭点已经过了。明天{meal} {start} 开始。",
-        "canteen_holiday": "今天是节假日，供餐可能有调整，请先打电话问一下。",
-        "menu_title": "今天（{weekday}）的菜单：",
-        "menu_line": "{meal}：{dishes}",
-        "meal_label": "{meal}（{hours}）",
-        "no_menu": "今天（{weekday}）没有菜单。",
-        "nearest_one": "离您最近的驿站：",
-        "nearest_many": "离您最近的 {count} 个驿站：",
-        "branch_distance": "{name}，约 {distance}",
-        "address": "地址：{address}",
-        "phone": "电话：{phone}",
-        "meters": "{value} 米",
-        "kilometers": "{value} 公里",
-        "branch_count": "共有 {count} 个市民驿站：",
-        "branch_brief": "{number}. {name}：{address}，电话 {phone}",
-        "send_location": "发送您的位置，就能找到离您最近的驿站。",
-        "list_sep": "、",
-    },
-    "en": {
-        "open_now": "Open now, until {until}.",
-        "lunch_break": "Closed now for the lunch break; open again at {reopen}.",
-        "break": "Closed now for a break; open again at {reopen}.",
-        "not_yet": "Not open yet; opens today at {opens}.",
-        "closed_now": "Closed now. Next opening: {next}.",
-        "no_next": "Closed now, with no opening in the next month. Please phone us.",
-        "today_hours": "Today's hours: {hours}.",
-        "today_closed": "Closed today ({weekday}).",
-        "today_holiday": "Today is a public holiday ({holiday}): closed.",
-        "today_holiday_hours": "Today is a public holiday ({holiday}). Hours: {hours}.",
-        "today_adjusted": "Today is an adjusted working day (调休). Hours: {hours}.",
-        "today_closed_date": "Closed today (special closing).",
-        "calendar_unknown": "(The {year} public holidays are not known yet; please phone before "
-        "coming on a holiday.)",
-        "next_tomorrow": "tomorrow, {weekday} {time}",
-        "next_this_week": "{weekday} {time}",
-        "next_dated": "{weekday} {day} {month}, {time}",
-        "serving": "The canteen is serving {meal} now ({hours}).",
-        "no_meal_now": "No meal is being served right now. Next: {meal} {hours}.",
-        "meals_over": "Today's meals are over. Tomorrow {meal} starts at {start}.",
-        "canteen_holiday": "Today is a public holiday: meal times may change, please phone first.",
-        "menu_title": "Today's menu ({weekday}):",
-        "menu_line": "{meal}: {dishes}",
-        "meal_label": "{meal} ({hours})",
-        "no_menu": "There is no menu for today ({weekday}).",
-        "nearest_one": "The nearest station:",
-        "nearest_many": "The {count} nearest stations:",
-        "branch_distance": "{name}, about {distance}",
-        "address": "Address: {address}",
-        "phone": "Phone: {phone}",
-        "meters": "{value} m",
-        "kilometers": "{value} km",
-        "branch_count": "There are {count} citizen service stations:",
-        "branch_brief": "{number}. {name}: {address}, phone {phone}",
-        "send_location": "Send your location to find the nearest one.",
-        "list_sep": ", ",
-    },
+# Sentence templates of the live lines: the catalogue's "live.*" messages, by language.
+_TEMPLATES: dict[str, dict[str, str]] = {
+    language: {
+        key.removeprefix("live."): texts[language]
+        for key, texts in MESSAGES.items()
+        if key.startswith("live.")
+    }
+    for language in LANGUAGES
 }
 
-_TIME_RANGE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*[-–~]\s*(\d{1,2}):(\d{2})\s*$")
-
-Interval = tuple[time, time]
+# What residents call each holiday of chinesecalendar (English names), after NFKC and casefold.
+# Spring Festival comes before New Year's Day: "Chinese New Year" is the Spring Festival.
+HOLIDAY_WORDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (name, re.compile(pattern))
+    for name, pattern in (
+        (
+            "Spring Festival",
+            r"春[节節]|过年|過年|大年|除夕|年三十|年初[一二三四五六七]|正月初"
+            r"|spring\s*festival|(?:chinese|lunar)\s*new\s*year",
+        ),
+        ("New Year's Day", r"元旦|new\s*year"),
+        ("Tomb-sweeping Day", r"清明|tomb[\s-]*sweeping|qing\s*ming"),
+        ("Labour Day", r"[劳勞][动動][节節]|五一(?![0-9点點号號路])|labou?r\s*day|may\s*day"),
+        ("Dragon Boat Festival", r"端午|dragon\s*boat"),
+        ("Mid-autumn Festival", r"中秋|mid[\s-]*autumn|moon\s*festival"),
+        (
+            "National Day",
+            r"国庆|國慶|十一(?=假|长假|長假|黄金周|黃金週|期间|期間|放假)"
+            r"|national\s*day|golden\s*week",
+        ),
+    )
+)
+# how far apart a holiday and its adjusted working days (调休) may be
+WORKDAY_REACH = timedelta(days=14)
 
 
 class LiveDataError(ValueError):
-    """Station data is missing or malformed; str() is one line naming the field."""
+    """Station data needed for this answer is missing; str() is one line naming the field."""
 
 
 @dataclass(frozen=True)
@@ -145,18 +131,28 @@ class DayPlan:
     """What kind of day `day` is for the station, and its opening hours."""
 
     day: date
-    hours: list[Interval]
+    hours: tuple[TimeRange, ...]
     # "regular" | "holiday" | "adjusted_workday" | "closed_date" | "open_date"
     kind: str
     holiday: str | None = None  # chinesecalendar's English name, e.g. "National Day"
     calendar_known: bool = True  # False: chinesecalendar has no data for this year
 
 
-def plan_for(station: dict[str, Any], day: date) -> DayPlan:
+@dataclass(frozen=True)
+class HolidayPeriod:
+    """The next (or current) days off of a statutory holiday, and its adjusted working days."""
+
+    name: str  # chinesecalendar's English name, e.g. "Spring Festival"
+    year: int
+    days: tuple[date, ...]  # () when chinesecalendar does not know that year yet
+    workdays: tuple[date, ...] = ()  # weekend days worked in exchange (调休)
+
+
+def plan_for(station: StationInfo, day: date) -> DayPlan:
     """Decides the day's hours: extra dates first, then China's holiday calendar, then weekdays."""
-    if day in _dates(station, "closed_dates"):
-        return DayPlan(day, [], "closed_date")
-    if day in _dates(station, "open_dates"):
+    if day in station.closed_dates:
+        return DayPlan(day, (), "closed_date")
+    if day in station.open_dates:
         return DayPlan(day, _weekday_hours(station, day) or _workday_hours(station), "open_date")
     try:
         on_holiday, holiday = chinese_calendar.get_holiday_detail(day)
@@ -164,29 +160,33 @@ def plan_for(station: dict[str, Any], day: date) -> DayPlan:
         _note_unknown_year(day.year)
         return DayPlan(day, _weekday_hours(station, day), "regular", calendar_known=False)
     if on_holiday and holiday is not None:
-        holiday_hours = _intervals(station.get("holiday_hours"), "holiday_hours")
-        return DayPlan(day, holiday_hours, "holiday", holiday)
+        return DayPlan(day, station.holiday_hours, "holiday", holiday)
     if not on_holiday and day.weekday() >= 5:
         return DayPlan(day, _workday_hours(station), "adjusted_workday", holiday)
     return DayPlan(day, _weekday_hours(station, day), "regular")
 
 
-def hours_for(station: dict[str, Any], day: date) -> list[Interval]:
-    """Opening hours on `day` as (start, end) pairs; [] when closed."""
+def hours_for(station: StationInfo, day: date) -> tuple[TimeRange, ...]:
+    """Opening hours on `day`, earliest first; () when closed."""
     return plan_for(station, day).hours
 
 
-def is_open_day(station: dict[str, Any], day: date) -> bool:
+def is_open_day(station: StationInfo, day: date) -> bool:
     """True if the station opens at all on `day` (statutory holidays and 调休 included)."""
     return bool(hours_for(station, day))
 
 
-def opening_status(station: dict[str, Any], now: datetime, lang: str) -> str:
-    """Is the station open right now, today's hours, and when closed, when it next opens."""
+def opening_status(station: StationInfo, now: datetime, lang: str, text: str = "") -> str:
+    """Is the station open right now, today's hours, and when closed, when it next opens.
+    When `text` (the resident's question) names a holiday, what happens on that holiday first."""
     words = _words(lang)
     now = _local(station, now)
     plan = plan_for(station, now.date())
-    lines = [_status_line(station, plan, now, lang)]
+    lines = []
+    period = holiday_named_in(text, now)
+    if period is not None:
+        lines.extend(_holiday_lines(station, period, lang))
+    lines.append(_status_line(station, plan, now, lang))
     hours = _join_intervals(plan.hours, lang)
     weekday = WEEKDAY_NAMES[_lang(lang)][now.weekday()]
     holiday = _holiday_name(plan.holiday, lang)
@@ -206,49 +206,58 @@ def opening_status(station: dict[str, Any], now: datetime, lang: str) -> str:
     return "\n".join(lines)
 
 
-def canteen_status(station: dict[str, Any], now: datetime, lang: str) -> str:
-    """Which meal the canteen is serving now, or the next one (the FAQ answer lists all times)."""
+def canteen_status(station: StationInfo, now: datetime, lang: str, text: str = "") -> str:
+    """Which meal the canteen is serving now, or the next one (the FAQ answer lists all times);
+    a word of caution when today, or the holiday `text` names, is a public holiday."""
     words = _words(lang)
     now = _local(station, now)
-    meals = _meals(station)
+    meals = station.canteen.meals
     if not meals:
         raise LiveDataError("station.canteen.meals: no meal times")
     clock = now.time()
-    names = MEAL_NAMES[_lang(lang)]
-    serving = next(((m, span) for m, span in meals if span[0] <= clock < span[1]), None)
-    upcoming = next(((m, span) for m, span in meals if clock < span[0]), None)
+    serving = next((meal for meal in meals if meal.hours.contains(clock)), None)
+    upcoming = next((meal for meal in meals if clock < meal.hours.start), None)
     if serving is not None:
-        meal, span = serving
-        line = words["serving"].format(meal=names[meal], hours=_format_interval(span))
+        line = words["serving"].format(
+            meal=_meal_name(serving.name, lang), hours=_format_interval(serving.hours)
+        )
     elif upcoming is not None:
-        meal, span = upcoming
-        line = words["no_meal_now"].format(meal=names[meal], hours=_format_interval(span))
+        line = words["no_meal_now"].format(
+            meal=_meal_name(upcoming.name, lang), hours=_format_interval(upcoming.hours)
+        )
     else:
-        meal, span = meals[0]
-        line = words["meals_over"].format(meal=names[meal], start=_format_time(span[0]))
+        first = meals[0]
+        line = words["meals_over"].format(
+            meal=_meal_name(first.name, lang), start=_format_time(first.hours.start)
+        )
     lines = [line]
     if plan_for(station, now.date()).kind == "holiday":
         lines.append(words["canteen_holiday"])
+    elif (period := holiday_named_in(text, now)) is not None and period.days:
+        days = _format_span(period.days[0], period.days[-1], lang)
+        holiday = _holiday_name(period.name, lang)
+        lines.append(words["canteen_named_holiday"].format(holiday=holiday, days=days))
     return "\n".join(lines)
 
 
-def todays_menu(station: dict[str, Any], now: datetime, lang: str) -> str:
+def todays_menu(station: StationInfo, now: datetime, lang: str, text: str = "") -> str:
     """Today's canteen menu, meal by meal, in the resident's language."""
     words = _words(lang)
     now = _local(station, now)
     weekday = WEEKDAY_NAMES[_lang(lang)][now.weekday()]
-    canteen = _mapping(station.get("canteen"), "canteen")
-    menu = _mapping(canteen.get("menu"), "canteen.menu")
-    day_menu = _mapping(menu.get(WEEKDAYS[now.weekday()]), "canteen.menu")
-    meal_hours = dict(_meals(station))
+    day_menu = station.canteen.menu.get(WEEKDAYS[now.weekday()], {})
+    order = [meal.name for meal in station.canteen.meals]
+    order += [meal for meal in MEALS if meal not in order]
+    order += [meal for meal in day_menu if meal not in order]
     lines = []
-    for meal in MEALS:
-        dishes = _localized(day_menu.get(meal), lang)
+    for meal in order:
+        dishes = day_menu[meal].pick(_lang(lang)) if meal in day_menu else None
         if not dishes:
             continue
-        name = MEAL_NAMES[_lang(lang)][meal].capitalize()
-        if meal in meal_hours:
-            name = words["meal_label"].format(meal=name, hours=_format_interval(meal_hours[meal]))
+        name = _meal_name(meal, lang).capitalize()
+        served = station.canteen.meal(meal)
+        if served is not None:
+            name = words["meal_label"].format(meal=name, hours=_format_interval(served.hours))
         lines.append(words["menu_line"].format(meal=name, dishes=words["list_sep"].join(dishes)))
     if not lines:
         return words["no_menu"].format(weekday=weekday)
@@ -256,7 +265,7 @@ def todays_menu(station: dict[str, Any], now: datetime, lang: str) -> str:
 
 
 def nearest_branches(
-    station: dict[str, Any], lat: float, lon: float, lang: str, limit: int = 1
+    station: StationInfo, lat: float, lon: float, lang: str, limit: int = 1
 ) -> str:
     """The `limit` branches nearest to (lat, lon), nearest first, with distance and contact."""
     words = _words(lang)
@@ -264,29 +273,29 @@ def nearest_branches(
     header = words["nearest_one"] if len(ranked) == 1 else words["nearest_many"]
     lines = [header.format(count=len(ranked))]
     for number, (meters, branch) in enumerate(ranked, start=1):
-        name = _localized(branch.get("name"), lang)
+        name = _text(branch.name, lang)
         line = words["branch_distance"].format(name=name, distance=_format_distance(meters, lang))
         lines.append(f"{number}. {line}" if len(ranked) > 1 else line)
-        lines.append(words["address"].format(address=_localized(branch.get("address"), lang)))
-        if branch.get("phone"):
-            lines.append(words["phone"].format(phone=branch["phone"]))
-        if branch.get("note"):
-            lines.append(_localized(branch["note"], lang))
+        lines.extend(_branch_details(branch, lang))
     return "\n".join(lines)
 
 
 def branches_by_distance(
-    station: dict[str, Any], lat: float, lon: float
-) -> list[tuple[float, dict[str, Any]]]:
+    station: StationInfo, lat: float, lon: float
+) -> list[tuple[float, Branch]]:
     """Every branch with its distance in metres from (lat, lon), nearest first."""
     if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
         raise ValueError(f"not a map position: {lat}, {lon}")
-    distances = [(distance_m(lat, lon, *_position(b)), b) for b in _branches(station)]
+    distances = [(distance_m(lat, lon, b.lat, b.lon), b) for b in _branches(station)]
     return sorted(distances, key=lambda pair: pair[0])
 
 
-def list_branches(station: dict[str, Any], now: datetime, lang: str) -> str:
-    """Every branch in brief, and how to find the nearest one (no location known yet)."""
+def list_branches(station: StationInfo, now: datetime, lang: str, text: str = "") -> str:
+    """The branch `text` names by its street (新港路), else every branch in brief and how to
+    find the nearest one."""
+    named = _named_branch(station, text, lang)
+    if named:
+        return named
     words = _words(lang)
     branches = _branches(station)
     lines = [words["branch_count"].format(count=len(branches))]
@@ -294,13 +303,37 @@ def list_branches(station: dict[str, Any], now: datetime, lang: str) -> str:
         lines.append(
             words["branch_brief"].format(
                 number=number,
-                name=_localized(branch.get("name"), lang),
-                address=_localized(branch.get("address"), lang),
-                phone=branch.get("phone", "-"),
+                name=_text(branch.name, lang),
+                address=_text(branch.address, lang),
+                phone=branch.phone or "-",
             )
         )
     lines.append(words["send_location"])
     return "\n".join(lines)
+
+
+def branch_address(station: StationInfo, now: datetime, lang: str, text: str = "") -> str:
+    """For "where is the station": the branch `text` names by its street; every branch when
+    `text` names a street without one (株洲路); nothing ("") when no street is named, as the
+    written answer (the main station's address) says it all."""
+    named = _named_branch(station, text, lang)
+    if named:
+        return named
+    if names_a_street(text):
+        return list_branches(station, now, lang)
+    return ""
+
+
+def holiday_named_in(text: str, now: date | datetime) -> HolidayPeriod | None:
+    """The statutory holiday `text` names (春节, 国庆, New Year's Day ...), with the days off of
+    its current or next occurrence from `now` and its adjusted working days; None if no
+    holiday is named."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    today = now.date() if isinstance(now, datetime) else now
+    for name, pattern in HOLIDAY_WORDS:
+        if pattern.search(folded):
+            return _holiday_period(name, today)
+    return None
 
 
 def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -312,26 +345,146 @@ def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(a))
 
 
-# entry `live:` name -> function(station, now, lang)
-LIVE_ANSWERS: dict[str, Callable[[dict[str, Any], datetime, str], str]] = {
+LiveAnswer = Callable[[StationInfo, datetime, str, str], str]
+
+# entry `live:` name -> function(station, now, lang, text); `text` is the resident's question
+LIVE_ANSWERS: dict[str, LiveAnswer] = {
     "opening_hours": opening_status,
     "canteen_hours": canteen_status,
     "canteen_menu": todays_menu,
     "branches": list_branches,
+    "branch_address": branch_address,
 }
 
 
-def _status_line(station: dict[str, Any], plan: DayPlan, now: datetime, lang: str) -> str:
+def _named_branch(station: StationInfo, text: str, lang: str) -> str:
+    branch = branch_named_in(station, text) if text else None
+    if branch is None:
+        return ""
+    street = _street_in(branch, text, lang)
+    header = _words(lang)["named_branch"].format(street=street, name=_text(branch.name, lang))
+    return "\n".join([header, *_branch_details(branch, lang)])
+
+
+def _street_in(branch: Branch, text: str, lang: str) -> str:
+    """The branch's street as the resident wrote it, else its first street."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    written = [street for street in branch.streets if street.casefold() in folded]
+    ascii_first = sorted(branch.streets, key=lambda street: not street.isascii())
+    preferred = ascii_first if _lang(lang) == "en" else list(branch.streets)
+    return (written or preferred or [branch.id])[0]
+
+
+def _branch_details(branch: Branch, lang: str) -> list[str]:
+    words = _words(lang)
+    lines = [words["address"].format(address=_text(branch.address, lang))]
+    if branch.phone:
+        lines.append(words["phone"].format(phone=branch.phone))
+    if branch.note is not None:
+        lines.append(_text(branch.note, lang))
+    return lines
+
+
+def _holiday_period(name: str, today: date) -> HolidayPeriod:
+    named = sorted(day for day, holiday in calendar_data.holidays.items() if holiday == name)
+    blocks: list[list[date]] = []
+    for day in named:
+        if blocks and (day - blocks[-1][-1]).days <= 1:
+            blocks[-1].append(day)
+        else:
+            blocks.append([day])
+    block = next((b for b in blocks if b[-1] >= today and (b[0] - today).days <= 366), None)
+    if block is None:
+        passed = any(b[-1] < today and b[-1].year == today.year for b in blocks)
+        return HolidayPeriod(name, today.year + 1 if passed else today.year, ())
+    # a holiday inside a longer one (中秋 within 国庆 in 2025) is off for the whole stretch
+    first, last = block[0], block[-1]
+    while first - timedelta(days=1) in calendar_data.holidays:
+        first -= timedelta(days=1)
+    while last + timedelta(days=1) in calendar_data.holidays:
+        last += timedelta(days=1)
+    days = tuple(first + timedelta(days=n) for n in range((last - first).days + 1))
+    names = {calendar_data.holidays[day] for day in days}
+    workdays = tuple(
+        sorted(
+            day
+            for day, holiday in calendar_data.workdays.items()
+            if holiday in names and first - WORKDAY_REACH <= day <= last + WORKDAY_REACH
+        )
+    )
+    return HolidayPeriod(name, block[0].year, days, workdays)
+
+
+def _holiday_lines(station: StationInfo, period: HolidayPeriod, lang: str) -> list[str]:
+    words = _words(lang)
+    holiday = _holiday_name(period.name, lang)
+    if not period.days:
+        state = _state(station.holiday_hours, lang)
+        return [words["holiday_unknown"].format(year=period.year, holiday=holiday, state=state)]
+    span = _format_span(period.days[0], period.days[-1], lang)
+    usual = station.holiday_hours
+    if usual:
+        lines = [
+            words["holiday_open"].format(
+                holiday=holiday, days=span, hours=_join_intervals(usual, lang)
+            )
+        ]
+    else:
+        lines = [words["holiday_closed"].format(holiday=holiday, days=span)]
+    for day in period.days:  # closed_dates and open_dates of station.yaml
+        hours = hours_for(station, day)
+        if hours != usual:
+            lines.append(
+                words["holiday_except"].format(
+                    day=_format_date(day, lang, weekday=True), state=_state(hours, lang)
+                )
+            )
+    by_hours: dict[tuple[TimeRange, ...], list[date]] = {}
+    for day in period.workdays:
+        by_hours.setdefault(hours_for(station, day), []).append(day)
+    for hours, days in by_hours.items():
+        listed = words["list_sep"].join(_format_date(day, lang, weekday=True) for day in days)
+        if hours:
+            lines.append(
+                words["holiday_workdays"].format(days=listed, hours=_join_intervals(hours, lang))
+            )
+    return lines
+
+
+def _state(hours: tuple[TimeRange, ...], lang: str) -> str:
+    words = _words(lang)
+    return (
+        words["open_hours"].format(hours=_join_intervals(hours, lang)) if hours else words["closed"]
+    )
+
+
+def _format_date(day: date, lang: str, *, weekday: bool = False) -> str:
+    words = _words(lang)
+    month = day.month if _lang(lang) == "zh" else MONTH_NAMES_EN[day.month - 1]
+    name = WEEKDAY_NAMES[_lang(lang)][day.weekday()]
+    key = "date_weekday" if weekday else "date"
+    return words[key].format(month=month, day=day.day, weekday=name)
+
+
+def _format_span(first: date, last: date, lang: str) -> str:
+    if first == last:
+        return _format_date(first, lang, weekday=True)
+    return _words(lang)["date_span"].format(
+        first=_format_date(first, lang), last=_format_date(last, lang)
+    )
+
+
+def _status_line(station: StationInfo, plan: DayPlan, now: datetime, lang: str) -> str:
     words = _words(lang)
     clock = now.time()
-    for start, end in plan.hours:
-        if start <= clock < end:
-            return words["open_now"].format(until=_format_time(end))
-    later = [start for start, _ in plan.hours if start > clock]
-    if later and clock < plan.hours[0][0]:
+    for span in plan.hours:
+        if span.contains(clock):
+            return words["open_now"].format(until=_format_time(span.end))
+    later = [span.start for span in plan.hours if span.start > clock]
+    if later and clock < plan.hours[0].start:
         return words["not_yet"].format(opens=_format_time(later[0]))
     if later:
-        previous_end = max(end for _, end in plan.hours if end <= clock)
+        previous_end = max(span.end for span in plan.hours if span.end <= clock)
         # a gap around midday is the lunch break; any other gap is just a break
         key = "lunch_break" if time(11, 0) <= previous_end <= time(14, 0) else "break"
         return words[key].format(reopen=_format_time(later[0]))
@@ -341,12 +494,12 @@ def _status_line(station: dict[str, Any], plan: DayPlan, now: datetime, lang: st
     return words["closed_now"].format(next=_format_next(now.date(), next_open, lang))
 
 
-def _next_opening(station: dict[str, Any], today: date) -> datetime | None:
+def _next_opening(station: StationInfo, today: date) -> datetime | None:
     for offset in range(1, LOOKAHEAD_DAYS + 1):
         day = today + timedelta(days=offset)
         hours = hours_for(station, day)
         if hours:
-            return datetime.combine(day, hours[0][0])
+            return datetime.combine(day, hours[0].start)
     return None
 
 
@@ -369,6 +522,10 @@ def _holiday_name(holiday: str | None, lang: str) -> str:
     return HOLIDAY_NAMES_ZH.get(holiday, holiday) if _lang(lang) == "zh" else holiday
 
 
+def _meal_name(meal: str, lang: str) -> str:
+    return MEAL_NAMES[_lang(lang)].get(meal, meal)
+
+
 @cache
 def _note_unknown_year(year: int) -> None:
     # once per year and process: the bot keeps answering by plain weekday rules meanwhile
@@ -384,138 +541,46 @@ def _lang(lang: str) -> str:
 
 
 def _words(lang: str) -> dict[str, str]:
-    return TEMPLATES[_lang(lang)]
+    """The live lines' sentence templates in `lang`, from the message catalogue."""
+    return _TEMPLATES[_lang(lang)]
 
 
-def _localized(value: Any, lang: str) -> Any:
-    """{zh: ..., en: ...} -> the resident's language, else the other one."""
-    if not isinstance(value, dict):
-        return value
-    primary = _lang(lang)
-    other = "zh" if primary == "en" else "en"
-    return value.get(primary) or value.get(other)
+def _text(value: Localized[str], lang: str) -> str:
+    return value.pick(_lang(lang)) or ""
 
 
-def _timezone(station: dict[str, Any]) -> ZoneInfo:
-    name = station.get("timezone", "Asia/Shanghai")
-    try:
-        return ZoneInfo(str(name))
-    except (ZoneInfoNotFoundError, ValueError) as error:
-        raise LiveDataError(
-            f"station.timezone: unknown time zone {name!r} (install the tzdata package?)"
-        ) from error
-
-
-def _local(station: dict[str, Any], now: datetime) -> datetime:
-    tz = _timezone(station)
+def _local(station: StationInfo, now: datetime) -> datetime:
+    tz = station.zone
     # a naive datetime is taken to be station time already
     return now.replace(tzinfo=tz) if now.tzinfo is None else now.astimezone(tz)
 
 
-def _mapping(value: Any, field: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise LiveDataError(f"station.{field}: expected a mapping")
-    return value
-
-
-def _parse_interval(text: Any, field: str) -> Interval:
-    match = _TIME_RANGE.match(str(text))
-    if match is None:
-        raise LiveDataError(f'station.{field}: {text!r} is not a time range like "08:30-11:30"')
-    h1, m1, h2, m2 = (int(part) for part in match.groups())
-    try:
-        start, end = time(h1, m1), time(h2, m2)
-    except ValueError as error:
-        raise LiveDataError(f"station.{field}: {text!r}: {error}") from error
-    if start >= end:
-        raise LiveDataError(f"station.{field}: {text!r} ends before it starts")
-    return start, end
-
-
-def _intervals(value: Any, field: str) -> list[Interval]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list):
-        raise LiveDataError(f"station.{field}: expected a list of time ranges")
-    return sorted(_parse_interval(item, field) for item in value)
-
-
-def _weekday_hours(station: dict[str, Any], day: date) -> list[Interval]:
-    key = WEEKDAYS[day.weekday()]
-    hours = _mapping(station.get("hours"), "hours")
-    if not hours:
+def _weekday_hours(station: StationInfo, day: date) -> tuple[TimeRange, ...]:
+    if not station.hours:
         raise LiveDataError("station.hours: no opening hours")
-    return _intervals(hours.get(key), f"hours.{key}")
+    return station.hours.get(WEEKDAYS[day.weekday()], ())
 
 
-def _workday_hours(station: dict[str, Any]) -> list[Interval]:
+def _workday_hours(station: StationInfo) -> tuple[TimeRange, ...]:
     """Hours of an adjusted working day: Monday's, or the first weekday that has hours."""
-    hours = _mapping(station.get("hours"), "hours")
-    for key in WEEKDAYS[:5]:
-        intervals = _intervals(hours.get(key), f"hours.{key}")
-        if intervals:
-            return intervals
-    return []
+    return next((station.hours[day] for day in WEEKDAYS[:5] if station.hours.get(day)), ())
 
 
-def _dates(station: dict[str, Any], field: str) -> set[date]:
-    values = station.get(field) or []
-    if not isinstance(values, list):
-        raise LiveDataError(f"station.{field}: expected a list of dates")
-    result = set()
-    for value in values:
-        if isinstance(value, date):  # YAML reads an unquoted 2026-03-15 as a date already
-            result.add(value)
-            continue
-        try:
-            result.add(date.fromisoformat(str(value).strip()))
-        except ValueError as error:
-            raise LiveDataError(
-                f"station.{field}: {value!r} is not a date like 2026-03-15"
-            ) from error
-    return result
-
-
-def _meals(station: dict[str, Any]) -> list[tuple[str, Interval]]:
-    canteen = _mapping(station.get("canteen"), "canteen")
-    meals = _mapping(canteen.get("meals"), "canteen.meals")
-    spans = [
-        (meal, _parse_interval(meals[meal], f"canteen.meals.{meal}"))
-        for meal in MEALS
-        if meals.get(meal)
-    ]
-    return sorted(spans, key=lambda pair: pair[1])
-
-
-def _branches(station: dict[str, Any]) -> list[dict[str, Any]]:
-    branches = station.get("branches")
-    if not isinstance(branches, list) or not branches:
+def _branches(station: StationInfo) -> tuple[Branch, ...]:
+    if not station.branches:
         raise LiveDataError("station.branches: no branches listed")
-    return branches
-
-
-def _position(branch: dict[str, Any]) -> tuple[float, float]:
-    try:
-        return float(branch["lat"]), float(branch["lon"])
-    except (KeyError, TypeError, ValueError) as error:
-        raise LiveDataError(
-            f"station.branches: {branch.get('id', '?')}: lat/lon missing or not numbers"
-        ) from error
+    return station.branches
 
 
 def _format_time(moment: time) -> str:
     return f"{moment.hour}:{moment.minute:02d}"
 
 
-def _format_interval(span: Interval) -> str:
-    return f"{_format_time(span[0])}–{_format_time(span[1])}"
+def _format_interval(span: TimeRange) -> str:
+    return f"{_format_time(span.start)}–{_format_time(span.end)}"
 
 
-def _join_intervals(spans: list[Interval], lang: str) -> str:
+def _join_intervals(spans: tuple[TimeRange, ...], lang: str) -> str:
     return _words(lang)["list_sep"].join(_format_interval(span) for span in spans)
 
 

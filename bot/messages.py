@@ -118,7 +118,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Your wish is recorded, reference {ref}. The staff will follow up and tell you here.",
     },
     "wish.start": {"zh": "🌟 现在就许个心愿", "en": "🌟 Make a wish now"},
-    "wish.cancel": {"zh": "不许了", "en": "Cancel"},
+    "wish.cancel": {"zh": "取消", "en": "Cancel"},
     "wish.cancelled": {"zh": "好的，不许了。", "en": "OK, no wish this time."},
     # --- the resident's own items ---
     "mine.empty": {
@@ -457,6 +457,156 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "staffui.already_resolved": {"zh": "{ref} 已经解决了", "en": "{ref} is already resolved"},
     "staffui.not_wish": {"zh": "{ref} 是问题，不是心愿", "en": "{ref} is a question, not a wish"},
+    # --- staff figures (/stats, stationbot stats) ---
+    "stats.head": {
+        "zh": "最近 {days} 天（{start} 至 {end}，UTC）",
+        "en": "Last {days} days ({start} – {end} UTC)",
+    },
+    "stats.received": {"zh": "收到问题：{count}", "en": "Questions received: {count}"},
+    "stats.answered": {
+        "zh": "  机器人直接回答：{count}（{share}）",
+        "en": "  answered by the bot: {count} ({share})",
+    },
+    "stats.suggested": {"zh": "  给出“您是想问”：{count}", "en": "  offered suggestions: {count}"},
+    "stats.not_understood": {
+        "zh": "  没听懂，转给工作人员：{count}",
+        "en": "  not understood, passed to staff: {count}",
+    },
+    "stats.clicks": {"zh": "点选建议：{count}", "en": "Suggestion clicks: {count}"},
+    "stats.saved": {"zh": "转给工作人员的问题：{count}", "en": "Saved for staff: {count}"},
+    "stats.by_staff": {"zh": "工作人员已回复：{count}", "en": "Answered by staff: {count}"},
+    "stats.median": {"zh": "回复时间中位数：{age}", "en": "Median time to a staff reply: {age}"},
+    "stats.wishes": {"zh": "心愿：{count}", "en": "Wishes: {count}"},
+    "stats.top": {"zh": "未回答的常见问题：", "en": "Most frequent unanswered:"},
+    # --- live lines of answers (bot/live.py): hours, meals, menu, branches, holidays ---
+    "live.open_now": {"zh": "现在开着，{until} 关门。", "en": "Open now, until {until}."},
+    "live.lunch_break": {
+        "zh": "现在午休中，{reopen} 再开。",
+        "en": "Closed now for the lunch break; open again at {reopen}.",
+    },
+    "live.break": {
+        "zh": "现在休息中，{reopen} 再开。",
+        "en": "Closed now for a break; open again at {reopen}.",
+    },
+    "live.not_yet": {
+        "zh": "现在还没开门，今天 {opens} 开门。",
+        "en": "Not open yet; opens today at {opens}.",
+    },
+    "live.closed_now": {
+        "zh": "现在不开门。下次开门：{next}。",
+        "en": "Closed now. Next opening: {next}.",
+    },
+    "live.no_next": {
+        "zh": "现在不开门。最近一个月没有开放安排，请打电话问一下。",
+        "en": "Closed now, with no opening in the next month. Please phone us.",
+    },
+    "live.today_hours": {"zh": "今天开放时间：{hours}。", "en": "Today's hours: {hours}."},
+    "live.today_closed": {"zh": "今天（{weekday}）休息。", "en": "Closed today ({weekday})."},
+    "live.today_holiday": {
+        "zh": "今天是{holiday}假期，休息。",
+        "en": "Today is a public holiday ({holiday}): closed.",
+    },
+    "live.today_holiday_hours": {
+        "zh": "今天是{holiday}假期，开放时间：{hours}。",
+        "en": "Today is a public holiday ({holiday}). Hours: {hours}.",
+    },
+    "live.today_adjusted": {
+        "zh": "今天是调休上班日，开放时间：{hours}。",
+        "en": "Today is an adjusted working day (调休). Hours: {hours}.",
+    },
+    "live.today_closed_date": {"zh": "今天临时休息。", "en": "Closed today (special closing)."},
+    "live.calendar_unknown": {
+        "zh": "（{year}年的节假日安排还不知道，节假日前请先打电话问一下。）",
+        "en": (
+            "(The {year} public holidays are not known yet; please phone before coming on a hol"
+            "iday.)"
+        ),
+    },
+    "live.next_tomorrow": {"zh": "明天 {weekday} {time}", "en": "tomorrow, {weekday} {time}"},
+    "live.next_this_week": {"zh": "{weekday} {time}", "en": "{weekday} {time}"},
+    "live.next_dated": {
+        "zh": "{month}月{day}日 {weekday} {time}",
+        "en": "{weekday} {day} {month}, {time}",
+    },
+    "live.serving": {
+        "zh": "现在是{meal}时间（{hours}）。",
+        "en": "The canteen is serving {meal} now ({hours}).",
+    },
+    "live.no_meal_now": {
+        "zh": "现在不供餐。下一顿：{meal} {hours}。",
+        "en": "No meal is being served right now. Next: {meal} {hours}.",
+    },
+    "live.meals_over": {
+        "zh": "今天的饭点已经过了。明天{meal} {start} 开始。",
+        "en": "Today's meals are over. Tomorrow {meal} starts at {start}.",
+    },
+    "live.canteen_holiday": {
+        "zh": "今天是节假日，供餐可能有调整，请先打电话问一下。",
+        "en": "Today is a public holiday: meal times may change, please phone first.",
+    },
+    "live.canteen_named_holiday": {
+        "zh": "{holiday}假期（{days}）供餐可能有调整，请先打电话问一下。",
+        "en": "Over the {holiday} holiday ({days}) meal times may change; please phone first.",
+    },
+    "live.menu_title": {"zh": "今天（{weekday}）的菜单：", "en": "Today's menu ({weekday}):"},
+    "live.menu_line": {"zh": "{meal}：{dishes}", "en": "{meal}: {dishes}"},
+    "live.meal_label": {"zh": "{meal}（{hours}）", "en": "{meal} ({hours})"},
+    "live.no_menu": {
+        "zh": "今天（{weekday}）没有菜单。",
+        "en": "There is no menu for today ({weekday}).",
+    },
+    "live.nearest_one": {"zh": "离您最近的驿站：", "en": "The nearest station:"},
+    "live.nearest_many": {
+        "zh": "离您最近的 {count} 个驿站：",
+        "en": "The {count} nearest stations:",
+    },
+    "live.branch_distance": {"zh": "{name}，约 {distance}", "en": "{name}, about {distance}"},
+    "live.address": {"zh": "地址：{address}", "en": "Address: {address}"},
+    "live.phone": {"zh": "电话：{phone}", "en": "Phone: {phone}"},
+    "live.meters": {"zh": "{value} 米", "en": "{value} m"},
+    "live.kilometers": {"zh": "{value} 公里", "en": "{value} km"},
+    "live.branch_count": {
+        "zh": "共有 {count} 个市民驿站：",
+        "en": "There are {count} citizen service stations:",
+    },
+    "live.branch_brief": {
+        "zh": "{number}. {name}：{address}，电话 {phone}",
+        "en": "{number}. {name}: {address}, phone {phone}",
+    },
+    "live.send_location": {
+        "zh": "发送您的位置，就能找到离您最近的驿站。",
+        "en": "Send your location to find the nearest one.",
+    },
+    "live.named_branch": {
+        "zh": "{street}的驿站是{name}：",
+        "en": "The station on {street} is {name}:",
+    },
+    "live.holiday_closed": {
+        "zh": "{holiday}假期（{days}）：休息。",
+        "en": "{holiday} holiday ({days}): closed.",
+    },
+    "live.holiday_open": {
+        "zh": "{holiday}假期（{days}）：开放 {hours}。",
+        "en": "{holiday} holiday ({days}): open {hours}.",
+    },
+    "live.holiday_except": {"zh": "其中 {day} {state}。", "en": "Except {day}: {state}."},
+    "live.holiday_workdays": {
+        "zh": "调休上班日 {days}：开放 {hours}。",
+        "en": "Adjusted working days (调休) {days}: open {hours}.",
+    },
+    "live.holiday_unknown": {
+        "zh": "{year}年{holiday}的放假日期还不知道；法定节假日驿站{state}，节前请先打电话问一下。",
+        "en": (
+            "The {year} {holiday} holiday dates are not known yet; on public holidays the stati"
+            "on is {state}. Please phone before coming."
+        ),
+    },
+    "live.closed": {"zh": "休息", "en": "closed"},
+    "live.open_hours": {"zh": "开放 {hours}", "en": "open {hours}"},
+    "live.date": {"zh": "{month}月{day}日", "en": "{day} {month}"},
+    "live.date_weekday": {"zh": "{month}月{day}日（{weekday}）", "en": "{weekday} {day} {month}"},
+    "live.date_span": {"zh": "{first}至{last}", "en": "{first} to {last}"},
+    "live.list_sep": {"zh": "、", "en": ", "},
 }
 
 

@@ -64,6 +64,7 @@ class Outgoing:
     message_id: int | None = None  # for "retire"
     force_reply: bool = False  # ask the staff member to reply to this message
     digest_line: str = ""  # a notice's one line in a digest
+    merge_key: str | None = None  # a second notice with this key, while one waits, is not queued
     document: str | None = None  # path of the file to send; deleted once sent
     filename: str | None = None
     # tell staff if refused: {text, ref (noted on the item), channel and address (sent to)}
@@ -139,6 +140,10 @@ class Windows:
                 wait = max(wait, times[0] + limit.seconds - now)
         return wait
 
+    def paused(self, key: str) -> float:
+        """Seconds `key` (a destination) is still asked to wait after a failure."""
+        return max(0.0, self._paused_until.get(key, 0.0) - self._clock())
+
     def free(self, limit: Limit) -> int:
         """How many more messages fit under `limit` right now."""
         self.wait([limit])  # drops expired times
@@ -148,6 +153,10 @@ class Windows:
         now = self._clock()
         for limit in limits:
             self._sent.setdefault(limit.key, deque()).append(now)
+
+    def resume(self, key: str) -> None:
+        """Ends a pause of `key` early."""
+        self._paused_until.pop(key, None)
 
     def pause(self, key: str, seconds: float) -> None:
         self._paused_until[key] = max(self._paused_until.get(key, 0.0), self._clock() + seconds)
@@ -195,6 +204,9 @@ class Courier:
         self.max_in_flight = max_in_flight
         self._clock = clock
         self._wake = asyncio.Event()
+        # the outbox as read so far: waiting messages per destination, oldest first
+        self._waiting: dict[str, deque[tuple[OutboxRow, Outgoing]]] = {}
+        self._read_up_to = 0  # the last outbox id read
         self._in_flight: dict[int, str] = {}  # row id -> destination
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
@@ -206,7 +218,11 @@ class Courier:
 
     async def run(self) -> None:
         """Sends until stop(); a database hiccup is logged and the loop goes on."""
+        tidied = self._clock()
         while not self._stopping:
+            if self._clock() - tidied > 60:
+                self.windows.forget_idle()
+                tidied = self._clock()
             self._wake.clear()
             try:
                 pause = await self._send_due()
@@ -235,43 +251,56 @@ class Courier:
                 await asyncio.wait_for(self._idle.wait(), max(0.01, deadline - self._clock()))
                 return
 
+    async def _read_new(self) -> None:
+        """Adds the rows queued since the last read (by this process or another)."""
+        while True:
+            rows = await self.storage.due_messages(after=self._read_up_to)
+            now_utc = datetime.now(UTC)
+            for row in rows:
+                self._read_up_to = max(self._read_up_to, row.id)
+                destination = f"{row.channel}:{row.address}"
+                self._waiting.setdefault(destination, deque()).append(
+                    (row, Outgoing.from_json(row.payload))
+                )
+                if row.not_before and (later := parse_time(row.not_before)) > now_utc:
+                    # a retry time from before a restart
+                    self.windows.pause(destination, (later - now_utc).total_seconds())
+            if len(rows) < 1000:
+                return
+
     async def _send_due(self) -> float | None:
         """Starts every send that may go now; returns the seconds until the next may (None:
         nothing is waiting)."""
-        rows = await self.storage.due_messages(exclude=self._in_flight)
+        await self._read_new()
         busy = set(self._in_flight.values())
-        by_destination: dict[str, list[OutboxRow]] = {}
-        for row in rows:
-            by_destination.setdefault(f"{row.channel}:{row.address}", []).append(row)
         next_pause: float | None = None
-        now_utc = datetime.now(UTC)
-        for destination, queued in by_destination.items():
-            if destination in busy:
-                next_pause = _sooner(next_pause, 0.05)
+        for destination, waiting in list(self._waiting.items()):
+            if not waiting:
+                del self._waiting[destination]
                 continue
-            row = queued[0]
+            if destination in busy:
+                next_pause = _sooner(next_pause, IDLE_POLL_SECONDS)  # woken when it is done
+                continue
+            row, message = waiting[0]
             transport = self.transports.get(row.channel)
             if transport is None:  # another process serves that channel
                 continue
-            if row.not_before and (later := parse_time(row.not_before)) > now_utc:
-                next_pause = _sooner(next_pause, (later - now_utc).total_seconds())
-                continue
-            # parsed only now: rows held back (a WeChat reply awaiting its passive answer)
-            # are read on every wake, and parsing them each time would cost for nothing
-            waiting = [(each, Outgoing.from_json(each.payload)) for each in queued]
-            message = waiting[0][1]
             limits = transport.limits(message)
-            wait = self.windows.wait(limits)
+            wait = max(
+                self.windows.wait(limits),
+                self.windows.paused(destination),
+                self.windows.paused(row.channel),  # a token refused: the whole channel waits
+            )
             if wait > 0:
                 next_pause = _sooner(next_pause, wait)
                 continue
             if len(self._in_flight) >= self.max_in_flight:
                 return _sooner(next_pause, 0.05)
-            batch = self._batch(waiting, limits)
+            batch = self._batch(list(waiting), limits)
             self.windows.take(limits)
             for each, _ in batch:
                 self._in_flight[each.id] = destination
-            task = asyncio.create_task(self._deliver(transport, batch))
+            task = asyncio.create_task(self._deliver(transport, destination, batch))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         if self._in_flight:
@@ -292,7 +321,9 @@ class Courier:
             return [first]
         return notices[:DIGEST_MAX]
 
-    async def _deliver(self, transport: Transport, batch: list[tuple[OutboxRow, Outgoing]]) -> None:
+    async def _deliver(
+        self, transport: Transport, destination: str, batch: list[tuple[OutboxRow, Outgoing]]
+    ) -> None:
         ids = [row.id for row, _ in batch]
         messages = [message for _, message in batch]
         message = (
@@ -303,30 +334,61 @@ class Courier:
         try:
             message_id = await transport.send(message)
         except Retry as error:
-            key = (
-                transport.channel if error.whole_channel else f"{message.channel}:{message.address}"
+            self.windows.pause(
+                transport.channel if error.whole_channel else destination, error.after
             )
-            self.windows.pause(key, error.after)
             await self._postpone(ids, error.after, str(error))
         except Refused as error:
             log.warning(
                 "outbox: %s refused a message to %s: %s", transport.channel, message.address, error
             )
             await self._refused(ids, messages, str(error))
+            self._forget(destination, ids)
         except Exception as error:  # a bug or an unexpected answer: back off, then give up
             attempts = max(row.attempts for row, _ in batch) + 1
             log.exception("outbox: sending a message to %s failed", message.channel)
             if attempts >= MAX_ATTEMPTS:
                 await self._refused(ids, messages, f"{type(error).__name__}: {error}")
+                self._forget(destination, ids)
             else:
                 delay = min(FIRST_BACKOFF_SECONDS * 2**attempts, MAX_BACKOFF_SECONDS)
+                self.windows.pause(destination, delay)
+                self._count_attempt(destination, ids)
                 await self._postpone(ids, delay, f"{type(error).__name__}: {error}")
         else:
             await self._sent(ids, messages, message_id, len(messages) == 1)
+            self._forget(destination, ids)
         finally:
             for row_id in ids:
                 self._in_flight.pop(row_id, None)
             self.wake()
+
+    def withdraw(self, channel: str, address: str, row_id: int) -> None:
+        """Forgets a row delivered another way (WeChat's answer in the HTTP request), in case
+        it was read already (one already being sent is past recall), and ends the wait its
+        hold put on the destination, so what follows it goes now."""
+        destination = f"{channel}:{address}"
+        if row_id not in self._in_flight:
+            self._forget(destination, [row_id])
+            self.windows.resume(destination)
+            self.wake()
+
+    def _forget(self, destination: str, ids: list[int]) -> None:
+        """Drops delivered (or refused) rows from the destination's queue."""
+        done = set(ids)
+        waiting = self._waiting.get(destination)
+        if waiting is not None:
+            self._waiting[destination] = deque(pair for pair in waiting if pair[0].id not in done)
+
+    def _count_attempt(self, destination: str, ids: list[int]) -> None:
+        failed = set(ids)
+        waiting = self._waiting.get(destination, deque())
+        self._waiting[destination] = deque(
+            (dataclasses.replace(row, attempts=row.attempts + 1), message)
+            if row.id in failed
+            else (row, message)
+            for row, message in waiting
+        )
 
     async def _sent(
         self, ids: list[int], messages: list[Outgoing], message_id: int | None, single: bool

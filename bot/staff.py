@@ -15,6 +15,7 @@ import io
 import os
 import re
 import tempfile
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -133,24 +134,27 @@ class StaffStats:
         received = self.figures.questions_received
         return self.figures.answered_by_bot / received if received else None
 
-    def lines(self) -> list[str]:
+    def lines(self, language: str = "zh") -> list[str]:
+        """The figures as lines; the questions received add up: answered + suggested + not
+        understood."""
         figures = self.figures
         share = "–" if self.bot_share is None else f"{self.bot_share:.0%}"
         median = figures.median_reply_seconds
         lines = [
-            f"Last {self.days} days 最近{self.days}天"
-            f" ({(figures.start or '')[:10]} – {(figures.end or '')[:10]} UTC)",
-            f"Questions received 收到问题: {figures.questions_received}",
-            f"Answered by the bot 机器人直接回答: {figures.answered_by_bot} ({share})",
-            f"Suggestion clicks 点选建议: {figures.suggestion_clicks}",
-            f"Saved for staff 转给工作人员: {figures.saved_for_staff}",
-            f"Answered by staff 工作人员已回复: {figures.answered_by_staff}",
-            "Median time to staff reply 回复时间中位数: "
-            + ("–" if median is None else format_age(median)),
-            f"Wishes 心愿: {figures.wishes}",
-        ]
+            t("stats.head", language, days=self.days, start=(figures.start or "")[:10],
+              end=(figures.end or "")[:10]),
+            t("stats.received", language, count=figures.questions_received),
+            t("stats.answered", language, count=figures.answered_by_bot, share=share),
+            t("stats.suggested", language, count=figures.suggested),
+            t("stats.not_understood", language, count=figures.not_understood),
+            t("stats.clicks", language, count=figures.suggestion_clicks),
+            t("stats.saved", language, count=figures.saved_for_staff),
+            t("stats.by_staff", language, count=figures.answered_by_staff),
+            t("stats.median", language, age="–" if median is None else format_age(median)),
+            t("stats.wishes", language, count=figures.wishes),
+        ]  # fmt: skip
         if self.top_unanswered:
-            lines.append("Most frequent unanswered 未回答的常见问题:")
+            lines.append(t("stats.top", language))
             lines.extend(
                 f"  {pool.describe()} [{', '.join(pool.refs[:5])}]" for pool in self.top_unanswered
             )
@@ -233,32 +237,30 @@ def pooling_key(text: str) -> str:
 def pool_items(items: Sequence[Any], threshold: float = POOL_THRESHOLD) -> list[Pool]:
     """Groups items whose texts are near-duplicates; biggest pool first.
 
-    Similarity is the mean of token-sort and token-set ratios of `pooling_key` texts, all
-    pairs in two rapidfuzz cdist calls. Each item, oldest first, joins the pool whose first
-    item it resembles most (at least `threshold`), else starts a pool: comparing with the
-    pool's first item rather than any member keeps chains (理发 ~ 免费理发 ~ 免费体检) apart.
+    Similarity is the mean of token-sort and token-set ratios of `pooling_key` texts. Each
+    item, oldest first, joins the pool whose first item (its leader) it resembles most (at
+    least `threshold`), else starts a pool: comparing with the pool's first item rather than
+    any member keeps chains (理发 ~ 免费理发 ~ 免费体检) apart. Items with the same key share
+    one decision, and a key is compared with at most _CANDIDATE_LEADERS leaders (all of them
+    while there are that few, else those sharing the most characters or word trigrams with
+    it), so the work grows with the number of items, not with its square.
     """
     if not items:
         return []
     ordered = sorted(items, key=chronological)
-    keys = [pooling_key(item.text) or item.text.strip().casefold() for item in ordered]
-    scores = (
-        process.cdist(keys, keys, scorer=fuzz.token_sort_ratio, workers=-1)
-        + process.cdist(keys, keys, scorer=fuzz.token_set_ratio, workers=-1)
-    ) / 2
-    leaders: list[int] = []
-    members: dict[int, list[Any]] = {}
-    for index, item in enumerate(ordered):
-        if leaders:
-            similarity = scores[index, leaders]
-            best = int(similarity.argmax())
-            if similarity[best] >= threshold:
-                members[leaders[best]].append(item)
-                continue
-        leaders.append(index)
-        members[index] = [item]
+    leaders = _LeaderIndex(threshold)
+    leader_of_key: dict[str, int] = {}
+    members: list[list[Any]] = []  # per leader, in the order pools were started
+    for item, key in zip(ordered, _pooling_keys(ordered), strict=True):
+        leader = leader_of_key.get(key)
+        if leader is None:
+            leader = leaders.find_or_add(_sorted_words(key))
+            if leader == len(members):
+                members.append([])
+            leader_of_key[key] = leader
+        members[leader].append(item)
     pools = []
-    for group in members.values():
+    for group in members:
         statuses: dict[str, int] = {}
         for member in group:
             statuses[member.status] = statuses.get(member.status, 0) + 1
@@ -273,6 +275,115 @@ def pool_items(items: Sequence[Any], threshold: float = POOL_THRESHOLD) -> list[
     # stable sort: equal pools keep the order of their first item
     pools.sort(key=lambda pool: -pool.count)
     return pools
+
+
+# Bounds on pooling work: a text is keyed from its first _POOLING_CHARS characters; a key is
+# scored against at most _CANDIDATE_LEADERS leaders, found by reading at most _POSTINGS_READ
+# entries of the leaders' feature index.
+_POOLING_CHARS = 300
+_CANDIDATE_LEADERS = 16
+_POSTINGS_READ = 400
+# text -> pooling key, kept between calls (/wishes and /stats see the same texts again);
+# emptied when it holds more than this many characters
+_KEY_CACHE: dict[str, str] = {}
+_KEY_CACHE_CHARS = 8_000_000
+_key_cache_chars = 0
+
+
+def _pooling_keys(items: Sequence[Any]) -> list[str]:
+    """The pooling key of each item's text, each distinct text keyed once."""
+    global _key_cache_chars
+    cache = _KEY_CACHE
+    keys = []
+    for item in items:
+        text = item.text[:_POOLING_CHARS]
+        key = cache.get(text)
+        if key is None:
+            key = pooling_key(text) or text.strip().casefold()
+            if _key_cache_chars > _KEY_CACHE_CHARS:
+                cache.clear()
+                _key_cache_chars = 0
+            cache[text] = key
+            _key_cache_chars += len(text) + len(key)
+        keys.append(key)
+    return keys
+
+
+def _similarities(key: str, leaders: list[str], threshold: float) -> Any:
+    """Pooling similarity (0-100) of `key` to each leader, as a numpy array, for keys whose
+    words are in sorted order (see _sorted_words); a value below `threshold` may come out
+    lower than it is (rapidfuzz stops early)."""
+    # the mean reaches the threshold only if each half reaches 2 * threshold - 100
+    cutoff = max(0.0, 2 * threshold - 100)
+    return (
+        # token_sort_ratio without sorting the words again for every pair
+        process.cdist([key], leaders, scorer=fuzz.ratio, score_cutoff=cutoff)[0]
+        + process.cdist([key], leaders, scorer=fuzz.token_set_ratio, score_cutoff=cutoff)[0]
+    ) / 2
+
+
+def _sorted_words(key: str) -> str:
+    """The key's words in sorted order: token_sort_ratio is the ratio of these, and the
+    token-set ratio does not depend on the order."""
+    return " ".join(sorted(key.split()))
+
+
+def _features(key: str) -> set[str]:
+    """What a near-duplicate shares with `key`: its Chinese characters and short words, and
+    the character trigrams of longer words (cooking ~ cookery)."""
+    features = set()
+    for token in key.split():
+        if len(token) <= 3:
+            features.add(token)
+        else:
+            padded = f" {token} "
+            features.update(padded[start : start + 3] for start in range(len(padded) - 2))
+    return features
+
+
+class _LeaderIndex:
+    """Pool leaders (distinct keys, numbered oldest first) and, for each feature, the leaders
+    that have it."""
+
+    def __init__(self, threshold: float) -> None:
+        self.threshold = threshold
+        self.keys: list[str] = []
+        self.postings: dict[str, list[int]] = {}
+
+    def find_or_add(self, key: str) -> int:
+        """The leader `key` resembles most (at least the threshold); else `key` becomes a
+        leader. Returns the leader's number."""
+        features = _features(key)
+        candidates = self._candidates(features)
+        if candidates:
+            similarity = _similarities(key, [self.keys[c] for c in candidates], self.threshold)
+            best = int(similarity.argmax())  # the first of equals: the oldest leader
+            if similarity[best] >= self.threshold:
+                return candidates[best]
+        leader = len(self.keys)
+        self.keys.append(key)
+        for feature in features:
+            self.postings.setdefault(feature, []).append(leader)
+        return leader
+
+    def _candidates(self, features: set[str]) -> list[int]:
+        """Every leader while there are few, else the _CANDIDATE_LEADERS sharing the most
+        features with a key (rarest features read first); in leader order."""
+        if len(self.keys) <= _CANDIDATE_LEADERS:
+            return list(range(len(self.keys)))
+        postings = sorted(
+            (self.postings[feature] for feature in features if feature in self.postings), key=len
+        )
+        shared: Counter[int] = Counter()
+        budget = _POSTINGS_READ
+        for posting in postings:
+            if budget <= 0:
+                break
+            shared.update(posting[:budget])
+            budget -= len(posting)
+        if len(shared) <= _CANDIDATE_LEADERS:
+            return sorted(shared)
+        return sorted(leader for leader, _ in shared.most_common(_CANDIDATE_LEADERS))
 
 
 # --- export ----------------------------------------------------------------------------
@@ -407,6 +518,7 @@ def notices(station: Station, item: Item, follow_up: str | None = None) -> list[
             ref=item.ref,
             buttons=[notice_buttons(item, language)],
             digest_line=f"<b>{item.ref}</b> {words}",
+            merge_key=f"follow_up:{item.ref}" if follow_up is not None else None,
         )
         for chat_id in targets
     ]

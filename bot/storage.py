@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import json
+import os
 import re
 import sqlite3
 import statistics
@@ -38,12 +39,12 @@ _TABLES = {"question": "questions", "wish": "wishes"}
 _ITEM_COLUMNS = {"question": "question_id", "wish": "wish_id"}
 _REF_NOISE = re.compile(r"[\s\-_#.:：]+")
 _REF_SHAPE = re.compile(r"([QW])0*(\d{1,12})")
+# Telegram redelivers an update for a day at most; a week of handled ids is plenty
+HANDLED_KEPT_DAYS = 7  # handled incoming and sent outgoing messages, whatever the retention
 _IN_CHUNK = 500  # ids per "IN (...)" query; well under SQLite's variable limit
 
 Clock = Callable[[], datetime]
 T = TypeVar("T")
-# questions behind buttons kept per resident (older ones' buttons then say "expired")
-PENDING_PER_RESIDENT = 30
 
 
 class StorageError(Exception):
@@ -599,6 +600,7 @@ class Storage:
         try:
             if target != ":memory:":
                 Path(target).parent.mkdir(parents=True, exist_ok=True)
+                _owner_only(Path(target))
                 # probe first: when aiosqlite's own connect fails, its worker thread outlives
                 # the call and can report into an event loop that is already closed
                 await asyncio.to_thread(_probe, target)
@@ -612,7 +614,7 @@ class Storage:
             # keeps it fast when many residents write at once
             await db.execute("PRAGMA synchronous = FULL")
             await db.execute("PRAGMA foreign_keys = ON")
-            # deleted rows (a /forget) are overwritten, whatever this SQLite's build default
+            # deleted rows are overwritten with zeros, whatever SQLite's compile-time default
             await db.execute("PRAGMA secure_delete = ON")
             await apply_migrations(db, at=_iso(now()))
         except sqlite3.Error as error:
@@ -721,16 +723,17 @@ class Storage:
             "queue a message", lambda tx: tx.queue(channel, address, kind, payload)
         )
 
-    async def due_messages(self, limit: int = 500, exclude: Iterable[int] = ()) -> list[OutboxRow]:
-        """Messages waiting to be sent, oldest first (also those waiting for a retry time)."""
-        skip = set(exclude)
+    async def due_messages(self, after: int = 0, limit: int = 1000) -> list[OutboxRow]:
+        """Messages waiting to be sent with an id above `after`, oldest first (those waiting
+        for a retry time too). Ids only grow, so a reader that remembers the last id it saw
+        reads each row once."""
         async with self._using("read the outbox") as db:
             rows = await db.execute_fetchall(
                 "SELECT id, channel, address, kind, payload, attempts, not_before FROM outbox"
-                " WHERE status = 'pending' ORDER BY id LIMIT ?",
-                (limit + len(skip),),
+                " WHERE status = 'pending' AND id > ? ORDER BY id LIMIT ?",
+                (after, limit),
             )
-        return [OutboxRow(*row) for row in rows if row[0] not in skip][:limit]
+        return [OutboxRow(*row) for row in rows]
 
     async def mark_sent(self, ids: Sequence[int]) -> None:
         """Records that these messages reached their channel."""
@@ -933,8 +936,10 @@ class Storage:
         except sqlite3.Error as error:
             return [_Failed(error)] * len(batch)
         outcomes: list[Any] = []
+        alone = len(batch) == 1  # the transaction itself is the unit's savepoint
         for write in batch:
-            await db.execute("SAVEPOINT unit")
+            if not alone:
+                await db.execute("SAVEPOINT unit")
             try:
                 outcomes.append(await write.work(db))
             except (sqlite3.OperationalError, sqlite3.DatabaseError) as error:
@@ -942,12 +947,16 @@ class Storage:
                     with suppress(sqlite3.Error):
                         await db.execute("ROLLBACK")
                     return [_Failed(error)] * len(batch)
-                await db.execute("ROLLBACK TO unit")
+                await db.execute("ROLLBACK" if alone else "ROLLBACK TO unit")
                 outcomes.append(_Failed(error))
             except Exception as error:  # this unit's own failure (a bad reference...)
-                await db.execute("ROLLBACK TO unit")
+                await db.execute("ROLLBACK" if alone else "ROLLBACK TO unit")
                 outcomes.append(_Failed(error))
-            await db.execute("RELEASE unit")
+            if alone:
+                if isinstance(outcomes[0], _Failed):
+                    return outcomes
+            else:
+                await db.execute("RELEASE unit")
         try:
             await db.execute("COMMIT")
         except sqlite3.Error as error:
@@ -1158,8 +1167,17 @@ class Storage:
     # --- privacy and retention ----------------------------------------------------------------
 
     async def forget(self, user_id: int) -> int:
-        """Deletes a resident and everything of theirs; returns the number of rows removed."""
-        return await self.transact("forget the resident", lambda tx: tx.forget(user_id))
+        """Deletes a resident and everything of theirs; returns the number of rows removed.
+
+        Replies, history and staff-message links of their items go with the items (cascade).
+        """
+        removed = await self.transact("forget the resident", lambda tx: tx.forget(user_id))
+        # the deleted text is still in the write-ahead log: copy the zeroed pages into the
+        # database and empty the log (best effort: a long reader in another process can
+        # hold it up; SQLite's own checkpoints then finish the job)
+        with suppress(StorageError):
+            await self.checkpoint()
+        return removed
 
     async def purge_closed_older_than(self, days: int) -> dict[str, int]:
         """Retention: deletes finished items untouched for `days`, and older feedback/events.
@@ -1171,7 +1189,7 @@ class Storage:
         cutoff = _iso(self._now() - timedelta(days=days))
         # Telegram redelivers only for a day: a week of handled message ids is plenty for
         # dedup, whatever the retention of items; delivered messages likewise
-        week = _iso(self._now() - timedelta(days=7))
+        week = _iso(self._now() - timedelta(days=HANDLED_KEPT_DAYS))
         day = _iso(self._now() - timedelta(days=1))
         removed: dict[str, int] = {}
         async with self._transaction("purge old records") as db:
@@ -1266,7 +1284,7 @@ class Storage:
                 chat_id=chat_id,
                 created_at=created_at,
                 updated_at=updated_at,
-                candidates=[(entry_id, score) for entry_id, score in json.loads(candidates)],
+                candidates=_candidates(candidates),
                 display_name=display_name,
                 channel=channel,
                 address=address or str(chat_id),
@@ -1317,6 +1335,7 @@ class Tx:
         self._storage = storage
         self._db = db
         self.now = storage._stamp()
+        self.residents_changed: set[int] = set()  # user ids whose stored state this unit changed
 
     async def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         return list(await self._db.execute_fetchall(sql, params))
@@ -1367,13 +1386,13 @@ class Tx:
         )
         return rows[0][0]
 
-    async def notice_waiting(self, ref: str) -> bool:
-        """True while a staff notice about `ref` is still waiting to be sent (a second one
-        about the same item would only repeat it)."""
+    async def notice_waiting(self, merge_key: str) -> bool:
+        """True while a staff notice with this merge key is still waiting to be sent (a
+        second one would only repeat it: staff find every follow-up on the item)."""
         rows = await self._rows(
             "SELECT 1 FROM outbox WHERE status = 'pending' AND kind = 'notice'"
-            " AND json_extract(payload, '$.ref') = ? LIMIT 1",
-            (ref,),
+            " AND json_extract(payload, '$.merge_key') = ? LIMIT 1",
+            (merge_key,),
         )
         return bool(rows)
 
@@ -1388,6 +1407,13 @@ class Tx:
         assignments = ", ".join(f"{name} = ?" for name in fields)
         await self._db.execute(
             f"UPDATE residents SET {assignments} WHERE user_id = ?", (*fields.values(), user_id)
+        )
+        self.residents_changed.add(user_id)
+
+    async def set_last_language(self, user_id: int, language: str) -> None:
+        """The language of the last reply (for a next message with no words to tell by)."""
+        await self._db.execute(
+            "UPDATE residents SET last_language = ? WHERE user_id = ?", (language, user_id)
         )
 
     # questions and wishes
@@ -1610,8 +1636,8 @@ class Tx:
         candidates: Iterable[tuple[str, float]] = (),
         entry_id: str | None = None,
     ) -> None:
-        """Keeps the question behind a reply's buttons, at most PENDING_PER_RESIDENT a
-        resident (one resident asking all day cannot expire another's buttons)."""
+        """Keeps the question behind a reply's buttons: in the database, so one resident
+        asking all day expires nobody else's buttons; kept a day (purge_closed_older_than)."""
         await self._db.execute(
             "INSERT INTO pending (token, user_id, question, suggestions, candidates, entry_id,"
             " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -1624,11 +1650,6 @@ class Tx:
                 entry_id,
                 self.now,
             ),
-        )
-        await self._db.execute(
-            "DELETE FROM pending WHERE user_id = ? AND token NOT IN (SELECT token FROM pending"
-            " WHERE user_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?)",
-            (user_id, user_id, PENDING_PER_RESIDENT),
         )
 
     async def update_question(self, token: str, **fields: Any) -> None:
@@ -1651,6 +1672,7 @@ class Tx:
             " (SELECT channel || ':' || external_id FROM residents WHERE user_id = ?)",
             (user_id,),
         )
+        self.residents_changed.add(user_id)
         for table in ("questions", "wishes", "feedback", "events", "pending", "residents"):
             cursor = await self._db.execute(f"DELETE FROM {table} WHERE user_id = ?", (user_id,))
             removed += cursor.rowcount
@@ -1658,8 +1680,28 @@ class Tx:
         return removed
 
 
+def _candidates(stored: str) -> list[tuple[str, float]]:
+    """The matcher's guesses stored with a question; none for a wish (no JSON to parse for
+    each of 100,000 wishes in /wishes)."""
+    if stored == "[]":
+        return []
+    return [(entry_id, score) for entry_id, score in json.loads(stored)]
+
+
 def _probe(path: str) -> None:
     sqlite3.connect(path).close()
+
+
+def _owner_only(path: Path) -> None:
+    """Creates the database file readable and writable by its owner only (0600), and
+    tightens an existing one and its -wal and -shm files; SQLite gives the -wal and -shm
+    files it creates the database file's mode."""
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        with suppress(OSError):  # missing, or not ours to change: SQLite reports what matters
+            if file.stat().st_mode & 0o077:
+                file.chmod(0o600)
 
 
 def _require_ref(ref: str) -> tuple[str, int]:

@@ -12,22 +12,34 @@ import datetime as dt
 import difflib
 import re
 import unicodedata
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from faq.model import LANGUAGES, Entry, KnowledgeBase
+from faq.model import (
+    LANGUAGES,
+    WEEKDAYS,
+    Branch,
+    Canteen,
+    Entry,
+    KnowledgeBase,
+    Localized,
+    Meal,
+    StationInfo,
+    TimeRange,
+)
 
 TOP_KEYS = ("settings", "synonyms", "entries", "station")
 ENTRY_KEYS = ("id", "category", "questions", "answer", "keywords", "live")
 SETTINGS_KEYS = ("answer_threshold", "suggest_threshold", "coverage_strictness")
-LIVE_NAMES = ("opening_hours", "canteen_hours", "canteen_menu", "branches")
+LIVE_NAMES = ("opening_hours", "canteen_hours", "canteen_menu", "branches", "branch_address")
 OVERLAY_KEYS = ("teach",)
 STATION_KEYS = (
     "timezone",
@@ -37,10 +49,10 @@ STATION_KEYS = (
     "open_dates",
     "canteen",
     "branches",
+    "phone",
 )
 CANTEEN_KEYS = ("meals", "menu")
-BRANCH_KEYS = ("id", "name", "address", "phone", "lat", "lon", "note")
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+BRANCH_KEYS = ("id", "name", "address", "phone", "lat", "lon", "note", "streets")
 YAML_SUFFIXES = (".yaml", ".yml")
 # ids travel in Telegram callback data (64 bytes at most, with a short prefix)
 MAX_ID_BYTES = 48
@@ -63,7 +75,8 @@ _LANGUAGE_ALIASES = {
     "english": "en",
     "英文": "en",
 }
-_TIME_RANGE = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+# 08:30-11:30; also 8:30-11:30 and 8:30 – 11:30 as staff write them (after NFKC: 8：30 too)
+_TIME_RANGE = re.compile(r"^(\d{1,2}):(\d{2})\s*[-–—~至]\s*(\d{1,2}):(\d{2})$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -175,11 +188,8 @@ def read_yaml(text: str, file: str) -> tuple[Any, list[Problem]]:
     try:
         data = loader.get_single_data()
     except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line = mark.line + 1 if mark else None
-        source_lines = text.splitlines()
-        source_line = source_lines[line - 1] if line and line <= len(source_lines) else ""
-        return None, [Problem(file, line, None, None, _yaml_message(error, source_line))]
+        line, message = _yaml_problem(error, text.splitlines())
+        return None, [Problem(file, line, None, None, message)]
     except yaml.YAMLError as error:  # reader errors (control characters) carry no mark
         return None, [Problem(file, None, None, None, f"not readable as YAML: {error}")]
     except RecursionError:
@@ -193,16 +203,52 @@ def read_yaml(text: str, file: str) -> tuple[Any, list[Problem]]:
     return data, problems
 
 
-def _yaml_message(error: yaml.MarkedYAMLError, source_line: str) -> str:
+_CLOSING = {'"': '"', "'": "'", "[": "]", "{": "}"}
+
+
+def _yaml_problem(error: yaml.MarkedYAMLError, lines: list[str]) -> tuple[int | None, str]:
+    """The line to fix and what to do, for a YAML error.
+
+    PyYAML notices an unclosed quote or bracket only where the text runs out (often the end
+    of the file); the line to fix is where it opened, which is the error's context mark.
+    """
+
+    def line_of(mark: Any) -> int | None:
+        # a mark at the very end of the text is one line past the last
+        return min(mark.line + 1, max(len(lines), 1)) if mark is not None else None
+
+    problem_line, context_line = line_of(error.problem_mark), line_of(error.context_mark)
     problem = error.problem or error.context or "invalid YAML"
     if isinstance(error, yaml.constructor.ConstructorError):
-        return f"cannot read this value: {problem}"
+        return problem_line or context_line, f"cannot read this value: {problem}"
+    context = error.context or ""
+    opened = ""
+    if error.context_mark is not None and context_line is not None:
+        source = lines[context_line - 1] if context_line <= len(lines) else ""
+        column = error.context_mark.column
+        opened = source[column] if column < len(source) else ""
+    unclosed = ("quoted scalar" in context or "flow " in context) and opened in _CLOSING
+    if (
+        unclosed
+        and error.problem_mark is not None
+        and error.problem_mark.line != error.context_mark.line
+    ):
+        closing = _CLOSING[opened]
+        what = "quote" if opened in "\"'" else "bracket"
+        at_end = error.problem_mark.line >= len(lines) or "end of stream" in problem
+        reached = "the end of the file" if at_end else f"line {problem_line}"
+        return context_line, (
+            f"YAML syntax error: the {what} {opened} opened on this line is not closed "
+            f"(YAML reached {reached} looking for its {closing}); add the {closing}"
+        )
+    line = problem_line or context_line
+    source_line = lines[line - 1] if line and line <= len(lines) else ""
     message = f"YAML syntax error: {problem}"
     if "\t" in source_line[: len(source_line) - len(source_line.lstrip())]:
-        return message + "; indent with spaces, not tabs"
+        return line, message + "; indent with spaces, not tabs"
     if "mapping values are not allowed" in problem:
-        return message + "; put text containing ': ' in quotes, or fix the indentation"
-    return message + "; check the indentation and quotes on this line and the one before"
+        return line, message + "; put text containing ': ' in quotes, or fix the indentation"
+    return line, message + "; check the indentation and quotes on this line and the one before"
 
 
 # --- small checks ----------------------------------------------------------------------------
@@ -274,13 +320,6 @@ def _valid_date(text: str) -> bool:
     return True
 
 
-def _minutes(hours: str, minutes: str) -> int | None:
-    value = int(hours) * 60 + int(minutes)
-    if int(minutes) > 59 or value > 24 * 60:
-        return None
-    return value
-
-
 # --- the loader ------------------------------------------------------------------------------
 
 
@@ -303,11 +342,12 @@ class _Builder:
         self.problems: list[Problem] = []
         self.entries: list[Entry] = []
         self.entry_places: dict[str, str] = {}  # id -> "file:line"
+        self.answer_places: dict[str, tuple[str, int]] = {}  # id -> (file, line of `answer:`)
         self.question_owner: dict[str, tuple[str, str]] = {}  # key -> (entry id, "file:line")
         self.settings: dict[str, float] = {}
         self.setting_places: dict[str, tuple[str, int]] = {}
         self.synonyms: dict[str, list[str]] = {}
-        self.station: dict[str, Any] = {}
+        self.station = StationInfo()
         self.station_place: str | None = None
         self.sources: list[str] = []
 
@@ -535,6 +575,7 @@ class _Builder:
             return
         if not self.claim_questions(raw["questions"], questions) or len(self.problems) > before:
             return
+        self.answer_places[entry_id] = (self.file, raw.key_line("answer"))
         self.entries.append(
             Entry(
                 id=entry_id,
@@ -632,7 +673,7 @@ class _Builder:
                     ok = False
         return ok
 
-    # station
+    # station: checked and built into faq.model.StationInfo in one pass
 
     def add_station(self, raw: Any, line: int) -> None:
         if self.station_place is not None:
@@ -653,14 +694,18 @@ class _Builder:
             "open_dates": self.dates,
             "canteen": self.canteen,
             "branches": self.branches,
+            "phone": self.phone,
         }
-        station = {
+        values = {
             key: checks[key](f"station.{key}", value, raw.key_line(key))
             for key, value in raw.items()
             if key in checks
         }
         if len(self.problems) == before:
-            self.station = station
+            self.station = StationInfo(
+                **{key: value for key, value in values.items() if value is not None},
+                source=self.station_place,
+            )
 
     def timezone(self, field: str, value: Any, line: int) -> str | None:
         try:
@@ -670,80 +715,101 @@ class _Builder:
             return None
         return value
 
-    def time_ranges(self, field: str, value: Any, line: int) -> list[str]:
+    def phone(self, field: str, value: Any, line: int) -> str | None:
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+        self.problem(
+            line, field, f'expected text such as "021-62994399" (in quotes), got {_kind(value)}'
+        )
+        return None
+
+    def time_ranges(self, field: str, value: Any, line: int) -> tuple[TimeRange, ...]:
         if value is None:
-            return []
+            return ()
         if not isinstance(value, list):
             example = '["08:30-11:30", "13:00-17:00"] ([] = closed)'
             self.problem(line, field, f"expected a list such as {example}, got {_kind(value)}")
-            return []
-        previous_end = -1
+            return ()
+        spans: list[TimeRange] = []
         for index, item in enumerate(value):
             item_line = value.item_line(index)
             span = self.time_range(f"{field}[{index}]", item, item_line)
             if span is None:
                 continue
-            if span[0] < previous_end:
+            if spans and span.start < spans[-1].end:
                 self.problem(
                     item_line, f"{field}[{index}]", "overlaps the range before; list them in order"
                 )
-            previous_end = span[1]
-        return [item for item in value if isinstance(item, str)]
+            spans.append(span)
+        return tuple(spans)
 
-    def time_range(self, field: str, value: Any, line: int) -> tuple[int, int] | None:
-        match = _TIME_RANGE.match(value) if isinstance(value, str) else None
-        start = _minutes(match[1], match[2]) if match else None
-        end = _minutes(match[3], match[4]) if match else None
-        if start is None or end is None:
+    def time_range(self, field: str, value: Any, line: int) -> TimeRange | None:
+        """ "08:30-11:30" (or 8:30-11:30, 8:30 – 11:30) as a TimeRange, or None after a problem."""
+        text = unicodedata.normalize("NFKC", value).strip() if isinstance(value, str) else ""
+        match = _TIME_RANGE.match(text)
+        if match is None:
             example = '"HH:MM-HH:MM" such as "08:30-11:30" in quotes'
             self.problem(line, field, f"expected {example}, got {value!r}")
+            return None
+        if "24:00" in (f"{int(match[1])}:{match[2]}", f"{int(match[3])}:{match[4]}"):
+            self.problem(
+                line, field, f'{value!r}: the day ends at 23:59; write "23:59" for "until midnight"'
+            )
+            return None
+        try:
+            start = dt.time(int(match[1]), int(match[2]))
+            end = dt.time(int(match[3]), int(match[4]))
+        except ValueError:
+            self.problem(line, field, f"{value!r} is not a time of day; use 00:00 to 23:59")
             return None
         if start >= end:
             self.problem(line, field, f"{value!r} ends before it starts; swap the times")
             return None
-        return start, end
+        return TimeRange(start, end)
 
-    def week_hours(self, field: str, value: Any, line: int) -> dict[str, list[str]]:
+    def week_hours(self, field: str, value: Any, line: int) -> Mapping[str, tuple[TimeRange, ...]]:
         if not isinstance(value, dict):
             self.problem(line, field, f"expected one line per weekday mon..sun, got {_kind(value)}")
-            return {}
+            return MappingProxyType({})
         self.unknown_keys(value, WEEKDAYS, f"{field}.")
         misspelt = {_close_key(day, WEEKDAYS) for day in value if day not in WEEKDAYS}
         for day in WEEKDAYS:
             if day not in value and day not in misspelt:
                 self.problem(line, f"{field}.{day}", f"missing; add `{day}: []` if closed that day")
-        return {
-            day: self.time_ranges(f"{field}.{day}", ranges, value.key_line(day))
-            for day, ranges in value.items()
-            if day in WEEKDAYS
-        }
+        return MappingProxyType(
+            {
+                day: self.time_ranges(f"{field}.{day}", value[day], value.key_line(day))
+                for day in WEEKDAYS
+                if day in value
+            }
+        )
 
-    def dates(self, field: str, value: Any, line: int) -> list[str]:
+    def dates(self, field: str, value: Any, line: int) -> frozenset[dt.date]:
         if value is None:
-            return []
+            return frozenset()
         if not isinstance(value, list):
             self.problem(line, field, f'expected a list such as ["2025-10-08"], got {_kind(value)}')
-            return []
-        days = []
+            return frozenset()
+        days = set()
         for index, item in enumerate(value):
             if isinstance(item, dt.date) and not isinstance(item, dt.datetime):
-                days.append(item.isoformat())
+                days.add(item)
             elif isinstance(item, str) and _DATE.match(item) and _valid_date(item):
-                days.append(item)
+                days.add(dt.date.fromisoformat(item))
             else:
                 self.problem(
                     value.item_line(index),
                     f"{field}[{index}]",
                     f'expected a date "YYYY-MM-DD" such as "2025-10-08", got {item!r}',
                 )
-        return days
+        return frozenset(days)
 
-    def canteen(self, field: str, value: Any, line: int) -> dict[str, Any]:
+    def canteen(self, field: str, value: Any, line: int) -> Canteen | None:
         if not isinstance(value, dict):
             self.problem(line, field, f"expected `meals:` and `menu:`, got {_kind(value)}")
-            return {}
+            return None
         self.unknown_keys(value, CANTEEN_KEYS, f"{field}.")
-        meals: dict[str, str] = {}
+        meals: list[Meal] = []
         raw_meals = value.get("meals")
         if raw_meals is not None and not isinstance(raw_meals, dict):
             self.problem(
@@ -753,17 +819,20 @@ class _Builder:
             )
         elif raw_meals:
             for meal, span in raw_meals.items():
-                if self.time_range(f"{field}.meals.{meal}", span, raw_meals.key_line(meal)):
-                    meals[str(meal)] = span
+                hours = self.time_range(f"{field}.meals.{meal}", span, raw_meals.key_line(meal))
+                if hours is not None:
+                    meals.append(Meal(str(meal), hours))
         menu = value.get("menu")
         known_meals = list(raw_meals) if isinstance(raw_meals, dict) else []
-        return {
-            "meals": meals,
-            "menu": self.menu(f"{field}.menu", menu, value.key_line("menu"), known_meals),
-        }
+        return Canteen(
+            meals=tuple(sorted(meals, key=lambda meal: meal.hours)),
+            menu=self.menu(f"{field}.menu", menu, value.key_line("menu"), known_meals),
+        )
 
-    def menu(self, field: str, raw: Any, line: int, meals: list[str]) -> dict[str, Any]:
-        """weekday -> meal -> {zh: [dishes], en: [dishes]}"""
+    def menu(
+        self, field: str, raw: Any, line: int, meals: list[str]
+    ) -> Mapping[str, Mapping[str, Localized[tuple[str, ...]]]]:
+        """weekday -> meal -> {zh: [dishes], en: [dishes]} (read-only)"""
         shape = "{zh: [dishes], en: [dishes]}"
         if raw is None:
             return {}
@@ -771,7 +840,7 @@ class _Builder:
             self.problem(line, field, f"expected weekday -> meal -> {shape}, got {_kind(raw)}")
             return {}
         self.unknown_keys(raw, WEEKDAYS, f"{field}.")
-        menu: dict[str, Any] = {}
+        menu: dict[str, dict[str, Localized[tuple[str, ...]]]] = {}
         for day, day_menu in raw.items():
             if day not in WEEKDAYS:
                 continue
@@ -793,20 +862,23 @@ class _Builder:
                 by_language = self.language_map(meal_field, dishes, meal_line, shape)
                 if by_language is None:
                     continue
-                menu[day][meal] = {
+                lists = {
                     language: self.text_list(
                         f"{meal_field}.{language}", items, by_language.key_line(language), "dishes"
                     )
                     for language, items in by_language.items()
                 }
-        return menu
+                menu[day][str(meal)] = Localized(
+                    **{language: tuple(items) for language, items in lists.items() if items}
+                )
+        return MappingProxyType({day: MappingProxyType(meals) for day, meals in menu.items()})
 
-    def branches(self, field: str, value: Any, line: int) -> list[dict[str, Any]]:
+    def branches(self, field: str, value: Any, line: int) -> tuple[Branch, ...]:
         if not isinstance(value, list):
             self.problem(
                 line, field, f"expected a list of branches ('- id: ...'), got {_kind(value)}"
             )
-            return []
+            return ()
         branches = []
         seen: dict[str, int] = {}
         for index, raw in enumerate(value):
@@ -816,19 +888,22 @@ class _Builder:
                 self.problem(value.item_line(index), item_field, f"expected a branch, got {got}")
                 continue
             branch = self.branch(item_field, raw)
-            branch_id = branch.get("id")
-            if branch_id in seen:
+            branch_id = raw.get("id")
+            if isinstance(branch_id, str) and branch_id.strip() in seen:
                 self.problem(
                     raw.key_line("id"),
                     f"{item_field}.id",
-                    f"duplicate branch id {branch_id!r} (also line {seen[branch_id]}); rename one",
+                    f"duplicate branch id {branch_id.strip()!r} (also line "
+                    f"{seen[branch_id.strip()]}); rename one",
                 )
-            elif branch_id:
-                seen[branch_id] = raw.key_line("id")
-            branches.append(branch)
-        return branches
+            elif isinstance(branch_id, str):
+                seen[branch_id.strip()] = raw.key_line("id")
+            if branch is not None:
+                branches.append(branch)
+        return tuple(branches)
 
-    def branch(self, field: str, raw: LineDict) -> dict[str, Any]:
+    def branch(self, field: str, raw: LineDict) -> Branch | None:
+        before = len(self.problems)
         self.unknown_keys(raw, BRANCH_KEYS, f"{field}.")
         for key in ("id", "name", "address", "lat", "lon"):
             if key not in raw:
@@ -836,17 +911,20 @@ class _Builder:
         branch: dict[str, Any] = {}
         for key, value in raw.items():
             line = raw.key_line(key)
-            if key in ("id", "phone"):
-                example = "tianbao" if key == "id" else '"021-62994399" (in quotes)'
+            if key == "id":
                 if isinstance(value, str) and value.strip():
                     branch[key] = value.strip()
                 else:
                     got = _kind(value)
-                    self.problem(
-                        line, f"{field}.{key}", f"expected text such as {example}, got {got}"
-                    )
+                    self.problem(line, f"{field}.id", f"expected text such as tianbao, got {got}")
+            elif key == "phone":
+                branch[key] = self.phone(f"{field}.phone", value, line)
             elif key in ("name", "address", "note"):
-                branch[key] = self.text_by_language(f"{field}.{key}", value, line)
+                text = self.text_by_language(f"{field}.{key}", value, line)
+                branch[key] = Localized(**text) if text else None
+            elif key == "streets":
+                streets = self.text_list(f"{field}.streets", value, line, "street names")
+                branch[key] = tuple(streets or ())
             elif key in ("lat", "lon"):
                 limit = 90 if key == "lat" else 180
                 if _is_number(value) and -limit <= value <= limit:
@@ -857,7 +935,34 @@ class _Builder:
                         f"{field}.{key}",
                         f"expected decimal degrees from -{limit} to {limit}, got {value!r}",
                     )
-        return branch
+        if len(self.problems) > before:
+            return None
+        return Branch(**branch)
+
+    def check_answer_languages(self) -> None:
+        """Every entry answers in each language that any entry answers in.
+
+        A knowledge base of one's own may be Chinese-only or English-only, but one that answers
+        in English somewhere must do so everywhere: a resident who chose English would
+        otherwise get some answers in Chinese. (The bundled FAQ is checked more strictly, entry
+        by entry, for questions too.)
+        """
+        if self.both_languages:
+            return
+        for language in LANGUAGES:
+            example = next((e.id for e in self.entries if e.answer.get(language)), None)
+            if example is None:
+                continue
+            for entry in self.entries:
+                if not entry.answer.get(language):
+                    self.file, line = self.answer_places[entry.id]
+                    self.entry = entry.id
+                    self.problem(
+                        line,
+                        f"answer.{language}",
+                        f"missing; other entries answer in {language} (e.g. {example}), "
+                        "so add it here too",
+                    )
 
     # overlay and result
 
@@ -992,6 +1097,7 @@ def load(path: str | Path | None = None, *, overlay: str | Path | None = None) -
     builder = _Builder(both_languages=path is None)
     for source in sources:
         builder.add_file(source)
+    builder.check_answer_languages()
     if overlay is not None and not builder.problems:
         builder.add_overlay(Path(overlay))
     return builder.result()
@@ -1004,6 +1110,21 @@ def check(path: str | Path | None = None, *, overlay: str | Path | None = None) 
     except FaqError as error:
         return error.problems
     return []
+
+
+def parse_station(raw: Any, file: str = "<station>") -> StationInfo:
+    """Station data given as a plain mapping (the value of `station:`) -> StationInfo, by the
+    same checks as `faq check`. Raises FaqError listing every problem."""
+    text = yaml.safe_dump({"station": raw}, allow_unicode=True, sort_keys=False)
+    builder = _Builder(both_languages=False)
+    builder.file = file
+    data, problems = read_yaml(text, file)
+    builder.problems.extend(problems)
+    if isinstance(data, dict):
+        builder.add_station(data["station"], data.key_line("station"))
+    if builder.problems:
+        raise FaqError(builder.problems)
+    return builder.station
 
 
 def write_core(kb: KnowledgeBase, path: Path, *, header: str = "") -> None:

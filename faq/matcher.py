@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ from scipy import sparse
 
 from faq.model import LANGUAGES, KnowledgeBase, MatchResult
 from faq.normalize import (
+    CJK,
     EN_STOPWORDS,
     ZH_STOPCHARS,
     Normalizer,
@@ -36,13 +38,38 @@ DEFAULT_THRESHOLDS = {
     "suggest_threshold": 18.0,  # best score needed to offer "did you mean" buttons
     # 0..100: how strictly the message's salient words must be ones the entry uses. At s, an
     # entry covering a share c of them has its score multiplied by 1 - s/100 * (1 - c), and is
-    # never answered outright below 0.6 * s/100 (subject words counted twice there). A small
-    # hand-written FAQ wants it high (肯德基几点开门 is not about the canteen); a large intent
-    # set full of slot words ("how do you say fly in italian") wants it low.
+    # never answered outright below 0.6 * s/100. A small hand-written FAQ wants it high
+    # (肯德基几点开门 is not about the canteen); a large intent set full of slot words ("how do
+    # you say fly in italian") wants it low. Above 0 it also turns on the place rule (PLACE_HEADS).
     "coverage_strictness": 80.0,
 }
 MIN_COVERAGE_AT_FULL_STRICTNESS = 0.6
-SUBJECT_WEIGHT = 2.0  # an uncovered word naming the message's subject counts this many times
+# The place rule (docs/benchmarks.md, "Places and organisations"): a message that names a place
+# or organisation is answered outright only by an entry about that place. A place is named by a
+# head word (银行, 图书馆, the 站 of 菜鸟驿站, "library", "post office") and the words right before
+# it that say which one (菜鸟驿站, 学校食堂, "university canteen"). The longest part of the mention
+# ending in the head that the entry's questions or keywords contain (the head as written, the
+# words before it by sound, so 易站 is 驿站 but 金店 is not 今天), or that is one of the knowledge
+# base's home places (named by at least HOME_SHARE of its entries: 驿站, 食堂, "station"), is
+# the place the entry knows. The words before that part (the last PLACE_MODIFIER_WORDS characters,
+# or words in English) must then be absent, words the entry uses, a home place (驿站食堂), or end
+# in a character that says where or when rather than which (门口驿站, 期间驿站: PLACE_LOCATORS).
+# Anything else names another place: 菜鸟驿站, 单位食堂, 五金店, "the bank".
+PLACE_HEADS_ZH = (
+    "银行|超市|商场|菜场|市场|公司|学校|大学|中学|小学|医院|药房|诊所|中心|派出所|事务所|托儿所"
+    "|居委会|基金会|委员会|总会|协会|工会|办事处|管理处|俱乐部|食堂|网点|快递点"
+    "|早市|夜市|菜市|[站馆院局店厅园城场校厂]"
+)
+# measure words end the words before a place as grammar characters do (几家市民驿站)
+PLACE_BREAKS = frozenset("家座栋间条")
+_PLACE_HEADS_EN = """bank library office hospital clinic school university college kindergarten
+supermarket market shop store mall restaurant cafe canteen park museum cinema gym pool court
+station hall centre church temple hotel airport pharmacy salon company foundation charity committee
+agency bureau department embassy consulate garden zoo stadium theatre branch"""
+PLACE_HEADS_EN = frozenset(_PLACE_HEADS_EN.split())
+PLACE_MODIFIER_WORDS = 2
+HOME_SHARE = 0.1
+PLACE_LOCATORS = frozenset("边面近下口里上前后头壁对间期天日节年月周末午晚早时路")
 MAX_SUGGESTIONS = 3
 MAX_CANDIDATES = 5
 MAX_QUERY_CHARS = 500  # a run-on message is matched on its first 500 characters
@@ -57,6 +84,115 @@ CLASSIFIER_MAX_ENTRIES = 1000
 CLASSIFIER_BATCH = 256
 CLASSIFIER_RATE = 8.0
 CLASSIFIER_MOMENTUM = 0.9
+
+
+# Fraud precedence (docs/benchmarks.md, "Fraud warning first"). Elderly residents ask the bot
+# about calls and messages that are scams; such a message is answered with FRAUD_ENTRY whatever
+# else it names (驿站, 基金会, 补贴, 养老金 are a scammer's favourite pretexts). The cues are data:
+# regular expressions over normalised text (Simplified, casefolded, synonyms applied: 钞票 -> 钱,
+# 付款 -> 付钱, 补贴 -> 补助), of four kinds. A message describes a fraud when it has a `scam`
+# cue (words and scripts no honest caller uses), or cues of two of the other three kinds: a
+# `source` (someone called, texted, came to the door, claims to be...; or the resident asks
+# whether it is real), a `bait` (a prize, a refund, money paid out, returns, a cure, trouble to
+# fix) and a `demand` (money, fees, transfers, codes, card numbers, passwords, links, apps).
+# One kind alone is an ordinary question: 捐款可以转账吗, 有人上门量血压吗, 课是免费的吗.
+# Besides, the warning is never merely suggested: when it is the best-scoring entry at the
+# suggest threshold, it is answered.
+FRAUD_ENTRY = "safety.fraud"
+FRAUD_CUES: dict[str, tuple[str, ...]] = {
+    "scam": (
+        r"诈骗|骗子|骗局|被骗|骗钱|骗人|骗[她他我]|防骗|反诈|冒充|盗用|冒用|被人冒",
+        r"(安全|监管|指定)[账帐]|备用金|洗钱|传票|涉嫌|违禁品|通缉|征信|刷单|翻倍|虚拟货币|比特币",
+        r"数字货币|[他她]给的[账帐]|保护起来|不.{1,4}就.{0,4}(不能用|停|取消|作废|冻结|影响|扣)",
+        r"不要挂|别挂|按.{0,3}说的(做|操作)|共享屏幕|屏幕共享|猜猜?我是谁|猜.{0,3}是谁|出车祸|冻结",
+        r"包治|治百病|根治|不用吃药|抗癌|抗肿瘤|防癌|稳赚|保本|高回报|高息|返利|年化",
+        r"百分之[一二三四五六七八九十几]+[的]?(回报|收益|利息)|[个私]人[账帐]|不[能要许准]告诉",
+        r"代替.{0,4}药",
+        r"\bscam|\bfraud|\bcon (man|artist)|\bcheat|\bswindl|\b(safe|supervision) account",
+        r"\bguess who|\bmoney launder|\bcourt (notice|summons)|\barrest warrant|\bsummons",
+        r"\bdon'?t hang up|\bscreen shar|\bcredit (score|record)|\bguaranteed|\bcooperate with",
+        r"\bidentity (theft|stolen)|\bcrypto|\bbitcoin|\bbuy back|\bdouble my",
+        r"\bunless (i|you|we|she|he)\b|\bor else\b|\bwill stop working",
+        r"\bwill be (closed|cancel|suspend|blocked)",
+        r"\b(account|assets|card|savings|money)\b.{0,20}\bfr(ozen|eeze)",
+        r"\bfr(ozen|eeze)\b.{0,20}\b(account|assets|card|savings|money)",
+        r"\b\d+ ?% (a|per|every) (year|month)|\bcures?\b|\bmiracle|\bprevents? cancer",
+        r"\bcar (accident|crash)|\bbail\b|\b(personal|private) account|\bnot (to )?tell anyone",
+        r"\bdon'?t tell (anyone|your)|\b(replace|instead of)\b.{0,20}\bmedicine",
+    ),
+    "source": (
+        r"有人(?![能会吗伐在值接陪教帮可])|有一?[个位](人|男|女|小|老|阿|号|电|自|陌)|[个通]电话",
+        r"打电话|打来|电话[说讲来里那]|来电|短信|网上|网站|微信[上里群说讲]|加我|qq|朋友圈|群里",
+        r"弹出|视频|自称|说是|讲是|[他她]们?[说讲]|伊拉?讲|[说讲]我|的说|对方|陌生|客服|推销|讲座",
+        r"上门[说讲收推卖]|[问跟向找]我[要借拿]",
+        r"[叫让要催逼喊]\s?[我伊她他].{0,5}(转|汇|打钱|交|付|报|输|告诉|发|点|下载|扫|买|借|寄|登录|开通)",
+        r"[说讲]有|是真的|是不是真|真的假的|有这回事|有这种事|人家[说讲]|一个[男女]的|导游",
+        r"人[说讲]|卖.{0,4}(药|保健)|好相信|能相信|收到.{0,4}(信息|消息|通知|邮件|链接|短信)",
+        r"拉.{0,3}进群",
+        r"\bsome ?(one|body)\b(?! (can|could|to|help|at|there|who|here|in)\b)",
+        r"\ba (man|woman|guy|lady|caller|stranger)|\bcaller|\bcalled (me|saying)",
+        r"\bcall(s|ed)? from|\brang\b|\bphone call|\bgot a call|\btexts?\b|\btexted|\bsms",
+        r"\bmessage(d|s)?\b|\bpop ?up|\bwebsite|\bvideo call|\bsaying\b",
+        r"\b(they|he|she|it|caller|man|woman|guy|lady|someone|somebody) (says|said)\b",
+        r"\b(says|said|claims?) (that )?(my|i|i'm|we|you|your|me)\b|\btold me|\basked me",
+        r"\bwant(s|ed)? (me|my|him|her|us)\b|\bask(s|ed|ing)? (me )?for (my|your)|\bclaim",
+        r"\bpretend|\b(was|were) told|\bmet online|\bonline (friend|wants|says|said)|\boffered",
+        r"\bcompany|\bpos(ed|ing) as|\bdoor|\bseminar|\bsalesman|\bs(old|ell|elling|ells)\b",
+        r"\bwechat account|\bis (it|this|that) (real|true|legit|genuine|ok)",
+        r"\breally (ask|want|need|call)|\bshould i (give|pay|send|transfer|buy)",
+        r"\b(on|over) the phone|\bcalls? asking|\basking for (my|her|his|your|their)",
+        r"\bcalled (and|to)\b",
+    ),
+    "bait": (
+        r"中奖|抽中|中了|大奖|奖品|礼品|免费[送领拿发游办]|送.{0,4}(米|油|鸡蛋|礼|老花镜)|补发",
+        r"退税|退[款钱回还]|返[现利佣]|理赔|赔偿|额度|收益|利息|回报|投资|理财|炒股|赚|能治|治好",
+        r"降血[糖压脂]|保健|红包|幸运|旅游|就[能会]?好了|灵芝|孢子粉|神药|偏方|养老项目|养老公寓",
+        r"津贴|慰问金|认证|升级|异常|注销|欠费|出事|救我|被扣|被抓|贷款|罚款|违规|停发|多发|停电",
+        r"停水|欠了|股票|换.{0,2}号|急用",
+        r"\bwon\b|\bwin(ner|ning)?\b|\bprize|\blottery|\bjackpot",
+        r"\bfree (gift|rice|eggs?|oil|glasses|trip|travel|tour|lunch|meal)|\bgift|\brefund",
+        r"\bcompensat|\bback ?pay|\bcredit limit|\breturns?\b|\bprofit|\binterest\b|\binvest",
+        r"\bstocks?\b|\bcure|\btherapy|\bhealth product|\bsupplement|\bsuspend|\bexpired?",
+        r"\bproblem with|\bhas a problem|\bunpaid|\bloan\b|\bfine\b|\bsave me\b|\barrested|\bheal",
+        r"\bstolen|\bpolice\b|\bblocked|\bhospital|\boverpaid|\bnew account",
+    ),
+    "demand": (
+        r"转[账帐钱]|转出去|转到|转给|转过去|打钱|打款|汇钱|汇款|汇过去|寄钱",
+        r"(?<!不)[要交给拿借付赔]钱|钱[转汇打给交]|转.{0,3}钱|退回去|还回去|代付|垫付|先交|先付",
+        r"[交给拨]给?(他|她|伊)|[交付收扣].{0,4}费|手续费|保证金|押金|交.{0,5}税|所得税",
+        r"[取拿交给送收].{0,3}现金|验证码|密码|卡号|银行卡|银行[账帐]户|存款|存折|余额|身份证号",
+        r"填.{0,4}信息|个人信息|[链连]接|点进去|点击|短信[里上]的|atm|手机银行|网银|用钱|扫码|定金",
+        r"订金|会员费|存到|存进|二维码|下载|开通|收了我|收了.{0,2}[一二两三四五六七八九十几百千\d]",
+        r"买.{0,6}(保健品|万|股票|基金)|办卡|投资|理财|[一二两三四五六七八九十几百\d]+[块千万元]",
+        r"[交付给收要][一二两三四五六七八九十几]+百",
+        r"\btransfer|\bwire\b|\bsend (me |them |him |her )?(the )?money|\bmoney\b|\bpay|\bfees?\b",
+        r"\bdeposit|\bcode\b|\bpassword|\bpin\b|\bcard (number|no|details)|\bid number",
+        r"\bcard (info|num)|\bbank (card|details|info|account)|\bcollect(ed|ing|s)?\b",
+        r"\b(costs?|for) \d+|\blink\b|\bclick|\bdownload|\bapp\b|\bborrow",
+        r"\bgive (him|her|them|me)\b|\bcharged?",
+        r"\b(in|withdraw|hand|bring|collect(ed|ing)?) (\w+ )?cash\b|\bhand (it )?over",
+        r"\bmove (the |my |his |her |your )?money|\bneed(s|ed)? (cash|money)|\blog ?in",
+        r"\baccount (details|number|info)|\btax|\bbuy(ing)?\b|\b\d+ ?(yuan|rmb|kuai)\b|\bsavings",
+        r"\bverify",
+    ),
+}
+_FRAUD_RE = {kind: re.compile("|".join(cues)) for kind, cues in FRAUD_CUES.items()}
+
+
+def fraud_cues(normal: str) -> dict[str, str]:
+    """The fraud cues found in normalised text, by kind (the first match of each)."""
+    found = {}
+    for kind, pattern in _FRAUD_RE.items():
+        if (hit := pattern.search(normal)) is not None:
+            found[kind] = hit.group(0)
+    return found
+
+
+def describes_fraud(normal: str) -> bool:
+    """Whether normalised text describes a fraud (see FRAUD_CUES): a scam cue, or two of
+    someone asking, a bait and a demand for money or credentials."""
+    cues = fraud_cues(normal)
+    return "scam" in cues or len(cues) >= 2
 
 
 @dataclass(frozen=True)
@@ -88,9 +224,8 @@ class _Analysis:
     features: list[str]
     units: list[tuple[str, tuple[str, ...]]]  # (weight feature, features that cover it)
     fuzz_text: str
-    # units that name what the message is about when the entry does not use them: English
-    # words right after "the" ("what time does the bank open"); see _coverage for Chinese
-    subjects: frozenset[int] = frozenset()
+    # places and organisations named: (words before, head), as units of _place_units
+    places: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
 
 
 def _pinyin_units(
@@ -111,6 +246,7 @@ def analyse(text: str) -> _Analysis:
     units: list[tuple[str, tuple[str, ...]]] = []
     words: list[str] = []
     fuzz_parts: list[str] = []
+    places: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
     for token in tokens(text):
         if not is_cjk(token):
             words.append(token)
@@ -121,15 +257,7 @@ def analyse(text: str) -> _Analysis:
         bigrams = ["b" + token[i : i + 2] for i in range(len(token) - 1)]
         features.extend(bigrams)
         features.extend("p" + s for s in syllables)
-        # a pair of grammar characters (的几 in 开门的几点) gets its own prefix: it must not
-        # cover a content word that sounds the same (肯德基几点 is not about the station)
-        pairs = [
-            ("r" if token[i] in ZH_STOPCHARS and token[i + 1] in ZH_STOPCHARS else "q")
-            + a
-            + " "
-            + b
-            for i, (a, b) in enumerate(itertools.pairwise(syllables))
-        ]
+        pairs = ["q" + a + " " + b for a, b in itertools.pairwise(syllables)]
         features.extend(pairs)
         for i, char in enumerate(token):
             if char in ZH_STOPCHARS:
@@ -137,6 +265,7 @@ def analyse(text: str) -> _Analysis:
             lo, hi = max(0, i - 1), i + 1
             cover = (*bigrams[lo:hi], *pairs[lo:hi]) or ("u" + char, "p" + syllables[i])
             units.append(("u" + char, cover))
+        places.extend(_zh_places(token, syllables))
     if words:
         words = [w.split("'")[0] or w for w in words]  # what's -> what, i'd -> i
         stems = [_stem(w) for w in words]
@@ -145,15 +274,153 @@ def analyse(text: str) -> _Analysis:
         joined = " " + " ".join(words) + " "
         for n in CHAR_NGRAMS:
             features += ["c" + joined[i : i + n] for i in range(len(joined) - n + 1)]
-        subjects = set()
-        for previous, word, stem in zip(["", *words], words, stems, strict=False):
+        for word, stem in zip(words, stems, strict=True):
             if word not in EN_STOPWORDS:
-                if previous == "the":
-                    subjects.add(len(units))
                 units.append(("w" + stem, ("w" + stem,)))
+        places.extend(_en_places(words, stems))
         fuzz_parts.append(" ".join(sorted(words)))
-        return _Analysis(features, units, " ".join(fuzz_parts), frozenset(subjects))
-    return _Analysis(features, units, " ".join(fuzz_parts))
+    return _Analysis(features, units, " ".join(fuzz_parts), tuple(places))
+
+
+_PLACE_HEAD_ZH = re.compile(PLACE_HEADS_ZH)
+
+
+Place = tuple[tuple[str, ...], tuple[str, ...]]  # (units before the head, units of the head)
+
+
+def _zh_places(run: str, syllables: list[str]) -> list[Place]:
+    """Each place named in a CJK run: its head and the content characters before it (as many as
+    the longest known part plus a modifier may need), as character/pinyin units."""
+    units = [f"{c}/{s}" for c, s in zip(run, syllables, strict=True)]
+    found = []
+    reach = PLACE_MODIFIER_WORDS + 2
+    for hit in _PLACE_HEAD_ZH.finditer(run):
+        start = hit.start()
+        while (
+            start > max(0, hit.start() - reach)
+            and run[start - 1] not in ZH_STOPCHARS
+            and run[start - 1] not in PLACE_BREAKS
+        ):
+            start -= 1
+        found.append((tuple(units[start : hit.start()]), tuple(units[hit.start() : hit.end()])))
+    return found
+
+
+def _en_places(words: list[str], stems: list[str]) -> list[Place]:
+    """Each place named in English words: its head and the content words before it, as stems
+    ("post office"; "the bank" has nothing before its head)."""
+    found = []
+    for i, (word, stem) in enumerate(zip(words, stems, strict=True)):
+        if word in PLACE_HEADS_EN or stem in PLACE_HEADS_EN:
+            before: list[str] = []
+            for j in range(i - 1, max(-1, i - 1 - PLACE_MODIFIER_WORDS), -1):
+                if words[j] in EN_STOPWORDS or words[j].isdigit():
+                    break
+                before.insert(0, f"{stems[j]}/{stems[j]}")
+            found.append((tuple(before), (f"{stem}/{stem}",)))
+    return found
+
+
+def _chars(units: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(u.split("/")[0] for u in units)
+
+
+def _place_units(text: str) -> list[str]:
+    """Normalised text as place units: character/fuzzy-pinyin for Chinese, stem/stem for English."""
+    units = []
+    for token in tokens(text):
+        if is_cjk(token):
+            units += [f"{c}/{s}" for c, s in zip(token, cjk_pinyin(token), strict=True)]
+        else:
+            stem = _stem(token.split("'")[0] or token)
+            units.append(f"{stem}/{stem}")
+    return units
+
+
+class _PlaceText:
+    """An entry's questions and keywords as place units, searchable for a place: the head as
+    written, the units before it by their sound."""
+
+    def __init__(self, texts: list[list[str]]) -> None:
+        self.text = " " + " | ".join(" ".join(units) for units in texts) + " "
+
+    def has(self, before: tuple[str, ...], head: tuple[str, ...] = ()) -> bool:
+        pattern = [r"\S+/" + re.escape(u.split("/")[1]) for u in before]
+        pattern += [re.escape(u.split("/")[0]) + r"/\S+" for u in head]
+        return re.search(" " + " ".join(pattern) + " ", self.text) is not None
+
+
+# Dictated messages (docs/benchmarks.md, "Long and dictated messages"): one long line of
+# framing, context and the question. A long message is cut into clauses where a new one opens (a
+# pronoun or connective after some content: 我外婆她一个人住 | 她能去食堂吃吗); every clause that
+# asks something (QUESTION_CUES) and every two neighbouring clauses of which one asks are scored
+# as views of the message beside the whole. The view that answers with the best score decides
+# (else the best-scoring one), so the question is not diluted by its context; a clause decides
+# only for the whole message's best entry (the context supports the clause: it lifts the score,
+# it does not change the topic), and the places the whole message names still apply.
+_ZH_CLAUSE_OPENERS = "我们|你们|他们|她们|就是|还有|然后|但是|可是|因为|所以|不过|我|你|她|他|侬|伊"
+_EN_CLAUSE_OPENERS = "and|but|so|because|also|i'm|she|he|my|we|um|hi"
+_CLAUSE_RE = re.compile(
+    f"(?<=[{CJK}])(?=(?:{_ZH_CLAUSE_OPENERS}))|(?<=[a-z0-9'] )(?=(?:{_EN_CLAUSE_OPENERS})\\b)"
+)
+# a message this long is cut into clauses: 12 Chinese characters (食堂几点开门还有送饭要多少钱),
+# 18 English words (at 12 or 15, CLINC150's longer intent queries lost 0.3-0.5 OOS recall)
+LONG_MESSAGE_CHARS = 12
+LONG_MESSAGE_WORDS = 18
+MIN_CLAUSE_CHARS = 4  # Chinese
+MIN_CLAUSE_WORDS = 3  # English
+QUESTION_CUES = re.compile(
+    "几|怎|多少|什么|哪|吗|没有|不|能|可以|要|会|是否|想|"
+    r"\b(how|what|when|where|which|who|why|can|could|do|does|is|are|will|would|any|want|need"
+    r"|wondering)\b"
+)
+CLAUSE_SUPPORT = 1  # a clause decides only for the whole message's best entry
+MAX_CLAUSES = 4  # the last ones (the question comes at the end); 8 measured no better
+
+
+def _is_long(normal: str) -> bool:
+    """Long enough to carry context besides the question (short typed questions, and intent
+    benchmarks such as CLINC150, are matched whole)."""
+    cjk = sum(len(t) for t in tokens(normal) if is_cjk(t))
+    return cjk >= LONG_MESSAGE_CHARS or len(normal.split()) >= LONG_MESSAGE_WORDS
+
+
+def _too_short(clause: str) -> bool:
+    if is_cjk(clause[:1]):
+        return len(clause) < MIN_CLAUSE_CHARS
+    return len(clause.split()) < MIN_CLAUSE_WORDS
+
+
+def clause_views(normal: str) -> list[str]:
+    """The clauses of a long message that ask, then each two neighbouring ones of which one
+    asks (none for a short message)."""
+    asking, pairs = _clauses(normal)
+    return asking + pairs
+
+
+def _clauses(normal: str) -> tuple[list[str], list[str]]:
+    """The asking clauses of a long message and its asking pairs of neighbouring clauses."""
+    if not _is_long(normal):
+        return [], []
+    clauses = [c.strip() for c in _CLAUSE_RE.split(normal)]
+    merged: list[str] = []
+    for clause in clauses:  # a clause too short to ask anything joins the one before
+        if merged and (_too_short(clause) or _too_short(merged[-1])):
+            merged[-1] = merged[-1] + ("" if is_cjk(clause[:1]) else " ") + clause
+        elif clause:
+            merged.append(clause)
+    if len(merged) < 2:
+        return [], []
+    merged = merged[-MAX_CLAUSES:]  # the question comes at the end
+    asks = [QUESTION_CUES.search(c) is not None for c in merged]
+    pairs = [
+        a + ("" if is_cjk(b[:1]) else " ") + b
+        for (a, b), (ask_a, ask_b) in zip(
+            itertools.pairwise(merged), itertools.pairwise(asks), strict=True
+        )
+        if ask_a or ask_b
+    ]
+    return [c for c, ask in zip(merged, asks, strict=True) if ask], pairs
 
 
 def _pinyin_view(text: str) -> _Analysis | None:
@@ -280,22 +547,44 @@ class Matcher:
         self.weights = weights or Weights()
         self.normalizer = Normalizer(kb.synonyms)
         self.entry_ids = [entry.id for entry in kb.entries]
+        # fraud precedence applies to a knowledge base that has the warning to give
+        self._fraud_entry = FRAUD_ENTRY if FRAUD_ENTRY in self.entry_ids else None
         self._build(kb)
 
     def _build(self, kb: KnowledgeBase) -> None:
         question_features, fuzz_texts, starts = [], [], []
         keyword_features = []
+        # the place rule: each entry's questions and keywords as place text, and the heads of
+        # the places the knowledge base is about
+        self.entry_place_texts: list[_PlaceText] = []
+        phrase_entries: defaultdict[tuple[str, ...], int] = defaultdict(int)
         for entry in kb.entries:
             starts.append(len(question_features))
+            place_texts, places = [], []
             for language in LANGUAGES:
                 for question in entry.questions.get(language, []):
-                    analysis = analyse(self.normalizer.normalize(question))
+                    normal = self.normalizer.normalize(question)
+                    analysis = analyse(normal)
                     question_features.append(analysis.features)
                     fuzz_texts.append(analysis.fuzz_text)
+                    places += analysis.places
+                    place_texts.append(_place_units(normal))
             keywords = [k for lang in LANGUAGES for k in entry.keywords.get(lang, [])]
-            keyword_features.append(
-                [f for k in keywords for f in analyse(self.normalizer.normalize(k)).features]
-            )
+            keyword_analyses = [analyse(self.normalizer.normalize(k)) for k in keywords]
+            keyword_features.append([f for a in keyword_analyses for f in a.features])
+            places += [place for a in keyword_analyses for place in a.places]
+            place_texts += [_place_units(self.normalizer.normalize(k)) for k in keywords]
+            self.entry_place_texts.append(_PlaceText(place_texts))
+            phrases = {
+                _chars((*before[len(before) - k :], *head))
+                for before, head in places
+                for k in range(len(before) + 1)
+            }
+            for phrase in phrases:
+                phrase_entries[phrase] += 1
+        self.home_places = frozenset(
+            phrase for phrase, n in phrase_entries.items() if n >= HOME_SHARE * len(kb.entries)
+        )
 
         self._has_questions = bool(question_features)
         if not self._has_questions:
@@ -355,33 +644,80 @@ class Matcher:
 
     def match_many(self, texts: list[str]) -> list[MatchResult]:
         """Decisions for many messages, scored in bulk."""
-        results: list[MatchResult] = []
+        return [result for result, _ in self.match_many_with_also(texts)]
+
+    def match_with_also(self, text: str) -> tuple[MatchResult, MatchResult | None]:
+        """The decision for one message, and the answer to a second question it asks, if any
+        (食堂几点开门还有送饭要多少钱: canteen.hours, and canteen.delivery for a button)."""
+        return self.match_many_with_also([text])[0]
+
+    def match_many_with_also(
+        self, texts: list[str]
+    ) -> list[tuple[MatchResult, MatchResult | None]]:
+        """match_many, each decision with the answer to a second question in the message: the
+        best-scoring clause of its own that would be answered outright with another entry."""
+        results: list[tuple[MatchResult, MatchResult | None]] = []
         for start in range(0, len(texts), CHUNK):
             results.extend(self._match_chunk(texts[start : start + CHUNK]))
         return results
 
-    def _match_chunk(self, texts: list[str]) -> list[MatchResult]:
+    def _match_chunk(self, texts: list[str]) -> list[tuple[MatchResult, MatchResult | None]]:
         views: list[_Analysis] = []
         owner: list[int] = []
+        clauses: set[int] = set()  # rows that are a clause of their message, not all of it
+        singles: set[int] = set()  # rows that are one clause (not two neighbouring ones)
+        fraud: set[int] = set()
         for index, text in enumerate(texts):
             normal = self.normalizer.normalize(str(text or ""))[:MAX_QUERY_CHARS]
             if not normal or not self._has_questions:
                 continue
-            views.append(analyse(normal))
+            if self._fraud_entry is not None and describes_fraud(normal):
+                fraud.add(index)
+            whole = analyse(normal)
+            views.append(whole)
             owner.append(index)
+            asking, pairs = _clauses(normal)
+            for part in asking + pairs:
+                if part in asking:
+                    singles.add(len(views))
+                view = analyse(part)
+                # the places the whole message names still decide (a long message about the
+                # bank's hours is not answered with ours)
+                views.append(_Analysis(view.features, view.units, view.fuzz_text, whole.places))
+                owner.append(index)
+                clauses.add(len(views) - 1)
             if self._any_pinyin and (pinyin := _pinyin_view(normal)) is not None:
                 views.append(pinyin)
                 owner.append(index)
-        best: dict[int, tuple[np.ndarray, list[float]]] = {}
+        # each message's decision: from the view that answers with the best score, else from
+        # its best-scoring view
+        best: dict[int, tuple[tuple[bool, float], MatchResult]] = {}
+        answered: defaultdict[int, list[MatchResult]] = defaultdict(list)  # by single clauses
         if views:
             scores, coverages = self._score(views)
             for row, index in enumerate(owner):
-                if index not in best or scores[row].max() > best[index][0].max():
-                    best[index] = (scores[row], coverages[row])
-        return [
-            self._decide(text, *best[i]) if i in best else self._nothing(text)
-            for i, text in enumerate(texts)
-        ]
+                if index not in best:  # the whole message: its candidates support a clause
+                    support = set(np.argsort(-scores[row])[:CLAUSE_SUPPORT].tolist())
+                result = self._decide(texts[index], scores[row], coverages[row], views[row])
+                if row in singles and result.outcome == "answer":
+                    answered[index].append(result)
+                if row in clauses and int(scores[row].argmax()) not in support:
+                    continue
+                rank = (result.outcome == "answer", result.score)
+                if index not in best or rank > best[index][0]:
+                    best[index] = (rank, result)
+        decisions = []
+        for i, text in enumerate(texts):
+            if i in fraud:
+                decisions.append((self._warn(best[i][1]), None))
+            elif i in best:
+                result = best[i][1]
+                others = [r for r in answered[i] if r.id not in (result.id, self._fraud_entry)]
+                also = max(others, key=lambda r: r.score) if result.id and others else None
+                decisions.append((result, also))
+            else:
+                decisions.append((self._nothing(text), None))
+        return decisions
 
     def _score(self, views: list[_Analysis]) -> tuple[np.ndarray, list[list[float]]]:
         """Entry scores (views x entries, 0..100) and the coverage of the top entries."""
@@ -416,65 +752,78 @@ class Matcher:
             order = np.argsort(-blend[row])[:MAX_CANDIDATES]
             row_coverage = [1.0] * blend.shape[1]
             for entry in order:
-                covered, subject_covered = self._coverage(view, int(entry))
-                row_coverage[entry] = subject_covered
+                covered = self._coverage(view, int(entry))
+                row_coverage[entry] = covered
                 blend[row, entry] *= 1.0 - self.coverage_strictness / 100.0 * (1.0 - covered)
             coverages.append(row_coverage)
         return np.clip(blend * 100.0, 0.0, 100.0), coverages
 
-    def _coverage(self, view: _Analysis, entry: int) -> tuple[float, float]:
-        """Share of the message's salient (IDF-weighted) words that this entry uses: plain
-        (scales the score), and with subject words weighed SUBJECT_WEIGHT times (gates answers).
-
-        Subject words are uncovered words before the first covered one (a Chinese question
-        leads with its topic: 银行几点开门 is about the bank) and English words after "the"
-        ("what time does the bank open"). Extra words later in a message (驿站能看病伐 我有点感冒)
-        weigh normally."""
+    def _coverage(self, view: _Analysis, entry: int) -> float:
+        """Share of the message's salient (IDF-weighted) words that this entry uses."""
         known = self.entry_features[entry]
-        total = covered = subjects = 0.0
-        leading = True
-        unknown_subject = False
-        for index, (weight_feature, cover) in enumerate(view.units):
+        total = covered = 0.0
+        for weight_feature, cover in view.units:
             weight = self.space.weight(weight_feature)
             total += weight
-            matched = known.intersection(cover)
-            unknown = weight_feature not in self.space.vocabulary
-            if (
-                leading
-                and matched
-                and weight_feature not in known
-                and all(f[0] == "q" for f in matched)
-            ):
-                # a character this entry never uses, matched only by its sound, at the head of
-                # the message: 药店几点关门 (店 sounds like 点), not a slip after a match (食唐)
-                unknown_subject = True
-            if matched:
-                leading = False
+            if not known.isdisjoint(cover):
                 covered += weight
-            elif leading or index in view.subjects:
-                subjects += weight
-                unknown_subject |= unknown
-        if not total:
-            return 1.0, 1.0
-        if unknown_subject:
-            # the message is about something the knowledge base never mentions (邮局地址在哪,
-            # 学校食堂饭卡充值): whatever else it shares with an entry, it is not answered outright
-            return covered / total, 0.0
-        return covered / total, covered / (total + (SUBJECT_WEIGHT - 1.0) * subjects)
+        return covered / total if total else 1.0
+
+    def _names_only_its_places(self, view: _Analysis, entry: int) -> bool:
+        """The place rule (see PLACE_HEADS_ZH): the message names no place or organisation but
+        this entry's, neither by a place word nor by a name the knowledge base never uses
+        leading the message (盒马几点关门)."""
+        known_features = self.entry_features[entry]
+        for weight_feature, cover in view.units:
+            if not known_features.isdisjoint(cover):
+                break
+            if weight_feature not in self.space.vocabulary:
+                return False  # a name the knowledge base never uses leads the message
+        text = self.entry_place_texts[entry]
+        home = self.home_places
+        for before, head in view.places:
+            for known in range(len(before), -1, -1):
+                part = before[len(before) - known :]
+                if text.has(part, head) or _chars((*part, *head)) in home:
+                    break
+            else:
+                return False
+            modifier = before[: len(before) - known][-PLACE_MODIFIER_WORDS:]
+            if not modifier or text.has(modifier) or modifier[-1].split("/")[0] in PLACE_LOCATORS:
+                continue
+            named = _chars(modifier)
+            if not any(named[-len(h) :] == h for h in home if len(h) <= len(named)):
+                return False
+        return True
 
     # decision
 
-    def _decide(self, text: str, scores: np.ndarray, coverages: list[float]) -> MatchResult:
+    def _decide(
+        self, text: str, scores: np.ndarray, coverages: list[float], view: _Analysis
+    ) -> MatchResult:
         order = np.argsort(-scores)[:MAX_CANDIDATES]
         candidates = [(self.entry_ids[i], round(float(scores[i]), 1)) for i in order]
         best = float(scores[order[0]])
         min_coverage = MIN_COVERAGE_AT_FULL_STRICTNESS * self.coverage_strictness / 100.0
-        if best >= self.answer_threshold and coverages[order[0]] >= min_coverage:
+        if candidates[0][0] == self._fraud_entry and best >= self.suggest_threshold:
+            return self._warn(MatchResult(text, "answer", None, [], best, candidates))
+        if (
+            best >= self.answer_threshold
+            and coverages[order[0]] >= min_coverage
+            and (not self.coverage_strictness or self._names_only_its_places(view, int(order[0])))
+        ):
             return MatchResult(text, "answer", candidates[0][0], [], best, candidates)
         suggestions = [i for i, s in candidates if s >= self.suggest_threshold][:MAX_SUGGESTIONS]
         if suggestions:
             return MatchResult(text, "suggest", None, suggestions, best, candidates)
         return MatchResult(text, "none", None, [], best, candidates)
+
+    def _warn(self, result: MatchResult) -> MatchResult:
+        """The fraud warning, whatever else the message shares with other entries: it is
+        reported with the top score so that no caller mistakes it for a close call."""
+        candidates = [(FRAUD_ENTRY, 100.0)]
+        candidates += [c for c in result.candidates if c[0] != FRAUD_ENTRY][: MAX_CANDIDATES - 1]
+        return MatchResult(result.query, "answer", FRAUD_ENTRY, [], 100.0, candidates)
 
     @staticmethod
     def _nothing(text: str) -> MatchResult:

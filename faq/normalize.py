@@ -23,7 +23,10 @@ _CJK_GAP = re.compile(f"(?<=[{CJK}])[^\\S\\n]+(?=[{CJK}])")
 # a run of CJK characters, or one latin/digit word (apostrophes inside English words kept)
 _TOKEN = re.compile(f"[{CJK}]+|[a-z0-9]+(?:'[a-z]+)?")
 
-# Said before or around a question without changing what is asked. Longest first matters.
+# Said before a question without changing what is asked. Each is a phrase, never part of a
+# word: wherever it stands it is removed and ends a clause. The modal particles are removed only
+# at a clause's edge, so that they never cut a word (酒吧). Call openers need no entry here: 喂 is
+# a grammar character (ZH_STOPCHARS), so 喂奶 keeps its 奶, and 你好 is a word the FAQ uses.
 _ZH_FILLERS = (
     "麻烦问一下",
     "我想问一下",
@@ -39,15 +42,21 @@ _ZH_FILLERS = (
     "麻烦你",
     "麻烦",
     "那个",
-    # how a phone call or a voice message opens (a lone 你好 stays: see normalize)
-    "喂喂",
-    "喂",
-    "你好",
-    "您好",
+    # the framing of a spoken message (issue 15): 是这样的, 就是, 我听说 ...
+    "是这样的",
+    "就是说",
+    "就是",
+    "我听说",
+    "听说",
+    "我想知道",
+    "想知道",
+    "我问一下",
+    "我问问",
 )
-# modal particles: dropped anywhere (啊 呢 ...) or only at the end of a clause (吗 吧 ...)
+# modal particles: removed at either edge of a clause (啊食堂..., 食堂几点开呢), never inside
+# one; 吗 and 吧 only at its end
 _ZH_PARTICLES = "啊呢呀哦嘛啦哈噢喔哇诶欸"
-_ZH_FINAL_PARTICLES = "吗吧"
+_ZH_FINAL_PARTICLES = _ZH_PARTICLES + "吗吧"
 _EN_FILLERS = (
     "could you please tell me",
     "can you please tell me",
@@ -61,18 +70,17 @@ _EN_FILLERS = (
     "pls",
     "plz",
 )
-_FILLER_RE = re.compile(
-    "|".join(
-        [re.escape(f) for f in _ZH_FILLERS]
-        + [rf"(?<![a-z0-9']){re.escape(f)}(?![a-z0-9'])" for f in _EN_FILLERS]
-        + [f"[{_ZH_PARTICLES}]", f"[{_ZH_FINAL_PARTICLES}](?=\\s|$)"]
-    )
+_EN_FILLER_RE = re.compile(
+    "|".join(rf"(?<![a-z0-9']){re.escape(f)}(?![a-z0-9'])" for f in _EN_FILLERS)
 )
+_ZH_PHRASE_RE = re.compile("|".join(map(re.escape, sorted(_ZH_FILLERS, key=len, reverse=True))))
+_ZH_LEADING_RE = re.compile(f"^[{_ZH_PARTICLES}]+")
+_ZH_TRAILING_RE = re.compile(f"[{_ZH_FINAL_PARTICLES}]+$")
 
 # Homophone slips from pinyin input are rarely exact: IMEs and southern accents blur these
 # initials and finals (standard "fuzzy pinyin" pairs, plus aspiration pairs t/d, p/b, k/g).
 _FUZZY_INITIALS = (("zh", "z"), ("ch", "c"), ("sh", "s"), ("l", "n"), ("t", "d"), ("p", "b"))
-_FUZZY_INITIALS += (("k", "g"), ("r", "n"))
+_FUZZY_INITIALS += (("k", "g"),)
 
 # English words too common to tell entries apart; they never count against coverage.
 _EN_STOPWORDS = """a an the is are was were be been am do does did i me my you your we our us it
@@ -83,7 +91,7 @@ EN_STOPWORDS = frozenset(_EN_STOPWORDS.split())
 # Chinese characters that carry grammar or ask "what/how/who" rather than name a topic.
 ZH_STOPCHARS = frozenset(
     "的了吗呢吧啊呀么是我你您他她们在有要想能可以会个这那就也都还和与或去"
-    "什怎哪些谁多少几请问一下得着过把给让对从到来找弄不没"
+    "什怎哪些谁多少几请问一下得着过把给让对从到来找弄不没喂"
 )
 
 
@@ -99,13 +107,39 @@ def _t2s():  # type: ignore[no-untyped-def]
     return opencc.OpenCC("t2s")
 
 
+@functools.cache
+def _convertible() -> frozenset[str] | None:
+    """Every character the t2s conversion can change: a text with none of them converts to
+    itself, so the (pure Python, slow) converter is skipped. None if opencc's tables cannot
+    be read: then every Chinese text is converted."""
+    converter = _t2s()
+    converter.convert("")  # loads its dictionaries
+    chars: set[str] = set()
+    try:
+        for group in converter._dict_chain_data:
+            for _longest, _shortest, mapping in group:
+                for key, values in mapping.items():
+                    value = values.split(" ")[0]  # what the converter uses
+                    if key == value:
+                        continue
+                    if len(key) == len(value):  # a text without the changed characters
+                        chars.update(k for k, v in zip(key, value, strict=True) if k != v)
+                    else:
+                        chars.update(key)
+    except (AttributeError, TypeError, ValueError):
+        return None
+    return frozenset(chars)
+
+
 def _clean(text: str) -> str:
     """NFKC, Traditional -> Simplified, casefold; punctuation, symbols, emoji, controls -> space."""
     if text.isascii():  # fast path (English): nothing to fold but case and punctuation
         return " ".join(_ASCII_BREAK.sub(" ", _ASCII_INVISIBLE.sub("", text).casefold()).split())
     text = unicodedata.normalize("NFKC", text)
     if _CJK_CHAR.search(text):
-        text = _t2s().convert(text)
+        convertible = _convertible()
+        if convertible is None or not convertible.isdisjoint(text):
+            text = _t2s().convert(text)
     kept = []
     for char in text.casefold():
         category = unicodedata.category(char)
@@ -146,9 +180,14 @@ class Normalizer:
         text = _clean(text)
         if self._synonym_re is not None:
             text = self._synonym_re.sub(lambda m: self._replacement[m.group(0)], text)
-        stripped = " ".join(_FILLER_RE.sub(" ", text).split())
+        clauses = []
+        for clause in _ZH_PHRASE_RE.sub(" ", _EN_FILLER_RE.sub(" ", text)).split():
+            if _CJK_CHAR.search(clause):
+                clause = _ZH_TRAILING_RE.sub("", _ZH_LEADING_RE.sub("", clause))
+            if clause:
+                clauses.append(clause)
         # a question that is nothing but filler ("请问", "please") keeps its words
-        return stripped or text
+        return " ".join(clauses) or text
 
 
 def tokens(text: str) -> list[str]:
@@ -186,13 +225,16 @@ def fuzzy_syllable(syllable: str) -> str:
 
 def cjk_pinyin(run: str) -> list[str]:
     """One fuzzy toneless syllable per character of a CJK run ("?" where none is known)."""
+    return [_char_pinyin(char) for char in run]
+
+
+@functools.lru_cache(maxsize=65536)
+def _char_pinyin(char: str) -> str:
+    # without the phrase dictionary a character reads the same in any context, so one reading
+    # per character serves every run (and keeps long messages fast)
     pypinyin = _pinyin_module()
-    syllables = pypinyin.lazy_pinyin(
-        run, style=pypinyin.Style.NORMAL, errors=lambda chars: ["?"] * len(chars)
-    )
-    if len(syllables) != len(run):  # never expected; keep features aligned with characters
-        return ["?"] * len(run)
-    return [fuzzy_syllable(s) for s in syllables]
+    syllables = pypinyin.lazy_pinyin(char, style=pypinyin.Style.NORMAL, errors=lambda c: ["?"])
+    return fuzzy_syllable(syllables[0]) if len(syllables) == 1 else "?"
 
 
 @functools.cache

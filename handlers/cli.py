@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
+import threading
 
 # exit code when stdout's reader went away: 128 + SIGPIPE, what shells report for cat or grep
 # in the same pipe (so scripts with `set -o pipefail` see what they expect)
@@ -138,7 +140,14 @@ def fail(message: str, code: int = 1) -> int:
     return code
 
 
+def stop_early(signum: int, frame: object) -> None:
+    """SIGTERM before a command has set up its own handling (still importing): a clean stop."""
+    raise SystemExit(0)
+
+
 def main(argv: list[str] | None = None) -> int:
+    if threading.current_thread() is threading.main_thread():  # (tests call main in threads)
+        signal.signal(signal.SIGTERM, stop_early)
     parser = build_parser()
     args = parser.parse_args(argv)
     target = getattr(args, "handler", None)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.topics import topic_of
 from faq.model import MatchResult
 from handlers.cli import fail
 
@@ -67,8 +68,12 @@ def match(args: argparse.Namespace) -> int:
     batch: list[str] = []
 
     def flush() -> None:
-        for result in matcher.match_many(batch):
-            if args.json:
+        for question, result in zip(batch, matcher.match_many(batch), strict=True):
+            topic = topic_of(question)
+            if topic is not None:  # a big button's label: the bot opens that topic
+                decision = {"q": question, "outcome": "menu", "id": topic, "suggestions": []}
+                print(json.dumps(decision, ensure_ascii=False) if args.json else f"menu  {topic}")
+            elif args.json:
                 print(json.dumps(result.as_json(), ensure_ascii=False))
             else:
                 print(_render(result))

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import secrets
 import signal
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -85,8 +84,7 @@ class Runtime:
             self.sites.append((host, port))
 
     def keep_retention(self) -> None:
-        """Purges old records daily from start() on (Telegram's job queue does it when
-        Telegram runs)."""
+        """Purges old records daily (Telegram's job queue does it when Telegram runs)."""
         self._retention_task = asyncio.create_task(self._purge_daily())
 
     async def _purge_daily(self) -> None:
@@ -98,8 +96,8 @@ class Runtime:
         """Starts the channels, then the dispatcher (left-over messages first), the courier
         and the web server."""
         for part in parts:
+            self.parts.append(part)  # stopped too if its start fails half way
             await part.start()
-            self.parts.append(part)
         await self.dispatcher.start()
         self._courier_task = asyncio.create_task(self.courier.run())
         if self.sites:
@@ -109,8 +107,8 @@ class Runtime:
                 await web.TCPSite(self._runner, host, port).start()
 
     async def stop(self) -> None:
-        """Takes nothing new, finishes what was taken, delivers what it can, then stops the
-        channels."""
+        """Takes nothing new, finishes what was taken, delivers what it can for a moment (the
+        rest waits in the outbox for the next start), then stops the channels."""
         if self._runner is not None:
             await self._runner.cleanup()
         if self._retention_task is not None:
@@ -118,21 +116,18 @@ class Runtime:
         for part in self.parts:
             await part.close_intake()
         await self.dispatcher.join()
-        await self.courier.drain(timeout=3)
-        await self.courier.stop()
         if self._courier_task is not None:
+            await self.courier.drain(timeout=3)
+            await self.courier.stop()
             self._courier_task.cancel()
             await asyncio.gather(self._courier_task, return_exceptions=True)
         for part in reversed(self.parts):
             await part.stop()
 
 
-@contextlib.asynccontextmanager
-async def running_runtime(
-    config: Config, station: Station, *, poll: bool = True
-) -> AsyncIterator[Runtime]:
-    """Every configured channel started on one runtime: Telegram when there is a token,
-    WeChat when there is a wechat section; stopped on exit."""
+def build(config: Config, station: Station, *, poll: bool = True) -> tuple[Runtime, list[Part]]:
+    """A runtime with every configured channel: Telegram when there is a token (polling
+    unless `poll` is False), WeChat when there is a wechat section."""
     runtime = Runtime(config, station)
     parts: list[Part] = []
     if config.token:
@@ -145,11 +140,7 @@ async def running_runtime(
         parts.append(attach(runtime))
     if not config.token:
         runtime.keep_retention()
-    try:
-        await runtime.start(parts)
-        yield runtime
-    finally:
-        await runtime.stop()
+    return runtime, parts
 
 
 async def purge_once(station: Station) -> None:
@@ -165,13 +156,23 @@ async def purge_once(station: Station) -> None:
         log.info("retention: removed %s", counts)
 
 
-async def serve(config: Config, station: Station) -> None:
-    """Runs until SIGTERM or Ctrl-C."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    async with running_runtime(config, station, poll=config.webhook is None) as runtime:
+async def serve(config: Config, station: Station, stop: asyncio.Event) -> None:
+    """Runs until `stop` is set (also while a channel is still starting: Telegram
+    unreachable); a rejected Telegram token (InvalidToken) is raised once all is stopped."""
+    runtime, parts = build(config, station, poll=config.webhook is None)
+    starting = asyncio.create_task(runtime.start(parts))
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if not starting.done():  # stopped while starting
+        starting.cancel()
+        await asyncio.gather(starting, return_exceptions=True)
+        await runtime.stop()
+        return
+    stopping.cancel()
+    if starting.exception() is not None:
+        await runtime.stop()
+        raise starting.exception()
+    try:
         ways = []
         if config.token:
             ways.append(f"Telegram {'webhook' if config.webhook else 'long polling'}")
@@ -188,6 +189,8 @@ async def serve(config: Config, station: Station) -> None:
             if announce is not None:
                 await announce()
         await stop.wait()
+    finally:
+        await runtime.stop()
 
 
 def main(args: argparse.Namespace) -> int:
@@ -215,16 +218,22 @@ def main(args: argparse.Namespace) -> int:
 async def _run(config: Config) -> int:
     from telegram.error import InvalidToken
 
+    # first of all: a SIGTERM during start-up then stops the bot cleanly once it is up
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
     try:
         station = await Station.create(config)
     except (StorageError, FaqError) as error:
         print(startup_error_line(error), file=sys.stderr)
         return 2
     try:
-        await serve(config, station)
+        await serve(config, station, stop)
     except InvalidToken:
-        source = "STATIONBOT_TOKEN" if config.token_from_env else config.where("telegram.token")
-        print(f"stationbot: Telegram rejected the bot token ({source})", file=sys.stderr)
+        print(
+            f"stationbot: Telegram rejected the bot token ({config.token_source})", file=sys.stderr
+        )
         return 2
     except OSError as error:  # the web server's port is taken, or not ours to bind
         print(f"stationbot: cannot serve the web server: {error}", file=sys.stderr)

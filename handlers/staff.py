@@ -203,7 +203,7 @@ async def stats_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await usage(update, context, "staffui.usage_stats")
         return
     result = await desk_of(context).stats(int(args[0]) if args else 7)
-    await desk_of(context).say(here(update), "\n".join(result.lines()))
+    await desk_of(context).say(here(update), "\n".join(result.lines(actor_of(update).language)))
 
 
 @staff_only

@@ -159,7 +159,7 @@ def stats(args: argparse.Namespace) -> int:
 
     async def show(desk: StaffDesk) -> int:
         result = await desk.stats(args.days)
-        print(as_json(result.as_json()) if args.json else "\n".join(result.lines()))
+        print(as_json(result.as_json()) if args.json else "\n".join(result.lines("en")))
         return 0
 
     return run(args, show, reads_only=True)

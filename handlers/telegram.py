@@ -24,12 +24,7 @@ from aiohttp import web
 from telegram import (
     Bot,
     BotCommand,
-    ForceReply,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
     InputFile,
-    ReplyKeyboardMarkup,
-    ReplyParameters,
     Update,
 )
 from telegram.constants import ParseMode
@@ -51,7 +46,7 @@ from bot.messages import LANGUAGES, t
 from bot.outbox import Limit, Outgoing, Refused, Retry
 from bot.staff import StaffDesk
 from bot.storage import InboxRow, StorageError
-from bot.text import split_text
+from bot.text import split_text as split_at
 from handlers import resident, staff
 from handlers.context import DESK_KEY, STATION_KEY
 from handlers.runtime import PURGE_INTERVAL_SECONDS, Runtime, purge_once
@@ -69,6 +64,7 @@ PRIVATE_PER_SECONDS = (3, 3.0)
 GROUP_PER_MINUTE = (20, 60.0)
 MAX_MESSAGE = 4096
 MAX_WEBHOOK_BODY = 1 << 20
+ALL_UPDATES = list(Update.ALL_TYPES)
 COMMANDS = ("start", "help", "wish", "mine", "language", "forget")
 MIN_SECRET_CHARS = 8  # shorter pieces would redact ordinary words
 
@@ -147,6 +143,39 @@ class AiohttpRequest(BaseRequest):
         log.debug("%s %s: %s", method, url, response.status)  # the token is redacted
         return response.status, content
 
+    async def call(self, url: str, parameters: dict[str, Any]) -> Any:
+        """A Bot API call with a JSON body, its result as Telegram sent it (no PTB objects:
+        the bot's hot paths, getUpdates and sendMessage, skip building and parsing them).
+        Telegram's refusals become PTB's exceptions, with no URL in their text."""
+        if self._session is None or self._session.closed:
+            raise RuntimeError("This AiohttpRequest is not initialized")
+        body = {key: value for key, value in parameters.items() if value is not None}
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=self._connect_timeout, sock_read=self._read_timeout
+        )
+        method = url.rpartition("/")[2]
+        try:
+            async with self._session.post(url, json=body, timeout=timeout) as response:
+                status, data = response.status, await response.json(content_type=None)
+        except TimeoutError as error:
+            raise TimedOut("the Bot API did not answer in time") from error
+        except (aiohttp.ClientError, ValueError) as error:
+            raise NetworkError(f"{method} failed ({type(error).__name__})") from None
+        log.debug("POST %s: %s", url, status)  # the token is redacted
+        if status == 200 and isinstance(data, dict) and data.get("ok"):
+            return data.get("result")
+        data = data if isinstance(data, dict) else {}
+        description = str(data.get("description", ""))
+        if status in (401, 404):
+            raise InvalidToken(description or "Unauthorized")
+        if status == 429:
+            raise RetryAfter(int((data.get("parameters") or {}).get("retry_after", 1)))
+        if status == 403:
+            raise Forbidden(description)
+        if status == 400:
+            raise BadRequest(description)
+        raise NetworkError(f"{method} answered {status}: {description}")
+
 
 def _given(value: Any, default: float | None) -> float | None:
     return default if value is BaseRequest.DEFAULT_NONE else value
@@ -174,8 +203,12 @@ class TelegramTransport:
 
     channel = CHANNEL
 
-    def __init__(self, bot: Bot, *, limited: bool = True) -> None:
-        self.bot = bot
+    def __init__(
+        self, bot: Bot, api: AiohttpRequest, api_url: str, *, limited: bool = True
+    ) -> None:
+        self.bot = bot  # for uploads (the export's CSV)
+        self.api = api
+        self.api_url = api_url  # base URL with the token: never logged unredacted
         self.limited = limited  # off only to measure the bot itself (benchmarks)
 
     def limits(self, message: Outgoing) -> Sequence[Limit]:
@@ -191,14 +224,12 @@ class TelegramTransport:
     async def send(self, message: Outgoing) -> int | None:
         try:
             return await self._send(message)
+        except (Forbidden, BadRequest) as error:  # blocked, chat gone, message refused
+            raise Refused(f"Telegram refused: {error.message}") from None
         except RetryAfter as error:
             raise Retry(f"Telegram asked to wait {error.retry_after}", _seconds(error)) from None
         except (TimedOut, NetworkError) as error:
-            if isinstance(error, BadRequest | Forbidden):
-                raise
             raise Retry(f"Telegram unreachable: {error}", 2.0) from None
-        except Forbidden as error:
-            raise Refused(f"Telegram refused: {error.message}") from None
         except InvalidToken:
             raise Retry("the bot token was rejected", 60.0, whole_channel=True) from None
         except TelegramError as error:
@@ -208,8 +239,9 @@ class TelegramTransport:
         chat_id = int(message.address)
         if message.kind == "retire":
             with contextlib.suppress(BadRequest):  # already gone, or too old to edit
-                await self.bot.edit_message_reply_markup(
-                    chat_id, message.message_id, reply_markup=None
+                await self.api.call(
+                    f"{self.api_url}/editMessageReplyMarkup",
+                    {"chat_id": chat_id, "message_id": message.message_id},
                 )
             return None
         if message.kind == "document" and message.document:
@@ -222,38 +254,51 @@ class TelegramTransport:
                     caption=message.text[:1024] or None,
                 )
             return sent.message_id
-        chunks = split_text(message.text, MAX_MESSAGE)
+        chunks = split_text(message.text)
         sent_id = None
         for index, chunk in enumerate(chunks):
             last = index == len(chunks) - 1
-            sent = await self.bot.send_message(
-                chat_id,
-                chunk,
-                parse_mode=ParseMode.HTML if message.html else None,
-                reply_markup=markup(message) if last else None,
-                reply_parameters=(
-                    ReplyParameters(message.quote, allow_sending_without_reply=True)
-                    if message.quote and index == 0
-                    else None
-                ),
+            quote = message.quote if index == 0 else None
+            sent = await self.api.call(
+                f"{self.api_url}/sendMessage",
+                {
+                    "chat_id": chat_id,
+                    "text": chunk,
+                    "parse_mode": ParseMode.HTML.value if message.html else None,
+                    "reply_markup": markup(message) if last else None,
+                    "reply_parameters": (
+                        {"message_id": quote, "allow_sending_without_reply": True}
+                        if quote
+                        else None
+                    ),
+                },
             )
-            sent_id = sent.message_id
+            sent_id = sent.get("message_id") if isinstance(sent, dict) else None
         return sent_id
 
 
-def markup(message: Outgoing) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | ForceReply | None:
-    """Inline buttons if the message has any, else the big topic keyboard, else ForceReply."""
+def split_text(text: str, limit: int = MAX_MESSAGE) -> list[str]:
+    """Text in pieces Telegram takes (bot.text.split_text at Telegram's limit)."""
+    return split_at(text, limit)
+
+
+def markup(message: Outgoing) -> dict[str, Any] | None:
+    """The Bot API's reply_markup: inline buttons if the message has any, else the big topic
+    keyboard, else a request to reply."""
     if message.buttons:
-        return InlineKeyboardMarkup(
-            [
-                [InlineKeyboardButton(b.label, callback_data=b.data) for b in row]
-                for row in message.buttons
+        return {
+            "inline_keyboard": [
+                [{"text": b.label, "callback_data": b.data} for b in row] for row in message.buttons
             ]
-        )
+        }
     if message.keyboard:
-        return ReplyKeyboardMarkup(message.keyboard, resize_keyboard=True, is_persistent=True)
+        return {
+            "keyboard": [[{"text": label} for label in row] for row in message.keyboard],
+            "resize_keyboard": True,
+            "is_persistent": True,
+        }
     if message.force_reply:
-        return ForceReply()
+        return {"force_reply": True}
     return None
 
 
@@ -265,22 +310,29 @@ def _seconds(error: RetryAfter) -> float:
 # --- in: polling and the webhook ------------------------------------------------------------
 
 
-def resident_key(update: Update) -> str:
-    """Whose updates keep their order: the sender's (an anonymous group admin or a channel
-    speaks as its chat), else the chat's."""
-    message = update.effective_message
-    if message is not None and message.sender_chat is not None:
-        return f"{CHANNEL}:chat{message.sender_chat.id}"
-    if update.effective_user is not None:
-        return f"{CHANNEL}:{update.effective_user.id}"
-    if update.effective_chat is not None:
-        return f"{CHANNEL}:chat{update.effective_chat.id}"
-    return f"{CHANNEL}:update{update.update_id}"
+def resident_key(update: dict[str, Any]) -> str:
+    """Whose updates keep their order, read from the update as Telegram sent it: the
+    sender's (an anonymous group admin or a channel speaks as its chat), else the chat's."""
+    for kind, body in update.items():
+        if not isinstance(body, dict):
+            continue
+        message = body.get("message") if kind == "callback_query" else body
+        sender_chat = (message or {}).get("sender_chat") if kind != "callback_query" else None
+        if isinstance(sender_chat, dict) and "id" in sender_chat:
+            return f"{CHANNEL}:chat{sender_chat['id']}"
+        sender = body.get("from")
+        if isinstance(sender, dict) and "id" in sender:
+            return f"{CHANNEL}:{sender['id']}"
+        chat = (message or {}).get("chat")
+        if isinstance(chat, dict) and "id" in chat:
+            return f"{CHANNEL}:chat{chat['id']}"
+    return f"{CHANNEL}:update{update.get('update_id')}"
 
 
-def inbox_rows(updates: Iterable[Update]) -> list[tuple[str, str, str, str]]:
+def inbox_rows(updates: Iterable[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
+    """Updates as Telegram sent them, for the inbox: parsed only when handled."""
     return [
-        (CHANNEL, str(update.update_id), resident_key(update), json.dumps(update.to_dict()))
+        (CHANNEL, str(update["update_id"]), resident_key(update), json.dumps(update))
         for update in updates
     ]
 
@@ -296,10 +348,15 @@ class TelegramChannel:
         self.station = station
         self.runtime = runtime
         self.poll_updates = poll
-        self.app = build_application(config, station)
-        runtime.add(
-            CHANNEL, self.handle, TelegramTransport(self.app.bot, limited=config.rate_limiter)
+        self.requests = bot_api_connections()
+        self.app = build_application(config, station, self.requests)
+        transport = TelegramTransport(
+            self.app.bot,
+            self.requests[0],
+            f"{config.base_url}{config.token}",
+            limited=config.rate_limiter,
         )
+        runtime.add(CHANNEL, self.handle, transport)
         self.dispatcher = runtime.dispatcher
         self.courier = runtime.courier
         if config.webhook is not None and not poll:
@@ -355,10 +412,14 @@ class TelegramChannel:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def stop(self) -> None:
+        """Closes the Bot API connection (the runtime has finished and sent what it could;
+        the rest waits in the outbox for the next start)."""
         await self.close_intake()
         if self.app.running:
             await self.app.stop()
         await self.app.shutdown()
+        for request in self.requests:  # also when start-up failed half way (getMe refused)
+            await request.shutdown()
 
     async def poll(self) -> None:
         """Long polling: each batch is stored before the next request confirms it."""
@@ -366,15 +427,21 @@ class TelegramChannel:
         backoff = 1.0
         while not self._stopping.is_set():
             try:
-                updates = await self.app.bot.get_updates(
-                    offset=offset, timeout=POLL_TIMEOUT, allowed_updates=Update.ALL_TYPES
+                updates = (
+                    await self.requests[1].call(
+                        f"{self.config.base_url}{self.config.token}/getUpdates",
+                        {"offset": offset, "timeout": POLL_TIMEOUT, "allowed_updates": ALL_UPDATES},
+                    )
+                    or []
                 )
                 if updates:
                     fresh = await self.station.storage.receive(inbox_rows(updates))
                     self.dispatcher.submit(fresh)
-                    offset = updates[-1].update_id + 1
+                    offset = updates[-1]["update_id"] + 1
                 backoff = 1.0
             except (NetworkError, RetryAfter, StorageError) as error:
+                if isinstance(error, RetryAfter):
+                    backoff = max(backoff, _seconds(error))
                 log.warning("polling: %s (trying again in %.0f s)", error, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, POLL_BACKOFF_MAX)
@@ -389,11 +456,10 @@ class TelegramChannel:
         if (request.content_length or 0) > MAX_WEBHOOK_BODY:
             return web.Response(status=413, text="too large")
         try:
-            data = await request.json()
-            update = Update.de_json(data, self.app.bot)
-        except (ValueError, TypeError, KeyError, TelegramError):
+            update = await request.json()
+        except ValueError:
             return web.Response(status=400, text="not an update")
-        if update is None:
+        if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
             return web.Response(status=400, text="not an update")
         try:
             fresh = await self.station.storage.receive(inbox_rows([update]))
@@ -404,16 +470,20 @@ class TelegramChannel:
         return web.Response(text="ok")
 
 
-def build_application(config: Config, station: Station) -> Application:
+def build_application(
+    config: Config, station: Station, requests: Sequence[AiohttpRequest] | None = None
+) -> Application:
     """A PTB Application whose handlers serve `station`; no updater of its own (the inbox
-    feeds it) and no rate limiter (the outbox's sender keeps Telegram's limits)."""
+    feeds it) and no rate limiter (the outbox's sender keeps Telegram's limits).
+    `requests`: the Bot API connections (calls, getUpdates), made here if not given."""
+    calls, polls = requests or bot_api_connections()
     app = (
         ApplicationBuilder()
         .token(config.token)
         .base_url(config.base_url)
         .base_file_url(config.base_file_url)
-        .request(AiohttpRequest(CONNECTIONS))
-        .get_updates_request(AiohttpRequest(1, read_timeout=POLL_TIMEOUT + 10))
+        .request(calls)
+        .get_updates_request(polls)
         .updater(None)
         .build()
     )
@@ -426,6 +496,11 @@ def build_application(config: Config, station: Station) -> Application:
     resident.register(app)
     app.add_error_handler(log_error)
     return app
+
+
+def bot_api_connections() -> tuple[AiohttpRequest, AiohttpRequest]:
+    """One connection pool for Bot API calls, one for long polling."""
+    return AiohttpRequest(CONNECTIONS), AiohttpRequest(1, read_timeout=POLL_TIMEOUT + 10)
 
 
 async def announce_commands(app: Application) -> None:
@@ -482,7 +557,8 @@ class RedactSecrets(logging.Filter):
 def configure_logging(secrets: Iterable[str | None], level: int = logging.INFO) -> None:
     """Logs to stderr with every secret redacted; HTTP libraries speak only when debugging."""
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "httpcore", "aiohttp.access"):
+    # apscheduler says every job run at INFO (the overlay watch: twice a minute)
+    for noisy in ("httpx", "httpcore", "aiohttp.access", "apscheduler"):
         logging.getLogger(noisy).setLevel(
             logging.DEBUG if level <= logging.DEBUG else logging.WARNING
         )

@@ -25,12 +25,13 @@ from typing import Any
 from aiohttp import web
 
 from bot.config import Config, ConfigError, load_config
-from bot.core import TOPICS, Sender, Station, callback
+from bot.core import Sender, Station, callback
 from bot.messages import t
 from bot.outbox import Limit, Outgoing, Refused, Retry
 from bot.staff import STAFF_PREFIX
 from bot.storage import InboxRow, StorageError, Tx
 from bot.text import split_text
+from bot.topics import TOPICS
 from faq.normalize import detect_language
 from handlers.runtime import Runtime
 from handlers.wechat_api import WeChatApi, WeChatRefused, WeChatSetupError, WeChatTransient
@@ -281,7 +282,7 @@ class WeChatChannel:
         rest of a long one queued for the API, its choices remembered); None when there is
         nothing to answer with."""
 
-        async def unit(tx: Tx) -> str | None:
+        async def unit(tx: Tx) -> tuple[str, int] | None:
             taken = await tx.take_passive(inbox_id, CHANNEL)
             if taken is None:
                 return None
@@ -293,13 +294,18 @@ class WeChatChannel:
                     await tx.queue(CHANNEL, row.address, follow.kind, follow.to_json())
                 if choices:
                     await tx.set_choices(f"{CHANNEL}:{openid}", json.dumps(choices))
-            return texts[0]
+            return texts[0], row.id
 
         try:
-            return await self.station.storage.transact("answer in the request", unit)
+            taken = await self.station.storage.transact("answer in the request", unit)
         except StorageError as error:  # the courier sends it by the API instead
             log.error("wechat: %s", error)
             return None
+        if taken is None:
+            return None
+        text, row_id = taken
+        self.runtime.courier.withdraw(CHANNEL, openid, row_id)  # the courier may have read it
+        return text
 
     # --- the dispatcher's handler: one stored message --------------------------------------
 

@@ -14,11 +14,13 @@ import contextlib
 import dataclasses
 import itertools
 import json
+import math
 import os
 import signal
 import socket
 import sys
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,6 +112,11 @@ class FakeTelegram:
     history: list[dict[str, Any]] = field(default_factory=list)  # every update served
     served_at: dict[int, int] = field(default_factory=dict)  # update_id -> seq when first served
     port: int = 0
+    # Telegram's limits, answered with 429 and retry_after when exceeded (production profile)
+    enforce_limits: bool = False
+    group_per_minute: int = 20
+    global_per_second: int = 30
+    _recent: dict[Any, deque] = field(default_factory=dict)
     _seq: itertools.count = field(default_factory=itertools.count)
     _next_update_id: itertools.count = field(default_factory=lambda: itertools.count(1000))
     _next_message_id: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -323,6 +330,15 @@ class FakeTelegram:
             else:
                 body["description"] = ERRORS.get(status, "Internal Server Error")
             return status, body
+        if self.enforce_limits and method in ("sendMessage", "sendDocument"):
+            wait = self._over_limit(int(params.get("chat_id") or 0))
+            if wait:
+                return 429, {
+                    "ok": False,
+                    "error_code": 429,
+                    "description": f"Too Many Requests: retry after {wait}",
+                    "parameters": {"retry_after": wait},
+                }
         call.ok = True
         if method == "getUpdates":
             result: Any = await self._get_updates(call)
@@ -346,6 +362,22 @@ class FakeTelegram:
         else:
             return 404, {"ok": False, "error_code": 404, "description": "Not Found: method"}
         return 200, {"ok": True, "result": result}
+
+    def _over_limit(self, chat_id: int) -> int:
+        """Seconds to wait (0: within limits), recording the message when it may go."""
+        now = time.monotonic()
+        windows = [("all", self.global_per_second, 1.0)]
+        if chat_id < 0:
+            windows.append((chat_id, self.group_per_minute, 60.0))
+        for key, count, seconds in windows:
+            times = self._recent.setdefault(key, deque())
+            while times and now - times[0] >= seconds:
+                times.popleft()
+            if len(times) >= count:
+                return max(1, math.ceil(times[0] + seconds - now))
+        for key, _, _ in windows:
+            self._recent[key].append(now)
+        return 0
 
     async def _get_updates(self, call: Call) -> list[dict[str, Any]]:
         offset = int(call.params.get("offset") or 0)
@@ -399,8 +431,11 @@ class ApiHandler(tornado.web.RequestHandler):
         arguments: dict[str, list[bytes]] = {}
         files: dict[str, Any] = {}
         content_type = self.request.headers.get("Content-Type", "")
-        parse_body_arguments(content_type, self.request.body, arguments, files)
         params: dict[str, Any] = {}
+        if content_type.startswith("application/json"):  # as the Bot API also takes them
+            params = {k: v for k, v in json.loads(self.request.body or b"{}").items()}
+        else:
+            parse_body_arguments(content_type, self.request.body, arguments, files)
         for name, values in arguments.items():
             value = values[0].decode()
             if name in JSON_FIELDS:

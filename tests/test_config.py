@@ -19,6 +19,7 @@ from bot.config import (
 )
 
 REPO = Path(__file__).parents[1]
+SECRET = "HUSH_hush-1" + "0123456789" * 3  # a webhook secret of the required length
 
 
 @pytest.fixture(autouse=True)
@@ -96,15 +97,13 @@ def test_token_and_webhook_secret_never_show_in_repr_or_str(tmp_path: Path) -> N
     path = write(
         tmp_path,
         "telegram:\n  token: '123:VERYSECRET'\n"
-        "  webhook: {url: 'https://bot.example.org/t', secret_token: HUSH_hush-1}\n",
+        f"  webhook: {{url: 'https://bot.example.org/t', secret_token: {SECRET}}}\n",
     )
     config = load_config(path)
     for text in (repr(config), str(config), f"{config}", repr(config.webhook)):
-        assert "VERYSECRET" not in text and "HUSH_hush-1" not in text
+        assert "VERYSECRET" not in text and SECRET not in text
     assert config.masked_token == "123:****"
-    assert config.webhook == WebhookConfig(
-        url="https://bot.example.org/t", secret_token="HUSH_hush-1"
-    )
+    assert config.webhook == WebhookConfig(url="https://bot.example.org/t", secret_token=SECRET)
 
 
 def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
@@ -151,7 +150,8 @@ def test_empty_config_file_means_defaults(tmp_path: Path) -> None:
 
 BROKEN = [
     # (file text, line, key, words)
-    ("staff:\n  user_ids: [1\n", 3, None, "YAML syntax error"),
+    # an unclosed bracket is named where it opens (line 2), not past the end of the file
+    ("staff:\n  user_ids: [1\n", 2, None, "the bracket [ opened on this line is not closed"),
     ("staff:\n  user_id: [1]\n", 2, "staff.user_id", "did you mean 'user_ids'?"),
     ("telegarm:\n  token: x\n", 1, "telegarm", "did you mean 'telegram'?"),
     ("staff:\n  user_ids: '123'\n", 2, "staff.user_ids", "expected a list"),
@@ -240,6 +240,124 @@ def test_unwritable_storage_folder_is_reported(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, "storage: {path: ro/bot.db}\n"))
     with pytest.raises(ConfigError, match="cannot write in folder"):
         check_storage_path(config)
+
+
+# --- secrets in messages, bad tokens, webhook defaults (issue 10, items 1, 2, 12) ----------
+
+TOKEN_TEXT = "987654:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f'telegram:\n  token: ["{TOKEN_TEXT}"]\n',
+        f'telegram:\n  token: {{value: "{TOKEN_TEXT}"}}\n',
+        f"telegram:\n  webhook: {{url: 'https://x', secret_token: ['{TOKEN_TEXT}']}}\n",
+        f"telegram:\n  webhook: {{url: 'https://x', secret_token: {TOKEN_TEXT[:6]}}}\n",
+    ],
+    ids=["token as a list", "token as a mapping", "secret as a list", "secret as a number"],
+)
+def test_a_config_error_never_shows_a_secret(tmp_path: Path, text: str) -> None:
+    message = error_of(write(tmp_path, text))
+    assert TOKEN_TEXT not in message and TOKEN_TEXT[:6] not in message
+    assert "AAHdq" not in message
+    assert message.startswith(f"{tmp_path / 'config.yaml'}:2: telegram.")
+    assert "not shown" in message
+
+
+def test_values_of_other_keys_are_still_shown(tmp_path: Path) -> None:
+    assert "'20'" in error_of(write(tmp_path, "limits:\n  flood_messages: '20'\n"))
+
+
+@pytest.mark.parametrize(
+    ("token", "why"),
+    [
+        ("abc", "no ':'"),
+        ("123456:ABC def", "spaces"),
+        ("   ", "spaces"),
+        ("bot123:ABC", "numeric id"),
+        ("１２３:ABC", "numeric id"),
+        ("123:ABC/../x", "secret part"),
+        ("123:", "secret part"),
+    ],
+)
+def test_a_token_that_cannot_be_valid_is_refused_naming_the_file_and_line(
+    tmp_path: Path, token: str, why: str
+) -> None:
+    path = write(tmp_path, f'timezone: UTC\ntelegram:\n  token: "{token}"\n')
+    message = error_of(path)
+    assert message.startswith(f"{path}:3: telegram.token: not a Telegram bot token: ")
+    assert why in message
+    if token.strip():
+        assert token not in message
+
+
+def test_a_bad_token_from_the_environment_is_blamed_on_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, f'telegram:\n  token: "{TOKEN_TEXT}"\n')
+    monkeypatch.setenv("STATIONBOT_TOKEN", "not-a-token")
+    message = error_of(path)
+    assert message == (
+        "the STATIONBOT_TOKEN environment variable: not a Telegram bot token: it has no ':'"
+        " (a token is the bot's number, ':' and a secret, from @BotFather)"
+    )
+    monkeypatch.setenv("STATIONBOT_TOKEN", "123:fromenv")
+    config = load_config(path)
+    assert config.token_source == "the STATIONBOT_TOKEN environment variable"
+    monkeypatch.delenv("STATIONBOT_TOKEN")
+    assert load_config(path).token_source == f"{path}:2: telegram.token"
+
+
+def test_stationbot_run_stops_on_a_bad_token_with_one_line_and_exit_code_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    import argparse
+
+    from handlers.telegram import main
+
+    path = write(tmp_path, "storage: {path: bot.db}\n")
+    monkeypatch.setenv("STATIONBOT_TOKEN", "zz top secret")
+    assert main(argparse.Namespace(config=str(path))) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "STATIONBOT_TOKEN" in err and "spaces" in err
+    assert "zz top secret" not in err and "Traceback" not in err
+    assert not (tmp_path / "bot.db").exists()
+
+
+def test_an_empty_token_in_the_file_means_no_token(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, 'telegram:\n  token: ""\n')).token is None
+
+
+def test_webhook_listens_on_localhost_unless_told_otherwise(tmp_path: Path) -> None:
+    path = write(tmp_path, "telegram:\n  webhook: {url: 'https://bot.example.org/t'}\n")
+    webhook = load_config(path).webhook
+    assert webhook is not None
+    assert (webhook.listen, webhook.secret_token) == ("127.0.0.1", None)
+    assert WebhookConfig(url="https://x").listen == "127.0.0.1"
+    path = write(
+        tmp_path, "telegram:\n  webhook: {url: 'https://bot.example.org/t', listen: 0.0.0.0}\n"
+    )
+    assert load_config(path).webhook.listen == "0.0.0.0"
+
+
+@pytest.mark.parametrize(
+    ("secret", "accepted"),
+    [("x" * 31, False), ("x" * 32, True), ("A-z_9" * 51 + "x", True), ("x" * 257, False)],
+)
+def test_webhook_secret_is_at_least_32_characters(
+    tmp_path: Path, secret: str, accepted: bool
+) -> None:
+    path = write(
+        tmp_path,
+        f"telegram:\n  webhook:\n    url: https://bot.example.org/t\n    secret_token: {secret}\n",
+    )
+    if accepted:
+        assert load_config(path).webhook.secret_token == secret
+    else:
+        message = error_of(path)
+        assert message.startswith(f"{path}:4: telegram.webhook.secret_token: use 32 to 256 ")
+        assert secret not in message
 
 
 # --- WeChat and the web server ---

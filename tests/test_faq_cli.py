@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ import yaml
 from handlers import faq_cli
 
 SHARED = Path(__file__).parents[1].parent / "shared"
+REPO = Path(__file__).parents[1]
 
 GOOD = """\
 entries:
@@ -24,7 +26,7 @@ entries:
     answer: {zh: 七点开门, en: At seven.}
   - id: wish.how
     questions: {en: [How do I make a wish?]}
-    answer: {en: Tell the bot.}
+    answer: {zh: 告诉机器人。, en: Tell the bot.}
 """
 BROKEN = """\
 entries:
@@ -109,6 +111,92 @@ def test_bundled_faq_passes_check() -> None:
     assert "faq/data/" in result.stdout
 
 
+def test_check_of_a_folder_reports_a_missing_english_answer(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(GOOD, encoding="utf-8")
+    (tmp_path / "b.yaml").write_text(
+        "entries:\n  - id: canteen.menu\n    questions: {zh: [今天吃啥]}\n"
+        "    answer: {zh: 红烧肉}\n",
+        encoding="utf-8",
+    )
+    result = stationbot("faq", "check", str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"{tmp_path / 'b.yaml'}:4: entry canteen.menu: field 'answer.en': missing; "
+        "other entries answer in en (e.g. canteen.hours), so add it here too",
+        "1 problem found",
+    ]
+
+
+def test_check_names_the_line_of_an_unclosed_quote(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text(
+        'entries:\n  - id: "canteen.hours\n    questions: {zh: [a]}\n    answer: {zh: b}\n',
+        encoding="utf-8",
+    )
+    result = stationbot("faq", "check", str(path))
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"{path}:2: YAML syntax error: the quote")
+
+
+def test_check_rejects_24_00_and_accepts_8_30(tmp_path: Path) -> None:
+    station = (REPO / "faq" / "data" / "station.yaml").read_text(encoding="utf-8")
+    assert 'mon: ["08:30-11:30", "13:00-17:00"]' in station
+    (tmp_path / "entries.yaml").write_text(GOOD, encoding="utf-8")
+    path = tmp_path / "station.yaml"
+    path.write_text(station.replace('"08:30-11:30", "13:00-17:00"]', '"8:30-11:30"]'), "utf-8")
+    assert stationbot("faq", "check", str(tmp_path)).returncode == 0
+    path.write_text(station.replace('"13:00-17:00"]', '"13:00-24:00"]', 1), "utf-8")
+    result = stationbot("faq", "check", str(tmp_path))
+    assert result.returncode == 1
+    line = next(n for n, text in enumerate(station.splitlines(), 1) if "mon: [" in text)
+    assert result.stderr.splitlines()[0] == (
+        f"{path}:{line}: field 'station.hours.mon[1]': '13:00-24:00': the day ends at 23:59; "
+        'write "23:59" for "until midnight"'
+    )
+
+
+def test_faq_format_guide_shows_what_check_prints(tmp_path: Path) -> None:
+    guide = (REPO / "docs" / "faq-format.md").read_text(encoding="utf-8")
+    # the summary of the bundled FAQ, figures included
+    result = stationbot("faq", "check")
+    summary = result.stdout.split(" from ")[0]
+    documented = re.findall(r"^OK: .* from faq/data/entries-aid\.yaml, \.\.\.$", guide, re.M)
+    assert documented == [f"{summary} from faq/data/entries-aid.yaml, ..."]
+    # the syntax error example: an unclosed bracket on line 4
+    example = re.search(
+        r"^faq/data/entries-canteen\.yaml:(\d+): YAML syntax error: .*$", guide, re.M
+    )
+    assert example is not None
+    broken = tmp_path / "entries-canteen.yaml"
+    broken.write_text(
+        "entries:\n  - id: canteen.hours\n    questions:\n      zh: [食堂几点开门, 食堂几点开饭\n"
+        "      en: [When does the canteen open?]\n    answer: {zh: 七点, en: Seven.}\n",
+        encoding="utf-8",
+    )
+    printed = stationbot("faq", "check", str(broken)).stderr.splitlines()[0]
+    assert printed.replace(str(broken), "faq/data/entries-canteen.yaml") == example[0]
+
+
+def test_faq_format_guide_problem_example_is_what_check_prints(tmp_path: Path) -> None:
+    guide = (REPO / "docs" / "faq-format.md").read_text(encoding="utf-8")
+    block = guide.split("Nothing is loaded until all are fixed:")[1].split("```")[1]
+    documented = block.strip().splitlines()
+    # the file the guide describes: line 19 `- 食堂几点开门: 早上`, line 43 `anwser:`
+    lines = ["# Canteen: meal times, menu, prices.", *["#"] * 5, "entries:"]
+    lines += ["  - id: canteen.hours", "    category: canteen", "    live: canteen_hours"]
+    lines += ["    questions:", "      zh:", *[f"        - 食堂问题{n}" for n in range(6)]]
+    lines += ["        - 食堂几点开门: 早上", "      en:"]
+    lines += [f"        - Canteen question {n}?" for n in range(len(lines), 42)]
+    lines += ["    anwser:", "      zh: 七点", "      en: Seven."]
+    path = tmp_path / "entries-canteen.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert lines[18] == "        - 食堂几点开门: 早上" and lines[42] == "    anwser:"
+    printed = stationbot("faq", "check", str(path)).stderr.replace(
+        str(path), "faq/data/entries-canteen.yaml"
+    )
+    assert printed.splitlines() == documented
+
+
 def test_list_json_has_one_object_per_entry(good: Path, capsys: pytest.CaptureFixture) -> None:
     assert faq_cli.list_entries(argparse.Namespace(faq=str(good), json=True)) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -127,7 +215,7 @@ def test_list_json_has_one_object_per_entry(good: Path, capsys: pytest.CaptureFi
             "id": "wish.how",
             "category": None,
             "questions": {"zh": [], "en": ["How do I make a wish?"]},
-            "answer": {"zh": "", "en": "Tell the bot."},
+            "answer": {"zh": "告诉机器人。", "en": "Tell the bot."},
         },
     ]
 

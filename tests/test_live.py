@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
-from datetime import UTC, date, datetime
+import dataclasses
+import functools
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -15,6 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot import live
+from faq import loader
+from faq.model import StationInfo, TimeRange
 
 STATION_YAML = Path(__file__).resolve().parents[1] / "faq" / "data" / "station.yaml"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -22,16 +25,40 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 NEXT_TO_TIANBAO_ROAD = (31.2648, 121.4939)
 
 
-@pytest.fixture(scope="module")
-def station() -> dict:
+def raw_station() -> dict:
+    """The `station:` mapping of faq/data/station.yaml as YAML reads it."""
     return yaml.safe_load(STATION_YAML.read_text(encoding="utf-8"))["station"]
+
+
+@pytest.fixture(scope="module")
+def raw() -> dict:
+    return raw_station()
+
+
+@functools.cache
+def bundled_station() -> StationInfo:
+    """The bundled station data as the loader builds it for the bot."""
+    return loader.parse_station(raw_station())
+
+
+@pytest.fixture(scope="module")
+def station() -> StationInfo:
+    return bundled_station()
+
+
+def edited(raw: dict, change) -> StationInfo:
+    """The bundled station data with `change(mapping)` applied, through the loader's checks."""
+    data = copy.deepcopy(raw)
+    change(data)
+    return loader.parse_station(data)
 
 
 def at(year: int, month: int, day: int, hour: int, minute: int = 0) -> datetime:
     return datetime(year, month, day, hour, minute, tzinfo=SHANGHAI)
 
 
-def test_station_file_has_the_agreed_shape(station):
+def test_station_file_has_the_agreed_shape(raw):
+    station = raw
     assert station["timezone"] == "Asia/Shanghai"
     assert set(station["hours"]) == set(live.WEEKDAYS)
     assert station["canteen"]["meals"]["breakfast"] == "07:00-09:00"  # seed: queue from 7:00
@@ -124,21 +151,21 @@ def test_open_on_an_adjusted_working_day(station):
     assert "调休上班日" in zh
 
 
-def test_holiday_hours_apply_on_statutory_holidays(station):
-    open_on_holidays = copy.deepcopy(station)
-    open_on_holidays["holiday_hours"] = ["10:00-12:00"]
-    assert live.hours_for(open_on_holidays, date(2026, 10, 3))[0][0].hour == 10
+def test_holiday_hours_apply_on_statutory_holidays(raw):
+    open_on_holidays = edited(raw, lambda data: data.update(holiday_hours=["10:00-12:00"]))
+    assert live.hours_for(open_on_holidays, date(2026, 10, 3))[0].start == time(10, 0)
     text = live.opening_status(open_on_holidays, at(2026, 10, 3, 11), "zh")
     assert text.startswith("现在开着，12:00 关门")
 
 
-def test_closed_and_open_dates_override_the_calendar(station):
-    edited = copy.deepcopy(station)
-    edited["closed_dates"] = ["2026-03-10"]
-    edited["open_dates"] = [date(2026, 3, 8)]  # YAML reads unquoted dates as dates
-    assert live.opening_status(edited, at(2026, 3, 10, 9), "zh").startswith("现在不开门")
-    assert "今天临时休息" in live.opening_status(edited, at(2026, 3, 10, 9), "zh")
-    assert live.opening_status(edited, at(2026, 3, 8, 9), "zh").startswith("现在开着")
+def test_closed_and_open_dates_override_the_calendar(raw):
+    # YAML reads unquoted dates as dates
+    station = edited(
+        raw, lambda data: data.update(closed_dates=["2026-03-10"], open_dates=[date(2026, 3, 8)])
+    )
+    assert live.opening_status(station, at(2026, 3, 10, 9), "zh").startswith("现在不开门")
+    assert "今天临时休息" in live.opening_status(station, at(2026, 3, 10, 9), "zh")
+    assert live.opening_status(station, at(2026, 3, 8, 9), "zh").startswith("现在开着")
 
 
 def test_unknown_year_falls_back_to_weekday_rules(station):
@@ -174,10 +201,10 @@ def test_canteen_between_meals_and_after_dinner(station):
     )
 
 
-def test_todays_menu_on_a_wednesday_in_both_languages(station):
+def test_todays_menu_on_a_wednesday_in_both_languages(raw, station):
     now = at(2026, 3, 11, 10)
     assert now.weekday() == 2
-    wednesday = station["canteen"]["menu"]["wed"]
+    wednesday = raw["canteen"]["menu"]["wed"]
     zh = live.todays_menu(station, now, "zh")
     assert zh.splitlines()[0] == "今天（周三）的菜单："
     assert "午餐（11:00–13:00）：" + "、".join(wednesday["lunch"]["zh"]) in zh
@@ -187,18 +214,17 @@ def test_todays_menu_on_a_wednesday_in_both_languages(station):
     assert "红烧" not in en
 
 
-def test_a_day_without_menu_says_so(station):
-    edited = copy.deepcopy(station)
-    del edited["canteen"]["menu"]["wed"]
-    assert live.todays_menu(edited, at(2026, 3, 11, 10), "zh") == "今天（周三）没有菜单。"
-    assert live.todays_menu(edited, at(2026, 3, 11, 10), "en") == (
+def test_a_day_without_menu_says_so(raw):
+    station = edited(raw, lambda data: data["canteen"]["menu"].pop("wed"))
+    assert live.todays_menu(station, at(2026, 3, 11, 10), "zh") == "今天（周三）没有菜单。"
+    assert live.todays_menu(station, at(2026, 3, 11, 10), "en") == (
         "There is no menu for today (Wednesday)."
     )
 
 
 def test_nearest_branch_next_to_tianbao_road_is_the_first_branch(station):
     ranked = live.branches_by_distance(station, *NEXT_TO_TIANBAO_ROAD)
-    assert ranked[0][1]["id"] == "tianbao"
+    assert ranked[0][1].id == "tianbao"
     zh = live.nearest_branches(station, *NEXT_TO_TIANBAO_ROAD, "zh")
     assert zh.splitlines()[1].startswith("嘉兴路街道第一分站（天宝路），约 ")
     assert "地址：虹口区天宝路881号二楼" in zh
@@ -213,9 +239,7 @@ def test_nearest_branches_lists_distances_nearest_first(station):
     names = [
         line.split(". ", 1)[1].split(",")[0] for line in text.splitlines() if line[0].isdigit()
     ]
-    expected = [
-        b["name"]["en"] for _, b in live.branches_by_distance(station, *NEXT_TO_TIANBAO_ROAD)
-    ]
+    expected = [b.name.en for _, b in live.branches_by_distance(station, *NEXT_TO_TIANBAO_ROAD)]
     assert names == expected
     assert text.splitlines()[0] == "The 5 nearest stations:"
 
@@ -227,10 +251,10 @@ def test_distance_wording_in_metres_and_kilometres(station):
     assert " m\n" in live.nearest_branches(station, *NEXT_TO_TIANBAO_ROAD, "en")
 
 
-def test_branch_note_is_shown_when_present(station):
-    edited = copy.deepcopy(station)
-    edited["branches"][0]["note"] = {"zh": "社区食堂在这里", "en": "The canteen is here"}
-    assert "社区食堂在这里" in live.nearest_branches(edited, *NEXT_TO_TIANBAO_ROAD, "zh")
+def test_branch_note_is_shown_when_present(raw):
+    note = {"zh": "社区食堂在这里", "en": "The canteen is here"}
+    station = edited(raw, lambda data: data["branches"][0].update(note=note))
+    assert "社区食堂在这里" in live.nearest_branches(station, *NEXT_TO_TIANBAO_ROAD, "zh")
 
 
 @given(
@@ -238,7 +262,7 @@ def test_branch_note_is_shown_when_present(station):
     lon=st.floats(min_value=121.43, max_value=121.55),
 )
 def test_branches_are_always_sorted_by_distance(lat, lon):
-    station = yaml.safe_load(STATION_YAML.read_text(encoding="utf-8"))["station"]
+    station = bundled_station()
     distances = [meters for meters, _ in live.branches_by_distance(station, lat, lon)]
     assert distances == sorted(distances)
     assert len(distances) == 5
@@ -254,37 +278,198 @@ def test_branches_without_location_lists_all_and_asks_for_location(station):
 
 
 def test_every_live_name_answers_in_both_languages(station):
-    assert set(live.LIVE_ANSWERS) == {"opening_hours", "canteen_hours", "canteen_menu", "branches"}
-    for answer in live.LIVE_ANSWERS.values():
+    assert set(live.LIVE_ANSWERS) == set(loader.LIVE_NAMES)
+    for name, answer in live.LIVE_ANSWERS.items():
+        if name == "branch_address":  # adds nothing unless a street is named
+            continue
         for lang in ("zh", "en"):
             assert answer(station, at(2026, 3, 11, 10), lang).strip()
 
 
-def test_bad_station_data_raises_one_line_error(station):
-    broken = copy.deepcopy(station)
-    broken["hours"]["tue"] = ["8.30-11.30"]
-    with pytest.raises(live.LiveDataError, match=r"station\.hours\.tue: '8\.30-11\.30'") as error:
-        live.opening_status(broken, at(2026, 3, 10, 9), "zh")
+def test_missing_station_data_raises_one_line_error(station):
+    with pytest.raises(live.LiveDataError, match=r"station\.hours") as error:
+        live.opening_status(StationInfo(), at(2026, 3, 10, 9), "zh")
     assert "\n" not in str(error.value)
     with pytest.raises(live.LiveDataError, match="branches"):
-        live.nearest_branches({"timezone": "Asia/Shanghai"}, 31.26, 121.49, "zh")
+        live.nearest_branches(StationInfo(), 31.26, 121.49, "zh")
+    with pytest.raises(live.LiveDataError, match="meal"):
+        live.canteen_status(StationInfo(), at(2026, 3, 10, 9), "zh")
     with pytest.raises(ValueError, match="not a map position"):
         live.nearest_branches(station, 95.0, 121.49, "zh")
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("faq.loader") is None, reason="faq/loader.py not written yet"
-)
-def test_loader_accepts_the_bundled_station_data(station):
-    from faq import loader
+def test_bundled_knowledge_base_carries_the_parsed_station(station):
+    kb = loader.load()
+    assert dataclasses.replace(kb.station, source="") == dataclasses.replace(station, source="")
+    assert kb.station.source == "faq/data/station.yaml:18"
+    # already typed: the live answers compute with times, not with text
+    assert kb.station.hours["tue"][0] == TimeRange(time(8, 30), time(11, 30))
+    assert isinstance(kb.station.canteen.meals[0].hours.start, time)
 
-    station_problems = [p for p in loader.check() if (p.field or "").startswith("station")]
-    assert station_problems == []
-    try:
-        kb = loader.load()
-    except loader.FaqError:
-        pytest.skip("bundled FAQ does not load yet for reasons outside station.yaml")
-    # the loader's normalised copy must give the same answers as the raw file
-    now = at(2026, 10, 1, 10)
-    for name, answer in live.LIVE_ANSWERS.items():
-        assert answer(kb.station, now, "zh") == answer(station, now, "zh"), name
+
+def test_hours_without_leading_zero_work_at_run_time(raw):
+    station = edited(raw, lambda data: data["hours"].update(tue=["8:30-11:30", "13:00-17:00"]))
+    zh = live.opening_status(station, at(2026, 3, 10, 7, 45), "zh")
+    assert zh.startswith("现在还没开门，今天 8:30 开门")
+
+
+def test_until_midnight_is_refused_by_the_same_parser(raw):
+    with pytest.raises(loader.FaqError, match=r"station\.hours\.tue\[1\]'.*23:59"):
+        edited(raw, lambda data: data["hours"].update(tue=["08:30-11:30", "13:00-24:00"]))
+    late = edited(raw, lambda data: data["hours"].update(tue=["08:30-11:30", "13:00-23:59"]))
+    assert live.opening_status(late, at(2026, 3, 10, 23, 30), "zh").startswith("现在开着，23:59")
+
+
+# --- a branch named by its street --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "branch_id"),
+    [
+        ("新港路的驿站在哪", "xingang"),
+        ("新港路那个驿站几号", "xingang"),
+        ("Where is the station on Xingang Road?", "xingang"),
+        ("xingang rd station address", "xingang"),
+        ("海拉尔路上有驿站伐", "hailar"),
+        ("嘉兴路的驿站在哪里", "jiaxing"),
+        ("株洲路上有驿站吗", None),  # a street, but no branch on it
+        ("嘉兴路街道有几个驿站", None),  # the subdistrict, not 嘉兴路
+        ("驿站在哪", None),
+    ],
+)
+def test_branch_named_by_its_street(station, question, branch_id):
+    branch = live.branch_named_in(station, question)
+    assert (branch.id if branch else None) == branch_id
+
+
+def test_every_branch_lists_its_street(station):
+    for branch in station.branches:
+        assert branch.streets
+        assert any(street in branch.address.zh for street in branch.streets)
+        assert live.branch_named_in(station, f"{branch.streets[0]}的驿站在哪") == branch
+
+
+def test_address_answer_for_a_branch_street_gives_that_branch(station):
+    now = at(2026, 3, 11, 10)
+    zh = live.LIVE_ANSWERS["branch_address"](station, now, "zh", "新港路的驿站在哪")
+    assert zh.splitlines()[0] == "新港路的驿站是嘉兴路街道第四分站（新港路）："
+    assert "地址：虹口区新港路405号" in zh
+    assert "天宝路" not in zh
+    en = live.branch_address(station, now, "en", "Where is the station on Xingang Road?")
+    assert en.startswith("The station on Xingang Road is Branch 4 (Xingang Road):")
+    assert "Address: 405 Xingang Road, Hongkou District" in en
+
+
+def test_address_answer_for_a_street_without_branch_lists_them_all(station):
+    now = at(2026, 3, 11, 10)
+    zh = live.branch_address(station, now, "zh", "株洲路上有驿站吗")
+    assert zh.splitlines()[0] == "共有 5 个市民驿站："
+    en = live.branch_address(station, now, "en", "Is there a station on Zhuzhou Road?")
+    assert en.startswith("There are 5 citizen service stations:")
+    # no street named: the written answer (the main station's address) says it all
+    assert live.branch_address(station, now, "zh", "驿站地址在哪里") == ""
+    assert live.branch_address(station, now, "zh", "怎么走路过去") == ""
+
+
+def test_branches_answer_for_a_branch_street_gives_only_that_branch(station):
+    now = at(2026, 3, 11, 10)
+    text = live.list_branches(station, now, "zh", "海拉尔路有驿站吗")
+    assert text.startswith("海拉尔路的驿站是嘉兴路街道第三分站（海拉尔路）：")
+    assert "周家嘴路" not in text
+    assert live.list_branches(station, now, "zh", "株洲路有驿站吗").startswith("共有 5 个")
+
+
+# --- a holiday named in the question ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "name"),
+    [
+        ("春节开门吗", "Spring Festival"),
+        ("过年驿站开伐", "Spring Festival"),
+        ("Are you open during Chinese New Year?", "Spring Festival"),
+        ("元旦开门吗", "New Year's Day"),
+        ("Is the station open on New Year's Day?", "New Year's Day"),
+        ("国庆开伐", "National Day"),
+        ("十一假期开不开", "National Day"),
+        ("golden week opening hours", "National Day"),
+        ("五一劳动节开门吗", "Labour Day"),
+        ("清明节开吗", "Tomb-sweeping Day"),
+        ("端午开门伐", "Dragon Boat Festival"),
+        ("中秋节开不开", "Mid-autumn Festival"),
+        ("十一点开门吗", None),  # eleven o'clock, not the October holiday
+        ("驿站几点开门", None),
+    ],
+)
+def test_holiday_named_in_the_question(question, name):
+    period = live.holiday_named_in(question, date(2026, 1, 20))
+    assert (period.name if period else None) == name
+
+
+def test_spring_festival_period_has_its_days_off_and_adjusted_working_days():
+    period = live.holiday_named_in("春节开门吗", at(2026, 1, 20, 10))
+    assert period.days[0] == date(2026, 2, 15)
+    assert period.days[-1] == date(2026, 2, 23)
+    assert len(period.days) == 9
+    assert period.workdays == (date(2026, 2, 14), date(2026, 2, 28))
+    # during the holiday it is the current one, after it the next year's (unknown in 2026)
+    assert live.holiday_named_in("春节", date(2026, 2, 20)).days[0] == date(2026, 2, 15)
+    assert live.holiday_named_in("春节", date(2026, 3, 1)).year == 2027
+
+
+def test_a_holiday_inside_a_longer_one_counts_the_whole_stretch():
+    # in 2025 the Mid-autumn Festival (6 October) fell inside the National Day holiday
+    period = live.holiday_named_in("中秋开门吗", date(2025, 9, 1))
+    assert (period.days[0], period.days[-1]) == (date(2025, 10, 1), date(2025, 10, 8))
+
+
+def test_hours_answer_says_what_happens_on_the_named_holiday(station):
+    now = at(2026, 1, 20, 10)
+    zh = live.LIVE_ANSWERS["opening_hours"](station, now, "zh", "春节开门吗")
+    lines = zh.splitlines()
+    assert lines[0] == "春节假期（2月15日至2月23日）：休息。"
+    assert lines[1] == "调休上班日 2月14日（周六）、2月28日（周六）：开放 8:30–11:30、13:00–17:00。"
+    assert lines[2].startswith("现在开着")  # then today, as without a holiday
+    en = live.opening_status(station, now, "en", "Are you open at Spring Festival?")
+    assert en.splitlines()[0] == "Spring Festival holiday (15 February to 23 February): closed."
+    assert "Saturday 14 February, Saturday 28 February: open 8:30–11:30" in en
+    # no holiday named: no holiday line
+    assert live.opening_status(station, now, "zh", "驿站几点开门").startswith("现在开着")
+
+
+def test_holiday_answer_uses_holiday_hours_and_extra_dates(raw):
+    def change(data):
+        data["holiday_hours"] = ["10:00-12:00"]
+        data["closed_dates"] = ["2026-10-03"]
+
+    station = edited(raw, change)
+    zh = live.opening_status(station, at(2026, 9, 1, 10), "zh", "国庆节开门吗")
+    assert zh.splitlines()[0] == "国庆节假期（10月1日至10月7日）：开放 10:00–12:00。"
+    assert "其中 10月3日（周六） 休息。" in zh
+    assert "调休上班日 9月20日（周日）、10月10日（周六）" in zh
+
+
+def test_holiday_of_a_year_the_calendar_does_not_know_yet(station):
+    zh = live.opening_status(station, at(2026, 11, 30, 10), "zh", "元旦开门吗")
+    assert zh.splitlines()[0] == (
+        "2027年元旦的放假日期还不知道；法定节假日驿站休息，节前请先打电话问一下。"
+    )
+    en = live.opening_status(station, at(2026, 11, 30, 10), "en", "open on New Year's Day?")
+    assert en.startswith("The 2027 New Year's Day holiday dates are not known yet")
+
+
+def test_canteen_answer_warns_about_the_named_holiday(station):
+    zh = live.canteen_status(station, at(2026, 1, 20, 12), "zh", "春节食堂开伐")
+    assert zh.splitlines()[-1] == "春节假期（2月15日至2月23日）供餐可能有调整，请先打电话问一下。"
+    assert len(live.canteen_status(station, at(2026, 1, 20, 12), "zh", "食堂几点开")) == len(
+        live.canteen_status(station, at(2026, 1, 20, 12), "zh")
+    )
+
+
+def test_station_data_cannot_be_changed_by_accident(station):
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        station.holiday_hours = ()
+    with pytest.raises(TypeError):
+        station.hours["sun"] = station.hours["mon"]
+    with pytest.raises(TypeError):
+        station.canteen.menu["mon"]["lunch"] = station.canteen.menu["tue"]["lunch"]

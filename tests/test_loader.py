@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import subprocess
@@ -16,8 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from faq.loader import FaqError, Problem, bundled_path, check, load, question_key
-from faq.model import LANGUAGES
+from faq.loader import FaqError, Problem, bundled_path, check, load, parse_station, question_key
+from faq.model import LANGUAGES, Branch, Localized, StationInfo, TimeRange
 
 SHARED = Path(__file__).parents[1].parent / "shared"
 REPO = Path(__file__).parents[1]
@@ -140,7 +141,7 @@ def test_folder_merges_entries_synonyms_and_station(tmp_path: Path) -> None:
         entries:
           - id: canteen.menu
             questions: {zh: [今天吃什么]}
-            answer: {zh: 红烧肉}
+            answer: {zh: 红烧肉, en: Braised pork}
         """,
     )
     write(tmp_path, "station.yaml", STATION)
@@ -149,10 +150,69 @@ def test_folder_merges_entries_synonyms_and_station(tmp_path: Path) -> None:
     assert [entry.id for entry in kb.entries] == ["canteen.hours", "canteen.menu"]
     assert kb.synonyms == {"食堂": ["饭堂", "食唐"]}
     assert kb.sources == [str(tmp_path / name) for name in ("a.yaml", "b.yaml", "station.yaml")]
-    assert kb.station["hours"]["sun"] == []
-    assert kb.station["closed_dates"] == ["2025-10-08", "2025-10-09"]  # unquoted dates too
-    assert kb.station["canteen"]["menu"]["mon"]["lunch"]["en"][0] == "Braised pork"
-    assert kb.station["branches"][0]["lat"] == pytest.approx(31.2645)
+    station = kb.station
+    assert isinstance(station, StationInfo)
+    assert station.hours["mon"] == (
+        TimeRange(dt.time(8, 30), dt.time(11, 30)),
+        TimeRange(dt.time(13, 0), dt.time(17, 0)),
+    )
+    assert station.hours["sun"] == ()
+    # unquoted dates too
+    assert station.closed_dates == {dt.date(2025, 10, 8), dt.date(2025, 10, 9)}
+    assert station.canteen.menu["mon"]["lunch"].en == ("Braised pork", "Stir-fried greens")
+    assert [meal.name for meal in station.canteen.meals] == ["breakfast", "lunch"]
+    [branch] = station.branches
+    assert isinstance(branch, Branch)
+    assert branch.lat == pytest.approx(31.2645)
+    assert branch.name == Localized(zh="第一分站（天宝路）", en="Branch 1 (Tianbao Road)")
+    assert station.source == f"{tmp_path / 'station.yaml'}:1"
+
+
+def test_station_data_still_reads_like_the_old_mapping(tmp_path: Path) -> None:
+    """bot/core.py reads kb.station["branches"][0]["phone"] and .get(...) until it is rewired."""
+    kb = load(write(tmp_path, "kb.yaml", STATION + "entries:\n" + GOOD_ENTRY))
+    branch = kb.station["branches"][0]
+    assert branch["name"]["zh"] == "第一分站（天宝路）"
+    assert branch["phone"] == branch.get("phone") == "021-62994399"
+    assert kb.station.get("phone") is None
+    assert kb.station.get("nonsense", "default") == "default"
+    with pytest.raises(KeyError):
+        kb.station["nonsense"]
+
+
+def test_knowledge_base_without_station_data_has_an_empty_one(tmp_path: Path) -> None:
+    kb = load(write(tmp_path, "kb.yaml", "entries:\n" + GOOD_ENTRY))
+    assert kb.station == StationInfo()
+    assert not kb.station
+    assert kb.station.get("branches") == ()
+
+
+def test_parse_station_uses_the_checks_of_faq_check() -> None:
+    raw = {"hours": {"mon": ["8:30-11:30"]}}
+    with pytest.raises(FaqError, match=r"field 'station\.hours\.tue': missing"):
+        parse_station(raw)
+    week = {day: ["8:30-11:30"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    station = parse_station({"hours": week})
+    assert station.hours["mon"] == (TimeRange(dt.time(8, 30), dt.time(11, 30)),)
+
+
+@pytest.mark.parametrize(
+    ("written", "start", "end"),
+    [
+        ("08:30-11:30", (8, 30), (11, 30)),
+        ("8:30-11:30", (8, 30), (11, 30)),  # no leading zero, as staff write it
+        ("8:30 - 11:30", (8, 30), (11, 30)),
+        ("8:30–11:30", (8, 30), (11, 30)),  # an en dash from a word processor
+        ("８：３０-１１：３０", (8, 30), (11, 30)),  # full-width, from a Chinese keyboard
+        ("00:00-23:59", (0, 0), (23, 59)),
+    ],
+)
+def test_time_ranges_staff_write_are_read(
+    tmp_path: Path, written: str, start: tuple[int, int], end: tuple[int, int]
+) -> None:
+    text = STATION.replace('mon: ["08:30-11:30", "13:00-17:00"]', f'mon: ["{written}"]')
+    kb = load(write(tmp_path, "kb.yaml", text + "entries:\n" + GOOD_ENTRY))
+    assert kb.station.hours["mon"] == (TimeRange(dt.time(*start), dt.time(*end)),)
 
 
 def test_overlay_adds_taught_questions(tmp_path: Path) -> None:
@@ -316,7 +376,34 @@ def test_broken_entry_is_named_in_one_line(
 
 BROKEN_FILES = [
     # (file text, line, field, words)
-    ("entries:\n  - id: a\n    questions: {zh: [a]\n", 4, None, "YAML syntax error"),
+    # an unclosed bracket or quote is reported where it opens, not where the file ends
+    ("entries:\n  - id: a\n    questions: {zh: [a]\n", 3, None, "the bracket { opened on this"),
+    (
+        'entries:\n  - id: "canteen.hours\n    questions: {zh: [a]}\n    answer: {zh: b}\n',
+        2,
+        None,
+        'the quote " opened on this line is not closed',
+    ),
+    (
+        "entries:\n  - id: a\n    questions:\n      zh: [a, b\n      en: [c]\n"
+        "    answer: {zh: b}\n",
+        4,
+        None,
+        "add the ]",
+    ),
+    (
+        "entries:\n  - id: a\n    answer: {zh: 'b}\n    questions: {zh: [a]}\n",
+        3,
+        None,
+        "the quote ' opened on this line",
+    ),
+    (
+        "entries:\n  - id: a\n    questions: {zh: [a] en: [b]}\n    answer: {zh: b}\n",
+        3,
+        None,
+        "YAML syntax error",
+    ),
+    ("entries:\n  - id: a\n    questions: {zh: [a]}\n   answer: {zh: b}\n", 4, None, "YAML"),
     ("entries:\n\t- id: a\n", 2, None, "not tabs"),
     ("- id: a\n", 1, None, "top level is a list"),
     ("entrys:\n" + GOOD_ENTRY, 1, "entrys", "did you mean 'entries'?"),
@@ -358,11 +445,33 @@ BROKEN_STATION = [
     ),
     (
         'mon: ["08:30-11:30", "13:00-17:00"]',
-        'mon: ["8:30-11:30"]',
+        'mon: ["8.30-11.30"]',
         4,
         "station.hours.mon[0]",
         "HH:MM-HH:MM",
     ),
+    (
+        'mon: ["08:30-11:30", "13:00-17:00"]',
+        'mon: ["08:30-11:30", "13:00-24:00"]',
+        4,
+        "station.hours.mon[1]",
+        'write "23:59" for "until midnight"',
+    ),
+    (
+        'lunch: "11:00-13:00"',
+        'lunch: "11:00-25:00"',
+        17,
+        "station.canteen.meals.lunch",
+        "not a time of day",
+    ),
+    (
+        "      lon: 121.4935\n",
+        "      lon: 121.4935\n      streets: 天宝路\n",
+        28,
+        "station.branches[0].streets",
+        "single text",
+    ),
+    ("  open_dates: []", "  open_dates: []\n  phone: 62994399", 14, "station.phone", "in quotes"),
     (
         'mon: ["08:30-11:30", "13:00-17:00"]',
         'mon: ["10:00-12:00", "11:00-17:00"]',
@@ -484,7 +593,9 @@ OVERLAYS = [
 def test_broken_overlay_is_named_in_one_line(
     tmp_path: Path, text: str, line: int, entry: str | None, field: str | None, words: str
 ) -> None:
-    menu = "  - id: canteen.menu\n    questions: {zh: [今天吃什么]}\n    answer: {zh: 菜}\n"
+    menu = (
+        "  - id: canteen.menu\n    questions: {zh: [今天吃什么]}\n    answer: {zh: 菜, en: Food}\n"
+    )
     kb_file = write(tmp_path, "kb.yaml", "entries:\n" + GOOD_ENTRY + menu)
     overlay = write(tmp_path, "overlay.yaml", text)
     message = only_problem(kb_file, overlay)
@@ -547,6 +658,53 @@ def test_any_text_loads_or_gives_problems(text: str) -> None:
         path.write_text(text, encoding="utf-8")
         problems = check(path)
     assert all(isinstance(problem, Problem) and "\n" not in str(problem) for problem in problems)
+
+
+def test_missing_english_answer_is_reported_in_any_folder(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", "entries:\n" + GOOD_ENTRY)
+    second = write(
+        tmp_path,
+        "b.yaml",
+        """\
+        entries:
+          - id: canteen.menu
+            questions: {zh: [今天吃什么], en: [What is for lunch?]}
+            answer:
+              zh: 红烧肉
+        """,
+    )
+    message = only_problem(tmp_path)
+    assert_names(message, second, 4, "canteen.menu", "answer.en")
+    assert "other entries answer in en (e.g. canteen.hours)" in message
+    # one file is held to the same rule
+    both = write(tmp_path, "both.yaml", "entries:\n" + GOOD_ENTRY + second.read_text()[9:])
+    assert_names(only_problem(both), both, 7, "canteen.menu", "answer.en")
+
+
+def test_knowledge_base_in_one_language_needs_no_other(tmp_path: Path) -> None:
+    write(
+        tmp_path, "a.yaml", "entries:\n  - id: a\n    questions: {zh: [甲]}\n    answer: {zh: 甲}\n"
+    )
+    write(
+        tmp_path, "b.yaml", "entries:\n  - id: b\n    questions: {zh: [乙]}\n    answer: {zh: 乙}\n"
+    )
+    assert [entry.id for entry in load(tmp_path).entries] == ["a", "b"]
+
+
+def test_copy_of_the_bundled_faq_is_checked_like_the_bundled_one(tmp_path: Path) -> None:
+    copy = tmp_path / "my-faq"
+    copy.mkdir()
+    for item in bundled_path().iterdir():
+        if item.name.endswith(".yaml"):
+            (copy / item.name).write_bytes(item.read_bytes())
+    assert check(copy) == []
+    canteen = copy / "entries-canteen.yaml"
+    text = canteen.read_text(encoding="utf-8")
+    english = re.search(r"\n      en: \|-\n(?:        .*\n)+", text)
+    assert english is not None
+    canteen.write_text(text.replace(english[0], "\n", 1), encoding="utf-8")
+    problems = check(copy)
+    assert [(p.file, p.field) for p in problems] == [(str(canteen), "answer.en")]
 
 
 # --- the bundled knowledge base --------------------------------------------------------------

@@ -9,9 +9,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from faq.loader import load
-from faq.matcher import DEFAULT_THRESHOLDS, Matcher
+from faq.matcher import (
+    DEFAULT_THRESHOLDS,
+    FRAUD_ENTRY,
+    Matcher,
+    clause_views,
+    describes_fraud,
+    fraud_cues,
+)
 from faq.model import Entry, KnowledgeBase
-from faq.normalize import Normalizer, detect_language, split_pinyin
+from faq.normalize import Normalizer, cjk_pinyin, detect_language, split_pinyin
 from handlers.match_cli import evaluate_items, read_eval_file
 
 HERE = Path(__file__).resolve().parent
@@ -101,6 +108,150 @@ def test_resident_spellings_get_the_right_answer(
 )
 def test_look_alike_questions_are_not_answered(bundled: Matcher, question: str) -> None:
     assert bundled.match(question).outcome != "answer"
+
+
+# the place rule: a message naming another place or organisation is not answered outright
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "what time does the bank close",
+        "what time does bank open",  # no "the" needed
+        "when does the post office open",
+        "菜鸟驿站几点关门",  # another 驿站
+        "公司食堂几点开饭",  # another 食堂
+        "驿站旁边的银行几点开门",  # names the station, asks about the bank
+        "盒马几点关门",  # a name the FAQ never uses, leading the message
+    ],
+)
+def test_other_places_are_not_answered(bundled: Matcher, question: str) -> None:
+    assert bundled.match(question).outcome != "answer"
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("市民驿站几点开门", "station.hours"),
+        ("国庆期间驿站开门吗", "station.hours"),  # 期间 says when, not which 驿站
+        ("附近驿站几点开门", "station.hours"),  # 附近 says where
+        ("易站几点开门", "station.hours"),  # a homophone slip of 驿站 is still ours
+        ("驿站食堂几点开门", "canteen.hours"),  # the station's own canteen
+        ("what time does the station open", "station.hours"),
+    ],
+)
+def test_the_station_s_own_places_are_answered(
+    bundled: Matcher, question: str, expected: str
+) -> None:
+    result = bundled.match(question)
+    assert (result.outcome, result.id) == ("answer", expected)
+
+
+def test_fillers_and_particles_are_stripped_only_at_a_clause_edge() -> None:
+    normalizer = Normalizer()
+    assert normalizer.normalize("喂奶的地方在哪") == "喂奶的地方在哪"
+    assert normalizer.normalize("酒吧几点开门") == "酒吧几点开门"
+    assert normalizer.normalize("我想问问啊食堂今天吃啥呢") == "食堂今天吃啥"
+    assert normalizer.normalize("请问") == "请问"  # nothing but filler keeps its words
+
+
+def test_re_does_not_sound_like_ne() -> None:
+    assert cjk_pinyin("热") != cjk_pinyin("呢")
+    assert cjk_pinyin("食唐") == cjk_pinyin("食堂")  # fuzzy pinyin still folds -ng
+
+
+# long and dictated messages: the clause that asks decides
+
+
+def test_a_long_message_is_cut_into_clauses_that_ask() -> None:
+    normal = Normalizer().normalize("就是我外婆户口不在这里是租房子住的她能去食堂吃吗")
+    views = clause_views(normal)
+    assert "她能去食堂吃" in views  # the question, on its own
+    assert all("她能去食堂吃" in v or "吃" not in v for v in views)
+    assert clause_views("食堂几点开门") == []  # a short question is matched whole
+
+
+@pytest.mark.parametrize(
+    ("short", "dictated"),
+    [
+        ("食堂几点开门", "喂我想问一下啊我外婆想知道你们那个食堂几点开门的"),
+        ("驿站星期六开吗", "是这样的我妈说她想星期六去驿站办点事你们驿站星期六开吗"),
+        (
+            "can I volunteer",
+            "hi I'm asking for my dad he is retired and he wants to know whether he can"
+            " volunteer at the station",
+        ),
+    ],
+)
+def test_a_dictated_question_lands_where_the_short_one_does(
+    bundled: Matcher, short: str, dictated: str
+) -> None:
+    typed, spoken = bundled.match(short), bundled.match(dictated)
+    assert (spoken.outcome, spoken.id) == (typed.outcome, typed.id) == ("answer", typed.id)
+
+
+def test_a_second_question_is_offered_beside_the_first(bundled: Matcher) -> None:
+    result, also = bundled.match_with_also("食堂几点开门还有送饭要多少钱")
+    assert (result.outcome, result.id) == ("answer", "canteen.hours")
+    assert also is not None and also.outcome == "answer"
+    assert also.id in ("canteen.prices", "canteen.delivery")
+    assert bundled.match_with_also("食堂几点开门")[1] is None
+    assert bundled.match("食堂几点开门还有送饭要多少钱") == result  # match() is unchanged
+
+
+def test_a_long_message_about_another_place_is_still_not_answered(bundled: Matcher) -> None:
+    message = "我妈让我问一下 她要去取养老金 那个工商银行几点开门"
+    assert bundled.match(message).outcome != "answer"
+
+
+# fraud precedence: the warning wins whatever else the message names
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "有人打电话说是驿站的 要我把验证码告诉他",  # names the station
+        "自称基金会的说补贴到了 要先交手续费",  # names the foundation and 补贴
+        "短信讲我养老金账户冻结了 叫我点链接",  # 养老金, a frozen account, a link
+        "伊拉讲我中奖了 要先汇钞票过去",  # Shanghainese
+        "有人叫我把钱转到安全账户",
+        "a man says he is from the station and wants my bank card number",
+        "got a text saying I won a prize but must pay a fee first",
+        "the salesman says these pills cure diabetes",
+    ],
+)
+def test_fraud_messages_get_the_warning(bundled: Matcher, question: str) -> None:
+    result = bundled.match(question)
+    assert (result.outcome, result.id) == ("answer", FRAUD_ENTRY)
+    assert result.candidates[0][0] == FRAUD_ENTRY
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "捐款可以转账吗",  # a demand alone: an ordinary donation question
+        "有人上门量血压吗",  # a source alone
+        "驿站的课是免费的吗",  # a bait alone
+        "驿站有人能教我用手机银行吗",  # 有人 asking for help is nobody calling
+        "有一个问题想问下食堂几点开门",  # 点开 inside 几点开门 is not "open the link"
+        "my son says he will pay for my meals by bank transfer",
+    ],
+)
+def test_ordinary_money_questions_are_not_fraud(bundled: Matcher, question: str) -> None:
+    assert bundled.match(question).id != FRAUD_ENTRY
+
+
+def test_fraud_cues_are_read_from_normalised_text() -> None:
+    normal = Normalizer().normalize("電話裡說我的銀行卡凍結了")  # Traditional
+    assert describes_fraud(normal)
+    assert fraud_cues(normal)["scam"] == "冻结"
+    assert fraud_cues("捐款可以转账吗") == {"demand": "转账"}
+    assert not describes_fraud("捐款可以转账吗")
+
+
+def test_fraud_precedence_needs_a_warning_entry_in_the_knowledge_base() -> None:
+    result = Matcher(small_kb()).match("有人叫我把钱转到安全账户")
+    assert result.id != FRAUD_ENTRY
 
 
 def test_suggestions_are_at_most_three_known_entries(bundled: Matcher) -> None:
@@ -195,3 +346,16 @@ def test_any_text_gets_a_valid_outcome(text: str) -> None:
 
 
 MATCHER = Matcher(small_kb())
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(alphabet="食堂幾點開门電梯楼樓发發干乾后後里裡面麵台臺了瞭解一目然", max_size=12))
+def test_skipping_the_traditional_converter_never_changes_the_result(text: str) -> None:
+    """The converter is skipped for text with no character it could change (most resident
+    messages are Simplified already): the result is the converter's own."""
+    from faq.normalize import _convertible, _t2s
+
+    converted = _t2s().convert(text)
+    if _convertible().isdisjoint(text):
+        assert converted == text
+    assert Normalizer().normalize(text) == Normalizer().normalize(converted)

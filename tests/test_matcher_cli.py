@@ -155,3 +155,17 @@ def test_match_answers_what_staff_taught_like_the_bot_does(tmp_path: Path) -> No
     (tmp_path / "kb.yaml").write_text(yaml.safe_dump(KB, allow_unicode=True), encoding="utf-8")
     other = stationbot("match", "--json", "--faq", "kb.yaml", stdin=question.encode(), cwd=tmp_path)
     assert other.returncode == 0, other.stderr.decode()
+
+
+def test_match_reports_a_big_buttons_label_as_the_bot_takes_it(tmp_path: Path):
+    """One decision path: a topic button's label opens its topic in the bot, and `match`
+    says so; "I want to make a wish" is answered with wish.how in both."""
+    labels = ["🍚 社区食堂", "🌟 Make a wish", "我想许个愿"]
+    done = stationbot("match", "--json", stdin="\n".join(labels).encode(), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    rows = [json.loads(line) for line in done.stdout.decode().splitlines()]
+    assert [(r["outcome"], r["id"]) for r in rows] == [
+        ("menu", "category:canteen"),
+        ("menu", "wish"),
+        ("answer", "wish.how"),
+    ]

@@ -19,6 +19,8 @@ from fake_telegram import TOKEN, BotProcess, FakeTelegram, running_bot
 from bot.messages import t
 from handlers.telegram import RedactSecrets, configure_logging, main
 
+WEBHOOK_SECRET = "s3cret-" + "x" * 32  # at least 32 characters
+
 
 def run(config: Path) -> int:
     return main(argparse.Namespace(config=str(config)))
@@ -191,3 +193,34 @@ async def test_stationbot_run_survives_a_failing_start_and_stops_cleanly(tmp_pat
     assert bot.returncode == 0, log
     assert len(fake.called("getMe")) >= 2, "start-up retried after the failure"
     assert TOKEN not in log and TOKEN.partition(":")[2] not in log
+
+
+@pytest.mark.parametrize("from_environment", [True, False], ids=["environment", "file"])
+async def test_a_token_telegram_rejects_is_one_line_naming_its_source(
+    tmp_path: Path, from_environment: bool
+):
+    fake = FakeTelegram()
+    fake.start()
+    wrong = "123456:WRONG-token-not-this-bot"
+    telegram = f'  base_url: "{fake.base_url}"\n' + (
+        "" if from_environment else f'  token: "{wrong}"\n'
+    )
+    config = tmp_path / "config.yaml"
+    config.write_text(f'telegram:\n{telegram}storage:\n  path: "{tmp_path / "s.db"}"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STATIONBOT_")}
+    if from_environment:
+        env["STATIONBOT_TOKEN"] = wrong
+    bot = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "handlers.cli", "run", "--config", str(config),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        _, err = await asyncio.wait_for(bot.communicate(), 60)
+    finally:
+        await fake.stop()
+    text = err.decode()
+    assert bot.returncode == 2, text
+    assert text.count("\n") == 1 and "rejected the bot token" in text
+    assert ("STATIONBOT_TOKEN" in text) == from_environment
+    assert ("config.yaml" in text) != from_environment
+    assert wrong not in text and "Traceback" not in text and "Unclosed" not in text

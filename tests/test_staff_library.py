@@ -291,9 +291,13 @@ async def test_stats_on_known_data(desk: StaffDesk, storage: Storage, clock: Clo
     assert figures.wishes == 1
     top = result.top_unanswered[0]
     assert (top.count, top.refs) == (2, [second.ref, "Q0005"])
-    text = "\n".join(result.lines())
-    assert "Answered by the bot 机器人直接回答: 3 (50%)" in text
-    assert "Median time to staff reply 回复时间中位数: 2h" in text
+    text = "\n".join(result.lines("en"))
+    assert "answered by the bot: 3 (50%)" in text
+    assert "Median time to a staff reply: 2h" in text
+    # the questions received add up: answered + suggested + not understood
+    assert "Questions received: 6" in text and "offered suggestions: 1" in text
+    assert "not understood, passed to staff: 2" in text
+    assert "最近 7 天" in "\n".join(result.lines("zh"))
     assert result.as_json()["saved_for_staff"] == 4
 
 
@@ -428,3 +432,53 @@ def test_traditional_characters_and_plurals_pool_with_their_plain_forms() -> Non
         ["W0001", "W0002"],
         ["W0003", "W0004"],
     ]
+
+
+def test_pooling_5000_items_compares_each_with_a_bounded_number_of_leaders(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Linear, not quadratic: /wishes and /stats pool thousands of items without an n×n
+    table. Counted, not timed: every key meets at most _CANDIDATE_LEADERS leaders."""
+    import random
+
+    rng = random.Random(5)
+    alphabet = "书法烹饪象棋理发体检楼道灯电梯食堂血压补贴志愿者报名课程停车垃圾修漏水门口老人"
+    topics = ["".join(rng.sample(alphabet, 5)) for _ in range(1500)]
+    wishes = []
+    for n in range(1, 5001):
+        text = rng.choice(topics) + rng.choice(["", "吗", "！", "，谢谢"])
+        wishes.append(Item(f"W{n:04d}", "wish", text, "open", n % 700, n, "2026-03-02T01:00:00Z"))
+    compared: list[int] = []
+    similarities = staff._similarities
+
+    def counting(key: str, leaders: list[str], threshold: float) -> object:
+        compared.append(len(leaders))
+        return similarities(key, leaders, threshold)
+
+    monkeypatch.setattr(staff, "_similarities", counting)
+    pools = staff.pool_items(wishes)
+
+    assert sum(pool.count for pool in pools) == 5000
+    assert len(pools) > 250  # every item against every leader: over half a million pairs
+    assert max(compared) <= staff._CANDIDATE_LEADERS
+    assert sum(compared) <= 5000 * staff._CANDIDATE_LEADERS
+    assert len(compared) <= 5000  # one look-up per distinct text at most
+
+
+def test_the_same_text_pools_together_and_costs_one_look_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[str] = []
+    similarities = staff._similarities
+    monkeypatch.setattr(
+        staff,
+        "_similarities",
+        lambda key, leaders, threshold: calls.append(key) or similarities(key, leaders, threshold),
+    )
+    wishes = [
+        Item(f"W{n:04d}", "wish", text, "open", n, n, f"2026-03-02T01:{n:02d}:00Z")
+        for n, text in enumerate(["想学书法", "希望开烹饪课", "想学书法", "想学书法！"], start=1)
+    ]
+    pools = staff.pool_items(wishes)
+    assert [pool.refs for pool in pools] == [["W0001", "W0003", "W0004"], ["W0002"]]
+    assert len(calls) == 1  # 希望开烹饪课 against 想学书法; the repeats are not compared again

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
+import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -464,6 +466,69 @@ async def test_purge_removes_only_old_finished_items(
     assert count(db_path, "staff_messages") == 0
     # a purged number is never reused
     assert (await storage.save_wish(1, 1, "new")).ref == "W0002"
+
+
+async def test_forgotten_text_is_in_neither_the_database_nor_its_log_while_open(
+    storage: Storage, db_path: Path
+) -> None:
+    secret = "我家住在幸福小区7号楼302室电话13812345678"
+    question = await storage.save_question(1, 1, secret)
+    await storage.add_staff_reply(question.ref, 42, "回复" + secret)
+    await storage.record_feedback(1, "canteen.hours", secret, helpful=False)
+    await storage.save_wish(2, 2, "别人的心愿")
+    needle = secret.encode("utf-8")
+    wal = Path(f"{db_path}-wal")
+    assert needle in db_path.read_bytes() + wal.read_bytes()  # the test can see it at all
+
+    await storage.forget(1)
+
+    # the bot is still running (connection open): nothing of it left in either file
+    assert needle not in db_path.read_bytes()
+    assert not wal.exists() or needle not in wal.read_bytes()
+    assert [item.text for item in await storage.all_items()] == ["别人的心愿"]
+
+
+async def test_secure_delete_is_on_whatever_sqlite_was_built_with(storage: Storage) -> None:
+    async with storage._using("read the pragma") as db:
+        assert (await db.execute_fetchall("PRAGMA secure_delete"))[0][0] == 1
+
+
+async def test_database_and_its_log_files_are_owner_only(db_path: Path) -> None:
+    """0600 even for a process with a lax umask (root in CI included: the mode is checked,
+    not access)."""
+    old_umask = os.umask(0o022)
+    try:
+        async with Storage.open(db_path) as storage:
+            await storage.save_question(1, 1, "text")
+            files = [db_path, Path(f"{db_path}-wal"), Path(f"{db_path}-shm")]
+            assert [stat.S_IMODE(file.stat().st_mode) for file in files] == [0o600] * 3
+    finally:
+        os.umask(old_umask)
+
+
+async def test_an_existing_readable_database_is_tightened_at_open(db_path: Path) -> None:
+    async with Storage.open(db_path) as storage:
+        await storage.save_question(1, 1, "text")
+    db_path.chmod(0o644)
+    async with Storage.open(db_path) as storage:
+        await storage.save_question(1, 1, "more")
+        for file in (db_path, Path(f"{db_path}-wal"), Path(f"{db_path}-shm")):
+            assert stat.S_IMODE(file.stat().st_mode) == 0o600, file
+
+
+async def test_events_and_feedback_follow_the_retention_period(
+    storage: Storage, clock: FakeClock, db_path: Path
+) -> None:
+    await storage.record_event("answer", 1, "canteen.hours")
+    await storage.record_feedback(1, "canteen.hours", "食堂几点开门", helpful=True)
+    clock.advance(days=20)
+    await storage.record_event("answer", 2, "canteen.hours")
+    clock.advance(days=20)
+
+    removed = await storage.purge_closed_older_than(30)
+
+    assert (removed["events"], removed["feedback"]) == (1, 1)
+    assert raw_rows(db_path, "SELECT user_id FROM events") == [(2,)]
 
 
 # --- concurrency and failures -----------------------------------------------------------------

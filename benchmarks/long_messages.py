@@ -1,0 +1,55 @@
+"""Matching time for long (dictated) messages on the bundled FAQ: target <= 2 ms per message.
+
+    .venv/bin/python benchmarks/long_messages.py [--chars 200] [--repeat 200]
+
+Builds 200-character messages from the dictated tuning set (each message repeated or cut to the
+length), then times `Matcher.match` one message at a time (the bot's single-message path) and
+`match_many` in bulk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from faq.loader import load  # noqa: E402
+from faq.matcher import Matcher  # noqa: E402
+from handlers.match_cli import read_eval_file  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chars", type=int, default=200)
+    parser.add_argument("--repeat", type=int, default=200, help="messages timed")
+    args = parser.parse_args(argv)
+    questions = [q for q, _ in read_eval_file(str(ROOT / "tests" / "data" / "dictated-tune.yaml"))]
+    messages = []
+    for i in range(args.repeat):
+        text = ""
+        j = i
+        while len(text) < args.chars:
+            text += questions[j % len(questions)]
+            j += 1
+        messages.append(text[: args.chars])
+    matcher = Matcher(load(None))
+    matcher.match(messages[0])  # warm up (pypinyin and opencc load on first use)
+    start = time.perf_counter()
+    for message in messages:
+        matcher.match(message)
+    single = (time.perf_counter() - start) / len(messages) * 1000
+    start = time.perf_counter()
+    matcher.match_many(messages)
+    bulk = (time.perf_counter() - start) / len(messages) * 1000
+    print(
+        f"{args.chars}-character messages: {single:.2f} ms each (match), {bulk:.2f} ms (match_many)"
+    )
+    return 0 if single <= 2.0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""The matcher's targets on the project's own measured sets (tests/data, written by people who had
+not seen the FAQ): fraud warnings first, other places not answered, typed questions no worse.
+
+The *-tune.yaml files were used while tuning; lookalike.yaml and fraud.yaml only measure
+(docs/benchmarks.md says how each was used).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from faq.loader import load
+from faq.matcher import FRAUD_ENTRY, Matcher
+from handlers.match_cli import Evaluation, evaluate_items, read_eval_file
+
+DATA = Path(__file__).resolve().parent / "data"
+DEV_SET = Path(__file__).resolve().parent.parent.parent / "shared" / "eval" / "station-dev.yaml"
+
+
+@pytest.fixture(scope="module")
+def bundled() -> Matcher:
+    return Matcher(load(None))
+
+
+def measure(matcher: Matcher, name: str) -> Evaluation:
+    return evaluate_items(matcher, read_eval_file(str(DATA / name)))
+
+
+@pytest.mark.parametrize("name", ["fraud.yaml", "fraud-tune.yaml"])
+def test_fraud_messages_get_the_warning(bundled: Matcher, name: str) -> None:
+    items = read_eval_file(str(DATA / name))
+    assert len(items) >= 40 and all(item[1] == FRAUD_ENTRY for item in items)
+    evaluation = evaluate_items(bundled, items)
+    assert evaluation.correct / evaluation.in_scope >= 0.95
+
+
+@pytest.mark.parametrize("name", ["lookalike.yaml", "lookalike-tune.yaml"])
+def test_look_alikes_are_rarely_answered(bundled: Matcher, name: str) -> None:
+    evaluation = measure(bundled, name)
+    assert evaluation.out_of_scope >= 80
+    assert evaluation.false_answers / evaluation.out_of_scope <= 0.02
+
+
+def test_no_ordinary_question_gets_the_fraud_warning(bundled: Matcher) -> None:
+    sets = ["lookalike.yaml", "lookalike-tune.yaml", "dictated-tune.yaml", "dictated-heldout.yaml"]
+    sets += ["matcher-regression.yaml"]
+    questions = [q for name in sets for q, _ in read_eval_file(str(DATA / name))]
+    warned = [r.query for r in bundled.match_many(questions) if r.id == FRAUD_ENTRY]
+    assert warned == []
+
+
+@pytest.mark.skipif(not DEV_SET.exists(), reason="../shared/eval is not beside the project")
+def test_dev_set_is_no_worse(bundled: Matcher) -> None:
+    evaluation = evaluate_items(bundled, read_eval_file(str(DEV_SET)))
+    assert (evaluation.correct, evaluation.in_scope) == (86, 86)
+    assert evaluation.wrong == 0 and evaluation.false_answers == 0
+
+
+def test_regression_set_is_no_worse(bundled: Matcher) -> None:
+    evaluation = measure(bundled, "matcher-regression.yaml")
+    assert evaluation.correct >= 48 and evaluation.reached == evaluation.in_scope
+    assert evaluation.wrong == 0 and evaluation.false_answers == 0
+
+
+def test_dictated_tuning_set_holds(bundled: Matcher) -> None:
+    evaluation = measure(bundled, "dictated-tune.yaml")
+    assert evaluation.correct / evaluation.in_scope >= 0.58
+    assert evaluation.wrong / evaluation.in_scope <= 0.02
+    assert evaluation.false_answers / evaluation.out_of_scope <= 0.03
