@@ -72,11 +72,16 @@ class WebhookConfig:
 
 @dataclass(frozen=True)
 class WebConfig:
-    """The bot's web server: the WeChat endpoint (and the staff console) are served here."""
+    """Where the staff web console listens, and its public address if behind a proxy."""
 
-    listen: str = "127.0.0.1"
+    listen: str = "127.0.0.1"  # this PC only, unless staff open it on purpose
     port: int = 8080
-    base_url: str | None = None  # how the outside world reaches it (behind a reverse proxy)
+    base_url: str | None = None  # e.g. https://station.example.org; https -> Secure cookies
+
+    @property
+    def secure(self) -> bool:
+        """Cookies only over https: true when the public address is https."""
+        return bool(self.base_url and self.base_url.startswith("https://"))
 
 
 @dataclass(frozen=True)
@@ -116,7 +121,7 @@ class Config:
     flood_max_messages: int = 20
     flood_window_seconds: float = 10
     retention_days: int | None = None
-    web: WebConfig = field(default_factory=WebConfig)
+    web: WebConfig | None = None  # None = no staff web console (`stationbot web` uses defaults)
     wechat: WeChatConfig | None = None  # None: no WeChat channel
     config_path: Path | None = None  # the file these values came from; None = built-in defaults
     token_from_environment: bool = False  # the token came from $STATIONBOT_TOKEN
@@ -286,16 +291,6 @@ def _read_telegram(reader: _Reader) -> dict[str, Any]:
     return values
 
 
-def _read_web(reader: _Reader) -> WebConfig:
-    web = reader.section("web")
-    defaults = WebConfig()
-    return WebConfig(
-        listen=reader.get(web, "listen", "web.listen", "text", defaults.listen),
-        port=reader.bounded(web, "port", "web.port", "integer", 1, 65535) or defaults.port,
-        base_url=reader.url(web, "base_url", "web.base_url", None),
-    )
-
-
 def _read_wechat(reader: _Reader) -> WeChatConfig | None:
     """The wechat section, its secrets overridden by the environment; None when absent or
     when token, app_id and app_secret are all unset."""
@@ -421,6 +416,18 @@ def _read_timezone(reader: _Reader) -> str:
             reader.data.key_line("timezone"), "timezone", f"unknown time zone {name!r}; {hint}"
         ) from None
     return name
+
+
+def _read_web(reader: _Reader) -> WebConfig | None:
+    if reader.data.get("web") is None:
+        return None
+    web = reader.section("web")
+    base_url = reader.url(web, "base_url", "web.base_url", None)
+    return WebConfig(
+        listen=reader.get(web, "listen", "web.listen", "text", "127.0.0.1").strip() or "127.0.0.1",
+        port=reader.bounded(web, "port", "web.port", "integer", 1, 65535) or 8080,
+        base_url=base_url.rstrip("/") if base_url else None,
+    )
 
 
 def _read(reader: _Reader) -> Config:

@@ -33,6 +33,9 @@ ACTIVE_STATUSES = {"question": ("open",), "wish": ("open", "accepted", "in_progr
 FINISHED_STATUSES = {"question": ("answered", "resolved", "closed"), "wish": ("done", "declined")}
 # event kinds the core records; stats read these
 EVENT_KINDS = ("answer", "suggest", "none", "suggestion_click", "wish")
+# what the bot did with a saved question, as the web console filters it (inbox_page)
+OUTCOMES = ("answer", "suggest", "none", "thumbs_down")
+SEARCH_COUNT_CAP = 1000  # an inbox search counts this many matches at most ("1000+")
 PREFIXES = {"question": "Q", "wish": "W"}
 _KIND_OF_PREFIX = {prefix: kind for kind, prefix in PREFIXES.items()}
 _TABLES = {"question": "questions", "wish": "wishes"}
@@ -42,6 +45,13 @@ _REF_SHAPE = re.compile(r"([QW])0*(\d{1,12})")
 # Telegram redelivers an update for a day at most; a week of handled ids is plenty
 HANDLED_KEPT_DAYS = 7  # handled incoming and sent outgoing messages, whatever the retention
 _IN_CHUNK = 500  # ids per "IN (...)" query; well under SQLite's variable limit
+# the best stored candidate's score of a question (the console filters by what the bot did)
+_TOP_SCORE = "COALESCE(json_extract(candidates, '$[0][1]'), 0)"
+# questions whose resident said 👎 to the bot's answer (the web console's inbox filter)
+_THUMBS_DOWN_IDS = (
+    "SELECT q2.id FROM feedback f JOIN questions q2"
+    " ON q2.user_id = f.user_id AND q2.text = f.question WHERE f.helpful = 0"
+)
 
 Clock = Callable[[], datetime]
 T = TypeVar("T")
@@ -138,6 +148,46 @@ class Stats:
     @property
     def median_reply_seconds(self) -> float | None:
         return statistics.median(self.reply_seconds) if self.reply_seconds else None
+
+
+@dataclass
+class StaffAccount:
+    """A staff member's web console account."""
+
+    id: int
+    name: str
+    created_at: str
+
+
+@dataclass
+class WebSession:
+    """A signed-in web console session: whose, its CSRF token, until when."""
+
+    account_id: int
+    name: str
+    csrf: str
+    expires_at: str
+
+
+@dataclass
+class FeedbackRow:
+    """A resident's 👎 on an answer of the bot."""
+
+    id: int
+    user_id: int
+    entry_id: str
+    question: str
+    created_at: str
+
+
+@dataclass
+class InboxPage:
+    """One page of the console's inbox, what the bot did with each question, the total."""
+
+    items: list[Item]
+    outcomes: dict[str, str]  # ref -> "answer" | "suggest" | "none" | "thumbs_down"
+    total: int
+    capped: bool = False  # a search found more than `total` (SEARCH_COUNT_CAP); not counted
 
 
 # ---------------------------------------------------------------------------------------------
@@ -308,6 +358,47 @@ async def m004_channels_inbox_outbox(db: aiosqlite.Connection) -> None:
     await db.execute("DROP TABLE processed_updates")  # the inbox keeps incoming ids now
 
 
+async def m005_web_console(db: aiosqlite.Connection) -> None:
+    """The staff web console: accounts, server-side sessions, failed sign-ins (rate limit)
+    and 👎 answers already reviewed. (Who did what is m004's actor on replies and history.)"""
+    # COLLATE NOCASE: "Wang" and "wang" are one account
+    await db.execute(
+        """CREATE TABLE staff_accounts (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            password_hash TEXT NOT NULL,
+            created_at TEXT NOT NULL)"""
+    )
+    # only a hash of the session token is stored: a copied database opens no session
+    await db.execute(
+        """CREATE TABLE web_sessions (
+            token_hash TEXT PRIMARY KEY,
+            account_id INTEGER NOT NULL REFERENCES staff_accounts(id) ON DELETE CASCADE,
+            csrf TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL)"""
+    )
+    await db.execute("CREATE INDEX web_sessions_account ON web_sessions(account_id)")
+    await db.execute("CREATE TABLE login_failures (key TEXT NOT NULL, at TEXT NOT NULL)")
+    await db.execute("CREATE INDEX login_failures_key ON login_failures(key, at)")
+    await db.execute(
+        """CREATE TABLE feedback_reviewed (
+            feedback_id INTEGER PRIMARY KEY REFERENCES feedback(id) ON DELETE CASCADE,
+            outcome TEXT NOT NULL,
+            actor_name TEXT NOT NULL,
+            at TEXT NOT NULL)"""
+    )
+    # the review page reads 👎 answers by time; the inbox's 👎 filter finds them by resident
+    await db.execute("CREATE INDEX feedback_unhelpful ON feedback(helpful, created_at)")
+    await db.execute("CREATE INDEX feedback_user_question ON feedback(user_id, question)")
+    # the inbox's filter by what the bot did: the best stored score of the open questions.
+    # Partial, and without status as a column: an index on (status, score) made SQLite read
+    # every open question for the core's "open questions of this resident" (150 ms, not 0.1)
+    await db.execute(
+        f"CREATE INDEX questions_open_score ON questions({_TOP_SCORE}) WHERE status = 'open'"
+    )
+
+
 async def m006_channel_choices(db: aiosqlite.Connection) -> None:
     """The choices a channel without buttons (WeChat) last offered each resident as a
     numbered list, so that replying "2" presses the second."""
@@ -325,6 +416,7 @@ MIGRATIONS: list[Migration] = [
     m002_feedback_and_events,
     m003_staff_messages,
     m004_channels_inbox_outbox,
+    m005_web_console,
     m006_channel_choices,
 ]
 
@@ -1316,6 +1408,358 @@ class Storage:
                     chunk,
                 ):
                     by_key[kind, owner].history.append(Change(status, note, at, actor))
+
+    # --- staff web console (issue 12): accounts, sessions, paged inbox, review, figures ------
+
+    async def add_staff_account(self, name: str, password_hash: str) -> StaffAccount:
+        """Creates a web account; ValueError if the name is taken (case-insensitive)."""
+        now = self._stamp()
+        async with self._transaction(f"add the staff account {name}") as db:
+            taken = await db.execute_fetchall(
+                "SELECT 1 FROM staff_accounts WHERE name = ?", (name,)
+            )
+            if taken:
+                raise ValueError(f"a staff account named {name!r} exists already")
+            rows = await db.execute_fetchall(
+                "INSERT INTO staff_accounts (name, password_hash, created_at) VALUES (?, ?, ?)"
+                " RETURNING id",
+                (name, password_hash, now),
+            )
+        return StaffAccount(rows[0][0], name, now)
+
+    async def remove_staff_account(self, name: str) -> bool:
+        """Deletes the account and its sessions; False if there was none."""
+        rows = await self._write(
+            f"remove the staff account {name}",
+            "DELETE FROM staff_accounts WHERE name = ? RETURNING id",
+            (name,),
+        )
+        return bool(rows)
+
+    async def staff_accounts(self) -> list[StaffAccount]:
+        async with self._using("list staff accounts") as db:
+            rows = await db.execute_fetchall(
+                "SELECT id, name, created_at FROM staff_accounts ORDER BY name"
+            )
+        return [StaffAccount(*row) for row in rows]
+
+    async def staff_password_hash(self, name: str) -> tuple[StaffAccount, str] | None:
+        """The account and its stored password hash, or None."""
+        async with self._using("read the staff account") as db:
+            rows = await db.execute_fetchall(
+                "SELECT id, name, created_at, password_hash FROM staff_accounts WHERE name = ?",
+                (name,),
+            )
+        if not rows:
+            return None
+        account_id, real_name, created_at, password_hash = rows[0]
+        return StaffAccount(account_id, real_name, created_at), password_hash
+
+    async def create_web_session(
+        self, token_hash: str, account_id: int, csrf: str, expires_at: datetime
+    ) -> None:
+        await self._write(
+            "create the session",
+            "INSERT INTO web_sessions (token_hash, account_id, csrf, created_at, expires_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (token_hash, account_id, csrf, self._stamp(), _iso(expires_at)),
+        )
+
+    async def web_session(self, token_hash: str) -> WebSession | None:
+        """The live session with this token hash (None when unknown or expired)."""
+        async with self._using("read the session") as db:
+            rows = await db.execute_fetchall(
+                "SELECT a.id, a.name, s.csrf, s.expires_at FROM web_sessions s"
+                " JOIN staff_accounts a ON a.id = s.account_id"
+                " WHERE s.token_hash = ? AND s.expires_at > ?",
+                (token_hash, self._stamp()),
+            )
+        return WebSession(*rows[0]) if rows else None
+
+    async def delete_web_session(self, token_hash: str) -> None:
+        await self._write(
+            "end the session", "DELETE FROM web_sessions WHERE token_hash = ?", (token_hash,)
+        )
+
+    async def record_login_failure(self, keys: Sequence[str]) -> None:
+        """One failed sign-in, counted under each key ("account:wang", "address:10.0.0.5");
+        failures older than a day are dropped on the way."""
+        now = self._stamp()
+        day_ago = _iso(self._now() - timedelta(days=1))
+        async with self._transaction("record the failed sign-in") as db:
+            await db.execute("DELETE FROM login_failures WHERE at < ?", (day_ago,))
+            await db.executemany(
+                "INSERT INTO login_failures (key, at) VALUES (?, ?)", [(k, now) for k in keys]
+            )
+
+    async def login_failures_since(self, key: str, since: datetime) -> int:
+        async with self._using("count failed sign-ins") as db:
+            rows = await db.execute_fetchall(
+                "SELECT COUNT(*) FROM login_failures WHERE key = ? AND at >= ?",
+                (key, _iso(since)),
+            )
+        return rows[0][0]
+
+    async def clear_login_failures(self, key: str) -> None:
+        await self._write(
+            "clear failed sign-ins", "DELETE FROM login_failures WHERE key = ?", (key,)
+        )
+
+    async def inbox_page(
+        self,
+        *,
+        kind: str | None = None,
+        status: str = "open",
+        outcome: str | None = None,
+        patterns: Sequence[str] = (),
+        offset: int = 0,
+        limit: int = 50,
+        answer_threshold: float,
+        suggest_threshold: float,
+        thumbs_down_ids: Sequence[int] = (),
+    ) -> InboxPage:
+        """One page of items, oldest first, and how many match in all.
+
+        `status` "open" means still needing staff (ACTIVE_STATUSES), "all" any, else one
+        status. `outcome` (questions only) is what the bot did: "answer", "suggest", "none"
+        (judged from the best stored candidate score) or "thumbs_down" (the resident said 👎
+        to the bot's answer: `thumbs_down_ids`, from thumbs_down_question_ids()). `patterns`
+        are LIKE patterns, any of which the text matches.
+        """
+        unhelpful_json = json.dumps(sorted(set(thumbs_down_ids)))
+        _check_kind(kind)
+        if outcome is not None and outcome not in OUTCOMES:
+            raise ValueError(f"unknown outcome {outcome!r}; expected one of: {', '.join(OUTCOMES)}")
+        kinds = [k for k in ((kind,) if kind else KINDS) if not (outcome and k == "wish")]
+        parts, params, counts = [], [], []
+        for each in kinds:
+            wanted = self._statuses_for(each, status)
+            if not wanted:
+                continue
+            where = [f"status IN ({', '.join('?' * len(wanted))})"]
+            where_params: list[Any] = list(wanted)
+            # a search reads every row of the status: in created_at order (questions_status),
+            # not in score order, which SQLite might pick and which is three times slower
+            table = _TABLES[each]
+            source = f"{table} INDEXED BY {table}_status" if patterns and not outcome else table
+            if patterns:
+                where.append("(" + " OR ".join("text LIKE ? ESCAPE '\\'" for _ in patterns) + ")")
+                where_params += list(patterns)
+            if each == "question" and outcome:
+                score = _TOP_SCORE
+                if wanted == ("open",) and outcome != "thumbs_down":
+                    # the literal 'open' lets SQLite use the partial index questions_open_score
+                    where[0] = "status = 'open'"
+                    where_params = where_params[1:]
+                    source = f"{table} INDEXED BY questions_open_score"
+                if outcome == "thumbs_down":
+                    where.append("id IN (SELECT value FROM json_each(?))")
+                else:
+                    where.append("id NOT IN (SELECT value FROM json_each(?))")
+                where_params.append(unhelpful_json)
+                if outcome != "thumbs_down":
+                    if outcome == "answer":
+                        where.append(f"{score} >= ?")
+                        where_params.append(answer_threshold)
+                    elif outcome == "suggest":
+                        where += [f"{score} >= ?", f"{score} < ?"]
+                        where_params += [suggest_threshold, answer_threshold]
+                    else:
+                        where.append(f"{score} < ?")
+                        where_params.append(suggest_threshold)
+            parts.append(f"SELECT '{each}' AS kind, id, created_at FROM {source} {_where(where)}")
+            params += where_params
+            if patterns:  # a search counts to SEARCH_COUNT_CAP: it reads every row to count
+                counts.append(
+                    (
+                        f"SELECT COUNT(*) FROM (SELECT 1 FROM {source} {_where(where)} LIMIT ?)",
+                        [*where_params, SEARCH_COUNT_CAP + 1],
+                    )
+                )
+            else:
+                counts.append((f"SELECT COUNT(*) FROM {source} {_where(where)}", where_params))
+        if not parts:
+            return InboxPage([], {}, 0)
+        async with self._using("read the inbox") as db:
+            total = 0
+            for sql, count_params in counts:
+                total += (await db.execute_fetchall(sql, count_params))[0][0]
+            rows = await db.execute_fetchall(
+                " UNION ALL ".join(parts) + " ORDER BY created_at, kind, id LIMIT ? OFFSET ?",
+                [*params, limit, offset],
+            )
+            items: list[Item] = []
+            for each in KINDS:
+                ids = [item_id for k, item_id, _ in rows if k == each]
+                if ids:
+                    marks = ", ".join("?" * len(ids))
+                    items += await self._select_items(
+                        db, kinds=(each,), where=[f"id IN ({marks})"], params=ids
+                    )
+        by_ref = {item.ref: item for item in items}
+        ordered = [by_ref[format_ref(k, item_id)] for k, item_id, _ in rows]
+        unhelpful = set(thumbs_down_ids)
+        outcomes = {}
+        for item in ordered:
+            if item.kind != "question":
+                continue
+            best = item.candidates[0][1] if item.candidates else 0.0
+            if item.id in unhelpful:
+                outcomes[item.ref] = "thumbs_down"
+            elif best >= answer_threshold:
+                outcomes[item.ref] = "answer"
+            else:
+                outcomes[item.ref] = "suggest" if best >= suggest_threshold else "none"
+        if patterns and total > SEARCH_COUNT_CAP:
+            return InboxPage(ordered, outcomes, SEARCH_COUNT_CAP, capped=True)
+        return InboxPage(ordered, outcomes, total)
+
+    async def thumbs_down_question_ids(self) -> list[int]:
+        """Questions whose resident said 👎 to the bot's answer (same resident, same text)."""
+        async with self._using("read the unhelpful questions") as db:
+            rows = await db.execute_fetchall(_THUMBS_DOWN_IDS)
+        return [row[0] for row in rows]
+
+    async def thumbs_down_fingerprint(self) -> tuple[Any, ...]:
+        """Changes when thumbs_down_question_ids() may (a new question or new feedback)."""
+        async with self._using("read the newest ids") as db:
+            rows = await db.execute_fetchall(
+                "SELECT (SELECT MAX(id) FROM questions), (SELECT MAX(id) FROM feedback)"
+            )
+        return tuple(rows[0])
+
+    @staticmethod
+    def _statuses_for(kind: str, status: str) -> tuple[str, ...]:
+        if status == "open":
+            return ACTIVE_STATUSES[kind]
+        if status == "all":
+            return STATUSES[kind]
+        if status not in {s for k in KINDS for s in STATUSES[k]}:
+            raise ValueError(f"unknown status {status!r}")
+        return (status,) if status in STATUSES[kind] else ()
+
+    async def open_counts(self) -> dict[str, int]:
+        """Items still needing staff, per kind (the console's navigation)."""
+        counts = {}
+        async with self._using("count open items") as db:
+            for kind, table in _TABLES.items():
+                wanted = ACTIVE_STATUSES[kind]
+                rows = await db.execute_fetchall(
+                    f"SELECT COUNT(*) FROM {table}"
+                    f" WHERE status IN ({', '.join('?' * len(wanted))})",
+                    wanted,
+                )
+                counts[kind] = rows[0][0]
+        return counts
+
+    async def recent_items_of(self, user_id: int, limit: int = 10) -> list[Item]:
+        """A resident's latest items (with replies), newest first."""
+        async with self._using("read the resident's items") as db:
+            return await self._select_items(
+                db, where=["user_id = ?"], params=[user_id], limit=limit
+            )
+
+    async def latest_open_questions(self, since: datetime | str, limit: int) -> list[Item]:
+        """Open questions saved since `since`, newest first, at most `limit` (review page)."""
+        async with self._using("read open questions") as db:
+            return await self._select_items(
+                db,
+                kinds=("question",),
+                where=["status = 'open'", "created_at >= ?"],
+                params=[_bound(since)],
+                limit=limit,
+            )
+
+    async def unhelpful_answers(self, since: datetime | str, limit: int) -> list[FeedbackRow]:
+        """👎 answers given since `since` and not yet reviewed, newest first."""
+        async with self._using("read unhelpful answers") as db:
+            rows = await db.execute_fetchall(
+                "SELECT f.id, f.user_id, f.entry_id, f.question, f.created_at FROM feedback f"
+                " WHERE f.helpful = 0 AND f.created_at >= ? AND f.question <> ''"
+                " AND NOT EXISTS (SELECT 1 FROM feedback_reviewed r WHERE r.feedback_id = f.id)"
+                " ORDER BY f.created_at DESC, f.id DESC LIMIT ?",
+                (_bound(since), limit),
+            )
+        return [FeedbackRow(*row) for row in rows]
+
+    async def mark_feedback_reviewed(
+        self, feedback_ids: Sequence[int], outcome: str, actor_name: str
+    ) -> None:
+        """👎 answers handled on the review page (taught or dismissed) leave it."""
+        if not feedback_ids:
+            return
+        now = self._stamp()
+        async with self._transaction("mark answers reviewed") as db:
+            await db.executemany(
+                "INSERT INTO feedback_reviewed (feedback_id, outcome, actor_name, at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                [(feedback_id, outcome, actor_name, now) for feedback_id in feedback_ids],
+            )
+
+    async def review_fingerprint(self, since: datetime | str) -> tuple[Any, ...]:
+        """Changes whenever the review page's input does (new, closed or reviewed rows)."""
+        async with self._using("read the review fingerprint") as db:
+            questions = await db.execute_fetchall(
+                "SELECT COUNT(*), MAX(id), MAX(updated_at) FROM questions"
+                " WHERE status = 'open' AND created_at >= ?",
+                (_bound(since),),
+            )
+            feedback = await db.execute_fetchall(
+                "SELECT (SELECT COUNT(*) FROM feedback WHERE helpful = 0 AND created_at >= ?),"
+                " (SELECT MAX(id) FROM feedback), (SELECT COUNT(*) FROM feedback_reviewed)",
+                (_bound(since),),
+            )
+        return (*questions[0], *feedback[0])
+
+    async def daily_counts(self, since: datetime | str, utc_offset_minutes: int = 0) -> list[Any]:
+        """(day, what, count) since `since`, days in local time (the offset from UTC):
+        what is an event kind (answer, suggest, none...) or "saved" (questions saved)."""
+        shift = f"{utc_offset_minutes:+d} minutes"
+        async with self._using("count per day") as db:
+            events = await db.execute_fetchall(
+                "SELECT date(at, ?) AS day, kind, COUNT(*) FROM events WHERE at >= ?"
+                " GROUP BY day, kind ORDER BY day",
+                (shift, _bound(since)),
+            )
+            saved = await db.execute_fetchall(
+                "SELECT date(created_at, ?) AS day, 'saved', COUNT(*) FROM questions"
+                " WHERE created_at >= ? GROUP BY day ORDER BY day",
+                (shift, _bound(since)),
+            )
+        return [tuple(row) for row in [*events, *saved]]
+
+    async def open_item_ages(self, bounds: Sequence[datetime]) -> list[int]:
+        """Items still needing staff, counted by age: saved after bounds[0], between bounds[0]
+        and bounds[1], ..., and before the last bound (len(bounds) + 1 counts)."""
+        edges = [_iso(bound) for bound in bounds]
+        cases = " ".join(f"WHEN created_at >= ? THEN {index}" for index in range(len(edges)))
+        bucket = f"CASE {cases} ELSE {len(edges)} END"
+        counts = [0] * (len(edges) + 1)
+        async with self._using("count open items by age") as db:
+            for kind, table in _TABLES.items():
+                wanted = ACTIVE_STATUSES[kind]
+                rows = await db.execute_fetchall(
+                    f"SELECT {bucket} AS bucket, COUNT(*) FROM {table}"
+                    f" WHERE status IN ({', '.join('?' * len(wanted))}) GROUP BY bucket",
+                    [*edges, *wanted],
+                )
+                for index, count in rows:
+                    counts[index] += count
+        return counts
+
+    async def feedback_rows(self, feedback_ids: Sequence[int]) -> list[FeedbackRow]:
+        """The 👎 answers with these ids (unknown ids are skipped)."""
+        found: list[FeedbackRow] = []
+        async with self._using("read feedback") as db:
+            for start in range(0, len(feedback_ids), _IN_CHUNK):
+                chunk = list(feedback_ids[start : start + _IN_CHUNK])
+                rows = await db.execute_fetchall(
+                    "SELECT id, user_id, entry_id, question, created_at FROM feedback"
+                    f" WHERE helpful = 0 AND id IN ({', '.join('?' * len(chunk))})",
+                    chunk,
+                )
+                found += [FeedbackRow(*row) for row in rows]
+        return found
 
 
 @dataclass(frozen=True)

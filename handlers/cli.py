@@ -34,6 +34,10 @@ COMMANDS = {
     "stats": "handlers.staff_cli:stats",
     "export": "handlers.staff_cli:export",
     "teach": "handlers.staff_cli:teach",
+    "staff add": "handlers.staff_accounts_cli:add",
+    "staff remove": "handlers.staff_accounts_cli:remove",
+    "staff list": "handlers.staff_accounts_cli:list_accounts",
+    "web": "handlers.staff_web:main",
 }
 
 
@@ -131,6 +135,31 @@ def build_parser() -> argparse.ArgumentParser:
     teach = add("teach", "add a question's text to an FAQ entry (staff overlay)", config=True)
     teach.add_argument("ref")
     teach.add_argument("entry_id")
+
+    accounts = commands.add_parser("staff", help="web console accounts: add, remove, list")
+    account_commands = accounts.add_subparsers(
+        dest="staff_command", metavar="SUBCOMMAND", required=True
+    )
+    config_help = "config file (default: $STATIONBOT_CONFIG, else ./config.yaml, else built-in)"
+    for name, help_text in (
+        ("add", "create an account; prints a generated password once"),
+        ("remove", "delete an account and end its sessions"),
+        ("list", "list the accounts"),
+    ):
+        sub = account_commands.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(handler=COMMANDS[f"staff {name}"])
+        sub.add_argument("--config", metavar="PATH", help=config_help)
+        if name != "list":
+            sub.add_argument("name", help="the staff member's account name")
+        if name == "add":
+            sub.add_argument(
+                "--password-stdin",
+                action="store_true",
+                help="read the password from the first line of stdin instead of generating one",
+            )
+
+    web = add("web", "serve the staff web console alone (replies wait for the bot)", config=True)
+    web.add_argument("--port", type=int, help="port instead of web.port from the config")
     return parser
 
 

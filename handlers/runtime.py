@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from bot.config import Config, ConfigError, check_storage_path, load_config
+from bot.config import Config, ConfigError, WebConfig, check_storage_path, load_config
 from bot.core import Station, startup_error_line
 from bot.inbox import Dispatcher, Handle
 from bot.messages import t
@@ -177,7 +177,8 @@ async def serve(config: Config, station: Station, stop: asyncio.Event) -> None:
         if config.token:
             ways.append(f"Telegram {'webhook' if config.webhook else 'long polling'}")
         if config.wechat is not None:
-            ways.append(f"WeChat at {config.web.listen}:{config.web.port}{config.wechat.path}")
+            site = config.web or WebConfig()
+            ways.append(f"WeChat at {site.listen}:{site.port}{config.wechat.path}")
         log.info(
             "Station Helper: %d FAQ entries, database %s, %s",
             len(station.kb.entries),

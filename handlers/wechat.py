@@ -24,7 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.config import Config, ConfigError, load_config
+from bot.config import Config, ConfigError, WebConfig, load_config
 from bot.core import Sender, Station, callback
 from bot.messages import t
 from bot.outbox import Limit, Outgoing, Refused, Retry
@@ -420,10 +420,11 @@ def register(app: web.Application, channel: WeChatChannel) -> None:
 
 def attach(runtime: Runtime) -> WeChatChannel:
     """The WeChat channel on `runtime`, its routes on the runtime's web server, which then
-    listens on web.listen:web.port."""
+    listens on web.listen:web.port (the defaults without a web section)."""
     channel = WeChatChannel(runtime.config, runtime.station, runtime)
     register(runtime.web, channel)
-    runtime.listen(runtime.config.web.listen, runtime.config.web.port)
+    site = runtime.config.web or WebConfig()  # the staff console's address, or its default
+    runtime.listen(site.listen, site.port)
     return channel
 
 
