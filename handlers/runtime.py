@@ -60,17 +60,20 @@ class Runtime:
             [],
             digest_title=lambda count: t("staffui.digest", config.staff_language, count=count),
         )
+        # the web server at web.listen:web.port (WeChat, the staff console); other servers
+        # (Telegram's webhook, maybe on a public port) are apps of their own: see serve_app
         self.web = web.Application(client_max_size=MAX_WEB_BODY)
-        self.sites: list[tuple[str, int]] = []  # where the web server listens, if anywhere
+        self.sites: list[tuple[str, int]] = []  # where self.web listens, if anywhere
+        self._apps: list[tuple[web.Application, str, int]] = []
         self.parts: list[Part] = []
-        self._runner: web.AppRunner | None = None
+        self._runners: list[web.AppRunner] = []
         self._courier_task: asyncio.Task[None] | None = None
         self._retention_task: asyncio.Task[None] | None = None
 
     @property
     def addresses(self) -> list[Any]:
-        """Where the web server listens (host and port each), once started."""
-        return list(self._runner.addresses) if self._runner is not None else []
+        """Where the web servers listen (host and port each), once started."""
+        return [address for runner in self._runners for address in runner.addresses]
 
     def add(self, channel: str, handle: Handle, transport: Transport) -> None:
         """Routes `channel`'s stored messages to `handle` and its outgoing ones to
@@ -82,6 +85,10 @@ class Runtime:
         """Serves the web routes on host:port too (once per address)."""
         if (host, port) not in self.sites:
             self.sites.append((host, port))
+
+    def serve_app(self, app: web.Application, host: str, port: int) -> None:
+        """Serves another web application on its own address from start() to stop()."""
+        self._apps.append((app, host, port))
 
     def keep_retention(self) -> None:
         """Purges old records daily (Telegram's job queue does it when Telegram runs)."""
@@ -100,17 +107,21 @@ class Runtime:
             await part.start()
         await self.dispatcher.start()
         self._courier_task = asyncio.create_task(self.courier.run())
-        if self.sites:
-            self._runner = web.AppRunner(self.web, access_log=None)
-            await self._runner.setup()
-            for host, port in self.sites:
-                await web.TCPSite(self._runner, host, port).start()
+        apps = [(self.web, host, port) for host, port in self.sites] + self._apps
+        runners: dict[int, web.AppRunner] = {}
+        for app, host, port in apps:
+            runner = runners.get(id(app))
+            if runner is None:
+                runner = runners[id(app)] = web.AppRunner(app, access_log=None)
+                self._runners.append(runner)
+                await runner.setup()
+            await web.TCPSite(runner, host, port).start()
 
     async def stop(self) -> None:
         """Takes nothing new, finishes what was taken, delivers what it can for a moment (the
         rest waits in the outbox for the next start), then stops the channels."""
-        if self._runner is not None:
-            await self._runner.cleanup()
+        for runner in self._runners:
+            await runner.cleanup()
         if self._retention_task is not None:
             self._retention_task.cancel()
         for part in self.parts:
@@ -138,6 +149,13 @@ def build(config: Config, station: Station, *, poll: bool = True) -> tuple[Runti
         from handlers.wechat import attach
 
         parts.append(attach(runtime))
+    if config.web is not None:  # the staff console, on the same web server as WeChat
+        from bot.staff import StaffDesk
+        from handlers.staff_web import register
+
+        desk = StaffDesk(station)
+        register(runtime.web, lambda: desk, web_config=config.web)
+        runtime.listen(config.web.listen, config.web.port)
     if not config.token:
         runtime.keep_retention()
     return runtime, parts
@@ -179,6 +197,8 @@ async def serve(config: Config, station: Station, stop: asyncio.Event) -> None:
         if config.wechat is not None:
             site = config.web or WebConfig()
             ways.append(f"WeChat at {site.listen}:{site.port}{config.wechat.path}")
+        if config.web is not None:
+            ways.append(f"staff console at http://{config.web.listen}:{config.web.port}/")
         log.info(
             "Station Helper: %d FAQ entries, database %s, %s",
             len(station.kb.entries),

@@ -359,9 +359,10 @@ class TelegramChannel:
         runtime.add(CHANNEL, self.handle, transport)
         self.dispatcher = runtime.dispatcher
         self.courier = runtime.courier
-        if config.webhook is not None and not poll:
-            runtime.web.router.add_post(config.webhook.path, self.receive_webhook)
-            runtime.listen(config.webhook.listen, config.webhook.port)
+        if config.webhook is not None and not poll:  # a server of its own: maybe public
+            server = web.Application(client_max_size=MAX_WEBHOOK_BODY)
+            server.router.add_post(config.webhook.path, self.receive_webhook)
+            runtime.serve_app(server, config.webhook.listen, config.webhook.port)
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
 

@@ -502,6 +502,9 @@ async def test_stationbot_run_serves_wechat_without_a_telegram_token(tmp_path: P
                 async with session.post(url, params=request.query, data=request.body) as answer:
                     reply = open_safe_mode_reply(await answer.read())
                 assert "Q0001" in reply["Content"]
+                # the staff console on the same web server
+                async with session.get(f"http://127.0.0.1:{port}/login") as answer:
+                    assert answer.status == 200
             process.send_signal(signal.SIGTERM)
             assert await asyncio.wait_for(process.wait(), 30) == 0
         finally:
@@ -509,7 +512,7 @@ async def test_stationbot_run_serves_wechat_without_a_telegram_token(tmp_path: P
                 process.kill()
                 await process.wait()
     log_text = log_path.read_text(encoding="utf-8")
-    assert "WeChat at 127.0.0.1" in log_text
+    assert "WeChat at 127.0.0.1" in log_text and "staff console at" in log_text
     for secret in (APP_SECRET, ENCODING_AES_KEY, TOKEN):
         assert secret not in log_text
 
