@@ -17,6 +17,14 @@ docs/benchmarks.md is missed.
     .venv/bin/python benchmarks/load.py --rate 300           # paced: 300 messages a second
     .venv/bin/python benchmarks/load.py --residents 1000 --messages 10 --mix unanswered
     .venv/bin/python benchmarks/load.py --profile production --kill
+
+The WeChat profile (--channel wechat) plays WeChat's servers instead: signed POSTs to the
+bot's web server (plaintext, or --safe-mode), each resident's messages one after another as
+WeChat delivers them; a reply is the passive reply in the HTTP answer or, when the bot was
+too slow for that, a customer-service message to the fake WeChat API (tests/fake_wechat.py).
+Latency is from POST to the answer. The bot runs WeChat alone (no Telegram token).
+
+    .venv/bin/python benchmarks/load.py --channel wechat --rate 300
 """
 
 from __future__ import annotations
@@ -27,6 +35,8 @@ import logging
 import os
 import random
 import re
+import signal
+import socket
 import sqlite3
 import statistics
 import sys
@@ -38,9 +48,24 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
+import aiohttp  # noqa: E402
+import yaml  # noqa: E402
 from fake_telegram import BotProcess, FakeTelegram  # noqa: E402
+from fake_wechat import (  # noqa: E402
+    APP_ID,
+    APP_SECRET,
+    ENCODING_AES_KEY,
+    TOKEN,
+    FakeWeChat,
+    open_safe_mode_reply,
+    plaintext_post,
+    safe_mode_post,
+    text_xml,
+    url_check_query,
+)
 
 from faq.loader import load  # noqa: E402
+from handlers.wechat_protocol import read_fields  # noqa: E402
 
 TARGET_REPLIES_PER_SECOND = 300
 TARGET_FAQ_DURING_WAVE_S = 3.0  # production: the slowest FAQ answer during a wave
@@ -315,6 +340,138 @@ def report_production(args: argparse.Namespace, figures: dict[str, float]) -> li
     return missed
 
 
+async def run_wechat(args: argparse.Namespace, folder: Path) -> dict[str, float]:
+    """The WeChat profile: `stationbot run` with WeChat alone, signed POSTs as WeChat sends."""
+    async with FakeWeChat() as fake:
+        port = free_port()
+        config = folder / "config.yaml"
+        settings = {
+            "storage": {"path": str(folder / "station.db")},
+            "limits": {"flood_messages": 10_000, "flood_seconds": 1},
+            "web": {"listen": "127.0.0.1", "port": port},
+            "wechat": {
+                "token": TOKEN,
+                "app_id": APP_ID,
+                "app_secret": APP_SECRET,
+                "encoding_aes_key": ENCODING_AES_KEY if args.safe_mode else None,
+                "api_base_url": fake.base_url,
+            },
+        }
+        config.write_text(yaml.safe_dump(settings), encoding="utf-8")
+        log_path = folder / "bot.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("STATIONBOT_")}
+        with log_path.open("ab") as log:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "handlers.cli", "run", "--config", str(config),
+                stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log, env=env, cwd=ROOT,
+            )  # fmt: skip
+        url = f"http://127.0.0.1:{port}/wechat"
+        build = safe_mode_post if args.safe_mode else plaintext_post
+        msg_ids = iter(range(1, 10**9))
+        connector = aiohttp.TCPConnector(limit=0)
+        async with aiohttp.ClientSession(connector=connector) as session:
+
+            async def post(user_id: int, text: str) -> str | None:
+                """One message; the passive reply's text, None when the answer had none."""
+                xml = text_xml(text, msg_id=next(msg_ids), openid=f"o{user_id:08d}")
+                request = build(xml, timestamp=str(int(time.time())))
+                async with session.post(url, params=request.query, data=request.body) as answer:
+                    body = await answer.read()
+                if answer.status != 200:
+                    raise SystemExit(f"the bot answered HTTP {answer.status}")
+                if body == b"success" or not body:
+                    return None
+                fields = open_safe_mode_reply(body) if args.safe_mode else read_fields(body)
+                return fields["Content"]
+
+            for _ in range(600):  # until the web server listens
+                try:
+                    async with session.get(url, params=url_check_query("up")) as answer:
+                        if await answer.text() == "up":
+                            break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.05)
+            else:
+                raise SystemExit(log_path.read_text())
+            await post(10**7, "食堂几点开门")  # warm up (the matcher's first call)
+            plan = messages(args.residents, args.messages, args.mix, args.seed)
+            turns = {user_id: asyncio.Lock() for user_id, _ in plan}
+            latencies: list[float] = []
+            passive: dict[str, list[str]] = {}  # openid -> passive replies
+            bot_cpu_before = cpu_seconds(process.pid)
+            driver_cpu_before = time.process_time()
+            start = time.monotonic()
+
+            async def resident_message(index: int, user_id: int, text: str) -> None:
+                if args.rate:
+                    await asyncio.sleep(max(0.0, start + index / args.rate - time.monotonic()))
+                async with turns[user_id]:  # WeChat delivers one resident's messages in order
+                    asked = time.monotonic()
+                    reply = await post(user_id, text)
+                    latencies.append((time.monotonic() - asked) * 1000)
+                    if reply is not None:
+                        passive.setdefault(f"o{user_id:08d}", []).append(reply)
+
+            await asyncio.gather(
+                *(resident_message(i, user_id, text) for i, (user_id, text) in enumerate(plan))
+            )
+            span = time.monotonic() - start
+            # replies too slow for the HTTP answer go by the API after the hold: wait for them
+            await asyncio.sleep(8.0)
+            bot_cpu = cpu_seconds(process.pid) - bot_cpu_before
+            driver_cpu = time.process_time() - driver_cpu_before
+            rss = peak_rss_mb(process.pid)
+        process.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(process.wait(), 60)
+        sent = list(fake.sent)
+    log_text = log_path.read_text(encoding="utf-8", errors="replace")
+    if code != 0:
+        print(log_text[-3000:], file=sys.stderr)
+        raise SystemExit(f"the bot exited with {code}")
+    # duplicated: a reply given in the request and sent by the API too
+    duplicated = sum(1 for s in sent if s.text in passive.get(s.openid, ()))
+    answered = sum(len(replies) for replies in passive.values())
+    with sqlite3.connect(folder / "station.db") as db:
+        rows = db.execute(
+            "SELECT COUNT(*) FROM questions WHERE channel = 'wechat' AND address != ?",
+            (f"o{10**7:08d}",),
+        ).fetchone()
+        stored = db.execute("SELECT COUNT(*) FROM inbox WHERE channel = 'wechat'").fetchone()[0]
+        # lost: a message never stored, or stored with no reply given in the request or sent
+        unanswered = db.execute(
+            "SELECT COUNT(*) FROM inbox i WHERE channel = 'wechat' AND NOT EXISTS (SELECT 1"
+            " FROM outbox o WHERE o.inbox_id = i.id AND o.status IN ('passive', 'sent'))"
+        ).fetchone()[0]
+        by_api = db.execute(
+            "SELECT COUNT(*) FROM outbox WHERE inbox_id IS NOT NULL AND status = 'sent'"
+        ).fetchone()[0]
+    lost = unanswered + max(0, len(plan) + 1 - stored)  # + 1: the warm-up message
+    replies = answered + by_api
+    return {
+        "messages": len(plan),
+        "replies": replies,
+        "passive": answered,
+        "seconds": span,
+        "replies_per_second": answered / span,
+        "p50_ms": statistics.median(latencies),
+        "p99_ms": percentile(latencies, 0.99),
+        "max_ms": max(latencies),
+        "peak_rss_mb": rss,
+        "bot_cpu_seconds": bot_cpu,
+        "driver_cpu_seconds": driver_cpu,
+        "lost": lost,
+        "duplicated": duplicated,
+        "rows": rows[0],
+        "errors": log_text.count(" ERROR "),
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def main() -> int:
     # the fake server's access log would report the bot's long poll cut short at the end
     logging.getLogger("tornado.access").setLevel(logging.CRITICAL)
@@ -326,6 +483,10 @@ def main() -> int:
     )
     parser.add_argument("--mix", choices=["faq", "unanswered"], default="faq")
     parser.add_argument("--seed", type=int, default=6)
+    parser.add_argument("--channel", choices=["telegram", "wechat"], default="telegram")
+    parser.add_argument(
+        "--safe-mode", action="store_true", help="WeChat: AES-encrypted messages and replies"
+    )
     parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
     parser.add_argument("--profile", choices=["bench", "production"], default="bench")
     parser.add_argument("--kill", action="store_true", help="production: kill -9 mid-way")
@@ -337,16 +498,21 @@ def main() -> int:
             print("missed: " + ", ".join(missed))
         return 1 if args.check and missed else 0
     with tempfile.TemporaryDirectory(prefix="stationbot-load-") as folder:
-        figures = asyncio.run(run(args, Path(folder)))
+        profile = run_wechat if args.channel == "wechat" else run
+        figures = asyncio.run(profile(args, Path(folder)))
     mode = f"paced at {args.rate:g}/s" if args.rate else "burst"
+    if args.channel == "wechat":
+        mode += ", WeChat " + ("safe mode" if args.safe_mode else "plaintext")
     print(f"{figures['messages']} messages from {args.residents} residents ({args.mix}, {mode})")
+    if "passive" in figures:
+        print(f"answered in the request {figures['passive']:5d}   (the rest by the API)")
     print(f"replies per second  {figures['replies_per_second']:8.1f}")
     print(f"latency p50         {figures['p50_ms']:8.1f} ms")
     print(f"latency p99         {figures['p99_ms']:8.1f} ms   (max {figures['max_ms']:.0f} ms)")
     print(f"peak RSS of the bot {figures['peak_rss_mb']:8.1f} MB")
     print(
         f"CPU seconds         {figures['bot_cpu_seconds']:8.1f} bot, "
-        f"{figures['driver_cpu_seconds']:.1f} fake Telegram and residents, "
+        f"{figures['driver_cpu_seconds']:.1f} fake {args.channel} and residents, "
         f"in {figures['seconds']:.1f} s"
     )
     print(f"lost replies        {figures['lost']:8d}")

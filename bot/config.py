@@ -19,6 +19,12 @@ from faq.model import KnowledgeBase
 
 CONFIG_ENV = "STATIONBOT_CONFIG"
 TOKEN_ENV = "STATIONBOT_TOKEN"
+# WeChat's secrets: the environment overrides the file (better: keep them out of files)
+WECHAT_SECRET_ENV = {
+    "token": "STATIONBOT_WECHAT_TOKEN",
+    "app_secret": "STATIONBOT_WECHAT_APP_SECRET",
+    "encoding_aes_key": "STATIONBOT_WECHAT_AES_KEY",
+}
 DEFAULT_CONFIG_FILE = "config.yaml"
 OVERLAY_FILE = "staff-overlay.yaml"
 
@@ -32,6 +38,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "limits": ("flood_messages", "flood_seconds"),
     "retention": ("closed_items_days",),
     "web": ("listen", "port", "base_url"),
+    "wechat": ("token", "app_id", "app_secret", "encoding_aes_key", "path", "api_base_url"),
 }
 TOP_KEYS = (*SECTIONS, "timezone")
 WEBHOOK_KEYS = ("listen", "port", "path", "url", "secret_token")
@@ -43,6 +50,9 @@ SECRET_TOKEN_MIN = 32
 _BOT_TOKEN = re.compile(r"^[0-9]+:[A-Za-z0-9_-]+$")
 # values of keys named like these are never shown in an error message
 _SECRET_KEY = re.compile(r"token|secret|password|passwd|api_key|aes_key|private_key", re.I)
+# WeChat's server-URL token: 3 to 32 letters and digits (the account settings refuse others)
+_WECHAT_TOKEN = re.compile(r"^[A-Za-z0-9_-]{3,32}$")
+_WECHAT_AES_KEY = re.compile(r"^[A-Za-z0-9]{43}$")
 
 
 class ConfigError(Exception):
@@ -74,6 +84,23 @@ class WebConfig:
         return bool(self.base_url and self.base_url.startswith("https://"))
 
 
+@dataclass(frozen=True)
+class WeChatConfig:
+    """A WeChat Official Account (公众号); the secrets never appear in a repr or a log."""
+
+    app_id: str
+    token: str = field(repr=False)
+    app_secret: str = field(repr=False)
+    encoding_aes_key: str | None = field(default=None, repr=False)  # None: plaintext mode
+    path: str = "/wechat"
+    api_base_url: str = "https://api.weixin.qq.com"
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """What logging must redact."""
+        return tuple(s for s in (self.token, self.app_secret, self.encoding_aes_key) if s)
+
+
 @dataclass
 class Config:
     """Everything the bot needs to run, checked and with paths made absolute."""
@@ -95,6 +122,7 @@ class Config:
     flood_window_seconds: float = 10
     retention_days: int | None = None
     web: WebConfig | None = None  # None = no staff web console (`stationbot web` uses defaults)
+    wechat: WeChatConfig | None = None  # None: no WeChat channel
     config_path: Path | None = None  # the file these values came from; None = built-in defaults
     token_from_environment: bool = False  # the token came from $STATIONBOT_TOKEN
     # line of each dotted key in the file, for errors found later (check_storage_path)
@@ -263,6 +291,52 @@ def _read_telegram(reader: _Reader) -> dict[str, Any]:
     return values
 
 
+def _read_wechat(reader: _Reader) -> WeChatConfig | None:
+    """The wechat section, its secrets overridden by the environment; None when absent or
+    when token, app_id and app_secret are all unset."""
+    if reader.data.get("wechat") is None:
+        return None
+    wechat = reader.section("wechat")
+    values: dict[str, Any] = {}
+    for key in ("token", "app_id", "app_secret", "encoding_aes_key"):
+        value = reader.get(wechat, key, f"wechat.{key}", "text")
+        env = WECHAT_SECRET_ENV.get(key)
+        if env and os.environ.get(env):
+            value = os.environ[env].strip()
+        values[key] = value.strip() if value else None
+    if not any(values[key] for key in ("token", "app_id", "app_secret")):
+        return None  # every key null (as in config.example.yaml): WeChat is off
+    for key in ("token", "app_id", "app_secret"):
+        if not values[key]:
+            env = f" (or set {WECHAT_SECRET_ENV[key]})" if key in WECHAT_SECRET_ENV else ""
+            raise reader.fail(wechat.key_line(key), f"wechat.{key}", f"required{env}")
+    if not _WECHAT_TOKEN.match(values["token"]):
+        raise reader.fail(
+            wechat.key_line("token"),
+            "wechat.token",
+            "use 3 to 32 letters and digits, as in the account's 服务器配置",
+        )
+    if values["encoding_aes_key"] and not _WECHAT_AES_KEY.match(values["encoding_aes_key"]):
+        raise reader.fail(
+            wechat.key_line("encoding_aes_key"),
+            "wechat.encoding_aes_key",
+            "expected the 43 letters and digits of the account's EncodingAESKey (or null)",
+        )
+    path = reader.get(wechat, "path", "wechat.path", "text", "/wechat")
+    if not path.startswith("/"):
+        raise reader.fail(wechat.key_line("path"), "wechat.path", "start it with '/'")
+    return WeChatConfig(
+        app_id=values["app_id"],
+        token=values["token"],
+        app_secret=values["app_secret"],
+        encoding_aes_key=values["encoding_aes_key"],
+        path=path,
+        api_base_url=reader.url(
+            wechat, "api_base_url", "wechat.api_base_url", "https://api.weixin.qq.com"
+        ),
+    )
+
+
 def _shown(name: str, value: Any) -> str:
     """A value for an error message; a secret's (token, password...) is described, never shown."""
     if not _SECRET_KEY.search(name.rsplit(".", 1)[-1]):
@@ -387,6 +461,7 @@ def _read(reader: _Reader) -> Config:
         flood_window_seconds=float(flood_seconds or 10),
         retention_days=retention_days,
         web=_read_web(reader),
+        wechat=_read_wechat(reader),
         key_lines=reader.key_lines,
     )
 
@@ -403,7 +478,9 @@ def _config_file(path: str | Path | None) -> Path | None:
 def load_config(path: str | Path | None = None, *, require_token: bool = False) -> Config:
     """The configuration from `path`, else $STATIONBOT_CONFIG, else ./config.yaml, else defaults.
 
-    $STATIONBOT_TOKEN overrides telegram.token. Raises ConfigError (one line) on any mistake.
+    $STATIONBOT_TOKEN overrides telegram.token, $STATIONBOT_WECHAT_* WeChat's secrets;
+    `require_token`: a Telegram token unless WeChat is configured. Raises ConfigError (one
+    line) on any mistake.
     """
     file = _config_file(path)
     data = LineDict()
@@ -439,7 +516,8 @@ def load_config(path: str | Path | None = None, *, require_token: bool = False) 
     problem = None if config.token is None else token_problem(config.token)
     if problem:
         raise ConfigError(f"{config.token_source}: not a Telegram bot token: {problem}")
-    if require_token and not config.token:
+    # the token is needed when Telegram is the way in: a WeChat-only station runs without it
+    if require_token and not config.token and config.wechat is None:
         where = file or f"{DEFAULT_CONFIG_FILE} (copy config.example.yaml)"
         raise ConfigError(f"no Telegram token: set {TOKEN_ENV} or telegram.token in {where}")
     return config

@@ -266,6 +266,7 @@ class Station:
         self._residents: OrderedDict[str, tuple[Resident, float]] = OrderedDict()
         self._refusals_logged: dict[str, float] = {}
         self._match_batch = MatchBatch()
+        self._reply_holds: dict[str, float] = {}  # channel -> seconds (see hold_replies)
 
     @classmethod
     async def create(
@@ -340,7 +341,7 @@ class Station:
             context.stored = stored
             reply = await decide(context)
             if reply is not None:
-                await self._queue_reply(tx, sender, reply)
+                await self._queue_reply(tx, sender, reply, turn)
                 if reply.language != stored.last_language:
                     await tx.set_last_language(stored.user_id, reply.language)
                     context.language_written = reply.language
@@ -389,7 +390,7 @@ class Station:
         reply = self._save_failed("handle a message", error, language)
 
         async def unit(tx: Tx) -> None:
-            await self._queue_reply(tx, sender, reply)
+            await self._queue_reply(tx, sender, reply, turn)
             if turn is not None:
                 await tx.finish(turn.row.id)
 
@@ -406,7 +407,18 @@ class Station:
     async def _slow_down(self, context: Context) -> Reply:
         return Reply(t("slow_down", context.language), context.language)
 
-    async def _queue_reply(self, tx: Tx, sender: Sender, reply: Reply) -> None:
+    def hold_replies(self, channel: str, seconds: float) -> None:
+        """Replies to messages on `channel` wait `seconds` before the sender may take them:
+        the channel answers in its own HTTP request if it can (WeChat's passive reply)."""
+        self._reply_holds[channel] = seconds
+
+    async def _queue_reply(
+        self, tx: Tx, sender: Sender, reply: Reply, turn: Turn | None = None
+    ) -> None:
+        """Queues the reply, tied to the incoming message it answers (`turn`)."""
+        inbox_id = turn.row.id if turn is not None else None
+        hold = self._reply_holds.get(sender.channel) if inbox_id is not None else None
+        not_before = parse_time(tx.now) + timedelta(seconds=hold) if hold else None
         address = str(sender.chat_id)
         if reply.retire_buttons and sender.message_id is not None:
             retire = Outgoing(sender.channel, address, kind="retire", message_id=sender.message_id)
@@ -419,7 +431,14 @@ class Station:
             keyboard=reply.keyboard,
             quote=None if sender.private else sender.message_id,
         )
-        await tx.queue(message.channel, message.address, message.kind, message.to_json())
+        await tx.queue(
+            message.channel,
+            message.address,
+            message.kind,
+            message.to_json(),
+            inbox_id=inbox_id,
+            not_before=not_before,
+        )
 
     def notices(self, item: Item, follow_up: str | None = None) -> list[Outgoing]:
         """Staff notices about a saved item (rendered by the staff core)."""
@@ -449,8 +468,11 @@ class Station:
 
         async def decide(c: Context) -> Reply:
             await self._end_wish_prompt(c)
+            key = f"start.{sender.channel}"
             return Reply(
-                t("start", c.language), c.language, keyboard=self._keyboard(sender, c.language)
+                t(key if has(key) else "start", c.language),
+                c.language,
+                keyboard=self._keyboard(sender, c.language),
             )
 
         return await self._turn(sender, decide)
@@ -611,6 +633,17 @@ class Station:
         async def decide(c: Context) -> Reply:
             key = f"only_text.{sender.channel}"
             return Reply(t(key if has(key) else "only_text", c.language), c.language)
+
+        return await self._turn(sender, decide)
+
+    async def on_unheard(self, sender: Sender) -> Reply | None:
+        """A voice message nobody transcribed: asks the resident to type, or to phone."""
+
+        async def decide(c: Context) -> Reply:
+            phone = self._contact_phone()
+            if phone:
+                return Reply(t("voice.unrecognised", c.language, phone=phone), c.language)
+            return Reply(t("voice.unrecognised.no_phone", c.language), c.language)
 
         return await self._turn(sender, decide)
 

@@ -212,6 +212,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "如还有疑问，直接回复这条消息即可。",
         "en": "To ask more, just reply to this message.",
     },
+    "staff.reply_hint.wechat": {
+        "zh": "如还有疑问，直接发消息问我，或打电话给驿站。",
+        "en": "To ask more, just send me a message, or phone the station.",
+    },
     "staff.wish_accepted": {
         "zh": "您的心愿（{ref}）「{text}」驿站已经受理，我们会尽快安排。",
         "en": "Your wish ({ref}) “{text}” is accepted: the station will arrange it.",
@@ -283,6 +287,65 @@ MESSAGES: dict[str, dict[str, str]] = {
             "· /forget delete everything stored about you"
         ),
     },
+    # --- WeChat (no buttons there: choices are numbered, commands are words) ---
+    "start.wechat": {
+        "zh": (
+            "您好！我是市民驿站的小助手。\n"
+            "您可以直接打字或发语音问我，比如“食堂几点开门”，也可以回复下面的数字，"
+            "或点底部的菜单。\n"
+            "我答不上来的问题，会转给工作人员，他们会在这里回复您。"
+        ),
+        "en": (
+            "Hello! I am the neighbourhood service station's helper.\n"
+            "Type or say your question, for example “When does the canteen open?”, "
+            "reply with one of the numbers below, or use the menu at the bottom.\n"
+            "If I cannot answer, I pass your question to the staff and they reply here."
+        ),
+    },
+    "help.wechat": {
+        "zh": (
+            "怎么用我：\n"
+            "· 直接打字或发语音提问，或回复列出的数字\n"
+            "· 发“许愿 想学做菜”许个微心愿\n"
+            "· 发“我的问题”看看问题和心愿办得怎么样\n"
+            "· 发“English”或“中文”换语言\n"
+            "· 发“删除我的记录”删除我在这里留下的所有信息\n"
+            "· 发个位置给我，我告诉您最近的驿站"
+        ),
+        "en": (
+            "How to use me:\n"
+            "· Type or say a question, or reply with one of the numbers shown\n"
+            "· Send “wish I'd like a cooking class” to make a micro-wish\n"
+            "· Send “my questions” to see your questions and wishes\n"
+            "· Send “中文” or “English” to change language\n"
+            "· Send “delete my data” to delete everything stored about you\n"
+            "· Send me your location and I tell you the nearest station"
+        ),
+    },
+    "only_text.wechat": {
+        "zh": "图片、视频和链接我还看不懂。请打字或发语音问我，或者发个位置，我告诉您最近的驿站。",
+        "en": (
+            "I cannot read pictures, videos or links yet. Please type or say your question, "
+            "or send your location and I will tell you the nearest station."
+        ),
+    },
+    "voice.unrecognised": {
+        "zh": "这条语音我没听清。请打字问我，或者打电话 {phone}。",
+        "en": (
+            "I could not make out that voice message. Please type your question, or call {phone}."
+        ),
+    },
+    "voice.unrecognised.no_phone": {
+        "zh": "这条语音我没听清。请打字问我。",
+        "en": "I could not make out that voice message. Please type your question.",
+    },
+    "wechat.choices": {
+        "zh": "请回复数字（{numbers}）：",
+        "en": "Reply with a number ({numbers}):",
+    },
+    "wechat.menu.ask": {"zh": "问一问", "en": "Ask"},
+    "wechat.menu.mine": {"zh": "我的", "en": "Mine"},
+    "wechat.menu.more": {"zh": "更多", "en": "More"},
     # --- staff texts (Telegram notices and commands, the command line, the web console) ---
     "staffui.question": {"zh": "🆕 问题 {ref}", "en": "🆕 Question {ref}"},
     "staffui.wish": {"zh": "🌟 心愿 {ref}", "en": "🌟 Wish {ref}"},

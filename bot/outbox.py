@@ -67,7 +67,8 @@ class Outgoing:
     merge_key: str | None = None  # a second notice with this key, while one waits, is not queued
     document: str | None = None  # path of the file to send; deleted once sent
     filename: str | None = None
-    on_failure: dict[str, str] | None = None  # {channel, address, text}: tell staff if refused
+    # tell staff if refused: {text, ref (noted on the item), channel and address (sent to)}
+    on_failure: dict[str, str] | None = None
 
     def to_json(self) -> str:
         """The message as stored in the outbox: fields left at their defaults are left out
@@ -166,6 +167,10 @@ class Windows:
         now = self._clock()
         for limit in limits:
             self._sent.setdefault(limit.key, deque()).append(now)
+
+    def resume(self, key: str) -> None:
+        """Ends a pause of `key` early."""
+        self._paused_until.pop(key, None)
 
     def pause(self, key: str, seconds: float) -> None:
         self._paused_until[key] = max(self._paused_until.get(key, 0.0), self._clock() + seconds)
@@ -372,6 +377,16 @@ class Courier:
                 self._in_flight.pop(row_id, None)
             self.wake()
 
+    def withdraw(self, channel: str, address: str, row_id: int) -> None:
+        """Forgets a row delivered another way (WeChat's answer in the HTTP request), in case
+        it was read already (one already being sent is past recall), and ends the wait its
+        hold put on the destination, so what follows it goes now."""
+        destination = f"{channel}:{address}"
+        if row_id not in self._in_flight:
+            self._forget(destination, [row_id])
+            self.windows.resume(destination)
+            self.wake()
+
     def _forget(self, destination: str, ids: list[int]) -> None:
         """Drops delivered (or refused) rows from the destination's queue."""
         done = set(ids)
@@ -432,7 +447,11 @@ class Courier:
             await tx.give_up(ids, reason)
             for message in messages:
                 notice = message.on_failure
-                if notice:
+                if not notice:
+                    continue
+                if notice.get("ref"):  # on the item too: every staff front end shows it
+                    await tx.add_note(notice["ref"], notice["text"], actor="system")
+                if notice.get("channel"):
                     tell = Outgoing(notice["channel"], notice["address"], notice["text"])
                     await tx.queue(tell.channel, tell.address, tell.kind, tell.to_json())
 

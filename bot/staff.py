@@ -27,7 +27,7 @@ import yaml
 from rapidfuzz import fuzz, process
 
 from bot.inbox import current_turn
-from bot.messages import LANGUAGES, t
+from bot.messages import LANGUAGES, has, t
 from bot.outbox import Button, Outgoing
 from bot.storage import Item, Stats, Storage, Tx, chronological, format_ref, parse_time
 from bot.storage import parse_ref as _parse_ref
@@ -658,9 +658,10 @@ class StaffDesk:
                 buttons = [
                     [Button(t("staff.thanks_button", language), staff_callback("thx", item.ref))]
                 ]
-            await self._to_resident(
-                tx, item, f"{body}\n\n{t('staff.reply_hint', language)}", buttons, actor
-            )
+            # WeChat has no "reply to this message": there a new message is a new question
+            hint = f"staff.reply_hint.{item.channel}"
+            hint = hint if has(hint) else "staff.reply_hint"
+            await self._to_resident(tx, item, f"{body}\n\n{t(hint, language)}", buttons, actor)
             await self._confirm(
                 tx, confirm, t("staffui.sent", actor.language, name=name_of(item), ref=item.ref)
             )
@@ -845,15 +846,14 @@ class StaffDesk:
     async def _to_resident(
         self, tx: Tx, item: Item, text: str, buttons: list[list[Button]], actor: Actor
     ) -> None:
-        failure = None
-        if actor.channel == "telegram":  # a refusal reaches the staff member who acted
-            failure = {
-                "channel": "telegram",
-                "address": actor.id,
-                "text": t(
-                    "staffui.unreachable", actor.language, ref=item.ref, channel=item.channel
-                ),
-            }
+        # a refusal is noted on the item (the web console and CLI show it) and reaches a
+        # staff member who acted in Telegram there too
+        failure = {
+            "ref": item.ref,
+            "text": t("staffui.unreachable", actor.language, ref=item.ref, channel=item.channel),
+        }
+        if actor.channel == "telegram":
+            failure |= {"channel": "telegram", "address": actor.id}
         # never cut here: a channel splits a message longer than it takes
         message = Outgoing(
             item.channel, item.address, text, buttons=buttons, ref=item.ref, on_failure=failure

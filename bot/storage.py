@@ -399,6 +399,17 @@ async def m005_web_console(db: aiosqlite.Connection) -> None:
     )
 
 
+async def m006_channel_choices(db: aiosqlite.Connection) -> None:
+    """The choices a channel without buttons (WeChat) last offered each resident as a
+    numbered list, so that replying "2" presses the second."""
+    await db.execute(
+        """CREATE TABLE choices (
+            resident_key TEXT PRIMARY KEY,
+            choices TEXT NOT NULL,
+            created_at TEXT NOT NULL)"""
+    )
+
+
 Migration = Callable[[aiosqlite.Connection], Awaitable[None]]
 MIGRATIONS: list[Migration] = [
     m001_create_tables,
@@ -406,6 +417,7 @@ MIGRATIONS: list[Migration] = [
     m003_staff_messages,
     m004_channels_inbox_outbox,
     m005_web_console,
+    m006_channel_choices,
 ]
 
 
@@ -782,6 +794,15 @@ class Storage:
             )
         return rows[0][0] if rows else None
 
+    async def inbox_row(self, channel: str, external_id: str) -> tuple[int, str] | None:
+        """(id, status) of a stored incoming message, or None for one never received."""
+        async with self._using("read the inbox") as db:
+            rows = await db.execute_fetchall(
+                "SELECT id, status FROM inbox WHERE channel = ? AND external_id = ?",
+                (channel, external_id),
+            )
+        return (rows[0][0], rows[0][1]) if rows else None
+
     async def finish(self, inbox_id: int) -> None:
         """Marks an incoming message handled (when its handling queued nothing itself)."""
         await self.transact("mark the message handled", lambda tx: tx.finish(inbox_id))
@@ -829,6 +850,22 @@ class Storage:
         async with self._using("count the outbox") as db:
             rows = await db.execute_fetchall("SELECT status, COUNT(*) FROM outbox GROUP BY status")
         return dict(rows)
+
+    # --- numbered choices (channels without buttons) ------------------------------------------
+
+    async def set_choices(self, resident_key: str, choices: str) -> None:
+        """Remembers the choices (JSON) last offered to a resident."""
+        await self.transact(
+            "remember the choices", lambda tx: tx.set_choices(resident_key, choices)
+        )
+
+    async def choices(self, resident_key: str) -> str | None:
+        """The choices (JSON) last offered to a resident, or None."""
+        async with self._using("read the choices") as db:
+            rows = await db.execute_fetchall(
+                "SELECT choices FROM choices WHERE resident_key = ?", (resident_key,)
+            )
+        return rows[0][0] if rows else None
 
     # --- questions behind buttons --------------------------------------------------------------
 
@@ -2002,16 +2039,64 @@ class Tx:
             )
 
     async def queue(
-        self, channel: str, address: str, kind: str, payload: str, inbox_id: int | None = None
+        self,
+        channel: str,
+        address: str,
+        kind: str,
+        payload: str,
+        inbox_id: int | None = None,
+        not_before: datetime | None = None,
     ) -> int:
-        """Queues a message for the sender; it goes out once this unit is committed."""
+        """Queues a message for the sender; it goes out once this unit is committed (and not
+        before `not_before`: a channel that may answer in its own request holds it back)."""
         rows = await self._rows(
-            "INSERT INTO outbox (channel, address, kind, payload, inbox_id, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-            (channel, str(address), kind, payload, inbox_id, self.now),
+            "INSERT INTO outbox (channel, address, kind, payload, inbox_id, not_before,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (channel, str(address), kind, payload, inbox_id, _bound(not_before), self.now),
         )
         self._storage._queued = True
         return rows[0][0]
+
+    async def take_passive(self, inbox_id: int, channel: str) -> tuple[OutboxRow, bool] | None:
+        """The first message queued on `channel` for incoming message `inbox_id`, marked
+        'passive' (delivered in the HTTP answer; its payload kept, so a retry of the request
+        gets the same answer); True when this call took it. None: nothing left to take."""
+        rows = await self._rows(
+            "SELECT id, channel, address, kind, payload, attempts, not_before, status"
+            " FROM outbox WHERE inbox_id = ? AND channel = ? AND kind = 'message'"
+            " AND status IN ('pending', 'passive') ORDER BY id LIMIT 1",
+            (inbox_id, channel),
+        )
+        if not rows:
+            return None
+        *fields, status = rows[0]
+        if status == "passive":
+            return OutboxRow(*fields), False
+        await self._db.execute(
+            "UPDATE outbox SET status = 'passive', sent_at = ? WHERE id = ?", (self.now, fields[0])
+        )
+        return OutboxRow(*fields), True
+
+    async def set_choices(self, resident_key: str, choices: str) -> None:
+        """Remembers the choices (JSON) last offered to a resident as a numbered list."""
+        await self._db.execute(
+            "INSERT INTO choices (resident_key, choices, created_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (resident_key) DO UPDATE SET choices = excluded.choices,"
+            " created_at = excluded.created_at",
+            (resident_key, choices, self.now),
+        )
+
+    async def add_note(self, ref: str, note: str, actor: str | None = None) -> None:
+        """Records a note in an item's history without changing its status."""
+        kind, item_id = _require_ref(ref)
+        item = await self._storage._get(self._db, kind, item_id)
+        if item is None:  # deleted meanwhile (a /forget): nothing to note on
+            return
+        await self._db.execute(
+            f"INSERT INTO status_history ({_ITEM_COLUMNS[kind]}, status, note, at, actor)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (item_id, item.status, note, self.now, actor),
+        )
 
     async def mark_sent(self, ids: Sequence[int]) -> None:
         marks = ", ".join("?" * len(ids))
@@ -2071,6 +2156,11 @@ class Tx:
         """Deletes a resident and everything of theirs; replies, history and staff-message
         links of their items go with the items (cascade)."""
         removed = 0
+        await self._db.execute(  # the numbered choices last shown to them (WeChat)
+            "DELETE FROM choices WHERE resident_key IN"
+            " (SELECT channel || ':' || external_id FROM residents WHERE user_id = ?)",
+            (user_id,),
+        )
         self.residents_changed.add(user_id)
         for table in ("questions", "wishes", "feedback", "events", "pending", "residents"):
             cursor = await self._db.execute(f"DELETE FROM {table} WHERE user_id = ?", (user_id,))

@@ -24,3 +24,17 @@ def one_line(text: str, limit: int | None = None) -> str:
     # rows saved before input was cleaned can still hold them
     text = UNPRINTABLE.sub(REPLACEMENT, " ".join(text.split()))
     return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Text in pieces of at most `limit` characters, cut at line ends where possible; never
+    empty (each channel has its own limit per message)."""
+    if len(text) <= limit:
+        return [text or "…"]
+    pieces, rest = [], text
+    while len(rest) > limit:
+        cut = rest.rfind("\n", 0, limit)
+        cut = cut if cut > limit // 2 else limit
+        pieces.append(rest[:cut])
+        rest = rest[cut:].lstrip("\n")
+    return [*pieces, rest] if rest else pieces

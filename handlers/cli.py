@@ -24,7 +24,8 @@ COMMANDS = {
     "match": "handlers.match_cli:match",
     "eval": "handlers.match_cli:evaluate",
     "chat": "handlers.console:main",
-    "run": "handlers.telegram:main",
+    "run": "handlers.runtime:main",
+    "wechat menu": "handlers.wechat:publish_menu",
     "inbox": "handlers.staff_cli:inbox",
     "reply": "handlers.staff_cli:reply",
     "resolve": "handlers.staff_cli:resolve",
@@ -83,13 +84,26 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--user-id", type=int, default=1, help="resident id to chat as (default 1)")
     chat.add_argument("--lang", choices=["zh", "en"], help="reply language (default: guessed)")
 
-    run = add("run", "run the Telegram bot", config=True)
+    run = add("run", "run the bot: Telegram, WeChat or both, as configured", config=True)
     run.add_argument(
         "--log-level",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         default="INFO",
         help="how much to log (DEBUG includes every request; the token is always redacted)",
     )
+
+    wechat = commands.add_parser("wechat", help="the WeChat Official Account")
+    wechat_commands = wechat.add_subparsers(
+        dest="wechat_command", metavar="SUBCOMMAND", required=True
+    )
+    menu = wechat_commands.add_parser("menu", help="publish the topic menu (/cgi-bin/menu/create)")
+    menu.add_argument(
+        "--config",
+        metavar="PATH",
+        help="config file (default: $STATIONBOT_CONFIG, else ./config.yaml, else built-in)",
+    )
+    menu.add_argument("--print", action="store_true", help="print the menu's JSON, send nothing")
+    menu.set_defaults(handler=COMMANDS["wechat menu"])
 
     inbox = add("inbox", "open questions and wishes, newest first", config=True)
     inbox.add_argument("--json", action="store_true", help="one JSON object per line")

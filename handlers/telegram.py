@@ -15,10 +15,7 @@ import contextlib
 import hmac
 import json
 import logging
-import secrets
-import signal
-import sys
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,16 +40,16 @@ from telegram.error import (
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 from telegram.request import BaseRequest, RequestData
 
-from bot.config import Config, ConfigError, check_storage_path, load_config
-from bot.core import Station, startup_error_line
-from bot.inbox import Dispatcher
+from bot.config import Config
+from bot.core import Station
 from bot.messages import LANGUAGES, t
-from bot.outbox import Courier, Limit, Outgoing, Refused, Retry
+from bot.outbox import Limit, Outgoing, Refused, Retry
 from bot.staff import StaffDesk
 from bot.storage import InboxRow, StorageError
-from faq.loader import FaqError
+from bot.text import split_text as split_at
 from handlers import resident, staff
 from handlers.context import DESK_KEY, STATION_KEY
+from handlers.runtime import PURGE_INTERVAL_SECONDS, Runtime, purge_once
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +65,6 @@ GROUP_PER_MINUTE = (20, 60.0)
 MAX_MESSAGE = 4096
 MAX_WEBHOOK_BODY = 1 << 20
 ALL_UPDATES = list(Update.ALL_TYPES)
-# Retention: closed items older than retention.closed_items_days go once a day (and at start);
-# handled inbox rows and sent outbox rows after a week always.
-PURGE_INTERVAL_SECONDS = 24 * 3600
 COMMANDS = ("start", "help", "wish", "mine", "language", "forget")
 MIN_SECRET_CHARS = 8  # shorter pieces would redact ordinary words
 
@@ -284,16 +278,8 @@ class TelegramTransport:
 
 
 def split_text(text: str, limit: int = MAX_MESSAGE) -> list[str]:
-    """Text in pieces Telegram takes, cut at line ends where possible; never empty."""
-    if len(text) <= limit:
-        return [text or "…"]
-    pieces, rest = [], text
-    while len(rest) > limit:
-        cut = rest.rfind("\n", 0, limit)
-        cut = cut if cut > limit // 2 else limit
-        pieces.append(rest[:cut])
-        rest = rest[cut:].lstrip("\n")
-    return [*pieces, rest] if rest else pieces
+    """Text in pieces Telegram takes (bot.text.split_text at Telegram's limit)."""
+    return split_at(text, limit)
 
 
 def markup(message: Outgoing) -> dict[str, Any] | None:
@@ -352,26 +338,31 @@ def inbox_rows(updates: Iterable[dict[str, Any]]) -> list[tuple[str, str, str, s
 
 
 class TelegramChannel:
-    """The running Telegram side: the PTB application, the inbox and the outbox's sender."""
+    """The running Telegram side: the PTB application, polling or the webhook route; the
+    runtime's dispatcher hands it stored updates and its courier uses its transport."""
 
-    def __init__(self, config: Config, station: Station) -> None:
+    def __init__(
+        self, config: Config, station: Station, runtime: Runtime, *, poll: bool = True
+    ) -> None:
         self.config = config
         self.station = station
+        self.runtime = runtime
+        self.poll_updates = poll
         self.requests = bot_api_connections()
         self.app = build_application(config, station, self.requests)
-        self.dispatcher = Dispatcher(station.storage, {CHANNEL: self.handle})
-        self.courier = Courier(
-            station.storage,
-            [
-                TelegramTransport(
-                    self.app.bot,
-                    self.requests[0],
-                    f"{config.base_url}{config.token}",
-                    limited=config.rate_limiter,
-                )
-            ],
-            digest_title=lambda count: t("staffui.digest", config.staff_language, count=count),
+        transport = TelegramTransport(
+            self.app.bot,
+            self.requests[0],
+            f"{config.base_url}{config.token}",
+            limited=config.rate_limiter,
         )
+        runtime.add(CHANNEL, self.handle, transport)
+        self.dispatcher = runtime.dispatcher
+        self.courier = runtime.courier
+        if config.webhook is not None and not poll:  # a server of its own: maybe public
+            server = web.Application(client_max_size=MAX_WEBHOOK_BODY)
+            server.router.add_post(config.webhook.path, self.receive_webhook)
+            runtime.serve_app(server, config.webhook.listen, config.webhook.port)
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
 
@@ -380,15 +371,21 @@ class TelegramChannel:
         update = Update.de_json(json.loads(row.payload), self.app.bot)
         await self.app.process_update(update)
 
-    async def start(self, *, poll: bool) -> None:
+    async def start(self) -> None:
         await self._initialize()
         await announce_commands(self.app)
         await self.app.start()
-        await self.dispatcher.start()
-        self._tasks.append(asyncio.create_task(self.courier.run()))
-        if poll:
+        if self.poll_updates:
             await self.app.bot.delete_webhook()
             self._tasks.append(asyncio.create_task(self.poll()))
+
+    async def announce(self) -> None:
+        """Once the web server listens: tells Telegram where the webhook is."""
+        webhook = self.config.webhook
+        if webhook is not None and not self.poll_updates:
+            await self.app.bot.set_webhook(
+                webhook.url, secret_token=webhook.secret_token, allowed_updates=Update.ALL_TYPES
+            )
 
     async def _initialize(self) -> None:
         """Connects to Telegram (getMe), waiting out network failures; a rejected token
@@ -408,18 +405,17 @@ class TelegramChannel:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, POLL_BACKOFF_MAX)
 
-    async def stop(self) -> None:
-        """Stops polling, finishes the updates in hand, sends what is due for a moment (the
-        rest waits in the outbox for the next start), then closes the Bot API connection."""
+    async def close_intake(self) -> None:
+        """Stops polling: what was stored is still handled and answered."""
         self._stopping.set()
-        for task in self._tasks[1:]:
+        for task in self._tasks:
             task.cancel()
-        await self.dispatcher.join()
-        if self._tasks:
-            await self.courier.drain(timeout=3)
-            await self.courier.stop()
-            self._tasks[0].cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def stop(self) -> None:
+        """Closes the Bot API connection (the runtime has finished and sent what it could;
+        the rest waits in the outbox for the next start)."""
+        await self.close_intake()
         if self.app.running:
             await self.app.stop()
         await self.app.shutdown()
@@ -521,17 +517,8 @@ async def announce_commands(app: Application) -> None:
 
 
 async def purge(context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Retention: finished items older than the configured days; handled messages always."""
-    station: Station = context.application.bot_data[STATION_KEY]
-    days = station.config.retention_days
-    try:
-        removed = await station.storage.purge_closed_older_than(days if days else 10**5)
-    except StorageError as error:
-        log.error("retention: %s", error)
-        return
-    if any(removed.values()):
-        counts = ", ".join(f"{table} {count}" for table, count in removed.items() if count)
-        log.info("retention: removed %s", counts)
+    """Retention, daily (see handlers.runtime.purge_once)."""
+    await purge_once(context.application.bot_data[STATION_KEY])
 
 
 async def log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -586,97 +573,27 @@ def configure_logging(secrets: Iterable[str | None], level: int = logging.INFO) 
 
 @contextlib.asynccontextmanager
 async def running(
-    config: Config, station: Station, *, poll: bool = True
+    config: Config,
+    station: Station,
+    *,
+    poll: bool = True,
+    extra: Sequence[Callable[[Runtime], Any]] = (),
 ) -> AsyncIterator[TelegramChannel]:
-    """The Telegram channel started (polling unless `poll` is False), stopped on exit."""
-    channel = TelegramChannel(config, station)
-    await channel.start(poll=poll)
+    """The Telegram channel started (polling unless `poll` is False) on a runtime of its own,
+    with `extra` channels beside it (each built on the runtime, e.g. handlers.wechat.attach),
+    sharing its dispatcher and courier; stopped on exit."""
+    runtime = Runtime(config, station)
+    channel = TelegramChannel(config, station, runtime, poll=poll)
+    others = [build(runtime) for build in extra]
     try:
+        await runtime.start([channel, *others])
         yield channel
     finally:
-        await channel.stop()
-
-
-async def serve(config: Config, station: Station, stop: asyncio.Event) -> None:
-    """Runs until `stop` is set: polling, or the webhook on its own small web server."""
-    webhook = config.webhook
-    channel = TelegramChannel(config, station)
-    starting = asyncio.create_task(channel.start(poll=webhook is None))
-    stopping = asyncio.create_task(stop.wait())
-    await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    if not starting.done():  # stopped while Telegram was still unreachable
-        starting.cancel()
-        await asyncio.gather(starting, return_exceptions=True)
-        await channel.stop()
-        return
-    stopping.cancel()
-    if starting.exception() is not None:  # a rejected token (InvalidToken)
-        await channel.stop()
-        raise starting.exception()
-    try:
-        runner = None
-        if webhook is not None:
-            server = web.Application(client_max_size=MAX_WEBHOOK_BODY)
-            server.router.add_post(webhook.path, channel.receive_webhook)
-            runner = web.AppRunner(server, access_log=None)
-            await runner.setup()
-            await web.TCPSite(runner, webhook.listen, webhook.port).start()
-            await channel.app.bot.set_webhook(
-                webhook.url, secret_token=webhook.secret_token, allowed_updates=Update.ALL_TYPES
-            )
-        log.info(
-            "Station Helper: %d FAQ entries, database %s, %s",
-            len(station.kb.entries),
-            config.storage_path,
-            f"webhook on {webhook.listen}:{webhook.port}" if webhook else "long polling",
-        )
-        await stop.wait()
-        if runner is not None:
-            await runner.cleanup()
-    finally:
-        await channel.stop()
+        await runtime.stop()
 
 
 def main(args: argparse.Namespace) -> int:
-    """`stationbot run`: a bad config, token or database is one line and exit 2."""
-    try:
-        config = load_config(args.config, require_token=True)
-        check_storage_path(config)
-    except ConfigError as error:
-        print(startup_error_line(error), file=sys.stderr)
-        return 2
-    if config.webhook is not None and not config.webhook.secret_token:
-        # Telegram then proves each POST with this header; nobody else knows it
-        config.webhook = _with_secret(config.webhook)
-    webhook = config.webhook
-    level = getattr(logging, getattr(args, "log_level", None) or "INFO")
-    configure_logging([config.token, webhook.secret_token if webhook else None], level)
-    return asyncio.run(_run(config))
+    """`stationbot run` (see handlers/runtime.py: Telegram, WeChat or both)."""
+    from handlers.runtime import main as run_main
 
-
-async def _run(config: Config) -> int:
-    # first of all: a SIGTERM during start-up then stops the bot cleanly once it is up
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        station = await Station.create(config)
-    except (StorageError, FaqError) as error:
-        print(startup_error_line(error), file=sys.stderr)
-        return 2
-    try:
-        await serve(config, station, stop)
-    except InvalidToken:
-        source = config.token_source
-        print(f"stationbot: Telegram rejected the bot token ({source})", file=sys.stderr)
-        return 2
-    finally:
-        await station.close()
-    return 0
-
-
-def _with_secret(webhook: Any) -> Any:
-    import dataclasses
-
-    return dataclasses.replace(webhook, secret_token=secrets.token_urlsafe(32))
+    return run_main(args)

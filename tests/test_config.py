@@ -10,6 +10,7 @@ import yaml
 
 from bot.config import (
     SECTIONS,
+    WECHAT_SECRET_ENV,
     Config,
     ConfigError,
     WebhookConfig,
@@ -26,6 +27,8 @@ def clean_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No config or token from the developer's shell, and a cwd without config.yaml."""
     monkeypatch.delenv("STATIONBOT_CONFIG", raising=False)
     monkeypatch.delenv("STATIONBOT_TOKEN", raising=False)
+    for name in WECHAT_SECRET_ENV.values():
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
 
 
@@ -355,3 +358,62 @@ def test_webhook_secret_is_at_least_32_characters(
         message = error_of(path)
         assert message.startswith(f"{path}:4: telegram.webhook.secret_token: use 32 to 256 ")
         assert secret not in message
+
+
+# --- WeChat and the web server ---
+
+WECHAT = (
+    "wechat:\n"
+    "  token: station-token\n"
+    "  app_id: wx1234567890abcdef\n"
+    "  app_secret: secret-in-file-0123\n"
+    "  encoding_aes_key: abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG\n"
+)
+
+
+def test_wechat_section_is_read_and_its_secrets_stay_out_of_reprs(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, WECHAT + "web:\n  port: 9000\n"), require_token=True)
+    wechat = config.wechat
+    assert (wechat.app_id, wechat.path, wechat.api_base_url) == (
+        "wx1234567890abcdef",
+        "/wechat",
+        "https://api.weixin.qq.com",
+    )
+    assert config.token is None, "WeChat alone runs without a Telegram token"
+    assert config.web.port == 9000 and config.web.listen == "127.0.0.1"
+    for secret in ("station-token", "secret-in-file-0123", "abcdefghijklmnop"):
+        assert secret not in repr(config)
+
+
+def test_wechat_secrets_from_the_environment_override_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STATIONBOT_WECHAT_APP_SECRET", "secret-from-env")
+    monkeypatch.setenv("STATIONBOT_WECHAT_TOKEN", "envtoken")
+    wechat = load_config(write(tmp_path, WECHAT)).wechat
+    assert (wechat.app_secret, wechat.token) == ("secret-from-env", "envtoken")
+
+
+@pytest.mark.parametrize(
+    ("edit", "line", "key", "words"),
+    [
+        (("  app_secret: secret-in-file-0123\n", ""), 2, "wechat.app_secret", "required"),
+        (("token: station-token", "token: a b"), 2, "wechat.token", "3 to 32"),
+        (("encoding_aes_key: abc", "encoding_aes_key: ab"), 5, "wechat.encoding_aes_key", "43"),
+        (("wechat:\n", "wechat:\n  path: wechat\n"), 2, "wechat.path", "start it with"),
+        (("wechat:\n", "wechat:\n  appid: x\n"), 2, "wechat.appid", "did you mean 'app_id'"),
+    ],
+)
+def test_wechat_mistakes_name_file_line_and_key(
+    tmp_path: Path, edit: tuple[str, str], line: int, key: str, words: str
+) -> None:
+    path = write(tmp_path, WECHAT.replace(*edit))
+    message = error_of(path)
+    assert message.startswith(f"{path}:{line}: {key}: "), message
+    assert words in message, message
+
+
+def test_wechat_section_with_every_key_null_is_off(tmp_path: Path) -> None:
+    text = "wechat:\n  token: null\n  app_id: null\n  app_secret: null\n"
+    assert load_config(write(tmp_path, text)).wechat is None
+    assert "no Telegram token" in error_of(write(tmp_path, text), require_token=True)

@@ -70,7 +70,7 @@ async def test_short_lock_by_another_process_is_ridden_through(tmp_path: Path):
 async def test_failed_write_gets_an_apology_logged_once_and_the_bot_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ):
-    async with running_bot(tmp_path) as (fake, station):
+    async with running_bot(tmp_path) as (fake, _):
         # inject the failure where SQLite would raise it, in what units of work write through
         real = _InThread.execute_fetchall
 
