@@ -49,7 +49,8 @@ POOL_THRESHOLD = 70.0
 INBOX_PAGE_SIZE = 8
 SUMMARY_CHARS = 100  # a pooled text in lists (wishes, stats): a 5,000-character wish is cut
 
-_CJK_CHAR = re.compile(f"([{CJK}])")
+# one token per Chinese character, one per run of anything else but spaces
+_TOKENS = re.compile(f"[{CJK}]|[^\\s{CJK}]+")
 _NORMALIZER = Normalizer()  # no synonyms: wishes are not FAQ questions
 # words that say "I wish" rather than what is wished for; removed before pooling
 _ZH_FILLERS = (
@@ -223,7 +224,7 @@ def pooling_key(text: str) -> str:
     for filler in _ZH_FILLERS:
         text = text.replace(filler, " ")
     words = []
-    for word in _CJK_CHAR.sub(r" \1 ", text).split():
+    for word in _TOKENS.findall(text):
         if word in _EN_FILLERS:
             continue
         if word.endswith(("sses", "shes", "ches", "xes")):
