@@ -696,8 +696,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "web.item.send": {"zh": "发送回复", "en": "Send reply"},
     "web.item.resolve": {"zh": "不回复直接办结", "en": "Close without a reply"},
     "web.item.note_hint": {
-        "zh": "备注（可不填，只给工作人员看）",
-        "en": "Note (optional, for staff only)",
+        "zh": "给居民的说明（可不填；填了会发给居民）",
+        "en": "Note (optional; if given, the resident is told it)",
     },
     "web.item.resolve_button": {"zh": "办结", "en": "Resolve"},
     "web.item.teach": {"zh": "教机器人", "en": "Teach the bot"},
