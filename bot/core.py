@@ -19,6 +19,7 @@ from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from rapidfuzz import fuzz, process
@@ -926,48 +927,48 @@ class Station:
         flag: str | None = None,
     ) -> Reply:
         if flag is None and await c.tx.open_questions(c.user_id) >= MAX_OPEN_QUESTIONS:
-            phone = self._contact_phone()
-            contact = t("save_failed.contact", c.language, phone=phone) if phone else ""
+            contact = self._contact_line(c.language)
             return Reply(t("too_many_open", c.language, contact=contact).strip(), c.language)
-        item = await c.tx.save_item(
-            "question",
-            c.user_id,
-            text,
-            chat_id=_int_or_zero(c.sender.chat_id),
-            channel=c.sender.channel,
-            address=str(c.sender.chat_id),
-            candidates=candidates,
-            update_id=self._update_id(c),
-            flag=flag,
-        )
+        item = await self._save_item(c, "question", text, candidates=candidates, flag=flag)
         return Reply(t(message, c.language, ref=item.ref), c.language, saved=item)
 
     async def _save_wish(self, c: Context, text: str) -> Reply:
-        item = await c.tx.save_item(
-            "wish",
-            c.user_id,
-            text,
-            chat_id=_int_or_zero(c.sender.chat_id),
-            channel=c.sender.channel,
-            address=str(c.sender.chat_id),
-            update_id=self._update_id(c),
-        )
+        item = await self._save_item(c, "wish", text)
         await c.tx.record_event("wish", c.user_id)
         return Reply(t("wish.saved", c.language, ref=item.ref), c.language, saved=item)
 
     @staticmethod
-    def _update_id(c: Context) -> int | None:
-        """The Telegram update saved with an item (a second guard against saving it twice)."""
+    async def _save_item(c: Context, kind: str, text: str, **extra: Any) -> Item:
+        """Saves a question or wish where the resident wrote it (replies go back there), with
+        the Telegram update that brought it (a second guard against saving it twice)."""
         turn = c.turn
-        if turn is None or turn.row.channel != "telegram" or not turn.row.external_id.isdigit():
-            return None
-        return int(turn.row.external_id)
+        update_id = (
+            int(turn.row.external_id)
+            if turn is not None
+            and turn.row.channel == "telegram"
+            and turn.row.external_id.isdigit()
+            else None
+        )
+        return await c.tx.save_item(
+            kind,
+            c.user_id,
+            text,
+            chat_id=_int_or_zero(c.sender.chat_id),
+            channel=c.sender.channel,
+            address=str(c.sender.chat_id),
+            update_id=update_id,
+            **extra,
+        )
 
     def _save_failed(self, action: str, error: StorageError, language: str) -> Reply:
         log.error("could not %s: %s", action, error)
-        phone = self._contact_phone()
-        contact = t("save_failed.contact", language, phone=phone) if phone else ""
+        contact = self._contact_line(language)
         return Reply(t("save_failed", language, contact=contact).strip(), language)
+
+    def _contact_line(self, language: str) -> str:
+        """ "If it is urgent, call …" with the station's number, or nothing without one."""
+        phone = self._contact_phone()
+        return t("save_failed.contact", language, phone=phone) if phone else ""
 
     def _contact_phone(self) -> str | None:
         station = self.kb.station
