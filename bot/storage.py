@@ -1,7 +1,9 @@
-"""SQLite storage for residents, unanswered questions, wishes, staff replies and stats events.
+"""Storage for residents, unanswered questions, wishes, staff replies and stats events.
 
-One database file opened through aiosqlite; the schema is built and upgraded by the numbered
-migrations in MIGRATIONS, so an old database upgrades itself when the bot starts.
+By default one SQLite file opened through aiosqlite; with a postgresql:// URL, a PostgreSQL
+database shared by several worker processes (bot/pg.py translates the SQL). The schema is
+built and upgraded by the numbered migrations in MIGRATIONS on either, so an old database
+upgrades itself when the bot starts.
 """
 
 from __future__ import annotations
@@ -662,8 +664,9 @@ class Storage:
     only once its data is committed, and raises StorageError if it could not be.
     """
 
-    def __init__(self, db: aiosqlite.Connection, *, now: Clock) -> None:
-        self._db = db
+    def __init__(self, db: aiosqlite.Connection | None, *, now: Clock, pool: Any = None) -> None:
+        self._db = db  # SQLite: the one connection; None on PostgreSQL
+        self._pool = pool  # PostgreSQL: a psycopg_pool.AsyncConnectionPool
         self._now = now
         self._lock = asyncio.Lock()
         self._pending: list[_PendingWrite] = []  # writes waiting for the next group commit
@@ -677,14 +680,45 @@ class Storage:
 
     @classmethod
     def open(
-        cls, path: str | Path, *, now: Clock | None = None, busy_timeout: float = 5.0
+        cls,
+        path: str | Path,
+        *,
+        now: Clock | None = None,
+        busy_timeout: float = 5.0,
+        pool_size: int = 10,
     ) -> _Opening:
-        """Opens (creating if needed) the database at `path`, in WAL mode, fully migrated.
+        """Opens (creating if needed) the database at `path`, in WAL mode, fully migrated;
+        `path` may instead be a postgresql:// URL (a database several processes share).
 
         `now` is the clock for timestamps (tests inject one); `busy_timeout` is how many seconds
-        a write waits for another process (e.g. a staff CLI command) before failing.
+        a write waits for another process (e.g. a staff CLI command) before failing;
+        `pool_size` is how many connections to PostgreSQL this process keeps at most.
         """
-        return _Opening(lambda: cls._open(path, now or (lambda: datetime.now(UTC)), busy_timeout))
+        clock = now or (lambda: datetime.now(UTC))
+        if pg_url(path):
+            return _Opening(lambda: cls._open_pg(str(path), clock, busy_timeout, pool_size))
+        return _Opening(lambda: cls._open(path, clock, busy_timeout))
+
+    @classmethod
+    async def _open_pg(cls, url: str, now: Clock, busy_timeout: float, pool_size: int) -> Storage:
+        from bot import pg  # psycopg is needed only by a station on PostgreSQL
+
+        try:
+            pool = await pg.open_pool(url, busy_timeout=busy_timeout, size=pool_size)
+        except Exception as error:
+            raise StorageError(f"could not open database {pg.safe(url)}: {error}") from error
+        try:
+            async with pool.connection() as connection:
+                await pg.prepare(connection, lambda db: apply_migrations(db, at=_iso(now())))
+        except (sqlite3.Error, Exception) as error:
+            await pool.close()
+            raise StorageError(f"could not open database {pg.safe(url)}: {error}") from error
+        return cls(None, now=now, pool=pool)
+
+    @property
+    def backend(self) -> str:
+        """ "sqlite" or "postgresql"."""
+        return "postgresql" if self._pool is not None else "sqlite"
 
     @classmethod
     async def _open(cls, path: str | Path, now: Clock, busy_timeout: float) -> Storage:
@@ -719,7 +753,10 @@ class Storage:
         while self._flushes:
             await asyncio.gather(*self._flushes, return_exceptions=True)
         async with self._lock:
-            await self._db.close()
+            if self._pool is not None:
+                await self._pool.close()
+            else:
+                await self._db.close()
 
     async def __aenter__(self) -> Storage:
         return self
@@ -733,6 +770,13 @@ class Storage:
     @asynccontextmanager
     async def _using(self, action: str) -> AsyncIterator[aiosqlite.Connection]:
         """Gives one operation the connection; a database error becomes a StorageError."""
+        if self._pool is not None:  # PostgreSQL: a connection of the pool, no lock
+            async with self._pg_connection(action) as db:
+                try:
+                    yield db
+                except sqlite3.Error as error:
+                    raise StorageError(f"could not {action}: {error}") from error
+            return
         async with self._lock:
             try:
                 yield self._db
@@ -1016,9 +1060,25 @@ class Storage:
                 for listener in self._queue_listeners:
                     listener()
 
+    @asynccontextmanager
+    async def _pg_connection(self, action: str) -> AsyncIterator[Any]:
+        """A PostgreSQL connection of the pool, as storage's code uses an aiosqlite one."""
+        from bot import pg
+
+        try:
+            connection = await self._pool.getconn()
+        except Exception as error:  # pool timeout, server gone
+            raise StorageError(f"could not {action}: {error}") from error
+        try:
+            yield pg.Connection(connection)
+        finally:
+            await self._pool.putconn(connection)
+
     async def _run_batch(self, batch: list[_PendingWrite]) -> list[Any]:
         """Executes the batch in one transaction, in the connection's own thread in one hop
         (a statement at a time from the event loop costs a thread switch each)."""
+        if self._pool is not None:
+            return await self._run_batch_pg(batch)
         # aiosqlite runs functions queued with _execute in its thread, in order: this one
         # holds the connection for the whole batch
         return await self._db._execute(self._run_batch_here, batch)
@@ -1061,6 +1121,47 @@ class Storage:
                 db.run("ROLLBACK")
             return [_Failed(error)] * len(batch)
         return outcomes
+
+    async def _run_batch_pg(self, batch: list[_PendingWrite]) -> list[Any]:
+        """The same as _run_batch_here on a PostgreSQL connection of the pool, awaiting each
+        statement: one transaction, a savepoint per unit when there are several."""
+        try:
+            async with self._pg_connection("write") as db:
+                try:
+                    await db.execute("BEGIN")
+                except sqlite3.Error as error:
+                    return [_Failed(error)] * len(batch)
+                outcomes: list[Any] = []
+                alone = len(batch) == 1
+                for write in batch:
+                    if not alone:
+                        await db.execute("SAVEPOINT unit")
+                    try:
+                        outcomes.append(await write.work(db))
+                    except sqlite3.IntegrityError as error:
+                        await db.execute("ROLLBACK" if alone else "ROLLBACK TO unit")
+                        outcomes.append(_Failed(error))
+                    except sqlite3.Error as error:
+                        with suppress(sqlite3.Error):
+                            await db.execute("ROLLBACK")
+                        return [_Failed(error)] * len(batch)
+                    except Exception as error:
+                        await db.execute("ROLLBACK" if alone else "ROLLBACK TO unit")
+                        outcomes.append(_Failed(error))
+                    if alone:
+                        if isinstance(outcomes[0], _Failed):
+                            return outcomes
+                    else:
+                        await db.execute("RELEASE unit")
+                try:
+                    await db.execute("COMMIT")
+                except sqlite3.Error as error:
+                    with suppress(sqlite3.Error):
+                        await db.execute("ROLLBACK")
+                    return [_Failed(error)] * len(batch)
+                return outcomes
+        except StorageError as error:  # no connection to be had
+            return [_Failed(error)] * len(batch)
 
     async def get_item(self, ref: str) -> Item | None:
         """The item with this reference ("Q0012", "q12", "Q-0012"), or None."""
@@ -1219,7 +1320,7 @@ class Storage:
                 f"""SELECT created_at, first_reply FROM (
                     SELECT q.created_at, MIN(r.created_at) AS first_reply
                     FROM questions q JOIN staff_replies r ON r.question_id = q.id
-                    GROUP BY q.id) {_where(reply_conditions)}""",
+                    GROUP BY q.id) first_replies {_where(reply_conditions)}""",
                 reply_params,
             )
             feedback = await db.execute_fetchall(
@@ -1577,7 +1678,8 @@ class Storage:
             if patterns:  # a search counts to SEARCH_COUNT_CAP: it reads every row to count
                 counts.append(
                     (
-                        f"SELECT COUNT(*) FROM (SELECT 1 FROM {source} {_where(where)} LIMIT ?)",
+                        f"SELECT COUNT(*) FROM (SELECT 1 FROM {source} {_where(where)}"
+                        " LIMIT ?) found",
                         [*where_params, SEARCH_COUNT_CAP + 1],
                     )
                 )
@@ -1840,7 +1942,7 @@ class Tx:
             VALUES (?, ?, ?, ?, ?)
             ON CONFLICT (channel, external_id) DO UPDATE SET
                 last_seen = excluded.last_seen,
-                display_name = COALESCE(excluded.display_name, display_name)
+                display_name = COALESCE(excluded.display_name, residents.display_name)
             RETURNING {_RESIDENT_COLUMNS}""",
             (channel, str(external_id), display_name, self.now, self.now),
         )
@@ -1855,8 +1957,8 @@ class Tx:
             VALUES (?, ?, ?, ?, ?, CAST(? AS TEXT))
             ON CONFLICT (user_id) DO UPDATE SET
                 last_seen = excluded.last_seen,
-                language = COALESCE(excluded.language, language),
-                display_name = COALESCE(excluded.display_name, display_name)
+                language = COALESCE(excluded.language, residents.language),
+                display_name = COALESCE(excluded.display_name, residents.display_name)
             RETURNING {_RESIDENT_COLUMNS}""",
             (user_id, language, display_name, self.now, self.now, user_id),
         )
@@ -2175,6 +2277,11 @@ def _candidates(stored: str) -> list[tuple[str, float]]:
     if stored == "[]":
         return []
     return [(entry_id, score) for entry_id, score in json.loads(stored)]
+
+
+def pg_url(target: object) -> bool:
+    """True for a PostgreSQL URL (postgresql://… or postgres://…), False for a file path."""
+    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
 
 
 def _probe(path: str) -> None:
