@@ -31,7 +31,7 @@ OVERLAY_FILE = "staff-overlay.yaml"
 # section -> allowed keys; `timezone` is the one top-level key without a section
 SECTIONS: dict[str, tuple[str, ...]] = {
     "telegram": ("token", "base_url", "base_file_url", "webhook", "rate_limiter"),
-    "storage": ("path",),
+    "storage": ("path", "url"),
     "faq": ("path", "overlay"),
     "staff": ("user_ids", "chat_id", "language"),
     "matching": ("answer_threshold", "suggest_threshold", "coverage_strictness"),
@@ -109,6 +109,9 @@ class Config:
     base_url: str = "https://api.telegram.org/bot"
     base_file_url: str = "https://api.telegram.org/file/bot"
     storage_path: Path = Path("stationbot.db")
+    # postgresql://user:password@host/db: a database several worker processes share
+    # (docs/scale.md); None = the SQLite file at storage_path
+    storage_url: str | None = field(default=None, repr=False)
     faq_path: Path | None = None  # None = the bundled knowledge base
     overlay_path: Path | None = None  # None = staff-overlay.yaml next to the database
     staff_user_ids: frozenset[int] = frozenset()
@@ -131,6 +134,18 @@ class Config:
     def __post_init__(self) -> None:
         if self.overlay_path is None:
             self.overlay_path = self.storage_path.parent / OVERLAY_FILE
+
+    @property
+    def database(self) -> str | Path:
+        """What Storage.open takes: the PostgreSQL URL if one is set, else the SQLite file."""
+        return self.storage_url or self.storage_path
+
+    @property
+    def database_shown(self) -> str:
+        """The database for logs: the file, or the URL without its password."""
+        if not self.storage_url:
+            return str(self.storage_path)
+        return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", self.storage_url)
 
     @property
     def masked_token(self) -> str:
@@ -435,6 +450,21 @@ def _read(reader: _Reader) -> Config:
     values = _read_telegram(reader)
     storage = reader.section("storage")
     storage_path = reader.path(storage, "path", "storage.path") or reader.base / "stationbot.db"
+    storage_url = reader.get(storage, "url", "storage.url", "text")
+    if storage_url is not None:
+        storage_url = storage_url.strip()
+        if not storage_url.startswith(("postgresql://", "postgres://")):
+            raise reader.fail(
+                storage.key_line("url"),
+                "storage.url",
+                "expected a postgresql:// URL (leave it out for the SQLite file storage.path)",
+            )
+        if "path" in storage:
+            raise reader.fail(
+                storage.key_line("url"),
+                "storage.url",
+                "give storage.path (SQLite) or storage.url (PostgreSQL), not both",
+            )
     faq = reader.section("faq")
     faq_path = reader.path(faq, "path", "faq.path")
     overlay_path = reader.path(faq, "overlay", "faq.overlay")
@@ -452,6 +482,7 @@ def _read(reader: _Reader) -> Config:
     return Config(
         **values,
         storage_path=storage_path,
+        storage_url=storage_url,
         faq_path=faq_path,
         overlay_path=overlay_path,
         **_read_staff(reader),
@@ -524,7 +555,10 @@ def load_config(path: str | Path | None = None, *, require_token: bool = False) 
 
 
 def check_storage_path(config: Config) -> None:
-    """Raise ConfigError unless the database file can be created or written where configured."""
+    """Raise ConfigError unless the database file can be created or written where configured
+    (nothing to check here for a PostgreSQL URL: opening it says what is wrong)."""
+    if config.storage_url:
+        return
     path = config.storage_path
     folder = path.parent
     if not folder.is_dir():

@@ -202,7 +202,7 @@ async def serve(config: Config, station: Station, stop: asyncio.Event) -> None:
         log.info(
             "Station Helper: %d FAQ entries, database %s, %s",
             len(station.kb.entries),
-            config.storage_path,
+            config.database_shown,
             ", ".join(ways),
         )
         for part in runtime.parts:

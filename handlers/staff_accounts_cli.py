@@ -27,7 +27,7 @@ def run(args: argparse.Namespace, action: Callable[[Storage], Awaitable[int]]) -
         return fail(str(error), 2)
 
     async def with_storage() -> int:
-        async with Storage.open(config.storage_path) as storage:
+        async with Storage.open(config.database) as storage:
             return await action(storage)
 
     try:

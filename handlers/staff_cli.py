@@ -38,7 +38,7 @@ def run(args: argparse.Namespace, action: Action, *, reads_only: bool = False) -
         config = load_config(getattr(args, "config", None))
     except ConfigError as error:
         return fail(str(error), 2)
-    if reads_only and not config.storage_path.exists():
+    if reads_only and not config.storage_url and not config.storage_path.exists():
         return fail(
             f"no database at {config.storage_path} ({config.where('storage.path')}): "
             "give the bot's --config, or start the bot once",

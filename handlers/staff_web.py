@@ -1114,7 +1114,7 @@ def main(args: argparse.Namespace) -> int:
     async def serve() -> None:
         station = await Station.create(config)
         try:
-            async with Storage.open(config.storage_path) as reader:
+            async with Storage.open(config.database) as reader:
                 desk = StaffDesk(station)
                 app = web.Application(client_max_size=MAX_BODY)
                 register(app, lambda: desk, web_config=web_config, reader=reader)

@@ -3,10 +3,10 @@ questions and wishes older than that, once at start-up and then daily; open ones
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from conftest import committed_rows
 from fake_telegram import running_bot
 
 from bot.config import Config
@@ -15,7 +15,12 @@ from bot.storage import Storage
 from handlers.telegram import PURGE_INTERVAL_SECONDS, build_application
 
 
-async def seed(db_path: Path) -> None:
+def on(database: str | Path) -> dict[str, object]:
+    """Config fields that put the bot's storage in `database` (a file or a URL)."""
+    return {"storage_url": database} if isinstance(database, str) else {"storage_path": database}
+
+
+async def seed(db_path: str | Path) -> None:
     """Items last touched 100 days ago (one closed, one open, one done wish) and one closed
     yesterday."""
     long_ago = datetime.now(UTC) - timedelta(days=100)
@@ -31,19 +36,20 @@ async def seed(db_path: Path) -> None:
         await recent.set_status(item.ref, "resolved")
 
 
-def texts(db_path: Path) -> set[str]:
-    with sqlite3.connect(db_path) as db:
-        return {
-            row[0]
-            for table in ("questions", "wishes")
-            for row in db.execute(f"SELECT text FROM {table}")
-        }
+def texts(db_path: str | Path) -> set[str]:
+    return {
+        row[0]
+        for table in ("questions", "wishes")
+        for row in committed_rows(db_path, f"SELECT text FROM {table}")
+    }
 
 
-async def test_closed_items_older_than_the_setting_go_at_start_up(tmp_path: Path):
-    db_path = tmp_path / "station.db"
+async def test_closed_items_older_than_the_setting_go_at_start_up(
+    tmp_path: Path, database: str | Path
+):
+    db_path = database
     await seed(db_path)
-    async with running_bot(tmp_path, retention_days=30) as (fake, _):
+    async with running_bot(tmp_path, retention_days=30, **on(database)) as (fake, _):
         await fake.wait_for(
             lambda: "old and resolved" not in texts(db_path), timeout=10, what="the purge"
         )
@@ -63,8 +69,8 @@ async def test_the_purge_runs_daily_whatever_the_setting(tmp_path: Path):
             await station.close()
 
 
-async def test_handled_messages_and_sent_ones_go_after_a_week(tmp_path: Path):
-    db_path = tmp_path / "station.db"
+async def test_handled_messages_and_sent_ones_go_after_a_week(database: str | Path):
+    db_path = database
     long_ago = datetime.now(UTC) - timedelta(days=8)
     async with Storage.open(db_path, now=lambda: long_ago) as old:
         [row] = await old.receive([("telegram", "1", "telegram:7", "{}")])

@@ -37,8 +37,8 @@ class Recorder:
 
 
 @pytest.fixture
-async def storage(tmp_path: Path):
-    async with Storage.open(tmp_path / "outbox.db") as opened:
+async def storage(database: str | Path):
+    async with Storage.open(database) as opened:
         yield opened
 
 

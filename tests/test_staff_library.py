@@ -49,14 +49,15 @@ def faq_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def desk(tmp_path: Path, clock: Clock, faq_file: Path):
+async def desk(tmp_path: Path, clock: Clock, faq_file: Path, database: str | Path):
     config = Config(
         storage_path=tmp_path / "bot.db",
+        storage_url=database if isinstance(database, str) else None,
         faq_path=faq_file,
         overlay_path=tmp_path / "data" / "staff-overlay.yaml",
         staff_user_ids=frozenset({42}),
     )
-    async with Storage.open(config.storage_path, now=clock) as storage:
+    async with Storage.open(config.database, now=clock) as storage:
         yield StaffDesk(Station(config, load(faq_file), storage))
 
 
