@@ -38,6 +38,7 @@ COMMANDS = {
     "staff remove": "handlers.staff_accounts_cli:remove",
     "staff list": "handlers.staff_accounts_cli:list_accounts",
     "web": "handlers.staff_web:main",
+    "migrate": "handlers.migrate_cli:migrate",
 }
 
 
@@ -160,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     web = add("web", "serve the staff web console alone (replies wait for the bot)", config=True)
     web.add_argument("--port", type=int, help="port instead of web.port from the config")
+    moving = add("migrate", "move a station's data from its SQLite file to PostgreSQL")
+    moving.add_argument("--from", dest="source", required=True, metavar="sqlite:PATH")
+    moving.add_argument("--to", dest="target", required=True, metavar="postgresql://…")
     return parser
 
 
