@@ -5,11 +5,16 @@ received, then submits the new rows here. Rows of one resident are handled one a
 other; different residents' rows in parallel. The row being handled is in `current_turn`, so
 the core marks it handled in the same transaction as everything the message caused: after a
 crash, a row whose handling had not committed is handled again (Dispatcher.start).
+
+On PostgreSQL several worker processes share the inbox: a row is claimed with a lease before
+it is handled (Storage.claim_incoming), only once the resident's earlier rows are handled,
+and rows a killed worker held go to the others when its lease runs out (sweep).
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextvars
 import logging
 from collections import deque
@@ -22,6 +27,8 @@ log = logging.getLogger(__name__)
 
 CONCURRENT_RESIDENTS = 16  # rows handled at once (each resident's one at a time)
 RETRY_SECONDS = 5.0  # a row the database could not take is tried again this much later
+LEASE_SECONDS = 15.0  # how long a worker's claim holds without a heartbeat (shared database)
+LATER_SECONDS = 0.05  # a row behind another worker's row of the same resident: look again
 
 
 @dataclass
@@ -56,6 +63,7 @@ class Dispatcher:
         self._queues: dict[str, deque[InboxRow]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._waiters: dict[int, asyncio.Future[None]] = {}
+        self._known: set[int] = set()  # rows submitted and not yet handled (shared database)
 
     async def start(self) -> int:
         """Submits the rows a previous run stored but did not finish; returns how many."""
@@ -66,10 +74,18 @@ class Dispatcher:
         return len(rows)
 
     def submit(self, rows: Iterable[InboxRow]) -> None:
+        shared = self.storage.shared
         for row in rows:
+            if shared:  # a row can come twice: received here, and from a sweep
+                if row.id in self._known:
+                    continue
+                self._known.add(row.id)
             queue = self._queues.get(row.resident_key)
             if queue is not None:
-                queue.append(row)
+                if shared:  # a swept row may be older than the ones waiting
+                    bisect.insort(queue, row, key=lambda each: each.id)
+                else:
+                    queue.append(row)
                 continue
             self._queues[row.resident_key] = deque([row])
             task = asyncio.create_task(self._drain(row.resident_key))
@@ -93,16 +109,50 @@ class Dispatcher:
             task.cancel()
         await asyncio.gather(*set(self._tasks), return_exceptions=True)
 
+    async def sweep(self) -> int:
+        """Submits the rows no live worker holds (a killed worker's); returns how many."""
+        rows = await self.storage.orphaned_incoming(LEASE_SECONDS)
+        rows = [row for row in rows if row.channel in self.handlers]
+        fresh = [row for row in rows if row.id not in self._known]
+        self.submit(fresh)
+        if fresh:
+            log.info("inbox: taking over %d messages no worker holds", len(fresh))
+        return len(fresh)
+
     async def _drain(self, key: str) -> None:
         queue = self._queues[key]
         try:
             while queue:
                 row = queue[0]
+                verdict = "mine"
                 async with self._slots:
-                    await self._handle(row)
-                queue.popleft()
+                    if self.storage.shared:
+                        verdict = await self._claim(row)
+                    if verdict == "mine":
+                        await self._handle(row)
+                if verdict == "later":  # another worker has this resident's earlier row
+                    await asyncio.sleep(LATER_SECONDS)
+                    continue
+                queue.remove(row)
+                if row not in queue:  # (not put back to wait for the database)
+                    self._known.discard(row.id)
+                if verdict == "taken":
+                    self._resolve(row.id)
         finally:
             del self._queues[key]
+
+    async def _claim(self, row: InboxRow) -> str:
+        try:
+            return await self.storage.claim_incoming(row, LEASE_SECONDS)
+        except StorageError as error:
+            log.error("inbox: %s", error)
+            await asyncio.sleep(RETRY_SECONDS)
+            return "later"
+
+    def _resolve(self, row_id: int) -> None:
+        waiter = self._waiters.pop(row_id, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def _handle(self, row: InboxRow) -> None:
         turn = Turn(row)
@@ -123,6 +173,4 @@ class Dispatcher:
             await asyncio.sleep(RETRY_SECONDS)
             self._queues[row.resident_key].insert(1, row)
             return
-        waiter = self._waiters.pop(row.id, None)
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        self._resolve(row.id)

@@ -6,6 +6,11 @@ destination's limits (a staff group at 20 a minute slows only itself), retries w
 could not take yet, merges staff notices waiting behind a limit into one digest, and marks
 each row sent. After a crash, rows not marked sent are sent again: at most the rows that were
 in flight at that moment (MAX_IN_FLIGHT) can reach someone twice.
+
+On PostgreSQL several worker processes share the outbox: each sends the rows it claimed with
+a lease (Storage.claim_messages: a destination's rows stay with one worker while any is
+held), and takes 1/N of each channel-wide limit (Telegram's 30 a second) while N workers
+are alive (`workers`, from the heartbeats).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ IDLE_POLL_SECONDS = 5.0  # look at the outbox at least this often (rows queued b
 MAX_ATTEMPTS = 8  # an unexpected failure is retried this often, backing off, then given up
 FIRST_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 300.0
+LEASE_SECONDS = 15.0  # a claimed row stays this worker's this long without a heartbeat
 
 
 @dataclass(frozen=True)
@@ -225,6 +231,8 @@ class Courier:
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._idle = asyncio.Event()
+        self._known: set[int] = set()  # claimed rows read so far (shared database)
+        self.workers = 1  # workers sharing channel-wide limits (from the heartbeats)
         storage.on_queued(self.wake)
 
     def wake(self) -> None:
@@ -268,7 +276,14 @@ class Courier:
     async def _read_new(self) -> None:
         """Adds the rows queued since the last read (by this process or another)."""
         while True:
-            rows = await self.storage.due_messages(after=self._read_up_to)
+            if self.storage.shared:  # the rows this worker claims, wherever they were queued
+                claimed = await self.storage.claim_messages(LEASE_SECONDS)
+                rows = [row for row in claimed if row.id not in self._known]
+                self._known.update(row.id for row in rows)
+                if len(self._known) > 100_000:  # sent long ago: never claimed again
+                    self._known = {row.id for q in self._waiting.values() for row, _ in q}
+            else:
+                rows = await self.storage.due_messages(after=self._read_up_to)
             now_utc = datetime.now(UTC)
             for row in rows:
                 self._read_up_to = max(self._read_up_to, row.id)
@@ -299,7 +314,7 @@ class Courier:
             transport = self.transports.get(row.channel)
             if transport is None:  # another process serves that channel
                 continue
-            limits = transport.limits(message)
+            limits = self._limits(transport, message)
             wait = max(
                 self.windows.wait(limits),
                 self.windows.paused(destination),
@@ -320,6 +335,18 @@ class Courier:
         if self._in_flight:
             next_pause = _sooner(next_pause, IDLE_POLL_SECONDS)
         return next_pause
+
+    def _limits(self, transport: Transport, message: Outgoing) -> Sequence[Limit]:
+        """The transport's limits, channel-wide ones divided among the live workers."""
+        limits = transport.limits(message)
+        if self.workers <= 1:
+            return limits
+        return [
+            Limit(limit.key, max(1, limit.count // self.workers), limit.seconds)
+            if limit.key == transport.channel
+            else limit
+            for limit in limits
+        ]
 
     def _batch(
         self, waiting: list[tuple[OutboxRow, Outgoing]], limits: Sequence[Limit]

@@ -13,6 +13,8 @@ import contextvars
 import json
 import os
 import re
+import secrets
+import socket
 import sqlite3
 import statistics
 import unicodedata
@@ -46,6 +48,7 @@ _REF_NOISE = re.compile(r"[\s\-_#.:：]+")
 _REF_SHAPE = re.compile(r"([QW])0*(\d{1,12})")
 # Telegram redelivers an update for a day at most; a week of handled ids is plenty
 HANDLED_KEPT_DAYS = 7  # handled incoming and sent outgoing messages, whatever the retention
+_OUTBOX_CLAIMS = 0x57A7_0B0C  # advisory lock: one worker at a time claims outgoing rows
 _IN_CHUNK = 500  # ids per "IN (...)" query; well under SQLite's variable limit
 # the best stored candidate's score of a question (the console filters by what the bot did)
 _TOP_SCORE = "COALESCE(json_extract(candidates, '$[0][1]'), 0)"
@@ -412,6 +415,17 @@ async def m006_channel_choices(db: aiosqlite.Connection) -> None:
     )
 
 
+async def m009_worker_leases(db: aiosqlite.Connection) -> None:
+    """Several worker processes on one PostgreSQL database: which worker holds an incoming or
+    outgoing message, until when (a lease: a killed worker's rows go to the others once it
+    runs out), and each worker's last heartbeat (how many share Telegram's global limit)."""
+    for table in ("inbox", "outbox"):
+        await db.execute(f"ALTER TABLE {table} ADD COLUMN claimed_by TEXT")
+        await db.execute(f"ALTER TABLE {table} ADD COLUMN claimed_until TEXT")
+    await db.execute("CREATE INDEX inbox_resident ON inbox(resident_key, status, id)")
+    await db.execute("CREATE TABLE workers (name TEXT PRIMARY KEY, seen_at TEXT NOT NULL)")
+
+
 Migration = Callable[[aiosqlite.Connection], Awaitable[None]]
 MIGRATIONS: list[Migration] = [
     m001_create_tables,
@@ -420,6 +434,7 @@ MIGRATIONS: list[Migration] = [
     m004_channels_inbox_outbox,
     m005_web_console,
     m006_channel_choices,
+    m009_worker_leases,  # numbered after m007 and m008 of the other branches
 ]
 
 
@@ -668,6 +683,8 @@ class Storage:
         self._db = db  # SQLite: the one connection; None on PostgreSQL
         self._pool = pool  # PostgreSQL: a psycopg_pool.AsyncConnectionPool
         self._now = now
+        # who this process is among the workers sharing a PostgreSQL database
+        self.worker = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._lock = asyncio.Lock()
         self._pending: list[_PendingWrite] = []  # writes waiting for the next group commit
         self._flushes: set[asyncio.Task[None]] = set()
@@ -894,6 +911,115 @@ class Storage:
         async with self._using("count the outbox") as db:
             rows = await db.execute_fetchall("SELECT status, COUNT(*) FROM outbox GROUP BY status")
         return dict(rows)
+
+    # --- several workers on one PostgreSQL database (docs/scale.md) -----------------------------
+
+    @property
+    def shared(self) -> bool:
+        """True when other worker processes may use the same database (PostgreSQL): incoming
+        and outgoing rows are then claimed with a lease before they are handled or sent."""
+        return self._pool is not None
+
+    async def heartbeat(self, lease_seconds: float) -> int:
+        """This worker is alive: renews its leases, forgets workers silent for long; returns
+        how many workers are alive (heard from within the lease), itself included."""
+        now = self._now()
+        until = _iso(now + timedelta(seconds=lease_seconds))
+        alive_since = _iso(now - timedelta(seconds=lease_seconds))
+        async with self._transaction("record the heartbeat") as db:
+            await db.execute(
+                "INSERT INTO workers (name, seen_at) VALUES (?, ?) ON CONFLICT (name)"
+                " DO UPDATE SET seen_at = excluded.seen_at",
+                (self.worker, _iso(now)),
+            )
+            await db.execute(
+                "DELETE FROM workers WHERE seen_at < ?",
+                (_iso(now - timedelta(seconds=lease_seconds * 10)),),
+            )
+            for table in ("inbox", "outbox"):
+                await db.execute(
+                    f"UPDATE {table} SET claimed_until = ? WHERE claimed_by = ?"
+                    " AND status = 'pending'",
+                    (until, self.worker),
+                )
+            rows = await db.execute_fetchall(
+                "SELECT COUNT(*) FROM workers WHERE seen_at >= ?", (alive_since,)
+            )
+        return max(1, rows[0][0])
+
+    async def leave(self) -> None:
+        """This worker stops: its unfinished rows go to the others at once."""
+        async with self._transaction("hand the leases back") as db:
+            for table in ("inbox", "outbox"):
+                await db.execute(
+                    f"UPDATE {table} SET claimed_by = NULL, claimed_until = NULL"
+                    " WHERE claimed_by = ? AND status = 'pending'",
+                    (self.worker,),
+                )
+            await db.execute("DELETE FROM workers WHERE name = ?", (self.worker,))
+
+    async def claim_messages(self, lease_seconds: float, limit: int = 1000) -> list[OutboxRow]:
+        """Outgoing messages for this worker to send, oldest first: the pending ones nobody
+        holds (or whose holder's lease ran out), except where an earlier message to the same
+        destination is held by another worker (order per destination). Claims are taken one
+        worker at a time (a transaction-scoped advisory lock), so two never split a
+        destination between them."""
+        now = self._stamp()
+        until = _iso(self._now() + timedelta(seconds=lease_seconds))
+        async with self._transaction("claim outgoing messages") as db:
+            await db.execute("SELECT pg_advisory_xact_lock(?)", (_OUTBOX_CLAIMS,))
+            rows = await db.execute_fetchall(
+                "UPDATE outbox SET claimed_by = ?, claimed_until = ? WHERE id IN ("
+                " SELECT o.id FROM outbox o WHERE o.status = 'pending'"
+                " AND (o.claimed_by IS NULL OR o.claimed_until < ?)"
+                " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.status = 'pending'"
+                " AND p.channel = o.channel AND p.address = o.address AND p.id < o.id"
+                " AND p.claimed_by <> ? AND p.claimed_until >= ?)"
+                " ORDER BY o.id LIMIT ?)"
+                " RETURNING id, channel, address, kind, payload, attempts, not_before",
+                (self.worker, until, now, self.worker, now, limit),
+            )
+        return sorted((OutboxRow(*row) for row in rows), key=lambda row: row.id)
+
+    async def claim_incoming(self, row: InboxRow, lease_seconds: float) -> str:
+        """Whether this worker may handle `row` now: "mine" (claimed), "later" (an earlier
+        message of the same resident is not handled yet: order per resident) or "taken"
+        (handled already, or held by another live worker)."""
+        now = self._stamp()
+        until = _iso(self._now() + timedelta(seconds=lease_seconds))
+        async with self._transaction("claim an incoming message") as db:
+            await db.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (row.resident_key,))
+            found = await db.execute_fetchall(
+                "SELECT id, claimed_by, claimed_until FROM inbox WHERE resident_key = ?"
+                " AND status = 'pending' AND id <= ? ORDER BY id",
+                (row.resident_key, row.id),
+            )
+            if not found or found[-1][0] != row.id:
+                return "taken"
+            _, holder, held_until = found[-1]
+            if holder not in (None, self.worker) and held_until >= now:
+                return "taken"
+            if len(found) > 1:
+                return "later"
+            await db.execute(
+                "UPDATE inbox SET claimed_by = ?, claimed_until = ? WHERE id = ?",
+                (self.worker, until, row.id),
+            )
+        return "mine"
+
+    async def orphaned_incoming(self, lease_seconds: float) -> list[InboxRow]:
+        """Pending incoming messages no live worker holds: their worker died (lease run out),
+        or none claimed them within a lease of their arrival."""
+        now = self._stamp()
+        stale = _iso(self._now() - timedelta(seconds=lease_seconds))
+        async with self._using("read the inbox") as db:
+            rows = await db.execute_fetchall(
+                "SELECT id, channel, external_id, resident_key, payload FROM inbox"
+                " WHERE status = 'pending' AND ((claimed_by IS NULL AND received_at < ?)"
+                " OR claimed_until < ?) ORDER BY id LIMIT 1000",
+                (stale, now),
+            )
+        return [InboxRow(*row) for row in rows]
 
     # --- numbered choices (channels without buttons) ------------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import secrets
@@ -23,7 +24,7 @@ from aiohttp import web
 
 from bot.config import Config, ConfigError, WebConfig, check_storage_path, load_config
 from bot.core import Station, startup_error_line
-from bot.inbox import Dispatcher, Handle
+from bot.inbox import LEASE_SECONDS, Dispatcher, Handle
 from bot.messages import t
 from bot.outbox import Courier, Transport
 from bot.storage import StorageError
@@ -69,6 +70,7 @@ class Runtime:
         self._runners: list[web.AppRunner] = []
         self._courier_task: asyncio.Task[None] | None = None
         self._retention_task: asyncio.Task[None] | None = None
+        self._membership_task: asyncio.Task[None] | None = None
 
     @property
     def addresses(self) -> list[Any]:
@@ -105,6 +107,9 @@ class Runtime:
         for part in parts:
             self.parts.append(part)  # stopped too if its start fails half way
             await part.start()
+        if self.station.storage.shared:  # one of several workers on PostgreSQL
+            await self._heartbeat()
+            self._membership_task = asyncio.create_task(self._keep_membership())
         await self.dispatcher.start()
         self._courier_task = asyncio.create_task(self.courier.run())
         apps = [(self.web, host, port) for host, port in self.sites] + self._apps
@@ -116,6 +121,24 @@ class Runtime:
                 self._runners.append(runner)
                 await runner.setup()
             await web.TCPSite(runner, host, port).start()
+
+    async def _heartbeat(self) -> None:
+        """Tells the other workers this one is alive; learns how many share the limits."""
+        workers = await self.station.storage.heartbeat(LEASE_SECONDS)
+        if workers != self.courier.workers:
+            log.info("workers: %d alive", workers)
+        self.courier.workers = workers
+
+    async def _keep_membership(self) -> None:
+        """Heartbeats (renewing this worker's leases) and takes over what dead workers held."""
+        while True:
+            await asyncio.sleep(LEASE_SECONDS / 3)
+            try:
+                await self._heartbeat()
+                await self.dispatcher.sweep()
+            except StorageError as error:
+                log.error("workers: %s", error)
+            self.courier.wake()  # rows a dead worker held become claimable
 
     async def stop(self) -> None:
         """Takes nothing new, finishes what was taken, delivers what it can for a moment (the
@@ -132,6 +155,11 @@ class Runtime:
             await self.courier.stop()
             self._courier_task.cancel()
             await asyncio.gather(self._courier_task, return_exceptions=True)
+        if self._membership_task is not None:
+            self._membership_task.cancel()
+            await asyncio.gather(self._membership_task, return_exceptions=True)
+            with contextlib.suppress(StorageError):
+                await self.station.storage.leave()
         for part in reversed(self.parts):
             await part.stop()
 

@@ -1,0 +1,155 @@
+"""Several workers on one PostgreSQL database: each incoming message handled once and in
+order per resident, each outgoing one claimed by one worker (in order per destination), and
+a killed worker's rows taken over by the others once its lease runs out."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.inbox import LEASE_SECONDS, Dispatcher, current_turn
+from bot.storage import InboxRow, Storage
+
+START = datetime(2026, 11, 30, 9, 0, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.at = START
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+@pytest.fixture
+async def two_workers(pg_database: str):
+    clock = Clock()
+    async with (
+        Storage.open(pg_database, now=clock) as first,
+        Storage.open(pg_database, now=clock) as second,
+    ):
+        assert first.shared and second.shared and first.worker != second.worker
+        yield first, second, clock
+
+
+async def queue(storage: Storage, address: str, text: str) -> int:
+    return await storage.queue("telegram", address, "message", f'{{"text": "{text}"}}')
+
+
+async def test_an_outgoing_message_is_claimed_by_one_worker(two_workers) -> None:
+    first, second, _ = two_workers
+    for n in range(3):
+        await queue(first, "7", f"x{n}")
+    claimed = await first.claim_messages(LEASE_SECONDS)
+    assert [row.payload for row in claimed] == [
+        '{"text": "x0"}',
+        '{"text": "x1"}',
+        '{"text": "x2"}',
+    ]
+    assert await second.claim_messages(LEASE_SECONDS) == []
+    assert await first.claim_messages(LEASE_SECONDS) == [], "a claimed row is given once"
+
+
+async def test_a_destination_stays_with_the_worker_holding_its_earlier_messages(
+    two_workers,
+) -> None:
+    first, second, _ = two_workers
+    await queue(first, "7", "first to 7")
+    [held] = await first.claim_messages(LEASE_SECONDS)
+    await queue(second, "7", "second to 7")
+    await queue(second, "8", "to 8")
+
+    taken = await second.claim_messages(LEASE_SECONDS)
+
+    assert [row.address for row in taken] == ["8"], "7's next message waits behind the first"
+    await first.mark_sent([held.id])
+    assert [row.address for row in await second.claim_messages(LEASE_SECONDS)] == ["7"]
+
+
+async def test_a_dead_workers_messages_go_to_the_others_when_its_lease_runs_out(
+    two_workers,
+) -> None:
+    first, second, clock = two_workers
+    await queue(first, "7", "a")
+    await queue(first, "8", "b")
+    assert len(await first.claim_messages(LEASE_SECONDS)) == 2
+    assert await second.heartbeat(LEASE_SECONDS) == 1  # the first never beat: not counted
+    await first.heartbeat(LEASE_SECONDS)
+    assert await second.heartbeat(LEASE_SECONDS) == 2
+
+    clock.at += timedelta(seconds=LEASE_SECONDS / 2)
+    assert await second.claim_messages(LEASE_SECONDS) == []
+    clock.at += timedelta(seconds=LEASE_SECONDS)  # the first was killed: no heartbeat
+    assert sorted(row.address for row in await second.claim_messages(LEASE_SECONDS)) == [
+        "7",
+        "8",
+    ]
+    assert await second.heartbeat(LEASE_SECONDS) == 1
+
+
+async def test_heartbeats_keep_the_leases(two_workers) -> None:
+    first, second, clock = two_workers
+    await queue(first, "7", "a")
+    await first.claim_messages(LEASE_SECONDS)
+    for _ in range(4):
+        clock.at += timedelta(seconds=LEASE_SECONDS / 2)
+        await first.heartbeat(LEASE_SECONDS)
+        assert await second.claim_messages(LEASE_SECONDS) == []
+    await first.leave()  # a clean stop hands its rows back at once
+    assert len(await second.claim_messages(LEASE_SECONDS)) == 1
+
+
+async def test_incoming_messages_are_claimed_in_order_per_resident(two_workers) -> None:
+    first, second, clock = two_workers
+    r1, r2 = await first.receive(
+        [("telegram", "1", "telegram:7", "{}"), ("telegram", "2", "telegram:7", "{}")]
+    )
+    assert await second.claim_incoming(r2, LEASE_SECONDS) == "later"
+    assert await first.claim_incoming(r1, LEASE_SECONDS) == "mine"
+    assert await second.claim_incoming(r1, LEASE_SECONDS) == "taken"
+    await first.finish(r1.id)
+    assert await second.claim_incoming(r2, LEASE_SECONDS) == "mine"
+    assert await first.claim_incoming(r1, LEASE_SECONDS) == "taken", "handled already"
+
+    [r3] = await first.receive([("telegram", "3", "telegram:8", "{}")])
+    assert await first.claim_incoming(r3, LEASE_SECONDS) == "mine"
+    assert await second.orphaned_incoming(LEASE_SECONDS) == []
+    clock.at += timedelta(seconds=LEASE_SECONDS * 2)  # the first was killed
+    assert [row.id for row in await second.orphaned_incoming(LEASE_SECONDS)] == [r2.id, r3.id]
+
+
+async def test_two_dispatchers_handle_each_message_once_in_order_per_resident(
+    two_workers,
+) -> None:
+    first, second, _ = two_workers
+    handled: list[tuple[str, str, int]] = []
+
+    def handler(name: str, storage: Storage):
+        async def handle(row: InboxRow) -> None:
+            handled.append((name, row.resident_key, row.id))
+            await asyncio.sleep(0.001)
+            turn = current_turn.get()
+            await storage.transact("handle", lambda tx: tx.finish(row.id))
+            turn.finished = True
+
+        return handle
+
+    dispatchers = [
+        Dispatcher(first, {"telegram": handler("first", first)}),
+        Dispatcher(second, {"telegram": handler("second", second)}),
+    ]
+    rows = [("telegram", str(n), f"telegram:{n % 5}", "{}") for n in range(60)]
+    for start in range(0, 60, 6):  # a proxy spreads the updates over both workers
+        fresh = await first.receive(rows[start : start + 6])
+        dispatchers[0].submit(fresh[::2])
+        dispatchers[1].submit(fresh[1::2])
+    await asyncio.gather(*(d.join() for d in dispatchers))
+
+    assert sorted(row_id for _, _, row_id in handled) == list(range(1, 61)), "each once"
+    for resident in {key for _, key, _ in handled}:
+        ids = [row_id for _, key, row_id in handled if key == resident]
+        assert ids == sorted(ids), f"{resident} in order"
+    assert {name for name, _, _ in handled} == {"first", "second"}
+    assert await first.unhandled() == []
