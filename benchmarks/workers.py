@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import random
 import secrets
@@ -239,6 +240,7 @@ async def run(
         "lost": lost,
         "duplicated": extra,
         "killed": killed,
+        "refused": sum(1 for c in fake.calls if c.method == "sendMessage" and not c.ok),
     }
 
 
@@ -258,7 +260,7 @@ def show(name: str, figures: dict[str, float]) -> None:
         f"{name:<34} {figures['replies']:>5}/{figures['messages']:<5} replies"
         f"  {figures['per_second']:6.1f}/s  p50 {figures['p50_ms']:7.0f} ms"
         f"  p99 {figures['p99_ms']:7.0f} ms  lost {figures['lost']}"
-        f"  duplicated {figures['duplicated']}"
+        f"  duplicated {figures['duplicated']}  429s {figures['refused']}"
     )
 
 
@@ -310,6 +312,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    logging.getLogger("tornado.access").setLevel(logging.ERROR)  # 429s are counted instead
     return asyncio.run(main_async(args))
 
 

@@ -9,8 +9,8 @@ in flight at that moment (MAX_IN_FLIGHT) can reach someone twice.
 
 On PostgreSQL several worker processes share the outbox: each sends the rows it claimed with
 a lease (Storage.claim_messages: a destination's rows stay with one worker while any is
-held), and takes 1/N of each channel-wide limit (Telegram's 30 a second) while N workers
-are alive (`workers`, from the heartbeats).
+held), and takes a share of each channel-wide limit (Telegram's 30 a second): its part of
+all live workers' backlogs, published with each heartbeat (`share`, set by the runtime).
 """
 
 from __future__ import annotations
@@ -232,7 +232,7 @@ class Courier:
         self._stopping = False
         self._idle = asyncio.Event()
         self._known: set[int] = set()  # claimed rows read so far (shared database)
-        self.workers = 1  # workers sharing channel-wide limits (from the heartbeats)
+        self.share = 1.0  # this worker's part of channel-wide limits (shared database)
         storage.on_queued(self.wake)
 
     def wake(self) -> None:
@@ -336,13 +336,18 @@ class Courier:
             next_pause = _sooner(next_pause, IDLE_POLL_SECONDS)
         return next_pause
 
+    @property
+    def backlog(self) -> int:
+        """Messages read and not yet sent."""
+        return sum(len(waiting) for waiting in self._waiting.values())
+
     def _limits(self, transport: Transport, message: Outgoing) -> Sequence[Limit]:
         """The transport's limits, channel-wide ones divided among the live workers."""
         limits = transport.limits(message)
-        if self.workers <= 1:
+        if self.share >= 1.0:
             return limits
         return [
-            Limit(limit.key, max(1, limit.count // self.workers), limit.seconds)
+            Limit(limit.key, max(1, int(limit.count * self.share)), limit.seconds)
             if limit.key == transport.channel
             else limit
             for limit in limits

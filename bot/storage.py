@@ -418,12 +418,18 @@ async def m006_channel_choices(db: aiosqlite.Connection) -> None:
 async def m009_worker_leases(db: aiosqlite.Connection) -> None:
     """Several worker processes on one PostgreSQL database: which worker holds an incoming or
     outgoing message, until when (a lease: a killed worker's rows go to the others once it
-    runs out), and each worker's last heartbeat (how many share Telegram's global limit)."""
+    runs out), and each worker's last heartbeat with its backlog (how Telegram's global
+    limit is shared)."""
     for table in ("inbox", "outbox"):
         await db.execute(f"ALTER TABLE {table} ADD COLUMN claimed_by TEXT")
         await db.execute(f"ALTER TABLE {table} ADD COLUMN claimed_until TEXT")
     await db.execute("CREATE INDEX inbox_resident ON inbox(resident_key, status, id)")
-    await db.execute("CREATE TABLE workers (name TEXT PRIMARY KEY, seen_at TEXT NOT NULL)")
+    await db.execute(
+        """CREATE TABLE workers (
+            name TEXT PRIMARY KEY,
+            seen_at TEXT NOT NULL,
+            backlog INTEGER NOT NULL DEFAULT 0)"""
+    )
 
 
 Migration = Callable[[aiosqlite.Connection], Awaitable[None]]
@@ -920,17 +926,19 @@ class Storage:
         and outgoing rows are then claimed with a lease before they are handled or sent."""
         return self._pool is not None
 
-    async def heartbeat(self, lease_seconds: float) -> int:
-        """This worker is alive: renews its leases, forgets workers silent for long; returns
-        how many workers are alive (heard from within the lease), itself included."""
+    async def heartbeat(self, lease_seconds: float, backlog: int = 0) -> list[int]:
+        """This worker is alive with `backlog` messages waiting to be sent: renews its leases,
+        forgets workers silent for long; returns the backlogs of the live workers (heard from
+        within the lease), this one's first."""
         now = self._now()
         until = _iso(now + timedelta(seconds=lease_seconds))
         alive_since = _iso(now - timedelta(seconds=lease_seconds))
         async with self._transaction("record the heartbeat") as db:
             await db.execute(
-                "INSERT INTO workers (name, seen_at) VALUES (?, ?) ON CONFLICT (name)"
-                " DO UPDATE SET seen_at = excluded.seen_at",
-                (self.worker, _iso(now)),
+                "INSERT INTO workers (name, seen_at, backlog) VALUES (?, ?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET seen_at = excluded.seen_at,"
+                " backlog = excluded.backlog",
+                (self.worker, _iso(now), backlog),
             )
             await db.execute(
                 "DELETE FROM workers WHERE seen_at < ?",
@@ -942,10 +950,11 @@ class Storage:
                     " AND status = 'pending'",
                     (until, self.worker),
                 )
-            rows = await db.execute_fetchall(
-                "SELECT COUNT(*) FROM workers WHERE seen_at >= ?", (alive_since,)
+            others = await db.execute_fetchall(
+                "SELECT backlog FROM workers WHERE seen_at >= ? AND name <> ?",
+                (alive_since, self.worker),
             )
-        return max(1, rows[0][0])
+        return [backlog, *(row[0] for row in others)]
 
     async def leave(self) -> None:
         """This worker stops: its unfinished rows go to the others at once."""

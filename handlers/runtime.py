@@ -32,6 +32,8 @@ from faq.loader import FaqError
 
 log = logging.getLogger(__name__)
 
+HEARTBEAT_SECONDS = 1.0  # shared database: how often a worker says it is alive (and its backlog)
+
 MAX_WEB_BODY = 1 << 20  # Telegram updates and WeChat messages are far smaller
 # Retention: closed items older than retention.closed_items_days go once a day (and at start);
 # handled inbox rows and delivered outbox rows after a week always.
@@ -71,6 +73,7 @@ class Runtime:
         self._courier_task: asyncio.Task[None] | None = None
         self._retention_task: asyncio.Task[None] | None = None
         self._membership_task: asyncio.Task[None] | None = None
+        self._workers = 1  # live workers on a shared database, as last heard
 
     @property
     def addresses(self) -> list[Any]:
@@ -123,22 +126,33 @@ class Runtime:
             await web.TCPSite(runner, host, port).start()
 
     async def _heartbeat(self) -> None:
-        """Tells the other workers this one is alive; learns how many share the limits."""
-        workers = await self.station.storage.heartbeat(LEASE_SECONDS)
-        if workers != self.courier.workers:
+        """Tells the other workers this one is alive and how much it has to send; takes its
+        share of channel-wide limits: its part of all backlogs (an equal part when none has
+        any), at least a tenth of an equal part so a new backlog starts moving at once."""
+        mine, *others = await self.station.storage.heartbeat(LEASE_SECONDS, self.courier.backlog)
+        workers = 1 + len(others)
+        if workers != self._workers:
             log.info("workers: %d alive", workers)
-        self.courier.workers = workers
+            self._workers = workers
+        total = mine + sum(others)
+        equal = 1 / workers
+        share = mine / total if total else equal
+        self.courier.share = min(1.0, max(share, equal / 10))
 
     async def _keep_membership(self) -> None:
-        """Heartbeats (renewing this worker's leases) and takes over what dead workers held."""
+        """Heartbeats (renewing this worker's leases, sharing the limits) every second, and
+        takes over what dead workers held."""
+        beats = 0
         while True:
-            await asyncio.sleep(LEASE_SECONDS / 3)
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            beats += 1
             try:
                 await self._heartbeat()
-                await self.dispatcher.sweep()
+                if beats % 5 == 0:
+                    await self.dispatcher.sweep()
+                    self.courier.wake()  # rows a dead worker held become claimable
             except StorageError as error:
                 log.error("workers: %s", error)
-            self.courier.wake()  # rows a dead worker held become claimable
 
     async def stop(self) -> None:
         """Takes nothing new, finishes what was taken, delivers what it can for a moment (the

@@ -75,9 +75,9 @@ async def test_a_dead_workers_messages_go_to_the_others_when_its_lease_runs_out(
     await queue(first, "7", "a")
     await queue(first, "8", "b")
     assert len(await first.claim_messages(LEASE_SECONDS)) == 2
-    assert await second.heartbeat(LEASE_SECONDS) == 1  # the first never beat: not counted
-    await first.heartbeat(LEASE_SECONDS)
-    assert await second.heartbeat(LEASE_SECONDS) == 2
+    assert await second.heartbeat(LEASE_SECONDS) == [0]  # the first never beat: not counted
+    await first.heartbeat(LEASE_SECONDS, backlog=2)
+    assert await second.heartbeat(LEASE_SECONDS) == [0, 2]
 
     clock.at += timedelta(seconds=LEASE_SECONDS / 2)
     assert await second.claim_messages(LEASE_SECONDS) == []
@@ -86,7 +86,7 @@ async def test_a_dead_workers_messages_go_to_the_others_when_its_lease_runs_out(
         "7",
         "8",
     ]
-    assert await second.heartbeat(LEASE_SECONDS) == 1
+    assert await second.heartbeat(LEASE_SECONDS, backlog=2) == [2]
 
 
 async def test_heartbeats_keep_the_leases(two_workers) -> None:
