@@ -137,7 +137,9 @@ class Runtime:
         total = mine + sum(others)
         equal = 1 / workers
         share = mine / total if total else equal
-        self.courier.share = min(1.0, max(share, equal / 10))
+        # 5 % headroom: each worker sees the others' backlogs a heartbeat late
+        margin = 0.95 if workers > 1 else 1.0
+        self.courier.share = min(1.0, max(share, equal / 10)) * margin
 
     async def _keep_membership(self) -> None:
         """Heartbeats (renewing this worker's leases, sharing the limits) every second, and
