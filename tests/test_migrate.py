@@ -75,7 +75,7 @@ def test_every_row_of_every_table_moves_to_postgresql(
         kept = committed_rows(source, f"SELECT * FROM {table} {order}")
         moved = committed_rows(pg_database, f"SELECT * FROM {table} {order}")
         assert moved == kept, table
-        assert kept, f"the test fills {table}"
+        assert kept or table == "workers", f"the test fills {table}"  # (workers: PostgreSQL's)
 
     async def numbering_goes_on() -> tuple[str, int]:
         async with Storage.open(pg_database) as storage:
