@@ -219,6 +219,10 @@ async def run(
     for bot, code in zip([b for b in bots if not (killed and b is bots[-1])], codes, strict=False):
         if code != 0:
             print(bot.log[-3000:], file=sys.stderr)
+    errors = [line for bot in bots for line in bot.log.splitlines() if " ERROR " in line]
+    if args.verbose:
+        for line in errors[:20]:
+            print("  ", line[:200], file=sys.stderr)
     latencies, lost, extra = [], 0, 0
     for user_id, times in posted.items():
         arrived = fake.arrivals.get(user_id, [])
@@ -241,6 +245,7 @@ async def run(
         "duplicated": extra,
         "killed": killed,
         "refused": sum(1 for c in fake.calls if c.method == "sendMessage" and not c.ok),
+        "errors": len(errors),
     }
 
 
@@ -261,6 +266,7 @@ def show(name: str, figures: dict[str, float]) -> None:
         f"  {figures['per_second']:6.1f}/s  p50 {figures['p50_ms']:7.0f} ms"
         f"  p99 {figures['p99_ms']:7.0f} ms  lost {figures['lost']}"
         f"  duplicated {figures['duplicated']}  429s {figures['refused']}"
+        f"  logged errors {figures['errors']}"
     )
 
 
@@ -310,6 +316,7 @@ def main() -> int:
     parser.add_argument("--kill", action="store_true", help="kill -9 one worker at 40 %%")
     parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--verbose", action="store_true", help="print the workers' errors")
     args = parser.parse_args()
     signal.signal(signal.SIGINT, signal.default_int_handler)
     logging.getLogger("tornado.access").setLevel(logging.ERROR)  # 429s are counted instead

@@ -417,12 +417,12 @@ async def m006_channel_choices(db: aiosqlite.Connection) -> None:
 
 async def m009_worker_leases(db: aiosqlite.Connection) -> None:
     """Several worker processes on one PostgreSQL database: which worker holds an incoming or
-    outgoing message, until when (a lease: a killed worker's rows go to the others once it
-    runs out), and each worker's last heartbeat with its backlog (how Telegram's global
-    limit is shared)."""
+    outgoing message since when, and each worker's last heartbeat with its backlog. A claim
+    holds while its worker's heartbeat is recent (a lease: a killed worker's rows go to the
+    others once it runs out); the backlogs share Telegram's global limit."""
     for table in ("inbox", "outbox"):
         await db.execute(f"ALTER TABLE {table} ADD COLUMN claimed_by TEXT")
-        await db.execute(f"ALTER TABLE {table} ADD COLUMN claimed_until TEXT")
+        await db.execute(f"ALTER TABLE {table} ADD COLUMN claimed_at TEXT")
     await db.execute("CREATE INDEX inbox_resident ON inbox(resident_key, status, id)")
     await db.execute(
         """CREATE TABLE workers (
@@ -927,11 +927,10 @@ class Storage:
         return self._pool is not None
 
     async def heartbeat(self, lease_seconds: float, backlog: int = 0) -> list[int]:
-        """This worker is alive with `backlog` messages waiting to be sent: renews its leases,
-        forgets workers silent for long; returns the backlogs of the live workers (heard from
-        within the lease), this one's first."""
+        """This worker is alive with `backlog` messages waiting to be sent (which renews the
+        lease of every row it holds); forgets workers silent for long; returns the backlogs
+        of the live workers (heard from within the lease), this one's first."""
         now = self._now()
-        until = _iso(now + timedelta(seconds=lease_seconds))
         alive_since = _iso(now - timedelta(seconds=lease_seconds))
         async with self._transaction("record the heartbeat") as db:
             await db.execute(
@@ -944,12 +943,6 @@ class Storage:
                 "DELETE FROM workers WHERE seen_at < ?",
                 (_iso(now - timedelta(seconds=lease_seconds * 10)),),
             )
-            for table in ("inbox", "outbox"):
-                await db.execute(
-                    f"UPDATE {table} SET claimed_until = ? WHERE claimed_by = ?"
-                    " AND status = 'pending'",
-                    (until, self.worker),
-                )
             others = await db.execute_fetchall(
                 "SELECT backlog FROM workers WHERE seen_at >= ? AND name <> ?",
                 (alive_since, self.worker),
@@ -961,7 +954,7 @@ class Storage:
         async with self._transaction("hand the leases back") as db:
             for table in ("inbox", "outbox"):
                 await db.execute(
-                    f"UPDATE {table} SET claimed_by = NULL, claimed_until = NULL"
+                    f"UPDATE {table} SET claimed_by = NULL, claimed_at = NULL"
                     " WHERE claimed_by = ? AND status = 'pending'",
                     (self.worker,),
                 )
@@ -973,20 +966,21 @@ class Storage:
         destination is held by another worker (order per destination). Claims are taken one
         worker at a time (a transaction-scoped advisory lock), so two never split a
         destination between them."""
-        now = self._stamp()
-        until = _iso(self._now() + timedelta(seconds=lease_seconds))
+        now = self._now()
+        alive_since = _iso(now - timedelta(seconds=lease_seconds))
+        live = "(SELECT name FROM workers WHERE seen_at >= ?)"
         async with self._transaction("claim outgoing messages") as db:
             await db.execute("SELECT pg_advisory_xact_lock(?)", (_OUTBOX_CLAIMS,))
             rows = await db.execute_fetchall(
-                "UPDATE outbox SET claimed_by = ?, claimed_until = ? WHERE id IN ("
+                "UPDATE outbox SET claimed_by = ?, claimed_at = ? WHERE id IN ("
                 " SELECT o.id FROM outbox o WHERE o.status = 'pending'"
-                " AND (o.claimed_by IS NULL OR o.claimed_until < ?)"
+                f" AND (o.claimed_by IS NULL OR o.claimed_by NOT IN {live})"
                 " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.status = 'pending'"
                 " AND p.channel = o.channel AND p.address = o.address AND p.id < o.id"
-                " AND p.claimed_by <> ? AND p.claimed_until >= ?)"
+                f" AND p.claimed_by <> ? AND p.claimed_by IN {live})"
                 " ORDER BY o.id LIMIT ?)"
                 " RETURNING id, channel, address, kind, payload, attempts, not_before",
-                (self.worker, until, now, self.worker, now, limit),
+                (self.worker, _iso(now), alive_since, self.worker, alive_since, limit),
             )
         return sorted((OutboxRow(*row) for row in rows), key=lambda row: row.id)
 
@@ -994,39 +988,37 @@ class Storage:
         """Whether this worker may handle `row` now: "mine" (claimed), "later" (an earlier
         message of the same resident is not handled yet: order per resident) or "taken"
         (handled already, or held by another live worker)."""
-        now = self._stamp()
-        until = _iso(self._now() + timedelta(seconds=lease_seconds))
+        now = self._now()
+        alive_since = _iso(now - timedelta(seconds=lease_seconds))
         async with self._transaction("claim an incoming message") as db:
             await db.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (row.resident_key,))
             found = await db.execute_fetchall(
-                "SELECT id, claimed_by, claimed_until FROM inbox WHERE resident_key = ?"
-                " AND status = 'pending' AND id <= ? ORDER BY id",
-                (row.resident_key, row.id),
+                "SELECT id, claimed_by IS NOT NULL AND claimed_by <> ? AND claimed_by IN"
+                " (SELECT name FROM workers WHERE seen_at >= ?) FROM inbox"
+                " WHERE resident_key = ? AND status = 'pending' AND id <= ? ORDER BY id",
+                (self.worker, alive_since, row.resident_key, row.id),
             )
-            if not found or found[-1][0] != row.id:
-                return "taken"
-            _, holder, held_until = found[-1]
-            if holder not in (None, self.worker) and held_until >= now:
-                return "taken"
+            if not found or found[-1][0] != row.id or found[-1][1]:
+                return "taken"  # handled already, or another live worker holds it
             if len(found) > 1:
                 return "later"
             await db.execute(
-                "UPDATE inbox SET claimed_by = ?, claimed_until = ? WHERE id = ?",
-                (self.worker, until, row.id),
+                "UPDATE inbox SET claimed_by = ?, claimed_at = ? WHERE id = ?",
+                (self.worker, _iso(now), row.id),
             )
         return "mine"
 
     async def orphaned_incoming(self, lease_seconds: float) -> list[InboxRow]:
         """Pending incoming messages no live worker holds: their worker died (lease run out),
         or none claimed them within a lease of their arrival."""
-        now = self._stamp()
         stale = _iso(self._now() - timedelta(seconds=lease_seconds))
         async with self._using("read the inbox") as db:
             rows = await db.execute_fetchall(
                 "SELECT id, channel, external_id, resident_key, payload FROM inbox"
                 " WHERE status = 'pending' AND ((claimed_by IS NULL AND received_at < ?)"
-                " OR claimed_until < ?) ORDER BY id LIMIT 1000",
-                (stale, now),
+                " OR claimed_by NOT IN (SELECT name FROM workers WHERE seen_at >= ?))"
+                " ORDER BY id LIMIT 1000",
+                (stale, stale),
             )
         return [InboxRow(*row) for row in rows]
 

@@ -32,6 +32,17 @@ class Console:
     config: Config
 
 
+@dataclass
+class Backend:
+    """Where console() keeps its data: None for an SQLite file in tmp_path, else a
+    PostgreSQL URL (tests/test_web_console.py sets it per test, to run on both)."""
+
+    url: str | None = None
+
+
+DATABASE = Backend()
+
+
 @asynccontextmanager
 async def console(
     tmp_path: Path, *, base_url: str | None = None, now: Callable[[], datetime] | None = None
@@ -40,10 +51,10 @@ async def console(
     tmp_path.mkdir(parents=True, exist_ok=True)
     faq = tmp_path / "faq.yaml"
     faq.write_text(FAQ, encoding="utf-8")
-    config = Config(storage_path=tmp_path / "station.db", faq_path=faq)
+    config = Config(storage_path=tmp_path / "station.db", faq_path=faq, storage_url=DATABASE.url)
     async with (
-        Storage.open(config.storage_path, now=now) as storage,
-        Storage.open(config.storage_path, now=now) as reader,  # as `stationbot web` does
+        Storage.open(config.database, now=now) as storage,
+        Storage.open(config.database, now=now) as reader,  # as `stationbot web` does
     ):
         desk = StaffDesk(Station(config, load_station_faq(config), storage))
         await Accounts(storage, hash_cost=TEST_HASH_COST).add("wang", PASSWORD)
