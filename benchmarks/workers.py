@@ -22,6 +22,7 @@ import asyncio
 import logging
 import os
 import random
+import re
 import secrets
 import signal
 import subprocess
@@ -246,6 +247,12 @@ async def run(
         "killed": killed,
         "refused": sum(1 for c in fake.calls if c.method == "sendMessage" and not c.ok),
         "errors": len(errors),
+        # the killed worker's stored updates that a live one handled after its lease ran out
+        "taken_over": sum(
+            int(match[1])
+            for bot in bots
+            for match in re.finditer(r"taking over (\d+) messages", bot.log)
+        ),
     }
 
 
@@ -267,6 +274,7 @@ def show(name: str, figures: dict[str, float]) -> None:
         f"  p99 {figures['p99_ms']:7.0f} ms  lost {figures['lost']}"
         f"  duplicated {figures['duplicated']}  429s {figures['refused']}"
         f"  logged errors {figures['errors']}"
+        + (f"  taken over {figures['taken_over']}" if figures["killed"] else "")
     )
 
 
