@@ -169,8 +169,9 @@ class ReviewCache:
     (stale-while-revalidate), so a busy station's review stays fast.
     """
 
-    def __init__(self, limit: int = REVIEW_LIMIT) -> None:
+    def __init__(self, limit: int = REVIEW_LIMIT, station: str | None = None) -> None:
         self.limit = limit
+        self.station = station  # one station's questions and 👎 only; None: every station
         self._key: tuple[Any, ...] | None = None
         self._review: Review | None = None
         self._lock = asyncio.Lock()
@@ -222,8 +223,10 @@ class ReviewCache:
             if self._matcher_id != id(matcher) or len(self._matched) > 10_000:
                 self._matched, self._matcher_id = {}, id(matcher)
             try:
-                questions = await storage.latest_open_questions(since, self.limit)
-                unhelpful = await storage.unhelpful_answers(since, self.limit)
+                questions = await storage.latest_open_questions(
+                    since, self.limit, station=self.station
+                )
+                unhelpful = await storage.unhelpful_answers(since, self.limit, station=self.station)
                 self._review = await asyncio.to_thread(
                     build_review, questions, unhelpful, matcher, days, self.limit, self._matched
                 )
@@ -285,8 +288,9 @@ async def inbox_page(
     search: str,
     page: int,
     per_page: int,
+    station: str | None = None,
 ) -> InboxPage:
-    """One page of the console's inbox (oldest waiting first)."""
+    """One page of the console's inbox (oldest waiting first), of one station when given."""
     return await storage.inbox_page(
         kind=kind,
         status=status,
@@ -297,4 +301,5 @@ async def inbox_page(
         answer_threshold=matcher.answer_threshold,
         suggest_threshold=matcher.suggest_threshold,
         thumbs_down_ids=await thumbs_down_ids(storage),
+        station=station,
     )

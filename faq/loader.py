@@ -53,6 +53,8 @@ STATION_KEYS = (
 )
 CANTEEN_KEYS = ("meals", "menu")
 BRANCH_KEYS = ("id", "name", "address", "phone", "lat", "lon", "note", "streets")
+# what one station of a district may set for itself (config `stations:`); the rest is shared
+SITE_DATA_KEYS = ("hours", "holiday_hours", "closed_dates", "open_dates", "canteen")
 YAML_SUFFIXES = (".yaml", ".yml")
 # ids travel in Telegram callback data (64 bytes at most, with a short prefix)
 MAX_ID_BYTES = 48
@@ -686,6 +688,15 @@ class _Builder:
             return
         before = len(self.problems)
         self.unknown_keys(raw, STATION_KEYS, "station.")
+        values = self.station_values(raw, "station.")
+        if len(self.problems) == before:
+            self.station = StationInfo(
+                **{key: value for key, value in values.items() if value is not None},
+                source=self.station_place,
+            )
+
+    def station_values(self, raw: LineDict, prefix: str) -> dict[str, Any]:
+        """The station keys of `raw` (hours, canteen ...) checked and typed."""
         checks: dict[str, Callable[[str, Any, int], Any]] = {
             "timezone": self.timezone,
             "hours": self.week_hours,
@@ -696,16 +707,11 @@ class _Builder:
             "branches": self.branches,
             "phone": self.phone,
         }
-        values = {
-            key: checks[key](f"station.{key}", value, raw.key_line(key))
+        return {
+            key: checks[key](f"{prefix}{key}", value, raw.key_line(key))
             for key, value in raw.items()
             if key in checks
         }
-        if len(self.problems) == before:
-            self.station = StationInfo(
-                **{key: value for key, value in values.items() if value is not None},
-                source=self.station_place,
-            )
 
     def timezone(self, field: str, value: Any, line: int) -> str | None:
         try:
@@ -1125,6 +1131,28 @@ def parse_station(raw: Any, file: str = "<station>") -> StationInfo:
     if builder.problems:
         raise FaqError(builder.problems)
     return builder.station
+
+
+def parse_site(
+    raw: LineDict, file: str, field: str, extra_keys: tuple[str, ...] = ()
+) -> tuple[Branch, dict[str, Any]]:
+    """One station of a district as a config file writes it (`stations:` item): where it is
+    (the keys of a branch: id, name, address, phone, lat, lon, streets, note) and its own
+    hours, holidays and canteen (SITE_DATA_KEYS; left out = shared). Checked as `faq check`
+    checks station.yaml, problems naming `file`, the line and `field`; `extra_keys` are the
+    caller's to read. Raises FaqError."""
+    builder = _Builder(both_languages=False)
+    builder.file = file
+    builder.unknown_keys(raw, (*BRANCH_KEYS, *SITE_DATA_KEYS, *extra_keys), f"{field}.")
+    place = LineDict({key: value for key, value in raw.items() if key in BRANCH_KEYS})
+    place.line, place.key_lines = raw.line, raw.key_lines
+    branch = builder.branch(field, place)
+    data = LineDict({key: value for key, value in raw.items() if key in SITE_DATA_KEYS})
+    data.line, data.key_lines = raw.line, raw.key_lines
+    values = builder.station_values(data, f"{field}.")
+    if builder.problems or branch is None:
+        raise FaqError(builder.problems)
+    return branch, {key: value for key, value in values.items() if value is not None}
 
 
 def write_core(kb: KnowledgeBase, path: Path, *, header: str = "") -> None:
