@@ -212,6 +212,8 @@ def canteen_status(station: StationInfo, now: datetime, lang: str, text: str = "
     words = _words(lang)
     now = _local(station, now)
     meals = station.canteen.meals
+    if not meals and (home := _home_without_canteen(station)) is not None:
+        return words["no_canteen"].format(name=_text(home.name, lang))
     if not meals:
         raise LiveDataError("station.canteen.meals: no meal times")
     clock = now.time()
@@ -243,6 +245,8 @@ def canteen_status(station: StationInfo, now: datetime, lang: str, text: str = "
 def todays_menu(station: StationInfo, now: datetime, lang: str, text: str = "") -> str:
     """Today's canteen menu, meal by meal, in the resident's language."""
     words = _words(lang)
+    if (home := _home_without_canteen(station)) is not None:
+        return words["no_canteen"].format(name=_text(home.name, lang))
     now = _local(station, now)
     weekday = WEEKDAY_NAMES[_lang(lang)][now.weekday()]
     day_menu = station.canteen.menu.get(WEEKDAYS[now.weekday()], {})
@@ -314,13 +318,18 @@ def list_branches(station: StationInfo, now: datetime, lang: str, text: str = ""
 
 def branch_address(station: StationInfo, now: datetime, lang: str, text: str = "") -> str:
     """For "where is the station": the branch `text` names by its street; every branch when
-    `text` names a street without one (株洲路); nothing ("") when no street is named, as the
-    written answer (the main station's address) says it all."""
+    `text` names a street without one (株洲路); else the resident's own station in a district
+    of several (`station.home`); else nothing (""), as the written answer (the main
+    station's address) says it all."""
     named = _named_branch(station, text, lang)
     if named:
         return named
     if names_a_street(text):
         return list_branches(station, now, lang)
+    home = station.branch(station.home) if station.home else None
+    if home is not None:
+        header = _words(lang)["home_branch"].format(name=_text(home.name, lang))
+        return "\n".join([header, *_branch_details(home, lang)])
     return ""
 
 
@@ -564,6 +573,13 @@ def _weekday_hours(station: StationInfo, day: date) -> tuple[TimeRange, ...]:
 def _workday_hours(station: StationInfo) -> tuple[TimeRange, ...]:
     """Hours of an adjusted working day: Monday's, or the first weekday that has hours."""
     return next((station.hours[day] for day in WEEKDAYS[:5] if station.hours.get(day)), ())
+
+
+def _home_without_canteen(station: StationInfo) -> Branch | None:
+    """The resident's own station when it has no canteen (`canteen: {}`), else None."""
+    if station.home is None or station.canteen.meals or station.canteen.menu:
+        return None
+    return station.branch(station.home)
 
 
 def _branches(station: StationInfo) -> tuple[Branch, ...]:
