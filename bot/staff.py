@@ -29,6 +29,7 @@ from rapidfuzz import fuzz, process
 from bot.inbox import current_turn
 from bot.messages import LANGUAGES, has, t
 from bot.outbox import Button, Outgoing
+from bot.stations import all_staff, several, site_of, staff_station
 from bot.storage import Item, Stats, Storage, Tx, chronological, format_ref, parse_time
 from bot.storage import parse_ref as _parse_ref
 from bot.text import clean_text, one_line
@@ -416,12 +417,13 @@ def spreadsheet_cell(value: object) -> object:
     return value
 
 
-def export_csv(items: Iterable[Any]) -> bytes:
+def export_csv(items: Iterable[Any], *, stations: bool = False) -> bytes:
     """Questions and wishes as CSV, UTF-8 with BOM so that Excel shows Chinese correctly.
-    Every text cell goes through spreadsheet_cell: residents and staff write what they like."""
+    Every text cell goes through spreadsheet_cell: residents and staff write what they like.
+    `stations`: a last column with the station each was saved for (a district's export)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(EXPORT_COLUMNS)
+    writer.writerow([*EXPORT_COLUMNS, "station"] if stations else EXPORT_COLUMNS)
     for item in sorted(items, key=chronological):
         replies = sorted(item.replies, key=lambda reply: reply.created_at)
         row = [
@@ -440,6 +442,8 @@ def export_csv(items: Iterable[Any]) -> bytes:
                 for status, note, at, actor in item.history
             ),
         ]
+        if stations:
+            row.append(item.station_id or "")
         writer.writerow([spreadsheet_cell(value) for value in row])
     return buffer.getvalue().encode("utf-8-sig")
 
@@ -455,6 +459,9 @@ class Actor:
     id: str
     name: str = ""
     language: str = "zh"
+    # the station whose items they see and act on; None = every station (district staff,
+    # or a deployment of one station). StaffDesk checks it for every front end.
+    station: str | None = None
 
     @property
     def label(self) -> str:
@@ -481,11 +488,14 @@ def notices(station: Station, item: Item, follow_up: str | None = None) -> list[
     several wait for the same chat.
     """
     config = station.config
-    targets = (
-        [config.staff_chat_id]
-        if config.staff_chat_id is not None
-        else sorted(config.staff_user_ids)
-    )
+    site = site_of(config.stations, item.station_id)
+    targets = site.staff_targets if site is not None else []
+    if not targets:  # one station, an item of no station, or a station without staff
+        targets = (
+            [config.staff_chat_id]
+            if config.staff_chat_id is not None
+            else sorted(config.staff_user_ids)
+        )
     if not targets:
         return []
     language = config.staff_language
@@ -497,6 +507,8 @@ def notices(station: Station, item: Item, follow_up: str | None = None) -> list[
         html.escape(t("staffui.from", language, name=name_of(item), channel=item.channel)),
         html.escape(t("staffui.at", language, time=local_time(station, item.created_at))),
     ]
+    if site is not None and several(config.stations):
+        lines.append(html.escape(t("staffui.station_label", language, name=site.name(language))))
     if follow_up is not None:
         lines.append(html.escape(t("staffui.asked", language, text=clip(item.text, QUOTE_LIMIT))))
         lines.append(f"<blockquote>{html.escape(clip(follow_up, QUOTE_LIMIT))}</blockquote>")
@@ -575,58 +587,99 @@ class StaffDesk:
         self.storage: Storage = station.storage
 
     def is_staff(self, channel: str, user_id: int | str | None) -> bool:
-        """Telegram staff are the numeric ids in staff.user_ids (usernames can change)."""
+        """Telegram staff are the numeric ids in staff.user_ids and in each station's
+        staff.user_ids (usernames can change)."""
         config = self.station.config
         return (
-            channel == "telegram" and isinstance(user_id, int) and user_id in config.staff_user_ids
+            channel == "telegram"
+            and isinstance(user_id, int)
+            and user_id in all_staff(config.stations, config.staff_user_ids)
         )
+
+    def telegram_actor(self, user_id: int, name: str, language: str) -> Actor:
+        """A Telegram staff member, with the station they work for (None: every station)."""
+        config = self.station.config
+        station = staff_station(config.stations, config.staff_user_ids, user_id)
+        return Actor("telegram", str(user_id), name, language, station)
+
+    def staff_chats(self, actor: Actor) -> set[int]:
+        """The staff groups where `actor` may see items: the district's and their station's."""
+        config = self.station.config
+        chats = {config.staff_chat_id} if config.staff_chat_id is not None else set()
+        for site in config.stations:
+            if site.staff_chat_id is not None and self.scope(actor) in (None, site.id):
+                chats.add(site.staff_chat_id)
+        return chats
+
+    def scope(self, actor: Actor | None) -> str | None:
+        """The station whose items `actor` sees; None = every station. With fewer than two
+        stations configured there is nothing to keep apart. `actor` None: the whole district
+        (the bot itself)."""
+        if actor is None or not several(self.station.config.stations):
+            return None
+        return actor.station
 
     # reading
 
-    async def item(self, ref: str) -> Item:
-        """The item behind a reference, or StaffError naming it."""
+    async def item(self, ref: str, *, actor: Actor | None = None) -> Item:
+        """The item behind a reference, or StaffError naming it; StaffError too when it
+        belongs to a station other than the actor's."""
         ref = parse_ref(ref)
         item = await self.storage.get_item(ref)
         if item is None:
             raise StaffError(t("staffui.no_item", "en", ref=ref))
+        scope = self.scope(actor)
+        if actor is not None and scope is not None and item.station_id != scope:
+            site = site_of(self.station.config.stations, scope)
+            name = site.name(actor.language) if site is not None else scope
+            raise StaffError(t("staffui.other_station", actor.language, ref=ref, station=name))
         return item
 
-    async def inbox(self, kind: str | None = None) -> list[Item]:
-        """Items waiting for staff (open questions; open, accepted or in-progress wishes),
-        oldest waiting first."""
-        return await self.storage.open_items(kind, oldest_first=True)
+    async def inbox(self, kind: str | None = None, *, actor: Actor | None = None) -> list[Item]:
+        """Items waiting for staff (open questions; open, accepted or in-progress wishes) of
+        the actor's station, oldest waiting first."""
+        return await self.storage.open_items(kind, oldest_first=True, station=self.scope(actor))
 
-    async def wishes(self, status: str | None = None) -> list[Pool]:
-        """Wishes pooled by similarity, optionally only those with one status."""
+    async def wishes(self, status: str | None = None, *, actor: Actor | None = None) -> list[Pool]:
+        """Wishes of the actor's station pooled by similarity, optionally only those with one
+        status."""
         if status is not None and status not in ("open", *WISH_STATUSES):
             raise StaffError(
                 f"unknown wish status {status!r}: use open | {' | '.join(WISH_STATUSES)}"
             )
-        items = await self.storage.all_items(kind="wish", status=status)
+        items = await self.storage.all_items(kind="wish", status=status, station=self.scope(actor))
         # thousands of wishes take a moment: off the event loop, the bot keeps answering
         return await asyncio.to_thread(pool_items, items)
 
     async def stats(
-        self, days: int = 7, *, now: datetime | None = None, top: int = 5
+        self,
+        days: int = 7,
+        *,
+        now: datetime | None = None,
+        top: int = 5,
+        actor: Actor | None = None,
     ) -> StaffStats:
-        """Figures for the `days` days before `now`, with the most frequent questions still
-        waiting for staff, pooled by similarity."""
+        """Figures for the `days` days before `now` (the actor's station's, else the
+        district's), with the most frequent questions still waiting for staff, pooled by
+        similarity."""
         if days < 1:
             raise StaffError("days must be at least 1")
         # stored times are whole seconds and the window's end is exclusive: keep this second in
         until = (now or datetime.now(UTC)).replace(microsecond=0) + timedelta(seconds=1)
         since = until - timedelta(days=days)
-        figures = await self.storage.stats(since, until)
+        station = self.scope(actor)
+        figures = await self.storage.stats(since, until, station=station)
         waiting = await self.storage.all_items(
-            kind="question", status="open", since=since, until=until
+            kind="question", status="open", since=since, until=until, station=station
         )
         pools = await asyncio.to_thread(pool_items, waiting)
         return StaffStats(days=days, figures=figures, top_unanswered=pools[:top])
 
-    async def export_csv(self) -> tuple[bytes, int]:
-        """Every stored question and wish as CSV bytes, and how many rows."""
-        items = await self.storage.all_items()
-        return export_csv(items), len(items)
+    async def export_csv(self, *, actor: Actor | None = None) -> tuple[bytes, int]:
+        """Every stored question and wish (of the actor's station) as CSV bytes, and how
+        many rows."""
+        items = await self.storage.all_items(station=self.scope(actor))
+        return export_csv(items, stations=several(self.station.config.stations)), len(items)
 
     def try_question(self, text: str) -> MatchResult:
         """What the matcher decides for `text` (the web console's test pane)."""
@@ -642,7 +695,7 @@ class StaffDesk:
         text = (text or "").strip()
         if not text:
             raise StaffError(t("staffui.empty_reply", actor.language))
-        item = await self.item(ref)
+        item = await self.item(ref, actor=actor)
 
         async def unit(tx: Tx) -> Item:
             updated = await tx.add_staff_reply(
@@ -674,7 +727,7 @@ class StaffDesk:
         self, ref: str, note: str = "", *, actor: Actor, confirm: Confirm | None = None
     ) -> Item:
         """Closes a question without a reply; a note, if given, is shown to the resident."""
-        item = await self.item(ref)
+        item = await self.item(ref, actor=actor)
         if item.kind == "wish":
             raise StaffError(t("staffui.resolve_wish", actor.language, ref=item.ref))
         if item.status == QUESTION_CLOSED:
@@ -712,7 +765,7 @@ class StaffDesk:
         """Moves a wish to accepted / in_progress / done / declined and tells the resident."""
         if status not in WISH_STATUSES:
             raise StaffError(f"unknown wish status {status!r}: use {' | '.join(WISH_STATUSES)}")
-        item = await self.item(ref)
+        item = await self.item(ref, actor=actor)
         if item.kind != "wish":
             raise StaffError(t("staffui.not_wish", actor.language, ref=item.ref))
         note = note.strip()
@@ -741,7 +794,7 @@ class StaffDesk:
         checks that the phrasing is now answered with that entry, tells the resident the
         answer and marks the question answered."""
         station = self.station
-        item = await self.item(ref)
+        item = await self.item(ref, actor=actor)
         config = station.config
         result = await asyncio.to_thread(
             teach_overlay, item, entry_id, station.kb, config.overlay_path, config.faq_path
@@ -868,15 +921,15 @@ class StaffDesk:
             await tx.queue(message.channel, message.address, message.kind, message.to_json())
 
 
-async def export_to_file(desk: StaffDesk, target: Path) -> int:
-    """Writes every stored question and wish to the CSV file `target`; returns the rows.
-    A half-written export never replaces a good one."""
+async def export_to_file(desk: StaffDesk, target: Path, *, actor: Actor | None = None) -> int:
+    """Writes every stored question and wish (of the actor's station) to the CSV file
+    `target`; returns the rows. A half-written export never replaces a good one."""
     if target.is_dir():
         raise StaffError(f"{target} is a folder; name a file")
     folder = target.parent
     if not folder.is_dir():
         raise StaffError(f"cannot write {target}: the folder {folder} does not exist")
-    data, rows = await desk.export_csv()
+    data, rows = await desk.export_csv(actor=actor)
     try:
         write_atomically(target, data, prefix=".export-")
     except OSError as error:

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from bot.accounts import AccountError, Accounts, generate_password
 from bot.config import ConfigError, load_config
+from bot.stations import site_of
 from bot.storage import Storage, StorageError
 from bot.text import one_line
 from handlers.cli import fail
@@ -25,6 +26,10 @@ def run(args: argparse.Namespace, action: Callable[[Storage], Awaitable[int]]) -
         config = load_config(getattr(args, "config", None))
     except ConfigError as error:
         return fail(str(error), 2)
+    station = getattr(args, "station", None)
+    if station is not None and site_of(config.stations, station) is None:
+        known = ", ".join(site.id for site in config.stations) or "none configured"
+        return fail(f"no station {station!r} in {config.where('stations')} ({known})", 2)
 
     async def with_storage() -> int:
         async with Storage.open(config.storage_path) as storage:
@@ -46,10 +51,11 @@ def add(args: argparse.Namespace) -> int:
 
     async def create(storage: Storage) -> int:
         try:
-            account = await Accounts(storage).add(args.name, password)
+            account = await Accounts(storage).add(args.name, password, args.station)
         except AccountError as error:
             return fail(str(error), 1)
-        print(f"staff account {one_line(account.name)} added")
+        where = f" for station {account.station_id}" if account.station_id else ""
+        print(f"staff account {one_line(account.name)} added{where}")
         if generated:
             print(f"password (shown only now, write it down): {password}")
         return 0
@@ -76,7 +82,8 @@ def list_accounts(args: argparse.Namespace) -> int:
 
     async def show(storage: Storage) -> int:
         for account in await storage.staff_accounts():
-            print(f"{one_line(account.name)}  (added {account.created_at})")
+            where = f", station {account.station_id}" if account.station_id else ""
+            print(f"{one_line(account.name)}  (added {account.created_at}{where})")
         return 0
 
     return run(args, show)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from bot import staff
 from bot.config import ConfigError, load_config
 from bot.core import Station
 from bot.staff import Actor, StaffDesk, StaffError
+from bot.stations import site_of
 from bot.storage import StorageError
 from bot.text import UNPRINTABLE, one_line
 from faq.loader import FaqError
@@ -31,6 +33,12 @@ NAME_CHARS = 40  # a resident's display name in one output line
 CLI = Actor("cli", "cli", "cli", "en")
 
 
+def actor_of(args: argparse.Namespace) -> Actor:
+    """The person at the terminal: every station's staff, or one station's (--station)."""
+    station = getattr(args, "station", None)
+    return dataclasses.replace(CLI, station=station) if station else CLI
+
+
 def run(args: argparse.Namespace, action: Action, *, reads_only: bool = False) -> int:
     """Loads the config, the FAQ and the database the bot uses, runs `action`; every failure
     is one line on stderr. A reading command never creates an empty database."""
@@ -38,6 +46,10 @@ def run(args: argparse.Namespace, action: Action, *, reads_only: bool = False) -
         config = load_config(getattr(args, "config", None))
     except ConfigError as error:
         return fail(str(error), 2)
+    station = getattr(args, "station", None)
+    if station is not None and site_of(config.stations, station) is None:
+        known = ", ".join(site.id for site in config.stations) or "none configured"
+        return fail(f"no station {station!r} in {config.where('stations')} ({known})", 2)
     if reads_only and not config.storage_path.exists():
         return fail(
             f"no database at {config.storage_path} ({config.where('storage.path')}): "
@@ -78,7 +90,7 @@ def inbox(args: argparse.Namespace) -> int:
 
     async def show(desk: StaffDesk) -> int:
         now = datetime.now(UTC)
-        items = await desk.inbox()
+        items = await desk.inbox(actor=actor_of(args))
         if not items and not args.json:
             print("inbox empty: no open questions or wishes")
         for item in items:
@@ -107,7 +119,7 @@ def reply(args: argparse.Namespace) -> int:
     """Queues a staff answer for the resident (the running bot delivers it) and stores it."""
 
     async def send(desk: StaffDesk) -> int:
-        item = await desk.reply(args.ref, args.text, actor=CLI)
+        item = await desk.reply(args.ref, args.text, actor=actor_of(args))
         name = one_line(item.display_name or "the resident", NAME_CHARS)
         print(f"{item.ref}: queued for {name} on {item.channel}, now {item.status}")
         return 0
@@ -119,7 +131,7 @@ def resolve(args: argparse.Namespace) -> int:
     """Closes a question without a reply (a note, if given, goes to the resident)."""
 
     async def close(desk: StaffDesk) -> int:
-        item = await desk.resolve(args.ref, args.note, actor=CLI)
+        item = await desk.resolve(args.ref, args.note, actor=actor_of(args))
         print(f"{item.ref}: {item.status}")
         return 0
 
@@ -130,7 +142,7 @@ def wish_status(args: argparse.Namespace) -> int:
     """Moves a wish to accepted / in_progress / done / declined and tells the resident."""
 
     async def change(desk: StaffDesk) -> int:
-        item = await desk.set_wish_status(args.ref, args.status, args.note, actor=CLI)
+        item = await desk.set_wish_status(args.ref, args.status, args.note, actor=actor_of(args))
         print(f"{item.ref}: {item.status} (resident told)")
         return 0
 
@@ -141,7 +153,7 @@ def wishes(args: argparse.Namespace) -> int:
     """Wishes with similar ones pooled, biggest pool first."""
 
     async def show(desk: StaffDesk) -> int:
-        pools = await desk.wishes(args.status)
+        pools = await desk.wishes(args.status, actor=actor_of(args))
         if not pools and not args.json:
             print("no wishes" + (f" with status {args.status}" if args.status else ""))
         for pool in pools:
@@ -158,7 +170,7 @@ def stats(args: argparse.Namespace) -> int:
     """The last N days in figures."""
 
     async def show(desk: StaffDesk) -> int:
-        result = await desk.stats(args.days)
+        result = await desk.stats(args.days, actor=actor_of(args))
         print(as_json(result.as_json()) if args.json else "\n".join(result.lines("en")))
         return 0
 
@@ -170,7 +182,7 @@ def export(args: argparse.Namespace) -> int:
 
     async def write(desk: StaffDesk) -> int:
         target = Path(args.csv)
-        rows = await staff.export_to_file(desk, target)
+        rows = await staff.export_to_file(desk, target, actor=actor_of(args))
         print(f"{target}: {rows} rows")
         return 0
 
@@ -182,7 +194,7 @@ def teach(args: argparse.Namespace) -> int:
     and queues the answer for the resident who asked."""
 
     async def add(desk: StaffDesk) -> int:
-        result = await desk.teach(args.ref, args.entry_id, actor=CLI)
+        result = await desk.teach(args.ref, args.entry_id, actor=actor_of(args))
         verb = "taught" if result.added else "already taught"
         text = one_line(result.text, staff.SUMMARY_CHARS)
         print(f"{result.ref}: {verb} to {result.entry_id} ({result.language}): {text}")
