@@ -298,10 +298,20 @@ class Station:
         self.kb, self.matcher = kb, Matcher(kb, self.config.matching)
         self._station_infos = self._infos(kb)
 
-    def _infos(self, kb: KnowledgeBase) -> dict[str, StationInfo]:
-        """Each configured station's data: the FAQ's station data with its own on top."""
+    def _infos(self, kb: KnowledgeBase) -> dict[str | None, StationInfo]:
+        """Each configured station's data (the FAQ's station data with its own on top), and
+        under None what a resident who has not chosen gets: in a district, its stations as
+        the branches (nearest, by street); else the FAQ's station data as it is."""
         sites = self.config.stations
-        return {site.id: site.info(kb.station, sites) for site in sites}
+        infos: dict[str | None, StationInfo] = {
+            site.id: site.info(kb.station, sites) for site in sites
+        }
+        infos[None] = (
+            dataclasses.replace(kb.station, branches=tuple(site.place for site in sites))
+            if several(sites)
+            else kb.station
+        )
+        return infos
 
     # --- the decision for one text: what `stationbot match` reports too ---
 
@@ -983,7 +993,7 @@ class Station:
         """The station data the resident's answers use: their home station's, else the
         FAQ's (one station; or a district resident who has not chosen yet)."""
         home = self._home(c)
-        return self._station_infos[home.id] if home is not None else self.kb.station
+        return self._station_infos[home.id if home is not None else None]
 
     def _needs_home(self, c: Context) -> bool:
         return self._district() and self._home(c) is None
