@@ -621,7 +621,9 @@ def check_storage_path(config: Config) -> None:
         ) from None
 
 
-def load_station_faq(config: Config) -> KnowledgeBase:
-    """The knowledge base residents get: config's FAQ (else the bundled one) with the staff
-    overlay on top. Raises faq.loader.FaqError."""
-    return load(config.faq_path, overlay=config.overlay_path)
+def load_station_faq(config: Config, site: Site | None = None) -> KnowledgeBase:
+    """The knowledge base residents get: config's FAQ (else the bundled one), with `site`'s
+    own entries (its `faq:`) if given, and the staff overlay on top. Raises
+    faq.loader.FaqError."""
+    station_faq = site.faq_path if site is not None else None
+    return load(config.faq_path, overlay=config.overlay_path, station_faq=station_faq)

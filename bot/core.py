@@ -275,6 +275,7 @@ class Station:
         self._match_batch = MatchBatch()
         self._reply_holds: dict[str, float] = {}  # channel -> seconds (see hold_replies)
         self._station_infos = self._infos(kb)
+        self._station_faqs = self._load_station_faqs()
 
     @classmethod
     async def create(
@@ -295,8 +296,20 @@ class Station:
     def reload(self) -> None:
         """Reloads the knowledge base and overlay; on FaqError keeps the current one and raises."""
         kb = load_station_faq(self.config)
+        station_faqs = self._load_station_faqs()
         self.kb, self.matcher = kb, Matcher(kb, self.config.matching)
         self._station_infos = self._infos(kb)
+        self._station_faqs = station_faqs
+
+    def _load_station_faqs(self) -> dict[str, tuple[KnowledgeBase, Matcher, MatchBatch]]:
+        """The knowledge base of each station with entries of its own (`faq:`), its matcher
+        and its batch: the others share the FAQ's. Raises FaqError."""
+        faqs = {}
+        for site in self.config.stations:
+            if site.faq_path is not None:
+                kb = load_station_faq(self.config, site)
+                faqs[site.id] = (kb, Matcher(kb, self.config.matching), MatchBatch())
+        return faqs
 
     def _infos(self, kb: KnowledgeBase) -> dict[str | None, StationInfo]:
         """Each configured station's data (the FAQ's station data with its own on top), and
@@ -315,9 +328,31 @@ class Station:
 
     # --- the decision for one text: what `stationbot match` reports too ---
 
-    async def decide(self, text: str) -> MatchResult:
-        """The matcher's decision for a cleaned text, scored with others asked meanwhile."""
+    async def decide(self, text: str, station_id: str | None = None) -> MatchResult:
+        """The matcher's decision for a cleaned text, scored with others asked meanwhile;
+        with the FAQ of `station_id` when that station has entries of its own."""
+        own = self._station_faqs.get(station_id) if station_id is not None else None
+        if own is not None:
+            _, matcher, batch = own
+            return await batch.match(matcher, text)
         return await self._match_batch.match(self.matcher, text)
+
+    async def _station_faq_of(self, sender: Sender) -> str | None:
+        """The sender's home station when it has entries of its own (read before the unit:
+        matching happens first); None otherwise, without reading anything."""
+        if not self._station_faqs:
+            return None
+        cached = self._residents.get(sender.key)
+        try:
+            resident = (
+                cached[0]
+                if cached is not None
+                else await self.storage.find_resident(sender.channel, str(sender.user_id))
+            )
+        except StorageError:
+            return None
+        home = home_of(self.config.stations, resident.station_id if resident else None)
+        return home.id if home is not None and home.id in self._station_faqs else None
 
     # --- one unit of work per message ---
 
@@ -611,7 +646,8 @@ class Station:
         if readable and self._asks_for_home(text):
             return await self._turn(sender, self._home_choice, text=text)
         target = topic_of(text) if readable else None
-        result = await self.decide(text) if readable and target is None else None
+        own_faq = await self._station_faq_of(sender) if readable and target is None else None
+        result = await self.decide(text, own_faq) if readable and target is None else None
 
         async def decide(c: Context) -> Reply:
             if not readable:  # only emoji, digits, punctuation or one stray letter
@@ -630,9 +666,10 @@ class Station:
 
     async def _respond(self, c: Context, text: str, result: MatchResult) -> Reply:
         """The answer, the suggestions, or the question saved for staff."""
-        if result.outcome == "answer" and result.id and (entry := self.kb.get(result.id)):
+        kb = self._kb(c)
+        if result.outcome == "answer" and result.id and (entry := kb.get(result.id)):
             return await self._answer(c, text, result, entry)
-        suggestions = [i for i in result.suggestions if self.kb.get(i)][:MAX_SUGGESTIONS]
+        suggestions = [i for i in result.suggestions if kb.get(i)][:MAX_SUGGESTIONS]
         if result.outcome == "suggest" and suggestions:
             return await self._suggest(c, text, result, suggestions)
         if is_acknowledgement(text):
@@ -699,7 +736,7 @@ class Station:
         """A voice message nobody transcribed: asks the resident to type, or to phone."""
 
         async def decide(c: Context) -> Reply:
-            phone = self._contact_phone()
+            phone = self._contact_phone(self._info(c))
             if phone:
                 return Reply(t("voice.unrecognised", c.language, phone=phone), c.language)
             return Reply(t("voice.unrecognised.no_phone", c.language), c.language)
@@ -711,7 +748,8 @@ class Station:
         staff hear of it (one notice per item while one is still waiting to go out)."""
         text = clean_text(text)
         # matched before the unit of work, which runs in the database's thread
-        result = await self.decide(text) if worth_reading(text) else None
+        own_faq = await self._station_faq_of(sender)
+        result = await self.decide(text, own_faq) if worth_reading(text) else None
 
         async def decide(c: Context) -> Reply | None:
             item = await c.tx.get_item(ref)
@@ -770,7 +808,7 @@ class Station:
 
     async def _on_entry_button(self, c: Context, entry_id: str) -> Reply:
         """Shows the answer of an entry picked from a topic menu."""
-        entry = self.kb.get(entry_id)
+        entry = self._kb(c).get(entry_id)
         if entry is None:
             return await self._expired(c)
         # not an "answer" event: stats count those as questions typed
@@ -784,7 +822,7 @@ class Station:
             return problem
         if not index.isdigit() or int(index) >= len(pending.suggestions):
             return await self._expired(c)
-        entry = self.kb.get(pending.suggestions[int(index)])
+        entry = self._kb(c).get(pending.suggestions[int(index)])
         if entry is None:
             return await self._expired(c)
         await c.tx.update_question(token, entry_id=entry.id)
@@ -936,7 +974,7 @@ class Station:
         token = await self._keep(c, text, suggestions, result.candidates)
         rows = []
         for i, entry_id in enumerate(suggestions):
-            label = self.closest_question(self.kb.get(entry_id), text, c.language) or entry_id
+            label = self.closest_question(self._kb(c).get(entry_id), text, c.language) or entry_id
             rows.append([Button(label, callback("sug", token, str(i)))])
         rows.append([Button(t("none_of_these", c.language), callback("none", token))])
         return Reply(t("did_you_mean", c.language), c.language, buttons=rows)
@@ -957,13 +995,13 @@ class Station:
         kind, _, name = target.partition(":")
         if kind == "wish":
             return await self._wish_prompt(c)
-        if kind == "entry" and (entry := self.kb.get(name)):
+        if kind == "entry" and (entry := self._kb(c).get(name)):
             token = await self._keep(
                 c, entry.first_question(c.language) or entry.id, [], [], entry.id
             )
             return self._answer_reply(entry, c, token)
         rows = []
-        for entry in self.kb.entries:
+        for entry in self._kb(c).entries:
             data = callback("ans", entry.id)
             if category_of(entry) == name and fits(data):
                 rows.append([Button(entry.first_question(c.language) or entry.id, data)])
@@ -988,6 +1026,12 @@ class Station:
     def _home(self, c: Context) -> Site | None:
         """The resident's home station: chosen, or the only one; None when not chosen."""
         return home_of(self.config.stations, c.station_id)
+
+    def _kb(self, c: Context) -> KnowledgeBase:
+        """The entries the resident gets: their home station's own on top of the shared."""
+        home = self._home(c)
+        own = self._station_faqs.get(home.id) if home is not None else None
+        return own[0] if own is not None else self.kb
 
     def _info(self, c: Context) -> StationInfo:
         """The station data the resident's answers use: their home station's, else the
@@ -1046,7 +1090,7 @@ class Station:
         flag: str | None = None,
     ) -> Reply:
         if flag is None and await c.tx.open_questions(c.user_id) >= MAX_OPEN_QUESTIONS:
-            contact = self._contact_line(c.language)
+            contact = self._contact_line(c.language, self._info(c))
             return Reply(t("too_many_open", c.language, contact=contact).strip(), c.language)
         item = await self._save_item(c, "question", text, candidates=candidates, flag=flag)
         return Reply(t(message, c.language, ref=item.ref), c.language, saved=item)
@@ -1085,13 +1129,14 @@ class Station:
         contact = self._contact_line(language)
         return Reply(t("save_failed", language, contact=contact).strip(), language)
 
-    def _contact_line(self, language: str) -> str:
+    def _contact_line(self, language: str, station: StationInfo | None = None) -> str:
         """ "If it is urgent, call …" with the station's number, or nothing without one."""
-        phone = self._contact_phone()
+        phone = self._contact_phone(station)
         return t("save_failed.contact", language, phone=phone) if phone else ""
 
-    def _contact_phone(self) -> str | None:
-        station = self.kb.station
+    def _contact_phone(self, station: StationInfo | None = None) -> str | None:
+        """The resident's station's number (`station`), else the FAQ's station's."""
+        station = station or self.kb.station
         if station.phone:
             return station.phone
         branches = station.branches

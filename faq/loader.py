@@ -945,6 +945,32 @@ class _Builder:
             return None
         return Branch(**branch)
 
+    def add_station_faq(self, path: Path) -> None:
+        """One station's entries on top of the shared ones: same id replaces, new id adds."""
+        sources, problem = _sources(path)
+        if problem is not None:
+            self.problems.append(problem)
+            return
+        for source in sources:
+            data = self.read_source(source)
+            if data is None:  # what is wrong with it is recorded
+                continue
+            entries = data.get("entries")
+            for raw in entries if isinstance(entries, list) else []:
+                entry_id = raw.get("id") if isinstance(raw, dict) else None
+                if isinstance(entry_id, str) and entry_id in self.entry_places:
+                    self.release_entry(entry_id)
+            self.add_file(source)
+
+    def release_entry(self, entry_id: str) -> None:
+        """Forgets a shared entry (and its questions) that a station's own replaces."""
+        self.entries = [entry for entry in self.entries if entry.id != entry_id]
+        self.entry_places.pop(entry_id, None)
+        self.answer_places.pop(entry_id, None)
+        self.question_owner = {
+            key: owner for key, owner in self.question_owner.items() if owner[0] != entry_id
+        }
+
     def check_answer_languages(self) -> None:
         """Every entry answers in each language that any entry answers in.
 
@@ -1091,11 +1117,18 @@ def _sources(path: str | Path | None) -> tuple[list[_Source], Problem | None]:
     return [], Problem(str(path), None, None, None, "no such file or folder")
 
 
-def load(path: str | Path | None = None, *, overlay: str | Path | None = None) -> KnowledgeBase:
+def load(
+    path: str | Path | None = None,
+    *,
+    overlay: str | Path | None = None,
+    station_faq: str | Path | None = None,
+) -> KnowledgeBase:
     """Load a knowledge base: the bundled FAQ when `path` is None, else a YAML file or folder.
 
-    `overlay` is the staff overlay (questions taught to entries); a missing file is ignored.
-    Raises FaqError listing every problem.
+    `station_faq` (a file or folder of entries) is one station's own on top: an entry with a
+    shared entry's id replaces it, others are added. `overlay` is the staff overlay
+    (questions taught to entries); a missing file is ignored. Raises FaqError listing every
+    problem.
     """
     sources, problem = _sources(path)
     if problem is not None:
@@ -1103,6 +1136,8 @@ def load(path: str | Path | None = None, *, overlay: str | Path | None = None) -
     builder = _Builder(both_languages=path is None)
     for source in sources:
         builder.add_file(source)
+    if station_faq is not None and not builder.problems:
+        builder.add_station_faq(Path(station_faq))
     builder.check_answer_languages()
     if overlay is not None and not builder.problems:
         builder.add_overlay(Path(overlay))

@@ -427,3 +427,47 @@ def test_staff_add_takes_a_station(tmp_path: Path, capsys):
     assert cli(["staff", "list", "--config", str(path)]) == 0
     assert "station a" in capsys.readouterr().out
     assert cli(["staff", "add", "wu", "--station", "zzz", "--config", str(path)]) == 2
+
+
+# --- a station's own FAQ entries -----------------------------------------------------------
+
+STATION_A_FAQ = """
+entries:
+  - id: station.parking
+    questions:
+      zh: [甲站停车场在哪]
+      en: [Where can I park at station A?]
+    answer:
+      zh: 甲站后门有停车场。
+      en: Park behind station A.
+  - id: canteen.prices
+    questions:
+      zh: [饭菜多少钱]
+      en: [How much is a meal?]
+    answer:
+      zh: 甲站的饭菜 12 元一份。
+      en: A meal at station A costs 12 yuan.
+"""
+
+
+async def test_a_station_s_own_entries_answer_its_residents_only(tmp_path: Path):
+    folder = tmp_path / "station-a-faq"
+    folder.mkdir()
+    (folder / "entries.yaml").write_text(STATION_A_FAQ, encoding="utf-8")
+    stations = [{**STATIONS[0], "faq": str(folder)}, STATIONS[1]]
+    config = load_config(write_config(tmp_path, stations))
+    station = await Station.create(config, now=lambda: MONDAY_10)
+    try:
+        await choose(station, ALICE, "a")
+        await choose(station, BOB, "b")
+        parking = await station.on_text(ALICE, "甲站停车场在哪")
+        assert parking.text.startswith("甲站后门有停车场。")
+        elsewhere = await station.on_text(BOB, "甲站停车场在哪")
+        assert "后门" not in elsewhere.text
+        # same id: station a's answer replaces the shared one for its residents
+        prices_a = await station.on_callback(ALICE, callback("ans", "canteen.prices"))
+        prices_b = await station.on_callback(BOB, callback("ans", "canteen.prices"))
+        assert prices_a.text.startswith("甲站的饭菜 12 元一份。")
+        assert prices_b.text.startswith(station.kb.get("canteen.prices").answer["zh"])
+    finally:
+        await station.close()
