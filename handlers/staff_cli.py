@@ -103,6 +103,8 @@ def inbox(args: argparse.Namespace) -> int:
                     "user_id": item.user_id,
                     "channel": item.channel,
                     "created_at": item.created_at,
+                    # several stations: the one it was saved for
+                    **({"station": item.station_id} if item.station_id else {}),
                 }))  # fmt: skip
             else:
                 name = one_line(item.display_name or "-", NAME_CHARS)

@@ -35,6 +35,7 @@ from bot.core import Station
 from bot.messages import LANGUAGES, MESSAGES, t
 from bot.review import REVIEW_DAYS, ReviewCache, inbox_page
 from bot.staff import WISH_STATUSES, Actor, StaffDesk, StaffError, format_age, teach_phrasings
+from bot.stations import site_of
 from bot.storage import (
     OUTCOMES,
     STATUSES,
@@ -158,6 +159,12 @@ class Ctx:
     def scope(self) -> str | None:
         """The station whose items the signed-in account sees (None: every station)."""
         return self.desk.scope(self.actor) if self.session is not None else None
+
+    @property
+    def station_name(self) -> str:
+        """The name of the station the account is limited to; "" for every station."""
+        site = site_of(self.desk.station.config.stations, self.scope)
+        return site.name(self.lang) if site is not None else ""
 
     @property
     def review(self) -> ReviewCache:
@@ -396,6 +403,7 @@ def _render(
         t=ctx.t,
         lang=ctx.lang,
         session=ctx.session,
+        station_name=ctx.station_name,
         csrf=ctx.session.csrf if ctx.session else "",
         path=request.path,
         path_qs=request.path_qs,
@@ -616,6 +624,8 @@ def _item_json(item: Item, outcome: str | None = None) -> dict[str, Any]:
         "created_at": item.created_at,
         "display_name": item.display_name,
     }
+    if item.station_id is not None:  # several stations: the one it was saved for
+        data["station"] = item.station_id
     if outcome:
         data["outcome"] = outcome
     return data

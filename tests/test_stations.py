@@ -399,7 +399,9 @@ async def test_web_accounts_of_station_a_are_refused_station_b_items(tmp_path: P
         async with client_for(app) as client:
             csrf = await api_login(client, "li", "correct-horse-battery")
             listed = await (await client.get("/api/items")).json()
-            assert [item["ref"] for item in listed["items"]] == [ref_a]
+            assert [(item["ref"], item["station"]) for item in listed["items"]] == [(ref_a, "a")]
+            inbox = await (await client.get("/inbox")).text()
+            assert "li · 甲站" in inbox and "想学做菜" not in inbox
             response = await client.get(f"/api/items/{ref_b}")
             assert response.status == 400
             assert "属于另一个驿站" in (await response.json())["error"]
