@@ -15,10 +15,7 @@ from typing import Any
 
 from rapidfuzz import fuzz, process
 
-from bot.staff import (
-    POOL_THRESHOLD,
-    pooling_key,
-)
+from bot.pooling import POOL_THRESHOLD, pooling_key
 from bot.storage import FeedbackRow, InboxPage, Item, Storage
 from faq.matcher import Matcher
 
@@ -90,15 +87,15 @@ class Review:
 
 @functools.lru_cache(maxsize=20_000)
 def _sorted_keys(text: str) -> tuple[str, str]:
-    """The text's pooling key with its tokens sorted, and with each token once: comparing
-    these with a plain ratio is token_sort_ratio, precomputed once per text instead of once
-    per pair (what made rapidfuzz's token scorers take a second for 500 texts)."""
-    tokens = (pooling_key(text) or text.strip().casefold()).split()
-    return " ".join(sorted(tokens)), " ".join(sorted(set(tokens)))
+    """The text's pooling key (tokens sorted), and its tokens each once: comparing these with
+    a plain ratio is token_sort_ratio, precomputed once per text instead of once per pair
+    (what made rapidfuzz's token scorers take a second for 500 texts)."""
+    key = pooling_key(text)
+    return key, " ".join(sorted(set(key.split())))
 
 
 def group_texts(texts: list[str], threshold: float = POOL_THRESHOLD) -> list[list[int]]:
-    """Indexes of near-duplicate texts, grouped as bot.staff.pool_items pools wishes: each
+    """Indexes of near-duplicate texts, grouped as bot.pooling.pool_items pools wishes: each
     text (in order) joins the group whose first text it resembles most, else starts one.
     Resemblance: the mean of the ratios of sorted tokens and of sorted distinct tokens."""
     if not texts:

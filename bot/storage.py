@@ -23,6 +23,8 @@ from typing import Any, NamedTuple, TypeVar
 
 import aiosqlite
 
+from bot.pooling import pooling_key
+
 KINDS = ("question", "wish")
 STATUSES = {
     "question": ("open", "answered", "resolved", "closed"),
@@ -82,6 +84,19 @@ _RESIDENT_COLUMNS = (
     "user_id, language, display_name, first_seen, last_seen, channel, external_id,"
     " last_language, awaiting_wish_at, station_id"
 )
+
+
+class PoolingRow(NamedTuple):
+    """An item as pooling sees it (bot.pooling.pool_items); sorts chronologically."""
+
+    created_at: str
+    kind: str
+    id: int
+    ref: str
+    text: str
+    status: str
+    user_id: int
+    pool_key: str | None
 
 
 @dataclass
@@ -415,6 +430,19 @@ async def m006_channel_choices(db: aiosqlite.Connection) -> None:
     )
 
 
+async def m007_pooling_keys(db: aiosqlite.Connection) -> None:
+    """Each question's and wish's pooling key (bot.pooling), made once when it is saved, so
+    that pooling 100,000 of them after a restart does not normalise every text again."""
+    for table in _TABLES.values():
+        await db.execute(f"ALTER TABLE {table} ADD COLUMN pool_key TEXT")
+        rows = await db.execute_fetchall(f"SELECT id, text FROM {table}")
+        keys = {text: pooling_key(text) for text in {text for _, text in rows}}
+        await db.executemany(
+            f"UPDATE {table} SET pool_key = ? WHERE id = ?",
+            [(keys[text], item_id) for item_id, text in rows],
+        )
+
+
 async def m008_stations(db: aiosqlite.Connection) -> None:
     """Several stations in one deployment: a resident's home station, the station each
     question and wish was saved for, and the station a web account is limited to (NULL: not
@@ -433,7 +461,8 @@ MIGRATIONS: list[Migration] = [
     m004_channels_inbox_outbox,
     m005_web_console,
     m006_channel_choices,
-    m008_stations,  # m007 is taken by another change
+    m007_pooling_keys,
+    m008_stations,
 ]
 
 
@@ -554,7 +583,7 @@ class _NewItem:
         table = _TABLES[self.kind]
         columns = (
             "user_id, chat_id, text, update_id, created_at, updated_at, channel, address,"
-            " station_id"
+            " pool_key, station_id"
         )
         values: list[Any] = [
             self.user_id,
@@ -565,6 +594,7 @@ class _NewItem:
             self.at,
             self.channel,
             self.address or str(self.chat_id),
+            pooling_key(self.text),
             self.station_id,
         ]
         if self.candidates is not None:
@@ -1152,6 +1182,39 @@ class Storage:
                 oldest_first=oldest_first,
                 limit=limit,
             )
+
+    async def pooling_rows(
+        self,
+        kind: str,
+        status: str | Iterable[str] | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        *,
+        station: str | None = None,
+    ) -> list[PoolingRow]:
+        """What pooling needs of the items of `kind` saved in [since, until), optionally of
+        some status(es) and one station, oldest first: no replies, history or names, so
+        100,000 of them are read in a fraction of a second."""
+        _check_kind(kind)
+        statuses = _check_statuses(kind, status)
+        where, params = _window("created_at", since, until)
+        if statuses:
+            where.append(f"status IN ({', '.join('?' * len(statuses))})")
+            params += statuses
+        scope, scope_params = _station_scope(station)
+        where += scope
+        params += scope_params
+        sql = (
+            f"SELECT created_at, id, text, status, user_id, pool_key FROM {_TABLES[kind]}"
+            f" {_where(where)} ORDER BY created_at, id"
+        )
+        prefix = PREFIXES[kind]
+        async with self._using("read items to pool") as db:
+            rows = await db.execute_fetchall(sql, params)
+        return [
+            PoolingRow(created_at, kind, item_id, f"{prefix}{item_id:04d}", *rest)
+            for created_at, item_id, *rest in rows
+        ]
 
     async def add_staff_reply(
         self, ref: str, staff_id: int | None, text: str, *, actor: str | None = None

@@ -21,6 +21,7 @@ from typing import Any
 from bot import staff
 from bot.config import ConfigError, load_config
 from bot.core import Station
+from bot.pooling import SUMMARY_CHARS
 from bot.staff import Actor, StaffDesk, StaffError
 from bot.stations import site_of
 from bot.storage import StorageError
@@ -110,7 +111,7 @@ def inbox(args: argparse.Namespace) -> int:
                 name = one_line(item.display_name or "-", NAME_CHARS)
                 print(
                     f"{item.ref}  {item.kind:<8}  {item.status:<11}  {staff.age_of(item, now):>4}"
-                    f"  {name}: {one_line(item.text, staff.SUMMARY_CHARS)}"
+                    f"  {name}: {one_line(item.text, SUMMARY_CHARS)}"
                 )
         return 0
 
@@ -198,7 +199,7 @@ def teach(args: argparse.Namespace) -> int:
     async def add(desk: StaffDesk) -> int:
         result = await desk.teach(args.ref, args.entry_id, actor=actor_of(args))
         verb = "taught" if result.added else "already taught"
-        text = one_line(result.text, staff.SUMMARY_CHARS)
+        text = one_line(result.text, SUMMARY_CHARS)
         print(f"{result.ref}: {verb} to {result.entry_id} ({result.language}): {text}")
         state = "now answered" if result.now_answered else "NOT yet answered by the matcher"
         print(f"{state} (score {result.score:.0f}); overlay: {desk.station.config.overlay_path}")
