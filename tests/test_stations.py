@@ -8,14 +8,18 @@ import csv
 import dataclasses
 import io
 import re
+import time
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import aiosqlite
 import pytest
 import yaml
 from aiohttp import web
 from fake_telegram import TOKEN, running_bot
+from fake_wechat import event_xml
+from test_wechat_channel import running_wechat
 from web_console import TEST_HASH_COST, api_login, client_for
 
 from bot.accounts import Accounts
@@ -24,7 +28,7 @@ from bot.core import Reply, Sender, Station, callback
 from bot.messages import t
 from bot.outbox import Outgoing
 from bot.staff import Actor, StaffDesk, StaffError
-from bot.storage import Storage
+from bot.storage import MIGRATIONS, Storage, apply_migrations
 from handlers import staff_web
 from handlers.cli import main as cli
 
@@ -473,3 +477,40 @@ async def test_a_station_s_own_entries_answer_its_residents_only(tmp_path: Path)
         assert prices_b.text.startswith(station.kb.get("canteen.prices").answer["zh"])
     finally:
         await station.close()
+
+
+# --- the same on WeChat: numbered choices, words for commands ------------------------------
+
+
+async def test_wechat_residents_choose_their_station_by_number(tmp_path: Path):
+    async with running_wechat(tmp_path, stations=STATIONS) as bot:
+        greeting = await bot.reply_to(event_xml("subscribe", create_time=int(time.time())))
+        assert t("home.ask", "zh") in greeting
+        assert "1. 甲站" in greeting and "2. 乙站" in greeting
+        chosen = await bot.say("2")
+        assert chosen.startswith(t("home.set", "zh", name="乙站"))
+        change = await bot.say("换驿站")
+        assert t("home.current", "zh", name="乙站") in change
+        await bot.say("许愿 想学做菜")
+        items = await bot.station.storage.all_items()
+        assert [(item.kind, item.station_id) for item in items] == [("wish", "b")]
+
+
+# --- storage: m008 on a database of the last release ---------------------------------------
+
+
+async def test_a_database_before_stations_upgrades_to_items_of_no_station(tmp_path: Path):
+    path = tmp_path / "old.db"
+    async with aiosqlite.connect(path, isolation_level=None) as old:
+        await apply_migrations(old, [m for m in MIGRATIONS if m.__name__ != "m008_stations"])
+        await old.execute(
+            "INSERT INTO wishes (user_id, chat_id, text, created_at, updated_at)"
+            " VALUES (7, 7, '想学做菜', '2025-01-01T00:00:00Z', '2025-01-01T00:00:00Z')"
+        )
+    async with Storage.open(path) as storage:
+        [item] = await storage.all_items()
+        assert item.station_id is None  # the district's until someone says otherwise
+        assert await storage.all_items(station="a") == []
+        assert len(await storage.open_items(station=None)) == 1
+        account = await storage.add_staff_account("li", "hash", "a")
+        assert (await storage.staff_accounts())[0].station_id == account.station_id == "a"
