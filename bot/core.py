@@ -558,6 +558,8 @@ class Station:
             await self._end_wish_prompt(c)
             key = f"help.{sender.channel}"
             text = t(key if has(key) else "help", c.language)
+            if self._district():
+                text = f"{text}\n{t('home.help', c.language)}"
             return Reply(text, c.language, keyboard=self._keyboard(sender, c.language))
 
         return await self._turn(sender, decide)

@@ -28,7 +28,7 @@ from bot.inbox import current_turn
 from bot.messages import LANGUAGES, has, t
 from bot.outbox import Button, Outgoing
 from bot.pooling import Pool, pool_items
-from bot.stations import all_staff, several, site_of, staff_station
+from bot.stations import Site, all_staff, several, site_of, staff_station
 from bot.storage import Item, Stats, Storage, Tx, chronological, format_ref, parse_time
 from bot.storage import parse_ref as _parse_ref
 from bot.text import clean_text, one_line
@@ -58,6 +58,7 @@ class StaffStats:
     days: int
     figures: Stats
     top_unanswered: list[Pool]
+    station: Site | None = None  # one station's figures; None: every station's
 
     @property
     def bot_share(self) -> float | None:
@@ -83,6 +84,8 @@ class StaffStats:
             t("stats.median", language, age="–" if median is None else format_age(median)),
             t("stats.wishes", language, count=figures.wishes),
         ]  # fmt: skip
+        if self.station is not None:
+            lines.insert(1, t("staffui.station_label", language, name=self.station.name(language)))
         if self.top_unanswered:
             lines.append(t("stats.top", language))
             lines.extend(
@@ -95,6 +98,7 @@ class StaffStats:
         figures.pop("reply_seconds")
         return {
             "days": self.days,
+            **({"station": self.station.id} if self.station is not None else {}),
             **figures,
             "bot_share": None if self.bot_share is None else round(self.bot_share, 3),
             "median_reply_seconds": self.figures.median_reply_seconds,
@@ -427,7 +431,12 @@ class StaffDesk:
             "question", status="open", since=since, until=until, station=station
         )
         pools = await asyncio.to_thread(pool_items, waiting)
-        return StaffStats(days=days, figures=figures, top_unanswered=pools[:top])
+        return StaffStats(
+            days=days,
+            figures=figures,
+            top_unanswered=pools[:top],
+            station=site_of(self.station.config.stations, station),
+        )
 
     async def export_csv(self, *, actor: Actor | None = None) -> tuple[bytes, int]:
         """Every stored question and wish (of the actor's station) as CSV bytes, and how

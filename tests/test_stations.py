@@ -261,6 +261,11 @@ async def test_the_home_station_can_be_changed_by_word_or_button(district: Stati
     assert t("live.not_yet", "zh", opens="13:00") in hours.text
 
 
+async def test_help_says_how_to_change_the_station(district: Station, single: Station):
+    assert (await district.on_help(ALICE)).text.endswith(t("home.help", "zh"))
+    assert t("home.help", "zh") not in (await single.on_help(ALICE)).text
+
+
 async def test_an_unknown_station_button_has_expired(district: Station):
     reply = await district.on_callback(ALICE, callback("home", "zzz"))
     assert reply.text == t("expired", "zh")
@@ -328,7 +333,10 @@ async def test_figures_and_exports_per_station_and_for_the_district(district: St
     staff_a = desk.telegram_actor(STAFF_A, "A", "en")
     district_staff = desk.telegram_actor(DISTRICT, "D", "en")
     assert district_staff.station is None
-    assert (await desk.stats(actor=staff_a)).figures.wishes == 1
+    figures_a = await desk.stats(actor=staff_a)
+    assert figures_a.figures.wishes == 1
+    assert figures_a.lines("en")[1] == t("staffui.station_label", "en", name="Station A")
+    assert figures_a.as_json()["station"] == "a"
     assert (await desk.stats(actor=district_staff)).figures.wishes == 2
     data, rows = await desk.export_csv(actor=staff_a)
     table = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
