@@ -1893,16 +1893,21 @@ class Storage:
                     counts[index] += count
         return counts
 
-    async def feedback_rows(self, feedback_ids: Sequence[int]) -> list[FeedbackRow]:
-        """The 👎 answers with these ids (unknown ids are skipped)."""
+    async def feedback_rows(
+        self, feedback_ids: Sequence[int], *, station: str | None = None
+    ) -> list[FeedbackRow]:
+        """The 👎 answers with these ids (unknown ids, and with `station` those of residents
+        of other stations, are skipped)."""
         found: list[FeedbackRow] = []
+        scope, scope_params = _residents_scope(station)
         async with self._using("read feedback") as db:
             for start in range(0, len(feedback_ids), _IN_CHUNK):
                 chunk = list(feedback_ids[start : start + _IN_CHUNK])
+                where = ["helpful = 0", f"id IN ({', '.join('?' * len(chunk))})", *scope]
                 rows = await db.execute_fetchall(
                     "SELECT id, user_id, entry_id, question, created_at FROM feedback"
-                    f" WHERE helpful = 0 AND id IN ({', '.join('?' * len(chunk))})",
-                    chunk,
+                    f" {_where(where)}",
+                    [*chunk, *scope_params],
                 )
                 found += [FeedbackRow(*row) for row in rows]
         return found

@@ -878,9 +878,10 @@ async def review_teach_form(request: web.Request, ctx: Ctx) -> web.StreamRespons
         raise StaffError(f"no FAQ entry {entry_id!r}")
     for ref in _refs(form.get("refs")):
         await ctx.desk.teach(ref, entry_id, actor=ctx.actor)
-    feedback_ids = _ids(form.get("feedback_ids"))
+    rows = await ctx.reads.feedback_rows(_ids(form.get("feedback_ids")), station=ctx.scope)
+    feedback_ids = [row.id for row in rows]  # another station's are not this account's
     if feedback_ids:
-        texts = [row.question for row in await ctx.reads.feedback_rows(feedback_ids)]
+        texts = [row.question for row in rows]
         await asyncio.to_thread(
             teach_phrasings,
             texts,
@@ -898,9 +899,8 @@ async def review_dismiss_form(request: web.Request, ctx: Ctx) -> web.StreamRespo
     note = ctx.t("web.review.dismissed_note")
     for ref in _refs(form.get("refs")):
         await ctx.desk.resolve(ref, note, actor=ctx.actor)
-    await ctx.storage.mark_feedback_reviewed(
-        _ids(form.get("feedback_ids")), "dismissed", ctx.actor.name
-    )
+    rows = await ctx.reads.feedback_rows(_ids(form.get("feedback_ids")), station=ctx.scope)
+    await ctx.storage.mark_feedback_reviewed([row.id for row in rows], "dismissed", ctx.actor.name)
     return _redirect("/review?done=dismissed")
 
 

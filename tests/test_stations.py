@@ -522,3 +522,35 @@ async def test_a_database_before_stations_upgrades_to_items_of_no_station(tmp_pa
         assert len(await storage.open_items(station=None)) == 1
         account = await storage.add_staff_account("li", "hash", "a")
         assert (await storage.staff_accounts())[0].station_id == account.station_id == "a"
+
+
+async def test_the_review_page_of_a_station_account_shows_its_residents_only(tmp_path: Path):
+    station = await Station.create(district_config(tmp_path), now=lambda: MONDAY_10)
+    try:
+        await choose(station, ALICE, "a")
+        await choose(station, BOB, "b")
+        for sender, question in ((ALICE, "甲站的门开着吗"), (BOB, "乙站周三有课吗")):
+            await station.on_text(sender, question)  # saved for staff: open questions
+            answered = await station.on_text(sender, "食堂几点开门")
+            thumbs_down = next(d for d in data_of(answered) if d.startswith("1:fb:-:"))
+            await station.on_callback(sender, thumbs_down)
+        desk = StaffDesk(station)
+        await Accounts(station.storage, hash_cost=TEST_HASH_COST).add(
+            "li", "correct-horse-battery", "a"
+        )
+        app = web.Application()
+        staff_web.register(app, lambda: desk, hash_cost=TEST_HASH_COST)
+        async with client_for(app) as client:
+            await api_login(client, "li", "correct-horse-battery")
+            review = await (await client.get("/api/review")).json()
+        texts = {text for group in review["groups"] for text in group["texts"]}
+        assert "甲站的门开着吗" in texts and "乙站周三有课吗" not in texts
+        feedback_users = {
+            row.user_id
+            for group in review["groups"]
+            for row in await station.storage.feedback_rows(group["feedback_ids"])
+        }
+        alice = await station.storage.find_resident("telegram", "7")
+        assert feedback_users == {alice.user_id}
+    finally:
+        await station.close()
