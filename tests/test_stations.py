@@ -354,7 +354,20 @@ async def test_telegram_staff_of_station_a_are_refused_station_b_items(tmp_path:
     for name in ("base_url", "base_file_url", "token", "config_path", "key_lines"):
         overrides.pop(name)
     async with running_bot(tmp_path, **overrides) as (fake, station):
-        _, ref_b = await two_items(station)
+        ref_a, ref_b = await two_items(station)
+        # each station's group hears of its own items only
+        for group, ref, other in ((GROUP_A, ref_a, ref_b), (GROUP_B, ref_b, ref_a)):
+            notices = await fake.wait_for(lambda group=group: fake.sent(group), what="notice")
+            assert ref in notices[0].text and other not in notices[0].text
+        # station b's group is not a place for station a's staff
+        await fake.replies(
+            fake.command("inbox", user_id=STAFF_A, chat_id=GROUP_B, chat_type="supergroup")
+        )
+        said = await fake.wait_for(
+            lambda: [c for c in fake.sent(GROUP_B) if c.text == t("staffui.not_here", "zh")],
+            what="not here",
+        )
+        assert said
         await fake.replies(
             fake.command(
                 "reply", f"{ref_b} 周三有课", user_id=STAFF_A, chat_id=STAFF_A, chat_type="private"
