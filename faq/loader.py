@@ -951,6 +951,7 @@ class _Builder:
         if problem is not None:
             self.problems.append(problem)
             return
+        shared = set(self.entry_places)  # an id twice among the station's own is a problem
         for source in sources:
             data = self.read_source(source)
             if data is None:  # what is wrong with it is recorded
@@ -958,7 +959,8 @@ class _Builder:
             entries = data.get("entries")
             for raw in entries if isinstance(entries, list) else []:
                 entry_id = raw.get("id") if isinstance(raw, dict) else None
-                if isinstance(entry_id, str) and entry_id in self.entry_places:
+                if isinstance(entry_id, str) and entry_id in shared:
+                    shared.discard(entry_id)
                     self.release_entry(entry_id)
             self.add_file(source)
 

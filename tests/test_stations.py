@@ -29,6 +29,7 @@ from bot.messages import t
 from bot.outbox import Outgoing
 from bot.staff import Actor, StaffDesk, StaffError
 from bot.storage import MIGRATIONS, Storage, apply_migrations
+from faq.loader import FaqError, load
 from handlers import staff_web
 from handlers.cli import main as cli
 
@@ -567,3 +568,16 @@ async def test_the_review_page_of_a_station_account_shows_its_residents_only(tmp
         assert feedback_users == {alice.user_id}
     finally:
         await station.close()
+
+
+def test_a_station_faq_is_checked_like_any_faq(tmp_path: Path):
+    twice = STATION_A_FAQ + STATION_A_FAQ.replace("entries:\n", "")
+    path = tmp_path / "a.yaml"
+    path.write_text(twice, encoding="utf-8")
+    with pytest.raises(FaqError, match="duplicate id"):
+        load(station_faq=path)
+    path.write_text(STATION_A_FAQ, encoding="utf-8")
+    kb = load(station_faq=path)
+    assert kb.get("station.parking") is not None
+    assert kb.get("canteen.prices").answer["zh"] == "甲站的饭菜 12 元一份。"
+    assert len(kb.entries) == len(load().entries) + 1
