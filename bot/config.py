@@ -621,6 +621,13 @@ def check_storage_path(config: Config) -> None:
         ) from None
 
 
+def check_station(config: Config, station_id: str | None) -> None:
+    """Raise ConfigError unless `station_id` (a command's --station) is None or configured."""
+    if station_id is not None and not any(site.id == station_id for site in config.stations):
+        known = ", ".join(site.id for site in config.stations) or "none configured"
+        raise ConfigError(f"no station {station_id!r} in {config.where('stations')} ({known})")
+
+
 def load_station_faq(config: Config, site: Site | None = None) -> KnowledgeBase:
     """The knowledge base residents get: config's FAQ (else the bundled one), with `site`'s
     own entries (its `faq:`) if given, and the staff overlay on top. Raises

@@ -13,8 +13,7 @@ import sys
 from collections.abc import Awaitable, Callable
 
 from bot.accounts import AccountError, Accounts, generate_password
-from bot.config import ConfigError, load_config
-from bot.stations import site_of
+from bot.config import ConfigError, check_station, load_config
 from bot.storage import Storage, StorageError
 from bot.text import one_line
 from handlers.cli import fail
@@ -24,12 +23,9 @@ def run(args: argparse.Namespace, action: Callable[[Storage], Awaitable[int]]) -
     """Opens the bot's database (no FAQ needed) and runs `action`; failures are one line."""
     try:
         config = load_config(getattr(args, "config", None))
+        check_station(config, getattr(args, "station", None))
     except ConfigError as error:
         return fail(str(error), 2)
-    station = getattr(args, "station", None)
-    if station is not None and site_of(config.stations, station) is None:
-        known = ", ".join(site.id for site in config.stations) or "none configured"
-        return fail(f"no station {station!r} in {config.where('stations')} ({known})", 2)
 
     async def with_storage() -> int:
         async with Storage.open(config.storage_path) as storage:

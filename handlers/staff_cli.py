@@ -19,11 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from bot import staff
-from bot.config import ConfigError, load_config
+from bot.config import ConfigError, check_station, load_config
 from bot.core import Station
 from bot.pooling import SUMMARY_CHARS
 from bot.staff import Actor, StaffDesk, StaffError
-from bot.stations import site_of
 from bot.storage import StorageError
 from bot.text import UNPRINTABLE, one_line
 from faq.loader import FaqError
@@ -45,12 +44,9 @@ def run(args: argparse.Namespace, action: Action, *, reads_only: bool = False) -
     is one line on stderr. A reading command never creates an empty database."""
     try:
         config = load_config(getattr(args, "config", None))
+        check_station(config, getattr(args, "station", None))
     except ConfigError as error:
         return fail(str(error), 2)
-    station = getattr(args, "station", None)
-    if station is not None and site_of(config.stations, station) is None:
-        known = ", ".join(site.id for site in config.stations) or "none configured"
-        return fail(f"no station {station!r} in {config.where('stations')} ({known})", 2)
     if reads_only and not config.storage_path.exists():
         return fail(
             f"no database at {config.storage_path} ({config.where('storage.path')}): "
