@@ -65,9 +65,10 @@ SAVED_WITH_ANSWER = {HUMAN_ENTRY: "human.saved", FRAUD_ENTRY: "fraud.saved"}
 # Typed instead of pressing "Cancel" under the wish prompt: not a wish.
 WISH_CANCEL_WORDS = {"取消", "不许了", "不许", "算了", "不要了", "不用了", "cancel", "never mind"}
 # In a district of several stations: what residents type to see or change their station
-# (besides the 🏠 button and /station), and the live answers that depend on it.
+# (besides the 📍 button and /station), and the live answers that depend on it.
 HOME_WORDS = {"换驿站", "我的驿站", "选驿站", "改驿站", "换站点", "change station", "my station"}
 PER_STATION_LIVE = {"opening_hours", "canteen_hours", "canteen_menu"}
+CANTEEN_LIVE = {"canteen_hours", "canteen_menu"}
 # Messages with nothing to act on: a friendly word back, nothing saved for staff.
 ACKNOWLEDGEMENTS = {
     "嗯", "嗯嗯", "哦", "哦哦", "噢", "喔", "好", "好的", "好吧", "行", "知道了", "晓得了",
@@ -936,6 +937,8 @@ class Station:
     def _answer_text(self, entry: Entry, c: Context, question: str = "") -> str:
         """The answer with its live line, which may depend on the question (a street names
         its branch, a holiday its dates) and on the resident's home station."""
+        if entry.live in CANTEEN_LIVE and (no_canteen := self._no_canteen(c)):
+            return no_canteen  # the shared answer describes a canteen theirs does not have
         text = answer_text(entry, c.language)
         live = self._live_line(entry, c.language, question, self._info(c))
         return f"{text}\n\n{live}" if live else text
@@ -1041,6 +1044,24 @@ class Station:
         home = self._home(c)
         return self._station_infos[home.id if home is not None else None]
 
+    def _no_canteen(self, c: Context) -> str:
+        """For a resident whose station has no canteen (`canteen: {}`): says so, and which
+        stations have one; "" when theirs has one (or they have not chosen)."""
+        home = self._home(c)
+        if home is None or _has_canteen(self._station_infos[home.id]):
+            return ""
+        language = c.language
+        lines = [t("live.no_canteen", language, name=home.name(language))]
+        others = [
+            site.name(language)
+            for site in self.config.stations
+            if _has_canteen(self._station_infos[site.id])
+        ]
+        if others:
+            names = ("、" if language == "zh" else ", ").join(others)
+            lines.append(t("home.canteens_at", language, names=names))
+        return "\n".join(lines)
+
     def _needs_home(self, c: Context) -> bool:
         return self._district() and self._home(c) is None
 
@@ -1052,7 +1073,7 @@ class Station:
         ]
 
     def _asks_for_home(self, text: str) -> bool:
-        """The 🏠 button or a word asking to see or change the home station (a district)."""
+        """The 📍 button or a word asking to see or change the home station (a district)."""
         if not self._district():
             return False
         folded = text.strip(" 。.!！?？").casefold()
@@ -1213,6 +1234,10 @@ def status_label(status: str, language: str) -> str:
         return t(f"status.{status}", language)
     except KeyError:  # a status added by staff tools later: show it as it is
         return status
+
+
+def _has_canteen(station: StationInfo) -> bool:
+    return bool(station.canteen.meals or station.canteen.menu)
 
 
 def _int_or_zero(value: int | str) -> int:

@@ -212,8 +212,6 @@ def canteen_status(station: StationInfo, now: datetime, lang: str, text: str = "
     words = _words(lang)
     now = _local(station, now)
     meals = station.canteen.meals
-    if not meals and (home := _home_without_canteen(station)) is not None:
-        return words["no_canteen"].format(name=_text(home.name, lang))
     if not meals:
         raise LiveDataError("station.canteen.meals: no meal times")
     clock = now.time()
@@ -245,8 +243,6 @@ def canteen_status(station: StationInfo, now: datetime, lang: str, text: str = "
 def todays_menu(station: StationInfo, now: datetime, lang: str, text: str = "") -> str:
     """Today's canteen menu, meal by meal, in the resident's language."""
     words = _words(lang)
-    if (home := _home_without_canteen(station)) is not None:
-        return words["no_canteen"].format(name=_text(home.name, lang))
     now = _local(station, now)
     weekday = WEEKDAY_NAMES[_lang(lang)][now.weekday()]
     day_menu = station.canteen.menu.get(WEEKDAYS[now.weekday()], {})
@@ -573,13 +569,6 @@ def _weekday_hours(station: StationInfo, day: date) -> tuple[TimeRange, ...]:
 def _workday_hours(station: StationInfo) -> tuple[TimeRange, ...]:
     """Hours of an adjusted working day: Monday's, or the first weekday that has hours."""
     return next((station.hours[day] for day in WEEKDAYS[:5] if station.hours.get(day)), ())
-
-
-def _home_without_canteen(station: StationInfo) -> Branch | None:
-    """The resident's own station when it has no canteen (`canteen: {}`), else None."""
-    if station.home is None or station.canteen.meals or station.canteen.menu:
-        return None
-    return station.branch(station.home)
 
 
 def _branches(station: StationInfo) -> tuple[Branch, ...]:

@@ -848,10 +848,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "您现在的驿站是：{name}。",
         "en": "Your station now: {name}.",
     },
-    "home.button": {"zh": "🏠 我的驿站", "en": "🏠 My station"},
+    "home.button": {"zh": "📍 我的驿站", "en": "📍 My station"},
+    "home.canteens_at": {
+        "zh": "有社区食堂的驿站：{names}",
+        "en": "Stations with a community canteen: {names}",
+    },
     "home.help": {
-        "zh": "· 发“换驿站”（或点 🏠 我的驿站）看看或更换您的驿站",
-        "en": "· Send “change station” (or tap 🏠 My station) to see or change your station",
+        "zh": "· 发“换驿站”（或点 📍 我的驿站）看看或更换您的驿站",
+        "en": "· Send “change station” (or tap 📍 My station) to see or change your station",
     },
     "staffui.other_station": {
         "zh": "{ref} 属于另一个驿站，您只能查看和处理本驿站（{station}）的问题和心愿",
