@@ -26,7 +26,13 @@ from rapidfuzz import fuzz, process
 
 from bot.config import Config, load_station_faq
 from bot.inbox import Turn, current_turn
-from bot.live import LIVE_ANSWERS, branches_by_distance, list_branches, nearest_branches
+from bot.live import (
+    LIVE_ANSWERS,
+    branches_by_distance,
+    list_branches,
+    nearest_branches,
+    week_hours,
+)
 from bot.messages import LANGUAGES, all_variants, has, t
 from bot.outbox import Button, Outgoing
 from bot.stations import Site, home_of, several, site_of
@@ -69,6 +75,9 @@ WISH_CANCEL_WORDS = {"取消", "不许了", "不许", "算了", "不要了", "�
 HOME_WORDS = {"换驿站", "我的驿站", "选驿站", "改驿站", "换站点", "change station", "my station"}
 PER_STATION_LIVE = {"opening_hours", "canteen_hours", "canteen_menu"}
 CANTEEN_LIVE = {"canteen_hours", "canteen_menu"}
+# answers whose shared wording names one station's hours or address: in a district, a home
+# station without its own entry gets them computed from its data instead
+OWN_WORDS_LIVE = {"opening_hours", "branch_address"}
 # Messages with nothing to act on: a friendly word back, nothing saved for staff.
 ACKNOWLEDGEMENTS = {
     "嗯", "嗯嗯", "哦", "哦哦", "噢", "喔", "好", "好的", "好吧", "行", "知道了", "晓得了",
@@ -940,7 +949,14 @@ class Station:
         if entry.live in CANTEEN_LIVE and (no_canteen := self._no_canteen(c)):
             return no_canteen  # the shared answer describes a canteen theirs does not have
         text = answer_text(entry, c.language)
-        live = self._live_line(entry, c.language, question, self._info(c))
+        station = self._info(c)
+        home = self._home(c) if self._district() else None
+        if entry.live in OWN_WORDS_LIVE and home is not None and not _from_folder(entry, home):
+            # the shared wording describes another station's hours or address: theirs instead
+            text = week_hours(station, c.language) if entry.live == "opening_hours" else ""
+        live = self._live_line(entry, c.language, question, station)
+        if not text:
+            return live or answer_text(entry, c.language)
         return f"{text}\n\n{live}" if live else text
 
     def _answer_reply(self, entry: Entry, c: Context, token: str, question: str = "") -> Reply:
@@ -1234,6 +1250,11 @@ def status_label(status: str, language: str) -> str:
         return t(f"status.{status}", language)
     except KeyError:  # a status added by staff tools later: show it as it is
         return status
+
+
+def _from_folder(entry: Entry, site: Site) -> bool:
+    """True when `entry` comes from the station's own FAQ (`faq:`), not the shared one."""
+    return site.faq_path is not None and entry.source.startswith(str(site.faq_path))
 
 
 def _has_canteen(station: StationInfo) -> bool:

@@ -53,6 +53,7 @@ __all__ = [
     "opening_status",
     "plan_for",
     "todays_menu",
+    "week_hours",
 ]
 
 log = logging.getLogger(__name__)
@@ -203,6 +204,31 @@ def opening_status(station: StationInfo, now: datetime, lang: str, text: str = "
         lines.append(words["today_hours"].format(hours=hours))
     if not plan.calendar_known:
         lines.append(words["calendar_unknown"].format(year=now.year))
+    return "\n".join(lines)
+
+
+def week_hours(station: StationInfo, lang: str) -> str:
+    """The station's week (周一至周五：开放 8:30–11:30、13:00–17:00 …) and its hours on
+    statutory holidays, under its name when it is one station of a district."""
+    words = _words(lang)
+    names = WEEKDAY_NAMES[_lang(lang)]
+    runs: list[tuple[int, int, tuple[TimeRange, ...]]] = []
+    for index, day in enumerate(WEEKDAYS):
+        hours = station.hours.get(day, ())
+        if runs and runs[-1][2] == hours:
+            runs[-1] = (runs[-1][0], index, hours)
+        else:
+            runs.append((index, index, hours))
+    lines = []
+    home = station.branch(station.home) if station.home else None
+    if home is not None:
+        lines.append(words["week_title"].format(name=_text(home.name, lang)))
+    for first, last, hours in runs:
+        days = names[first]
+        if last > first:
+            days = words["date_span"].format(first=names[first], last=names[last])
+        lines.append(words["week_line"].format(days=days, state=_state(hours, lang)))
+    lines.append(words["week_holidays"].format(state=_state(station.holiday_hours, lang)))
     return "\n".join(lines)
 
 

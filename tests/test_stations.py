@@ -228,12 +228,20 @@ async def test_hours_menu_and_address_follow_the_home_station(district: Station)
     menu_a = await district.on_callback(ALICE, callback("ans", "canteen.menu"))
     assert t("live.no_canteen", "zh", name="甲站") not in menu_a.text
     address_b = await district.on_callback(BOB, callback("ans", "station.address"))
-    assert t("live.home_branch", "zh", name="乙站") in address_b.text
+    assert address_b.text.startswith(t("live.home_branch", "zh", name="乙站"))
     assert "乙路2号" in address_b.text and "021-0000 0002" in address_b.text
+    # the shared wording names another station's address and hours: not shown to them
+    shared = district.kb.get("station.address").answer["zh"]
+    assert shared not in address_b.text
+    assert hours_b.text.startswith(t("live.week_title", "zh", name="乙站"))
+    assert "周一至周五：开放 13:00–17:00" in hours_b.text
+    assert "周六至周日：休息" in hours_b.text
+    assert district.kb.get("station.hours").answer["zh"] not in hours_b.text
 
 
 async def test_a_resident_without_a_station_is_asked_before_hours(district: Station):
     reply = await district.on_callback(ALICE, callback("ans", "station.hours"))
+    assert reply.text.startswith(district.kb.get("station.hours").answer["zh"])
     assert t("home.ask_first", "zh") in reply.text
     assert data_of(reply)[:2] == [callback("home", "a"), callback("home", "b")]
     # no one station's hours for everybody
@@ -478,6 +486,14 @@ entries:
     answer:
       zh: 甲站的饭菜 12 元一份。
       en: A meal at station A costs 12 yuan.
+  - id: station.hours
+    live: opening_hours
+    questions:
+      zh: [甲站几点开门]
+      en: [When does station A open?]
+    answer:
+      zh: 甲站工作日上午开门，下午去乙站。
+      en: Station A opens on weekday mornings; in the afternoon go to station B.
 """
 
 
@@ -500,6 +516,10 @@ async def test_a_station_s_own_entries_answer_its_residents_only(tmp_path: Path)
         prices_b = await station.on_callback(BOB, callback("ans", "canteen.prices"))
         assert prices_a.text.startswith("甲站的饭菜 12 元一份。")
         assert prices_b.text.startswith(station.kb.get("canteen.prices").answer["zh"])
+        # its own wording of a per-station answer is kept, with the live line under it
+        hours_a = await station.on_callback(ALICE, callback("ans", "station.hours"))
+        assert hours_a.text.startswith("甲站工作日上午开门，下午去乙站。")
+        assert t("live.open_now", "zh", until="11:30") in hours_a.text
     finally:
         await station.close()
 
