@@ -224,8 +224,8 @@ def week_hours(station: StationInfo, lang: str) -> str:
     if home is not None:
         lines.append(words["week_title"].format(name=_text(home.name, lang)))
     for first, last, hours in runs:
-        days = names[first]
-        if last > first:
+        days = words["list_sep"].join(names[first : last + 1])  # 周一 / 周六、周日
+        if last > first + 1:
             days = words["date_span"].format(first=names[first], last=names[last])
         lines.append(words["week_line"].format(days=days, state=_state(hours, lang)))
     lines.append(words["week_holidays"].format(state=_state(station.holiday_hours, lang)))

@@ -235,7 +235,7 @@ async def test_hours_menu_and_address_follow_the_home_station(district: Station)
     assert shared not in address_b.text
     assert hours_b.text.startswith(t("live.week_title", "zh", name="乙站"))
     assert "周一至周五：开放 13:00–17:00" in hours_b.text
-    assert "周六至周日：休息" in hours_b.text
+    assert "周六、周日：休息" in hours_b.text
     assert district.kb.get("station.hours").answer["zh"] not in hours_b.text
 
 
