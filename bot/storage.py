@@ -1334,7 +1334,7 @@ class Storage:
                 f"""SELECT created_at, first_reply FROM (
                     SELECT q.created_at, MIN(r.created_at) AS first_reply, q.station_id
                     FROM questions q JOIN staff_replies r ON r.question_id = q.id
-                    GROUP BY q.id, q.created_at, q.station_id) {_where(reply_conditions)}""",
+                    GROUP BY q.id) first_replies {_where(reply_conditions)}""",
                 reply_params,
             )
             feedback = await db.execute_fetchall(
