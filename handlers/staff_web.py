@@ -647,9 +647,11 @@ async def _item_context(ctx: Ctx, ref: str) -> dict[str, Any]:
             if entry is not None:
                 targets.append((entry, score))
     stored = [(ctx.kb.get(entry_id), score) for entry_id, score in item.candidates]
+    site = site_of(ctx.desk.station.config.stations, item.station_id)
     return {
         "trail": _trail(ctx, item),
         "item": item,
+        "item_station": site.name(ctx.lang) if site is not None else "",
         "earlier": earlier,
         "targets": targets,
         "stored": [(entry, score) for entry, score in stored if entry is not None],

@@ -454,6 +454,8 @@ async def test_web_accounts_of_station_a_are_refused_station_b_items(tmp_path: P
             await api_login(client, "zhao", "correct-horse-battery")
             listed = await (await client.get("/api/items")).json()
             assert sorted(item["ref"] for item in listed["items"]) == [ref_a, ref_b]
+            page = await (await client.get(f"/items/{ref_b}")).text()
+            assert "想学做菜" in page and "乙站" in page  # the district sees whose it is
         assert (await station.storage.get_item(ref_b)).status == "open"
     finally:
         await station.close()
