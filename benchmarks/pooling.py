@@ -3,9 +3,9 @@
 Residents' questions are generated from templates (Chinese and English, with greetings,
 particles, homophone slips, Traditional characters, building numbers and a long tail of
 one-off questions), so there are many near-duplicates and many distinct texts. Prints the
-distinct texts, the pools, the time and the peak memory of `bot.staff.pool_items`, and the
-leader comparisons it made; --storage also saves them to SQLite and times `staff.wishes()`
-end to end (reading the rows included).
+distinct texts, the pools, the time and the peak memory of `bot.pooling.pool_items` (pooling
+keys are stored with each item since m007), and the leader comparisons it made; --storage also
+saves them to SQLite and times what `StaffDesk.wishes()` does end to end, reading included.
 
     .venv/bin/python benchmarks/pooling.py                   # 100,000 items, in memory
     .venv/bin/python benchmarks/pooling.py --storage         # and through SQLite
@@ -28,8 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot import staff  # noqa: E402
-from bot.storage import Item, Storage  # noqa: E402
+from bot import pooling  # noqa: E402
+from bot.storage import Item, PoolingRow, Storage  # noqa: E402
 
 TARGET_SECONDS = 2.0
 TARGET_MB = 200
@@ -143,35 +143,43 @@ def peak_rss_mb() -> float:
 def count_comparisons() -> list[int]:
     """Counts the key-to-leader comparisons pool_items makes (in the returned list's [0])."""
     counted = [0]
-    similarities = staff._similarities
+    similarities = pooling._similarities
 
-    def counting(key: str, others: list[str], threshold: float) -> object:
-        counted[0] += len(others)
-        return similarities(key, others, threshold)
+    def counting(key: str, leaders: list[str], threshold: float) -> object:
+        counted[0] += len(leaders)
+        return similarities(key, leaders, threshold)
 
-    staff._similarities = counting
+    pooling._similarities = counting
     return counted
 
 
+def stored(questions: list[Item]) -> list[PoolingRow]:
+    """The questions as StaffDesk reads them to pool: slim rows with their stored key."""
+    return [
+        PoolingRow(item.created_at, item.kind, item.id, item.ref, item.text, item.status,
+                   item.user_id, pooling.pooling_key(item.text))
+        for item in questions
+    ]  # fmt: skip
+
+
 def measure_in_memory(questions: list[Item]) -> dict[str, float]:
-    """One cold pool_items call (no pooling key cached, as after a start), timed; then the
-    same call warm; then once more under tracemalloc for its peak memory."""
+    """pool_items on rows with stored keys (what every call does now), timed and under
+    tracemalloc; then on bare items, keys made on the fly (what the m007 upgrade costs once)."""
     figures: dict[str, float] = {}
-    staff._KEY_CACHE.clear()
+    rows = stored(questions)
     comparisons = count_comparisons()
     wall, cpu = time.perf_counter(), time.process_time()
-    pools = staff.pool_items(questions)
-    figures["cold"] = time.perf_counter() - wall
-    figures["cold_cpu"] = time.process_time() - cpu
+    pools = pooling.pool_items(rows)
+    figures["stored"] = time.perf_counter() - wall
+    figures["stored_cpu"] = time.process_time() - cpu
     figures["comparisons"] = comparisons[0]
     figures["pools"] = len(pools)
     wall, cpu = time.perf_counter(), time.process_time()
-    staff.pool_items(questions)
-    figures["warm"] = time.perf_counter() - wall
-    figures["warm_cpu"] = time.process_time() - cpu
-    staff._KEY_CACHE.clear()
+    pooling.pool_items(questions)
+    figures["keying"] = time.perf_counter() - wall
+    figures["keying_cpu"] = time.process_time() - cpu
     tracemalloc.start()
-    staff.pool_items(questions)
+    pooling.pool_items(rows)
     figures["peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
     print(f"largest pools: {'; '.join(pool.describe(30) for pool in pools[:3])}")
@@ -179,14 +187,16 @@ def measure_in_memory(questions: list[Item]) -> dict[str, float]:
 
 
 async def measure_storage(questions: list[Item]) -> tuple[float, float, int]:
-    """Saves the questions as wishes in a fresh SQLite file; times StaffDesk.wishes() cold
-    (what it does: read every wish, pool them off the event loop)."""
+    """Saves the questions as wishes in a fresh SQLite file; times what StaffDesk.wishes()
+    does (read the rows to pool, pool them off the event loop) in a storage just opened, as
+    after a restart, then once more."""
 
-    async def wishes(storage: Storage) -> list[staff.Pool]:
-        return await asyncio.to_thread(staff.pool_items, await storage.all_items(kind="wish"))
+    async def wishes(storage: Storage) -> list[pooling.Pool]:
+        return await asyncio.to_thread(pooling.pool_items, await storage.pooling_rows("wish"))
 
     with tempfile.TemporaryDirectory() as folder:
-        async with Storage.open(Path(folder) / "pool.db") as storage:
+        path = Path(folder) / "pool.db"
+        async with Storage.open(path) as storage:
             for start in range(0, len(questions), 2000):
                 await asyncio.gather(
                     *(
@@ -194,14 +204,14 @@ async def measure_storage(questions: list[Item]) -> tuple[float, float, int]:
                         for item in questions[start : start + 2000]
                     )
                 )
-            staff._KEY_CACHE.clear()  # as after a restart of the bot
+        async with Storage.open(path) as storage:
             started = time.perf_counter()
             pools = await wishes(storage)
             seconds = time.perf_counter() - started
             started = time.perf_counter()
             await wishes(storage)
-            warm = time.perf_counter() - started
-    return seconds, warm, len(pools)
+            again = time.perf_counter() - started
+    return seconds, again, len(pools)
 
 
 def main() -> int:
@@ -218,9 +228,10 @@ def main() -> int:
     comparisons = figures["comparisons"]
     print(f"items {len(questions):,}, distinct texts {distinct:,}, pools {figures['pools']:,.0f}")
     print(
-        f"pool_items cold: {figures['cold']:.2f} s wall, {figures['cold_cpu']:.2f} s CPU"
-        f" (target <= {TARGET_SECONDS:g} s); warm (pooling keys cached):"
-        f" {figures['warm']:.2f} s wall, {figures['warm_cpu']:.2f} s CPU"
+        f"pool_items, keys stored: {figures['stored']:.2f} s wall,"
+        f" {figures['stored_cpu']:.2f} s CPU (target <= {TARGET_SECONDS:g} s);"
+        f" keys made on the fly (the m007 upgrade, once): {figures['keying']:.2f} s wall,"
+        f" {figures['keying_cpu']:.2f} s CPU"
     )
     print(
         f"pool_items peak memory (tracemalloc): {figures['peak_mb']:.1f} MB"
@@ -228,13 +239,15 @@ def main() -> int:
         f" ({comparisons / len(questions):.1f} per item)"
     )
     print(f"process peak RSS {peak_rss_mb():.1f} MB (Python, libraries, the items themselves)")
-    missed = figures["cold"] > TARGET_SECONDS or figures["peak_mb"] > TARGET_MB
+    missed = figures["stored"] > TARGET_SECONDS or figures["peak_mb"] > TARGET_MB
     if args.storage:
-        cold, warm_storage, count = asyncio.run(measure_storage(questions))
+        cold, again, count = asyncio.run(measure_storage(questions))
         print(
-            f"staff.wishes() through SQLite: {cold:.2f} s cold, {warm_storage:.2f} s warm"
-            f" ({count:,} pools; reading the rows included); peak RSS {peak_rss_mb():.1f} MB"
+            f"StaffDesk.wishes() through SQLite, reading included: {cold:.2f} s just after"
+            f" opening, {again:.2f} s again ({count:,} pools; target <= {TARGET_SECONDS:g} s);"
+            f" peak RSS {peak_rss_mb():.1f} MB"
         )
+        missed = missed or cold > TARGET_SECONDS
     if args.check and missed:
         print("target missed", file=sys.stderr)
         return 1

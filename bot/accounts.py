@@ -129,13 +129,14 @@ class Accounts:
         # so the answer's timing does not reveal which names exist
         self._decoy = hash_password(secrets.token_urlsafe(), n=hash_cost)
 
-    async def add(self, name: str, password: str) -> StaffAccount:
+    async def add(self, name: str, password: str, station_id: str | None = None) -> StaffAccount:
+        """A new account; with `station_id` it sees and acts on that station's items only."""
         name = check_name(name)
         if len(password) < MIN_PASSWORD_CHARS:
             raise AccountError(f"the password needs at least {MIN_PASSWORD_CHARS} characters")
         hashed = await self._hash(password)
         try:
-            return await self.storage.add_staff_account(name, hashed)
+            return await self.storage.add_staff_account(name, hashed, station_id)
         except ValueError as error:
             raise AccountError(str(error)) from None
 

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from faq.loader import LineDict, load, read_yaml
+from bot.stations import STATION_ID, Site
+from faq.loader import FaqError, LineDict, load, parse_site, read_yaml
 from faq.model import KnowledgeBase
 
 CONFIG_ENV = "STATIONBOT_CONFIG"
@@ -40,7 +41,10 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "web": ("listen", "port", "base_url"),
     "wechat": ("token", "app_id", "app_secret", "encoding_aes_key", "path", "api_base_url"),
 }
-TOP_KEYS = (*SECTIONS, "timezone")
+TOP_KEYS = (*SECTIONS, "timezone", "stations")
+# what a `stations:` item has besides its place and data (see faq.loader.parse_site)
+STATION_KEYS = ("faq", "staff")
+STATION_STAFF_KEYS = ("user_ids", "chat_id")
 WEBHOOK_KEYS = ("listen", "port", "path", "url", "secret_token")
 # Telegram allows 1-256 of these characters in X-Telegram-Bot-Api-Secret-Token; fewer than
 # 32 could be guessed by anyone who can reach the webhook port
@@ -126,6 +130,8 @@ class Config:
     retention_days: int | None = None
     web: WebConfig | None = None  # None = no staff web console (`stationbot web` uses defaults)
     wechat: WeChatConfig | None = None  # None: no WeChat channel
+    # the stations of a district in one deployment; () = one station (the FAQ's station data)
+    stations: tuple[Site, ...] = ()
     config_path: Path | None = None  # the file these values came from; None = built-in defaults
     token_from_environment: bool = False  # the token came from $STATIONBOT_TOKEN
     # line of each dotted key in the file, for errors found later (check_storage_path)
@@ -378,29 +384,96 @@ def token_problem(token: str) -> str | None:
     return None
 
 
-def _read_staff(reader: _Reader) -> dict[str, Any]:
-    staff = reader.section("staff")
+def _user_ids(reader: _Reader, staff: LineDict, name: str) -> frozenset[int]:
     user_ids = staff.get("user_ids")
     if isinstance(user_ids, (int, str)) and not isinstance(user_ids, bool):
-        raise reader.fail(
-            staff.key_line("user_ids"), "staff.user_ids", "expected a list such as [123456789]"
-        )
-    user_ids = reader.get(staff, "user_ids", "staff.user_ids", "list", [])
+        raise reader.fail(staff.key_line("user_ids"), name, "expected a list such as [123456789]")
+    user_ids = reader.get(staff, "user_ids", name, "list", [])
     for index, user_id in enumerate(user_ids):
         if not isinstance(user_id, int) or isinstance(user_id, bool):
             raise reader.fail(
                 user_ids.item_line(index),
-                f"staff.user_ids[{index}]",
+                f"{name}[{index}]",
                 f"expected a numeric Telegram user id without quotes, got {user_id!r}",
             )
+    return frozenset(user_ids)
+
+
+def _read_staff(reader: _Reader) -> dict[str, Any]:
+    staff = reader.section("staff")
+    user_ids = _user_ids(reader, staff, "staff.user_ids")
     language = reader.get(staff, "language", "staff.language", "text", "zh")
     if language not in ("zh", "en"):
         raise reader.fail(staff.key_line("language"), "staff.language", "expected zh or en")
     return {
-        "staff_user_ids": frozenset(user_ids),
+        "staff_user_ids": user_ids,
         "staff_chat_id": reader.get(staff, "chat_id", "staff.chat_id", "integer"),
         "staff_language": language,
     }
+
+
+def _read_stations(reader: _Reader) -> tuple[Site, ...]:
+    """The `stations:` list: each station's place and own data (checked by the FAQ loader's
+    station checks), its FAQ folder and its staff."""
+    raw = reader.data.get("stations")
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not raw:
+        raise reader.fail(
+            reader.data.key_line("stations"),
+            "stations",
+            "expected a list of stations, each starting with '- id:' (or leave it out)",
+        )
+    sites: list[Site] = []
+    staff_of: dict[int, str] = {}
+    for index, item in enumerate(raw):
+        name = f"stations[{index}]"
+        if not isinstance(item, dict):
+            raise reader.fail(raw.item_line(index), name, "expected a station ('- id: ...')")
+        try:
+            place, data = parse_site(item, reader.file, name, STATION_KEYS)
+        except FaqError as error:
+            problem = error.problems[0]
+            where = f"{problem.file}:{problem.line}" if problem.line else problem.file
+            raise ConfigError(f"{where}: {problem.field or name}: {problem.message}") from None
+        if not STATION_ID.match(place.id):
+            raise reader.fail(
+                item.key_line("id"),
+                f"{name}.id",
+                f"use up to 32 lowercase letters, digits, _ and - (such as tianbao), "
+                f"got {place.id!r}",
+            )
+        if any(site.id == place.id for site in sites):
+            raise reader.fail(item.key_line("id"), f"{name}.id", f"{place.id!r} is listed twice")
+        staff = item.get("staff")
+        if staff is None:
+            staff = LineDict()
+            staff.line, staff.key_lines = item.key_line("staff"), {}
+        elif not isinstance(staff, dict):
+            raise reader.fail(
+                item.key_line("staff"), f"{name}.staff", "expected user_ids: [...] and chat_id:"
+            )
+        reader.unknown_keys(staff, STATION_STAFF_KEYS, f"{name}.staff.")
+        user_ids = _user_ids(reader, staff, f"{name}.staff.user_ids")
+        for user_id in user_ids:
+            if user_id in staff_of:
+                raise reader.fail(
+                    staff.key_line("user_ids"),
+                    f"{name}.staff.user_ids",
+                    f"{user_id} is staff of {staff_of[user_id]!r} already; staff who work for "
+                    "every station go in staff.user_ids",
+                )
+            staff_of[user_id] = place.id
+        sites.append(
+            Site(
+                place=place,
+                data=data,
+                faq_path=reader.path(item, "faq", f"{name}.faq"),
+                staff_user_ids=user_ids,
+                staff_chat_id=reader.get(staff, "chat_id", f"{name}.staff.chat_id", "integer"),
+            )
+        )
+    return tuple(sites)
 
 
 def _read_matching(reader: _Reader) -> dict[str, float]:
@@ -493,6 +566,7 @@ def _read(reader: _Reader) -> Config:
         retention_days=retention_days,
         web=_read_web(reader),
         wechat=_read_wechat(reader),
+        stations=_read_stations(reader),
         key_lines=reader.key_lines,
     )
 
@@ -581,7 +655,16 @@ def check_storage_path(config: Config) -> None:
         ) from None
 
 
-def load_station_faq(config: Config) -> KnowledgeBase:
-    """The knowledge base residents get: config's FAQ (else the bundled one) with the staff
-    overlay on top. Raises faq.loader.FaqError."""
-    return load(config.faq_path, overlay=config.overlay_path)
+def check_station(config: Config, station_id: str | None) -> None:
+    """Raise ConfigError unless `station_id` (a command's --station) is None or configured."""
+    if station_id is not None and not any(site.id == station_id for site in config.stations):
+        known = ", ".join(site.id for site in config.stations) or "none configured"
+        raise ConfigError(f"no station {station_id!r} in {config.where('stations')} ({known})")
+
+
+def load_station_faq(config: Config, site: Site | None = None) -> KnowledgeBase:
+    """The knowledge base residents get: config's FAQ (else the bundled one), with `site`'s
+    own entries (its `faq:`) if given, and the staff overlay on top. Raises
+    faq.loader.FaqError."""
+    station_faq = site.faq_path if site is not None else None
+    return load(config.faq_path, overlay=config.overlay_path, station_faq=station_faq)

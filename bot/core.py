@@ -26,14 +26,21 @@ from rapidfuzz import fuzz, process
 
 from bot.config import Config, load_station_faq
 from bot.inbox import Turn, current_turn
-from bot.live import LIVE_ANSWERS, list_branches, nearest_branches
-from bot.messages import LANGUAGES, has, t
+from bot.live import (
+    LIVE_ANSWERS,
+    branches_by_distance,
+    list_branches,
+    nearest_branches,
+    week_hours,
+)
+from bot.messages import LANGUAGES, all_variants, has, t
 from bot.outbox import Button, Outgoing
+from bot.stations import Site, home_of, several, site_of
 from bot.storage import Item, PendingQuestion, Resident, Storage, StorageError, Tx, parse_time
 from bot.text import clean_text, one_line
 from bot.topics import KEYBOARD_ROWS, topic_of
 from faq.matcher import Matcher
-from faq.model import Entry, KnowledgeBase, MatchResult
+from faq.model import Entry, KnowledgeBase, MatchResult, StationInfo
 from faq.normalize import detect_language
 
 log = logging.getLogger(__name__)
@@ -63,6 +70,14 @@ SAVED_WITH_ANSWER = {HUMAN_ENTRY: "human.saved", FRAUD_ENTRY: "fraud.saved"}
 
 # Typed instead of pressing "Cancel" under the wish prompt: not a wish.
 WISH_CANCEL_WORDS = {"取消", "不许了", "不许", "算了", "不要了", "不用了", "cancel", "never mind"}
+# In a district of several stations: what residents type to see or change their station
+# (besides the 📍 button and /station), and the live answers that depend on it.
+HOME_WORDS = {"换驿站", "我的驿站", "选驿站", "改驿站", "换站点", "change station", "my station"}
+PER_STATION_LIVE = {"opening_hours", "canteen_hours", "canteen_menu"}
+CANTEEN_LIVE = {"canteen_hours", "canteen_menu"}
+# answers whose shared wording names one station's hours or address: in a district, a home
+# station without its own entry gets them computed from its data instead
+OWN_WORDS_LIVE = {"opening_hours", "branch_address"}
 # Messages with nothing to act on: a friendly word back, nothing saved for staff.
 ACKNOWLEDGEMENTS = {
     "嗯", "嗯嗯", "哦", "哦哦", "噢", "喔", "好", "好的", "好吧", "行", "知道了", "晓得了",
@@ -205,6 +220,7 @@ class Context:
     stored: Resident | None = None  # the resident as stored, once the unit has them
     forgotten: bool = False  # the unit deleted everything about the resident
     language_written: str | None = None  # the reply language the unit stored as last used
+    station_id: str | None = None  # their home station as stored (or just chosen)
 
     @property
     def awaiting_wish(self) -> datetime | None:
@@ -268,6 +284,8 @@ class Station:
         self._refusals_logged: dict[str, float] = {}
         self._match_batch = MatchBatch()
         self._reply_holds: dict[str, float] = {}  # channel -> seconds (see hold_replies)
+        self._station_infos = self._infos(kb)
+        self._station_faqs = self._load_station_faqs()
 
     @classmethod
     async def create(
@@ -288,13 +306,63 @@ class Station:
     def reload(self) -> None:
         """Reloads the knowledge base and overlay; on FaqError keeps the current one and raises."""
         kb = load_station_faq(self.config)
+        station_faqs = self._load_station_faqs()
         self.kb, self.matcher = kb, Matcher(kb, self.config.matching)
+        self._station_infos = self._infos(kb)
+        self._station_faqs = station_faqs
+
+    def _load_station_faqs(self) -> dict[str, tuple[KnowledgeBase, Matcher, MatchBatch]]:
+        """The knowledge base of each station with entries of its own (`faq:`), its matcher
+        and its batch: the others share the FAQ's. Raises FaqError."""
+        faqs = {}
+        for site in self.config.stations:
+            if site.faq_path is not None:
+                kb = load_station_faq(self.config, site)
+                faqs[site.id] = (kb, Matcher(kb, self.config.matching), MatchBatch())
+        return faqs
+
+    def _infos(self, kb: KnowledgeBase) -> dict[str | None, StationInfo]:
+        """Each configured station's data (the FAQ's station data with its own on top), and
+        under None what a resident who has not chosen gets: in a district, its stations as
+        the branches (nearest, by street); else the FAQ's station data as it is."""
+        sites = self.config.stations
+        infos: dict[str | None, StationInfo] = {
+            site.id: site.info(kb.station, sites) for site in sites
+        }
+        infos[None] = (
+            dataclasses.replace(kb.station, branches=tuple(site.place for site in sites))
+            if several(sites)
+            else kb.station
+        )
+        return infos
 
     # --- the decision for one text: what `stationbot match` reports too ---
 
-    async def decide(self, text: str) -> MatchResult:
-        """The matcher's decision for a cleaned text, scored with others asked meanwhile."""
+    async def decide(self, text: str, station_id: str | None = None) -> MatchResult:
+        """The matcher's decision for a cleaned text, scored with others asked meanwhile;
+        with the FAQ of `station_id` when that station has entries of its own."""
+        own = self._station_faqs.get(station_id) if station_id is not None else None
+        if own is not None:
+            _, matcher, batch = own
+            return await batch.match(matcher, text)
         return await self._match_batch.match(self.matcher, text)
+
+    async def _station_faq_of(self, sender: Sender) -> str | None:
+        """The sender's home station when it has entries of its own (read before the unit:
+        matching happens first); None otherwise, without reading anything."""
+        if not self._station_faqs:
+            return None
+        cached = self._residents.get(sender.key)
+        try:
+            resident = (
+                cached[0]
+                if cached is not None
+                else await self.storage.find_resident(sender.channel, str(sender.user_id))
+            )
+        except StorageError:
+            return None
+        home = home_of(self.config.stations, resident.station_id if resident else None)
+        return home.id if home is not None and home.id in self._station_faqs else None
 
     # --- one unit of work per message ---
 
@@ -340,6 +408,7 @@ class Station:
                 )
             context.user_id = stored.user_id
             context.stored = stored
+            context.station_id = stored.station_id
             reply = await decide(context)
             if reply is not None:
                 await self._queue_reply(tx, sender, reply, turn)
@@ -470,13 +539,27 @@ class Station:
         async def decide(c: Context) -> Reply:
             await self._end_wish_prompt(c)
             key = f"start.{sender.channel}"
-            return Reply(
-                t(key if has(key) else "start", c.language),
-                c.language,
-                keyboard=self._keyboard(sender, c.language),
-            )
+            greeting = t(key if has(key) else "start", c.language)
+            if self._needs_home(c):  # asked once: the big buttons come with the answer
+                text = f"{greeting}\n\n{t('home.ask', c.language)}"
+                return Reply(text, c.language, buttons=self._home_buttons(c.language))
+            return Reply(greeting, c.language, keyboard=self._keyboard(sender, c.language))
 
         return await self._turn(sender, decide)
+
+    async def on_home(self, sender: Sender) -> Reply | None:
+        """Shows the resident's home station and the stations to change it to (one station:
+        the help, as any unknown command)."""
+        if not self._district():
+            return await self.on_help(sender)
+        return await self._turn(sender, self._home_choice)
+
+    async def _home_choice(self, c: Context) -> Reply:
+        await self._end_wish_prompt(c)
+        home = self._home(c)
+        lines = [t("home.current", c.language, name=home.name(c.language))] if home else []
+        lines.append(t("home.ask", c.language))
+        return Reply("\n".join(lines), c.language, buttons=self._home_buttons(c.language))
 
     async def on_help(self, sender: Sender) -> Reply | None:
         """Lists what the bot understands."""
@@ -485,6 +568,8 @@ class Station:
             await self._end_wish_prompt(c)
             key = f"help.{sender.channel}"
             text = t(key if has(key) else "help", c.language)
+            if self._district():
+                text = f"{text}\n{t('home.help', c.language)}"
             return Reply(text, c.language, keyboard=self._keyboard(sender, c.language))
 
         return await self._turn(sender, decide)
@@ -570,8 +655,11 @@ class Station:
         """Answers a typed message, suggests entries, or saves the question for staff."""
         text = clean_text(text)
         readable = worth_reading(text)  # a stray "g" does not switch a Chinese chat to English
+        if readable and self._asks_for_home(text):
+            return await self._turn(sender, self._home_choice, text=text)
         target = topic_of(text) if readable else None
-        result = await self.decide(text) if readable and target is None else None
+        own_faq = await self._station_faq_of(sender) if readable and target is None else None
+        result = await self.decide(text, own_faq) if readable and target is None else None
 
         async def decide(c: Context) -> Reply:
             if not readable:  # only emoji, digits, punctuation or one stray letter
@@ -590,9 +678,10 @@ class Station:
 
     async def _respond(self, c: Context, text: str, result: MatchResult) -> Reply:
         """The answer, the suggestions, or the question saved for staff."""
-        if result.outcome == "answer" and result.id and (entry := self.kb.get(result.id)):
+        kb = self._kb(c)
+        if result.outcome == "answer" and result.id and (entry := kb.get(result.id)):
             return await self._answer(c, text, result, entry)
-        suggestions = [i for i in result.suggestions if self.kb.get(i)][:MAX_SUGGESTIONS]
+        suggestions = [i for i in result.suggestions if kb.get(i)][:MAX_SUGGESTIONS]
         if result.outcome == "suggest" and suggestions:
             return await self._suggest(c, text, result, suggestions)
         if is_acknowledgement(text):
@@ -618,15 +707,33 @@ class Station:
         """Tells the resident the nearest station, with distance and address."""
 
         async def decide(c: Context) -> Reply:
-            if not self.kb.station.branches:
+            if several(self.config.stations):
+                return await self._home_from_location(c, latitude, longitude)
+            station = self._info(c)
+            if not station.branches:
                 return Reply(t("no_branches", c.language), c.language)
             try:
-                text = nearest_branches(self.kb.station, latitude, longitude, c.language)
+                text = nearest_branches(station, latitude, longitude, c.language)
             except ValueError:  # not a place on the map (a forged update): list every branch
-                text = list_branches(self.kb.station, self._now(), c.language)
+                text = list_branches(station, self._now(), c.language)
             return Reply(text, c.language)
 
         return await self._turn(sender, decide)
+
+    async def _home_from_location(self, c: Context, latitude: float, longitude: float) -> Reply:
+        """In a district: the nearest station becomes the resident's home station."""
+        station = self._info(c)
+        try:
+            text = nearest_branches(station, latitude, longitude, c.language)
+            nearest = branches_by_distance(station, latitude, longitude)[0][1]
+        except ValueError:  # not a place on the map (a forged update): choose by name
+            return await self._home_choice(c)
+        site = site_of(self.config.stations, nearest.id)
+        if site is None:
+            return Reply(text, c.language)
+        await self._set_home(c, site)
+        text += "\n\n" + t("home.nearest_set", c.language, name=site.name(c.language))
+        return Reply(text, c.language, keyboard=self._keyboard(c.sender, c.language))
 
     async def on_unsupported(self, sender: Sender) -> Reply | None:
         """Explains, for a sticker, photo, voice note or file, what the bot understands."""
@@ -641,7 +748,7 @@ class Station:
         """A voice message nobody transcribed: asks the resident to type, or to phone."""
 
         async def decide(c: Context) -> Reply:
-            phone = self._contact_phone()
+            phone = self._contact_phone(self._info(c))
             if phone:
                 return Reply(t("voice.unrecognised", c.language, phone=phone), c.language)
             return Reply(t("voice.unrecognised.no_phone", c.language), c.language)
@@ -653,7 +760,8 @@ class Station:
         staff hear of it (one notice per item while one is still waiting to go out)."""
         text = clean_text(text)
         # matched before the unit of work, which runs in the database's thread
-        result = await self.decide(text) if worth_reading(text) else None
+        own_faq = await self._station_faq_of(sender)
+        result = await self.decide(text, own_faq) if worth_reading(text) else None
 
         async def decide(c: Context) -> Reply | None:
             item = await c.tx.get_item(ref)
@@ -707,16 +815,17 @@ class Station:
             "wish": (self._on_wish_button, 1),
             "wsave": (self._on_save_as_wish, 1),
             "mine": (self._on_mine_page, 1),
+            "home": (self._on_home_button, 1),
         }
 
     async def _on_entry_button(self, c: Context, entry_id: str) -> Reply:
         """Shows the answer of an entry picked from a topic menu."""
-        entry = self.kb.get(entry_id)
+        entry = self._kb(c).get(entry_id)
         if entry is None:
             return await self._expired(c)
         # not an "answer" event: stats count those as questions typed
         token = await self._keep(c, entry.first_question(c.language) or entry.id, [], [], entry.id)
-        return self._answer_reply(entry, c.language, token)
+        return self._answer_reply(entry, c, token)
 
     async def _on_suggestion_button(self, c: Context, token: str, index: str) -> Reply:
         """Shows the answer the resident picked from "did you mean"."""
@@ -725,12 +834,12 @@ class Station:
             return problem
         if not index.isdigit() or int(index) >= len(pending.suggestions):
             return await self._expired(c)
-        entry = self.kb.get(pending.suggestions[int(index)])
+        entry = self._kb(c).get(pending.suggestions[int(index)])
         if entry is None:
             return await self._expired(c)
         await c.tx.update_question(token, entry_id=entry.id)
         await c.tx.record_event("suggestion_click", c.user_id, entry.id)
-        return self._answer_reply(entry, c.language, token, pending.question)
+        return self._answer_reply(entry, c, token, pending.question)
 
     async def _on_pass_to_staff(self, c: Context, token: str) -> Reply:
         """Saves the question for staff ("none of these", or after a 👎)."""
@@ -802,6 +911,19 @@ class Station:
             await c.tx.update_question(token, saved_ref=reply.saved.ref)
         return reply
 
+    async def _on_home_button(self, c: Context, station_id: str) -> Reply:
+        """Sets the home station picked from the station buttons."""
+        site = site_of(self.config.stations, station_id)
+        if site is None:
+            return await self._expired(c)
+        await self._set_home(c, site)
+        return Reply(
+            t("home.set", c.language, name=site.name(c.language)),
+            c.language,
+            keyboard=self._keyboard(c.sender, c.language),
+            retire_buttons=True,
+        )
+
     async def _on_mine_page(self, c: Context, page: str) -> Reply:
         if not page.isdigit():
             return await self._expired(c)
@@ -816,19 +938,29 @@ class Station:
             saved = await self._save_question(
                 c, text, result.candidates, SAVED_WITH_ANSWER[entry.id], flag=flag
             )
-            saved.text = f"{self._answer_text(entry, c.language, text)}\n\n{saved.text}"
+            saved.text = f"{self._answer_text(entry, c, text)}\n\n{saved.text}"
             return saved
         token = await self._keep(c, text, [], result.candidates, entry.id)
-        return self._answer_reply(entry, c.language, token, text)
+        return self._answer_reply(entry, c, token, text)
 
-    def _answer_text(self, entry: Entry, language: str, question: str = "") -> str:
+    def _answer_text(self, entry: Entry, c: Context, question: str = "") -> str:
         """The answer with its live line, which may depend on the question (a street names
-        its branch, a holiday its dates)."""
-        text = answer_text(entry, language)
-        live = self._live_line(entry, language, question)
+        its branch, a holiday its dates) and on the resident's home station."""
+        if entry.live in CANTEEN_LIVE and (no_canteen := self._no_canteen(c)):
+            return no_canteen  # the shared answer describes a canteen theirs does not have
+        text = answer_text(entry, c.language)
+        station = self._info(c)
+        home = self._home(c) if self._district() else None
+        if entry.live in OWN_WORDS_LIVE and home is not None and not _from_folder(entry, home):
+            # the shared wording describes another station's hours or address: theirs instead
+            text = week_hours(station, c.language) if entry.live == "opening_hours" else ""
+        live = self._live_line(entry, c.language, question, station)
+        if not text:
+            return live or answer_text(entry, c.language)
         return f"{text}\n\n{live}" if live else text
 
-    def _answer_reply(self, entry: Entry, language: str, token: str, question: str = "") -> Reply:
+    def _answer_reply(self, entry: Entry, c: Context, token: str, question: str = "") -> Reply:
+        language = c.language
         rows = [
             [
                 Button(t("feedback.good", language), callback("fb", "+", token)),
@@ -837,14 +969,21 @@ class Station:
         ]
         if entry.id == WISH_HOW_ENTRY:
             rows.insert(0, [Button(t("wish.start", language), callback("wish", "start"))])
-        return Reply(self._answer_text(entry, language, question), language, buttons=rows)
+        text = self._answer_text(entry, c, question)
+        if entry.live in PER_STATION_LIVE and self._needs_home(c):
+            # each station has its own hours and menu: which one is theirs?
+            text = f"{text}\n\n{t('home.ask_first', language)}"
+            rows = [*self._home_buttons(language), *rows]
+        return Reply(text, language, buttons=rows)
 
-    def _live_line(self, entry: Entry, language: str, question: str = "") -> str:
+    def _live_line(self, entry: Entry, language: str, question: str, station: StationInfo) -> str:
         live = LIVE_ANSWERS.get(entry.live) if entry.live else None
-        if live is None or not self.kb.station:
+        if live is None or not station:
             return ""
+        if entry.live in PER_STATION_LIVE and station.home is None and self._district():
+            return ""  # the district's stations differ: no one station's hours for all
         try:
-            return live(self.kb.station, self._now(), language, question)
+            return live(station, self._now(), language, question)
         except Exception:  # live data is a bonus: a bad station file must not cost the answer
             log.exception("live answer %r failed for entry %s", entry.live, entry.id)
             return ""
@@ -856,7 +995,7 @@ class Station:
         token = await self._keep(c, text, suggestions, result.candidates)
         rows = []
         for i, entry_id in enumerate(suggestions):
-            label = self.closest_question(self.kb.get(entry_id), text, c.language) or entry_id
+            label = self.closest_question(self._kb(c).get(entry_id), text, c.language) or entry_id
             rows.append([Button(label, callback("sug", token, str(i)))])
         rows.append([Button(t("none_of_these", c.language), callback("none", token))])
         return Reply(t("did_you_mean", c.language), c.language, buttons=rows)
@@ -877,13 +1016,13 @@ class Station:
         kind, _, name = target.partition(":")
         if kind == "wish":
             return await self._wish_prompt(c)
-        if kind == "entry" and (entry := self.kb.get(name)):
+        if kind == "entry" and (entry := self._kb(c).get(name)):
             token = await self._keep(
                 c, entry.first_question(c.language) or entry.id, [], [], entry.id
             )
-            return self._answer_reply(entry, c.language, token)
+            return self._answer_reply(entry, c, token)
         rows = []
-        for entry in self.kb.entries:
+        for entry in self._kb(c).entries:
             data = callback("ans", entry.id)
             if category_of(entry) == name and fits(data):
                 rows.append([Button(entry.first_question(c.language) or entry.id, data)])
@@ -895,7 +1034,70 @@ class Station:
         # a reply keyboard in a group would pop up for everyone
         if not sender.private:
             return None
-        return [[t(key, language) for key in row] for row in KEYBOARD_ROWS]
+        rows = [[t(key, language) for key in row] for row in KEYBOARD_ROWS]
+        if self._district():
+            rows.append([t("home.button", language)])
+        return rows
+
+    # --- the home station (a district of several stations) ---
+
+    def _district(self) -> bool:
+        return several(self.config.stations)
+
+    def _home(self, c: Context) -> Site | None:
+        """The resident's home station: chosen, or the only one; None when not chosen."""
+        return home_of(self.config.stations, c.station_id)
+
+    def _kb(self, c: Context) -> KnowledgeBase:
+        """The entries the resident gets: their home station's own on top of the shared."""
+        home = self._home(c)
+        own = self._station_faqs.get(home.id) if home is not None else None
+        return own[0] if own is not None else self.kb
+
+    def _info(self, c: Context) -> StationInfo:
+        """The station data the resident's answers use: their home station's, else the
+        FAQ's (one station; or a district resident who has not chosen yet)."""
+        home = self._home(c)
+        return self._station_infos[home.id if home is not None else None]
+
+    def _no_canteen(self, c: Context) -> str:
+        """For a resident whose station has no canteen (`canteen: {}`): says so, and which
+        stations have one; "" when theirs has one (or they have not chosen)."""
+        home = self._home(c)
+        if home is None or _has_canteen(self._station_infos[home.id]):
+            return ""
+        language = c.language
+        lines = [t("live.no_canteen", language, name=home.name(language))]
+        others = [
+            site.name(language)
+            for site in self.config.stations
+            if _has_canteen(self._station_infos[site.id])
+        ]
+        if others:
+            names = ("、" if language == "zh" else ", ").join(others)
+            lines.append(t("home.canteens_at", language, names=names))
+        return "\n".join(lines)
+
+    def _needs_home(self, c: Context) -> bool:
+        return self._district() and self._home(c) is None
+
+    def _home_buttons(self, language: str) -> list[list[Button]]:
+        """One big button per station of the district."""
+        return [
+            [Button(site.name(language), callback("home", site.id))]
+            for site in self.config.stations
+        ]
+
+    def _asks_for_home(self, text: str) -> bool:
+        """The 📍 button or a word asking to see or change the home station (a district)."""
+        if not self._district():
+            return False
+        folded = text.strip(" 。.!！?？").casefold()
+        return folded in HOME_WORDS or text.strip() in all_variants("home.button")
+
+    async def _set_home(self, c: Context, site: Site) -> None:
+        await c.tx.update_resident(c.user_id, station_id=site.id)
+        c.station_id = site.id
 
     async def _wish_prompt(self, c: Context) -> Reply:
         await c.tx.update_resident(c.user_id, awaiting_wish_at=c.tx.now)
@@ -927,7 +1129,7 @@ class Station:
         flag: str | None = None,
     ) -> Reply:
         if flag is None and await c.tx.open_questions(c.user_id) >= MAX_OPEN_QUESTIONS:
-            contact = self._contact_line(c.language)
+            contact = self._contact_line(c.language, self._info(c))
             return Reply(t("too_many_open", c.language, contact=contact).strip(), c.language)
         item = await self._save_item(c, "question", text, candidates=candidates, flag=flag)
         return Reply(t(message, c.language, ref=item.ref), c.language, saved=item)
@@ -937,10 +1139,10 @@ class Station:
         await c.tx.record_event("wish", c.user_id)
         return Reply(t("wish.saved", c.language, ref=item.ref), c.language, saved=item)
 
-    @staticmethod
-    async def _save_item(c: Context, kind: str, text: str, **extra: Any) -> Item:
-        """Saves a question or wish where the resident wrote it (replies go back there), with
-        the Telegram update that brought it (a second guard against saving it twice)."""
+    async def _save_item(self, c: Context, kind: str, text: str, **extra: Any) -> Item:
+        """Saves a question or wish where the resident wrote it (replies go back there), for
+        their home station's staff, with the Telegram update that brought it (a second guard
+        against saving it twice)."""
         turn = c.turn
         update_id = (
             int(turn.row.external_id)
@@ -957,6 +1159,7 @@ class Station:
             channel=c.sender.channel,
             address=str(c.sender.chat_id),
             update_id=update_id,
+            station_id=home.id if (home := self._home(c)) is not None else None,
             **extra,
         )
 
@@ -965,13 +1168,14 @@ class Station:
         contact = self._contact_line(language)
         return Reply(t("save_failed", language, contact=contact).strip(), language)
 
-    def _contact_line(self, language: str) -> str:
+    def _contact_line(self, language: str, station: StationInfo | None = None) -> str:
         """ "If it is urgent, call …" with the station's number, or nothing without one."""
-        phone = self._contact_phone()
+        phone = self._contact_phone(station)
         return t("save_failed.contact", language, phone=phone) if phone else ""
 
-    def _contact_phone(self) -> str | None:
-        station = self.kb.station
+    def _contact_phone(self, station: StationInfo | None = None) -> str | None:
+        """The resident's station's number (`station`), else the FAQ's station's."""
+        station = station or self.kb.station
         if station.phone:
             return station.phone
         branches = station.branches
@@ -1046,6 +1250,15 @@ def status_label(status: str, language: str) -> str:
         return t(f"status.{status}", language)
     except KeyError:  # a status added by staff tools later: show it as it is
         return status
+
+
+def _from_folder(entry: Entry, site: Site) -> bool:
+    """True when `entry` comes from the station's own FAQ (`faq:`), not the shared one."""
+    return site.faq_path is not None and entry.source.startswith(str(site.faq_path))
+
+
+def _has_canteen(station: StationInfo) -> bool:
+    return bool(station.canteen.meals or station.canteen.menu)
 
 
 def _int_or_zero(value: int | str) -> int:

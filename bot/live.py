@@ -53,6 +53,7 @@ __all__ = [
     "opening_status",
     "plan_for",
     "todays_menu",
+    "week_hours",
 ]
 
 log = logging.getLogger(__name__)
@@ -206,6 +207,31 @@ def opening_status(station: StationInfo, now: datetime, lang: str, text: str = "
     return "\n".join(lines)
 
 
+def week_hours(station: StationInfo, lang: str) -> str:
+    """The station's week (周一至周五：开放 8:30–11:30、13:00–17:00 …) and its hours on
+    statutory holidays, under its name when it is one station of a district."""
+    words = _words(lang)
+    names = WEEKDAY_NAMES[_lang(lang)]
+    runs: list[tuple[int, int, tuple[TimeRange, ...]]] = []
+    for index, day in enumerate(WEEKDAYS):
+        hours = station.hours.get(day, ())
+        if runs and runs[-1][2] == hours:
+            runs[-1] = (runs[-1][0], index, hours)
+        else:
+            runs.append((index, index, hours))
+    lines = []
+    home = station.branch(station.home) if station.home else None
+    if home is not None:
+        lines.append(words["week_title"].format(name=_text(home.name, lang)))
+    for first, last, hours in runs:
+        days = words["list_sep"].join(names[first : last + 1])  # 周一 / 周六、周日
+        if last > first + 1:
+            days = words["date_span"].format(first=names[first], last=names[last])
+        lines.append(words["week_line"].format(days=days, state=_state(hours, lang)))
+    lines.append(words["week_holidays"].format(state=_state(station.holiday_hours, lang)))
+    return "\n".join(lines)
+
+
 def canteen_status(station: StationInfo, now: datetime, lang: str, text: str = "") -> str:
     """Which meal the canteen is serving now, or the next one (the FAQ answer lists all times);
     a word of caution when today, or the holiday `text` names, is a public holiday."""
@@ -314,13 +340,18 @@ def list_branches(station: StationInfo, now: datetime, lang: str, text: str = ""
 
 def branch_address(station: StationInfo, now: datetime, lang: str, text: str = "") -> str:
     """For "where is the station": the branch `text` names by its street; every branch when
-    `text` names a street without one (株洲路); nothing ("") when no street is named, as the
-    written answer (the main station's address) says it all."""
+    `text` names a street without one (株洲路); else the resident's own station in a district
+    of several (`station.home`); else nothing (""), as the written answer (the main
+    station's address) says it all."""
     named = _named_branch(station, text, lang)
     if named:
         return named
     if names_a_street(text):
         return list_branches(station, now, lang)
+    home = station.branch(station.home) if station.home else None
+    if home is not None:
+        header = _words(lang)["home_branch"].format(name=_text(home.name, lang))
+        return "\n".join([header, *_branch_details(home, lang)])
     return ""
 
 

@@ -50,6 +50,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "command.mine": {"zh": "我的问题和心愿", "en": "My questions and wishes"},
     "command.language": {"zh": "换语言", "en": "Change language"},
     "command.forget": {"zh": "删除我的信息", "en": "Delete my data"},
+    "command.station": {"zh": "我的驿站", "en": "My station"},
     # --- big topic buttons (reply keyboard) ---
     "topic.canteen": {"zh": "🍚 社区食堂", "en": "🍚 Canteen"},
     "topic.hours": {"zh": "🕘 开放时间", "en": "🕘 Opening hours"},
@@ -577,6 +578,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "发送您的位置，就能找到离您最近的驿站。",
         "en": "Send your location to find the nearest one.",
     },
+    "live.home_branch": {
+        "zh": "您的驿站是{name}：",
+        "en": "Your station is {name}:",
+    },
+    "live.no_canteen": {
+        "zh": "{name}没有社区食堂。",
+        "en": "{name} has no community canteen.",
+    },
     "live.named_branch": {
         "zh": "{street}的驿站是{name}：",
         "en": "The station on {street} is {name}:",
@@ -602,6 +611,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         ),
     },
     "live.closed": {"zh": "休息", "en": "closed"},
+    "live.week_title": {"zh": "{name}的开放时间：", "en": "{name} is open:"},
+    "live.week_line": {"zh": "{days}：{state}", "en": "{days}: {state}"},
+    "live.week_holidays": {"zh": "法定节假日：{state}", "en": "Statutory holidays: {state}"},
     "live.open_hours": {"zh": "开放 {hours}", "en": "open {hours}"},
     "live.date": {"zh": "{month}月{day}日", "en": "{day} {month}"},
     "live.date_weekday": {"zh": "{month}月{day}日（{weekday}）", "en": "{weekday} {day} {month}"},
@@ -815,6 +827,45 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "右边的数字是相似度（0–100），越大越像。",
         "en": "The number is the similarity (0–100): higher is closer.",
     },
+    # --- several stations in one deployment (a district): the resident's home station ---
+    "home.ask": {
+        "zh": "您常去哪个市民驿站？请点下面的按钮选一个，或者发个位置给我，我帮您找最近的。"
+        "选好以后，开放时间、菜单和地址都按您的驿站回答。",
+        "en": "Which station do you usually go to? Tap one below, or send me your location "
+        "and I will find the nearest. Opening hours, menus and addresses then follow your "
+        "station.",
+    },
+    "home.ask_first": {
+        "zh": "各个驿站的时间和菜单不一样。请先选您的驿站：",
+        "en": "Each station has its own hours and menu. Please choose your station first:",
+    },
+    "home.set": {
+        "zh": "好的，您的驿站是：{name}。想换的话，发“换驿站”。",
+        "en": "Done: your station is {name}. To change it, send “change station”.",
+    },
+    "home.nearest_set": {
+        "zh": "已把{name}设为您的驿站（发“换驿站”可以更改）。",
+        "en": "{name} is now your station (send “change station” to change it).",
+    },
+    "home.current": {
+        "zh": "您现在的驿站是：{name}。",
+        "en": "Your station now: {name}.",
+    },
+    "home.button": {"zh": "📍 我的驿站", "en": "📍 My station"},
+    "home.canteens_at": {
+        "zh": "有社区食堂的驿站：{names}",
+        "en": "Stations with a community canteen: {names}",
+    },
+    "home.help": {
+        "zh": "· 发“换驿站”（或点 📍 我的驿站）看看或更换您的驿站",
+        "en": "· Send “change station” (or tap 📍 My station) to see or change your station",
+    },
+    "staffui.other_station": {
+        "zh": "{ref} 属于另一个驿站，您只能查看和处理本驿站（{station}）的问题和心愿",
+        "en": "{ref} belongs to another station; you can only see and act on items of your "
+        "station ({station})",
+    },
+    "staffui.station_label": {"zh": "驿站：{name}", "en": "Station: {name}"},
     "web.review.no_match": {
         "zh": "没有很像的问答，请在右边选一条，或者忽略。",
         "en": "No close entry: choose one, or dismiss.",

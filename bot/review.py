@@ -15,10 +15,7 @@ from typing import Any
 
 from rapidfuzz import fuzz, process
 
-from bot.staff import (
-    POOL_THRESHOLD,
-    pooling_key,
-)
+from bot.pooling import POOL_THRESHOLD, pooling_key
 from bot.storage import FeedbackRow, InboxPage, Item, Storage
 from faq.matcher import Matcher
 
@@ -90,15 +87,15 @@ class Review:
 
 @functools.lru_cache(maxsize=20_000)
 def _sorted_keys(text: str) -> tuple[str, str]:
-    """The text's pooling key with its tokens sorted, and with each token once: comparing
-    these with a plain ratio is token_sort_ratio, precomputed once per text instead of once
-    per pair (what made rapidfuzz's token scorers take a second for 500 texts)."""
-    tokens = (pooling_key(text) or text.strip().casefold()).split()
-    return " ".join(sorted(tokens)), " ".join(sorted(set(tokens)))
+    """The text's pooling key (tokens sorted), and its tokens each once: comparing these with
+    a plain ratio is token_sort_ratio, precomputed once per text instead of once per pair
+    (what made rapidfuzz's token scorers take a second for 500 texts)."""
+    key = pooling_key(text)
+    return key, " ".join(sorted(set(key.split())))
 
 
 def group_texts(texts: list[str], threshold: float = POOL_THRESHOLD) -> list[list[int]]:
-    """Indexes of near-duplicate texts, grouped as bot.staff.pool_items pools wishes: each
+    """Indexes of near-duplicate texts, grouped as bot.pooling.pool_items pools wishes: each
     text (in order) joins the group whose first text it resembles most, else starts one.
     Resemblance: the mean of the ratios of sorted tokens and of sorted distinct tokens."""
     if not texts:
@@ -169,8 +166,9 @@ class ReviewCache:
     (stale-while-revalidate), so a busy station's review stays fast.
     """
 
-    def __init__(self, limit: int = REVIEW_LIMIT) -> None:
+    def __init__(self, limit: int = REVIEW_LIMIT, station: str | None = None) -> None:
         self.limit = limit
+        self.station = station  # one station's questions and 👎 only; None: every station
         self._key: tuple[Any, ...] | None = None
         self._review: Review | None = None
         self._lock = asyncio.Lock()
@@ -222,8 +220,10 @@ class ReviewCache:
             if self._matcher_id != id(matcher) or len(self._matched) > 10_000:
                 self._matched, self._matcher_id = {}, id(matcher)
             try:
-                questions = await storage.latest_open_questions(since, self.limit)
-                unhelpful = await storage.unhelpful_answers(since, self.limit)
+                questions = await storage.latest_open_questions(
+                    since, self.limit, station=self.station
+                )
+                unhelpful = await storage.unhelpful_answers(since, self.limit, station=self.station)
                 self._review = await asyncio.to_thread(
                     build_review, questions, unhelpful, matcher, days, self.limit, self._matched
                 )
@@ -285,8 +285,9 @@ async def inbox_page(
     search: str,
     page: int,
     per_page: int,
+    station: str | None = None,
 ) -> InboxPage:
-    """One page of the console's inbox (oldest waiting first)."""
+    """One page of the console's inbox (oldest waiting first), of one station when given."""
     return await storage.inbox_page(
         kind=kind,
         status=status,
@@ -297,4 +298,5 @@ async def inbox_page(
         answer_threshold=matcher.answer_threshold,
         suggest_threshold=matcher.suggest_threshold,
         thumbs_down_ids=await thumbs_down_ids(storage),
+        station=station,
     )

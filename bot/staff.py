@@ -13,28 +13,28 @@ import dataclasses
 import html
 import io
 import os
-import re
 import tempfile
-from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import yaml
-from rapidfuzz import fuzz, process
+from rapidfuzz import process
 
 from bot.inbox import current_turn
 from bot.messages import LANGUAGES, has, t
 from bot.outbox import Button, Outgoing
+from bot.pooling import Pool, pool_items
+from bot.stations import Site, all_staff, several, site_of, staff_station
 from bot.storage import Item, Stats, Storage, Tx, chronological, format_ref, parse_time
 from bot.storage import parse_ref as _parse_ref
 from bot.text import clean_text, one_line
 from faq.loader import FaqError, load
 from faq.model import KnowledgeBase, MatchResult
-from faq.normalize import CJK, Normalizer, detect_language
+from faq.normalize import detect_language
 
 if TYPE_CHECKING:
     from bot.core import Station
@@ -44,82 +44,11 @@ STAFF_PREFIX = "st"  # callback data of staff buttons
 MAX_TEXT = 4000  # Telegram allows 4096 characters per message
 QUOTE_LIMIT = 1500
 QUESTION_CLOSED = "resolved"
-# two wishes (or unanswered questions) whose normalised texts score at least this are pooled
-POOL_THRESHOLD = 70.0
 INBOX_PAGE_SIZE = 8
-SUMMARY_CHARS = 100  # a pooled text in lists (wishes, stats): a 5,000-character wish is cut
-
-# one token per Chinese character, one per run of anything else but spaces
-_TOKENS = re.compile(f"[{CJK}]|[^\\s{CJK}]+")
-_NORMALIZER = Normalizer()  # no synonyms: wishes are not FAQ questions
-# words that say "I wish" rather than what is wished for; removed before pooling
-_ZH_FILLERS = (
-    "可不可以",
-    "能不能",
-    "有没有",
-    "希望",
-    "我想",
-    "想要",
-    "可以",
-    "能否",
-    "麻烦",
-    "我们",
-    "一下",
-    "一个",
-    "驿站",
-    "开个",
-    "请",
-    "吗",
-    "呢",
-    "吧",
-    "的",
-    "了",
-    "啊",
-    "呀",
-    "想",
-    "要",
-    "个",
-    "有",
-)
-_EN_FILLERS = frozenset(
-    ("i", "we", "wish", "would", "like", "please", "want", "a", "an", "the", "some", "to",
-     "have", "more", "can", "could", "you", "for", "it", "be", "nice", "hope", "there", "is",
-     "station")
-)  # fmt: skip
 
 
 class StaffError(Exception):
     """A staff action that cannot be done; str() is one line for the staff member."""
-
-
-@dataclass
-class Pool:
-    """Near-duplicate texts grouped together: 'cooking class ×18, from 12 residents'."""
-
-    text: str  # the representative (the earliest) text
-    refs: list[str]
-    residents: int
-    statuses: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def count(self) -> int:
-        return len(self.refs)
-
-    def describe(self, limit: int = SUMMARY_CHARS) -> str:
-        """'cooking class ×18, from 12 residents': the text on one line, cut to `limit`."""
-        line = f"{one_line(self.text, limit)} ×{self.count}"
-        if self.count > 1:
-            line += f", from {self.residents} resident{'s' if self.residents != 1 else ''}"
-        return line
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "text": self.text,
-            "count": self.count,
-            "residents": self.residents,
-            "refs": self.refs,
-            "statuses": self.statuses,
-        }
 
 
 @dataclass
@@ -129,6 +58,7 @@ class StaffStats:
     days: int
     figures: Stats
     top_unanswered: list[Pool]
+    station: Site | None = None  # one station's figures; None: every station's
 
     @property
     def bot_share(self) -> float | None:
@@ -154,6 +84,8 @@ class StaffStats:
             t("stats.median", language, age="–" if median is None else format_age(median)),
             t("stats.wishes", language, count=figures.wishes),
         ]  # fmt: skip
+        if self.station is not None:
+            lines.insert(1, t("staffui.station_label", language, name=self.station.name(language)))
         if self.top_unanswered:
             lines.append(t("stats.top", language))
             lines.extend(
@@ -166,6 +98,7 @@ class StaffStats:
         figures.pop("reply_seconds")
         return {
             "days": self.days,
+            **({"station": self.station.id} if self.station is not None else {}),
             **figures,
             "bot_share": None if self.bot_share is None else round(self.bot_share, 3),
             "median_reply_seconds": self.figures.median_reply_seconds,
@@ -213,180 +146,6 @@ def age_of(item: Any, now: datetime) -> str:
     return format_age((now - parse_time(item.created_at)).total_seconds())
 
 
-# --- pooling ---------------------------------------------------------------------------
-
-
-def pooling_key(text: str) -> str:
-    """Text reduced to what it asks for: one token per Chinese character or English word,
-    fillers ("希望", "please") dropped, so word order and particles matter less."""
-    # the matcher's normaliser: NFKC, Traditional -> Simplified, casefold, no punctuation
-    text = _NORMALIZER.normalize(text)
-    for filler in _ZH_FILLERS:
-        text = text.replace(filler, " ")
-    words = []
-    for word in _TOKENS.findall(text):
-        if word in _EN_FILLERS:
-            continue
-        if word.endswith(("sses", "shes", "ches", "xes")):
-            word = word[:-2]  # classes ~ class, benches ~ bench
-        elif len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
-            word = word[:-1]  # tables ~ table
-        words.append(word)
-    return " ".join(words)
-
-
-def pool_items(items: Sequence[Any], threshold: float = POOL_THRESHOLD) -> list[Pool]:
-    """Groups items whose texts are near-duplicates; biggest pool first.
-
-    Similarity is the mean of token-sort and token-set ratios of `pooling_key` texts. Each
-    item, oldest first, joins the pool whose first item (its leader) it resembles most (at
-    least `threshold`), else starts a pool: comparing with the pool's first item rather than
-    any member keeps chains (理发 ~ 免费理发 ~ 免费体检) apart. Items with the same key share
-    one decision, and a key is compared with at most _CANDIDATE_LEADERS leaders (all of them
-    while there are that few, else those sharing the most characters or word trigrams with
-    it), so the work grows with the number of items, not with its square.
-    """
-    if not items:
-        return []
-    ordered = sorted(items, key=chronological)
-    leaders = _LeaderIndex(threshold)
-    leader_of_key: dict[str, int] = {}
-    members: list[list[Any]] = []  # per leader, in the order pools were started
-    for item, key in zip(ordered, _pooling_keys(ordered), strict=True):
-        leader = leader_of_key.get(key)
-        if leader is None:
-            leader = leaders.find_or_add(_sorted_words(key))
-            if leader == len(members):
-                members.append([])
-            leader_of_key[key] = leader
-        members[leader].append(item)
-    pools = []
-    for group in members:
-        statuses: dict[str, int] = {}
-        for member in group:
-            statuses[member.status] = statuses.get(member.status, 0) + 1
-        pools.append(
-            Pool(
-                text=group[0].text,
-                refs=[member.ref for member in group],
-                residents=len({member.user_id for member in group}),
-                statuses=statuses,
-            )
-        )
-    # stable sort: equal pools keep the order of their first item
-    pools.sort(key=lambda pool: -pool.count)
-    return pools
-
-
-# Bounds on pooling work: a text is keyed from its first _POOLING_CHARS characters; a key is
-# scored against at most _CANDIDATE_LEADERS leaders, found by reading at most _POSTINGS_READ
-# entries of the leaders' feature index.
-_POOLING_CHARS = 300
-_CANDIDATE_LEADERS = 16
-_POSTINGS_READ = 400
-# text -> pooling key, kept between calls (/wishes and /stats see the same texts again);
-# emptied when it holds more than this many characters
-_KEY_CACHE: dict[str, str] = {}
-_KEY_CACHE_CHARS = 8_000_000
-_key_cache_chars = 0
-
-
-def _pooling_keys(items: Sequence[Any]) -> list[str]:
-    """The pooling key of each item's text, each distinct text keyed once."""
-    global _key_cache_chars
-    cache = _KEY_CACHE
-    keys = []
-    for item in items:
-        text = item.text[:_POOLING_CHARS]
-        key = cache.get(text)
-        if key is None:
-            key = pooling_key(text) or text.strip().casefold()
-            if _key_cache_chars > _KEY_CACHE_CHARS:
-                cache.clear()
-                _key_cache_chars = 0
-            cache[text] = key
-            _key_cache_chars += len(text) + len(key)
-        keys.append(key)
-    return keys
-
-
-def _similarities(key: str, leaders: list[str], threshold: float) -> Any:
-    """Pooling similarity (0-100) of `key` to each leader, as a numpy array, for keys whose
-    words are in sorted order (see _sorted_words); a value below `threshold` may come out
-    lower than it is (rapidfuzz stops early)."""
-    # the mean reaches the threshold only if each half reaches 2 * threshold - 100
-    cutoff = max(0.0, 2 * threshold - 100)
-    return (
-        # token_sort_ratio without sorting the words again for every pair
-        process.cdist([key], leaders, scorer=fuzz.ratio, score_cutoff=cutoff)[0]
-        + process.cdist([key], leaders, scorer=fuzz.token_set_ratio, score_cutoff=cutoff)[0]
-    ) / 2
-
-
-def _sorted_words(key: str) -> str:
-    """The key's words in sorted order: token_sort_ratio is the ratio of these, and the
-    token-set ratio does not depend on the order."""
-    return " ".join(sorted(key.split()))
-
-
-def _features(key: str) -> set[str]:
-    """What a near-duplicate shares with `key`: its Chinese characters and short words, and
-    the character trigrams of longer words (cooking ~ cookery)."""
-    features = set()
-    for token in key.split():
-        if len(token) <= 3:
-            features.add(token)
-        else:
-            padded = f" {token} "
-            features.update(padded[start : start + 3] for start in range(len(padded) - 2))
-    return features
-
-
-class _LeaderIndex:
-    """Pool leaders (distinct keys, numbered oldest first) and, for each feature, the leaders
-    that have it."""
-
-    def __init__(self, threshold: float) -> None:
-        self.threshold = threshold
-        self.keys: list[str] = []
-        self.postings: dict[str, list[int]] = {}
-
-    def find_or_add(self, key: str) -> int:
-        """The leader `key` resembles most (at least the threshold); else `key` becomes a
-        leader. Returns the leader's number."""
-        features = _features(key)
-        candidates = self._candidates(features)
-        if candidates:
-            similarity = _similarities(key, [self.keys[c] for c in candidates], self.threshold)
-            best = int(similarity.argmax())  # the first of equals: the oldest leader
-            if similarity[best] >= self.threshold:
-                return candidates[best]
-        leader = len(self.keys)
-        self.keys.append(key)
-        for feature in features:
-            self.postings.setdefault(feature, []).append(leader)
-        return leader
-
-    def _candidates(self, features: set[str]) -> list[int]:
-        """Every leader while there are few, else the _CANDIDATE_LEADERS sharing the most
-        features with a key (rarest features read first); in leader order."""
-        if len(self.keys) <= _CANDIDATE_LEADERS:
-            return list(range(len(self.keys)))
-        postings = sorted(
-            (self.postings[feature] for feature in features if feature in self.postings), key=len
-        )
-        shared: Counter[int] = Counter()
-        budget = _POSTINGS_READ
-        for posting in postings:
-            if budget <= 0:
-                break
-            shared.update(posting[:budget])
-            budget -= len(posting)
-        if len(shared) <= _CANDIDATE_LEADERS:
-            return sorted(shared)
-        return sorted(leader for leader, _ in shared.most_common(_CANDIDATE_LEADERS))
-
-
 # --- export ----------------------------------------------------------------------------
 
 EXPORT_COLUMNS = (
@@ -416,12 +175,13 @@ def spreadsheet_cell(value: object) -> object:
     return value
 
 
-def export_csv(items: Iterable[Any]) -> bytes:
+def export_csv(items: Iterable[Any], *, stations: bool = False) -> bytes:
     """Questions and wishes as CSV, UTF-8 with BOM so that Excel shows Chinese correctly.
-    Every text cell goes through spreadsheet_cell: residents and staff write what they like."""
+    Every text cell goes through spreadsheet_cell: residents and staff write what they like.
+    `stations`: a last column with the station each was saved for (a district's export)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(EXPORT_COLUMNS)
+    writer.writerow([*EXPORT_COLUMNS, "station"] if stations else EXPORT_COLUMNS)
     for item in sorted(items, key=chronological):
         replies = sorted(item.replies, key=lambda reply: reply.created_at)
         row = [
@@ -440,6 +200,8 @@ def export_csv(items: Iterable[Any]) -> bytes:
                 for status, note, at, actor in item.history
             ),
         ]
+        if stations:
+            row.append(item.station_id or "")
         writer.writerow([spreadsheet_cell(value) for value in row])
     return buffer.getvalue().encode("utf-8-sig")
 
@@ -455,6 +217,9 @@ class Actor:
     id: str
     name: str = ""
     language: str = "zh"
+    # the station whose items they see and act on; None = every station (district staff,
+    # or a deployment of one station). StaffDesk checks it for every front end.
+    station: str | None = None
 
     @property
     def label(self) -> str:
@@ -481,11 +246,14 @@ def notices(station: Station, item: Item, follow_up: str | None = None) -> list[
     several wait for the same chat.
     """
     config = station.config
-    targets = (
-        [config.staff_chat_id]
-        if config.staff_chat_id is not None
-        else sorted(config.staff_user_ids)
-    )
+    site = site_of(config.stations, item.station_id)
+    targets = site.staff_targets if site is not None else []
+    if not targets:  # one station, an item of no station, or a station without staff
+        targets = (
+            [config.staff_chat_id]
+            if config.staff_chat_id is not None
+            else sorted(config.staff_user_ids)
+        )
     if not targets:
         return []
     language = config.staff_language
@@ -497,6 +265,8 @@ def notices(station: Station, item: Item, follow_up: str | None = None) -> list[
         html.escape(t("staffui.from", language, name=name_of(item), channel=item.channel)),
         html.escape(t("staffui.at", language, time=local_time(station, item.created_at))),
     ]
+    if site is not None and several(config.stations):
+        lines.append(html.escape(t("staffui.station_label", language, name=site.name(language))))
     if follow_up is not None:
         lines.append(html.escape(t("staffui.asked", language, text=clip(item.text, QUOTE_LIMIT))))
         lines.append(f"<blockquote>{html.escape(clip(follow_up, QUOTE_LIMIT))}</blockquote>")
@@ -575,58 +345,104 @@ class StaffDesk:
         self.storage: Storage = station.storage
 
     def is_staff(self, channel: str, user_id: int | str | None) -> bool:
-        """Telegram staff are the numeric ids in staff.user_ids (usernames can change)."""
+        """Telegram staff are the numeric ids in staff.user_ids and in each station's
+        staff.user_ids (usernames can change)."""
         config = self.station.config
         return (
-            channel == "telegram" and isinstance(user_id, int) and user_id in config.staff_user_ids
+            channel == "telegram"
+            and isinstance(user_id, int)
+            and user_id in all_staff(config.stations, config.staff_user_ids)
         )
+
+    def telegram_actor(self, user_id: int, name: str, language: str) -> Actor:
+        """A Telegram staff member, with the station they work for (None: every station)."""
+        config = self.station.config
+        station = staff_station(config.stations, config.staff_user_ids, user_id)
+        return Actor("telegram", str(user_id), name, language, station)
+
+    def staff_chats(self, actor: Actor) -> set[int]:
+        """The staff groups where `actor` may see items: the district's and their station's."""
+        config = self.station.config
+        chats = {config.staff_chat_id} if config.staff_chat_id is not None else set()
+        for site in config.stations:
+            if site.staff_chat_id is not None and self.scope(actor) in (None, site.id):
+                chats.add(site.staff_chat_id)
+        return chats
+
+    def scope(self, actor: Actor | None) -> str | None:
+        """The station whose items `actor` sees; None = every station. With fewer than two
+        stations configured there is nothing to keep apart. `actor` None: the whole district
+        (the bot itself)."""
+        if actor is None or not several(self.station.config.stations):
+            return None
+        return actor.station
 
     # reading
 
-    async def item(self, ref: str) -> Item:
-        """The item behind a reference, or StaffError naming it."""
+    async def item(self, ref: str, *, actor: Actor | None = None) -> Item:
+        """The item behind a reference, or StaffError naming it; StaffError too when it
+        belongs to a station other than the actor's."""
         ref = parse_ref(ref)
         item = await self.storage.get_item(ref)
         if item is None:
             raise StaffError(t("staffui.no_item", "en", ref=ref))
+        scope = self.scope(actor)
+        if actor is not None and scope is not None and item.station_id != scope:
+            site = site_of(self.station.config.stations, scope)
+            name = site.name(actor.language) if site is not None else scope
+            raise StaffError(t("staffui.other_station", actor.language, ref=ref, station=name))
         return item
 
-    async def inbox(self, kind: str | None = None) -> list[Item]:
-        """Items waiting for staff (open questions; open, accepted or in-progress wishes),
-        oldest waiting first."""
-        return await self.storage.open_items(kind, oldest_first=True)
+    async def inbox(self, kind: str | None = None, *, actor: Actor | None = None) -> list[Item]:
+        """Items waiting for staff (open questions; open, accepted or in-progress wishes) of
+        the actor's station, oldest waiting first."""
+        return await self.storage.open_items(kind, oldest_first=True, station=self.scope(actor))
 
-    async def wishes(self, status: str | None = None) -> list[Pool]:
-        """Wishes pooled by similarity, optionally only those with one status."""
+    async def wishes(self, status: str | None = None, *, actor: Actor | None = None) -> list[Pool]:
+        """Wishes of the actor's station pooled by similarity, optionally only those with one
+        status."""
         if status is not None and status not in ("open", *WISH_STATUSES):
             raise StaffError(
                 f"unknown wish status {status!r}: use open | {' | '.join(WISH_STATUSES)}"
             )
-        items = await self.storage.all_items(kind="wish", status=status)
+        items = await self.storage.pooling_rows("wish", status=status, station=self.scope(actor))
         # thousands of wishes take a moment: off the event loop, the bot keeps answering
         return await asyncio.to_thread(pool_items, items)
 
     async def stats(
-        self, days: int = 7, *, now: datetime | None = None, top: int = 5
+        self,
+        days: int = 7,
+        *,
+        now: datetime | None = None,
+        top: int = 5,
+        actor: Actor | None = None,
     ) -> StaffStats:
-        """Figures for the `days` days before `now`, with the most frequent questions still
-        waiting for staff, pooled by similarity."""
+        """Figures for the `days` days before `now` (the actor's station's, else the
+        district's), with the most frequent questions still waiting for staff, pooled by
+        similarity."""
         if days < 1:
             raise StaffError("days must be at least 1")
         # stored times are whole seconds and the window's end is exclusive: keep this second in
         until = (now or datetime.now(UTC)).replace(microsecond=0) + timedelta(seconds=1)
         since = until - timedelta(days=days)
-        figures = await self.storage.stats(since, until)
-        waiting = await self.storage.all_items(
-            kind="question", status="open", since=since, until=until
+        station = self.scope(actor)
+        figures = await self.storage.stats(since, until, station=station)
+        waiting = await self.storage.pooling_rows(
+            "question", status="open", since=since, until=until, station=station
         )
         pools = await asyncio.to_thread(pool_items, waiting)
-        return StaffStats(days=days, figures=figures, top_unanswered=pools[:top])
+        return StaffStats(
+            days=days,
+            figures=figures,
+            top_unanswered=pools[:top],
+            station=site_of(self.station.config.stations, station),
+        )
 
-    async def export_csv(self) -> tuple[bytes, int]:
-        """Every stored question and wish as CSV bytes, and how many rows."""
-        items = await self.storage.all_items()
-        return export_csv(items), len(items)
+    async def export_csv(self, *, actor: Actor | None = None) -> tuple[bytes, int]:
+        """Every stored question and wish (of the actor's station) as CSV bytes, and how
+        many rows."""
+        items = await self.storage.all_items(station=self.scope(actor))
+        return export_csv(items, stations=several(self.station.config.stations)), len(items)
 
     def try_question(self, text: str) -> MatchResult:
         """What the matcher decides for `text` (the web console's test pane)."""
@@ -642,7 +458,7 @@ class StaffDesk:
         text = (text or "").strip()
         if not text:
             raise StaffError(t("staffui.empty_reply", actor.language))
-        item = await self.item(ref)
+        item = await self.item(ref, actor=actor)
 
         async def unit(tx: Tx) -> Item:
             updated = await tx.add_staff_reply(
@@ -674,7 +490,7 @@ class StaffDesk:
         self, ref: str, note: str = "", *, actor: Actor, confirm: Confirm | None = None
     ) -> Item:
         """Closes a question without a reply; a note, if given, is shown to the resident."""
-        item = await self.item(ref)
+        item = await self.item(ref, actor=actor)
         if item.kind == "wish":
             raise StaffError(t("staffui.resolve_wish", actor.language, ref=item.ref))
         if item.status == QUESTION_CLOSED:
@@ -712,7 +528,7 @@ class StaffDesk:
         """Moves a wish to accepted / in_progress / done / declined and tells the resident."""
         if status not in WISH_STATUSES:
             raise StaffError(f"unknown wish status {status!r}: use {' | '.join(WISH_STATUSES)}")
-        item = await self.item(ref)
+        item = await self.item(ref, actor=actor)
         if item.kind != "wish":
             raise StaffError(t("staffui.not_wish", actor.language, ref=item.ref))
         note = note.strip()
@@ -741,7 +557,7 @@ class StaffDesk:
         checks that the phrasing is now answered with that entry, tells the resident the
         answer and marks the question answered."""
         station = self.station
-        item = await self.item(ref)
+        item = await self.item(ref, actor=actor)
         config = station.config
         result = await asyncio.to_thread(
             teach_overlay, item, entry_id, station.kb, config.overlay_path, config.faq_path
@@ -868,15 +684,15 @@ class StaffDesk:
             await tx.queue(message.channel, message.address, message.kind, message.to_json())
 
 
-async def export_to_file(desk: StaffDesk, target: Path) -> int:
-    """Writes every stored question and wish to the CSV file `target`; returns the rows.
-    A half-written export never replaces a good one."""
+async def export_to_file(desk: StaffDesk, target: Path, *, actor: Actor | None = None) -> int:
+    """Writes every stored question and wish (of the actor's station) to the CSV file
+    `target`; returns the rows. A half-written export never replaces a good one."""
     if target.is_dir():
         raise StaffError(f"{target} is a folder; name a file")
     folder = target.parent
     if not folder.is_dir():
         raise StaffError(f"cannot write {target}: the folder {folder} does not exist")
-    data, rows = await desk.export_csv()
+    data, rows = await desk.export_csv(actor=actor)
     try:
         write_atomically(target, data, prefix=".export-")
     except OSError as error:

@@ -27,6 +27,8 @@ from typing import Any, NamedTuple, TypeVar
 
 import aiosqlite
 
+from bot.pooling import pooling_key
+
 KINDS = ("question", "wish")
 STATUSES = {
     "question": ("open", "answered", "resolved", "closed"),
@@ -80,12 +82,26 @@ class Resident:
     external_id: str = ""
     last_language: str | None = None  # of the last reply, for messages with no words
     awaiting_wish_at: str | None = None  # when the wish prompt was shown (None: not waiting)
+    station_id: str | None = None  # their home station in a district (None: not chosen)
 
 
 _RESIDENT_COLUMNS = (
     "user_id, language, display_name, first_seen, last_seen, channel, external_id,"
-    " last_language, awaiting_wish_at"
+    " last_language, awaiting_wish_at, station_id"
 )
+
+
+class PoolingRow(NamedTuple):
+    """An item as pooling sees it (bot.pooling.pool_items); sorts chronologically."""
+
+    created_at: str
+    kind: str
+    id: int
+    ref: str
+    text: str
+    status: str
+    user_id: int
+    pool_key: str | None
 
 
 @dataclass
@@ -124,6 +140,8 @@ class Item:
     channel: str = "telegram"  # where the resident asked, and where replies go
     address: str = ""  # the chat there (Telegram chat id, WeChat openid)
     flag: str | None = None  # "fraud": the resident described a fraud attempt
+    station_id: str | None = None  # the station it was saved for (None: one station, or
+    # a resident of a district who had not chosen theirs: district staff see it)
 
     @property
     def id(self) -> int:
@@ -162,6 +180,7 @@ class StaffAccount:
     id: int
     name: str
     created_at: str
+    station_id: str | None = None  # the station whose items it sees (None: every station)
 
 
 @dataclass
@@ -172,6 +191,7 @@ class WebSession:
     name: str
     csrf: str
     expires_at: str
+    station_id: str | None = None  # the account's station (None: the whole district)
 
 
 @dataclass
@@ -415,6 +435,29 @@ async def m006_channel_choices(db: aiosqlite.Connection) -> None:
     )
 
 
+async def m007_pooling_keys(db: aiosqlite.Connection) -> None:
+    """Each question's and wish's pooling key (bot.pooling), made once when it is saved, so
+    that pooling 100,000 of them after a restart does not normalise every text again."""
+    for table in _TABLES.values():
+        await db.execute(f"ALTER TABLE {table} ADD COLUMN pool_key TEXT")
+        rows = await db.execute_fetchall(f"SELECT id, text FROM {table}")
+        keys = {text: pooling_key(text) for text in {text for _, text in rows}}
+        await db.executemany(
+            f"UPDATE {table} SET pool_key = ? WHERE id = ?",
+            [(keys[text], item_id) for item_id, text in rows],
+        )
+
+
+async def m008_stations(db: aiosqlite.Connection) -> None:
+    """Several stations in one deployment: a resident's home station, the station each
+    question and wish was saved for, and the station a web account is limited to (NULL: not
+    chosen / saved before / the whole district)."""
+    for table in ("residents", *_TABLES.values(), "staff_accounts"):
+        await db.execute(f"ALTER TABLE {table} ADD COLUMN station_id TEXT")
+    for table in _TABLES.values():
+        await db.execute(f"CREATE INDEX {table}_station ON {table}(station_id, status)")
+
+
 async def m009_worker_leases(db: aiosqlite.Connection) -> None:
     """Several worker processes on one PostgreSQL database: which worker holds an incoming or
     outgoing message since when, and each worker's last heartbeat with its backlog. A claim
@@ -440,7 +483,9 @@ MIGRATIONS: list[Migration] = [
     m004_channels_inbox_outbox,
     m005_web_console,
     m006_channel_choices,
-    m009_worker_leases,  # numbered after m007 and m008 of the other branches
+    m007_pooling_keys,
+    m008_stations,
+    m009_worker_leases,
 ]
 
 
@@ -553,12 +598,16 @@ class _NewItem:
     channel: str = "telegram"
     address: str = ""
     flag: str | None = None
+    station_id: str | None = None
 
     def statement(self) -> tuple[str, list[Any]]:
         """The INSERT for this item. NOT EXISTS skips a redelivered update before it uses up an
         id; ON CONFLICT covers another process inserting the same update in between."""
         table = _TABLES[self.kind]
-        columns = "user_id, chat_id, text, update_id, created_at, updated_at, channel, address"
+        columns = (
+            "user_id, chat_id, text, update_id, created_at, updated_at, channel, address,"
+            " pool_key, station_id"
+        )
         values: list[Any] = [
             self.user_id,
             self.chat_id,
@@ -568,6 +617,8 @@ class _NewItem:
             self.at,
             self.channel,
             self.address or str(self.chat_id),
+            pooling_key(self.text),
+            self.station_id,
         ]
         if self.candidates is not None:
             columns += ", candidates, flag"
@@ -595,6 +646,7 @@ class _NewItem:
             channel=self.channel,
             address=self.address or str(self.chat_id),
             flag=self.flag,
+            station_id=self.station_id,
         )
 
 
@@ -1309,10 +1361,12 @@ class Storage:
         return await self.items_of(resident.user_id) if resident else []
 
     async def open_items(
-        self, kind: str | None = None, *, oldest_first: bool = False
+        self, kind: str | None = None, *, oldest_first: bool = False, station: str | None = None
     ) -> list[Item]:
-        """Items that still need staff: open questions; open, accepted or in-progress wishes."""
+        """Items that still need staff: open questions; open, accepted or in-progress wishes
+        (of one station's, when given)."""
         _check_kind(kind)
+        scope, scope_params = _station_scope(station)
         async with self._using("read open items") as db:
             found: list[Item] = []
             for each in (kind,) if kind else KINDS:
@@ -1320,8 +1374,8 @@ class Storage:
                 found += await self._select_items(
                     db,
                     kinds=(each,),
-                    where=[f"status IN ({marks})"],
-                    params=list(ACTIVE_STATUSES[each]),
+                    where=[f"status IN ({marks})", *scope],
+                    params=[*ACTIVE_STATUSES[each], *scope_params],
                 )
         return _ordered(found, oldest_first=oldest_first)
 
@@ -1334,14 +1388,19 @@ class Storage:
         *,
         oldest_first: bool = False,
         limit: int | None = None,
+        station: str | None = None,
     ) -> list[Item]:
-        """Items saved in [since, until), optionally of one kind / status(es); newest first."""
+        """Items saved in [since, until), optionally of one kind / status(es) / station;
+        newest first."""
         _check_kind(kind)
         statuses = _check_statuses(kind, status)
         where, params = _window("created_at", since, until)
         if statuses:
             where.append(f"status IN ({', '.join('?' * len(statuses))})")
             params += statuses
+        scope, scope_params = _station_scope(station)
+        where += scope
+        params += scope_params
         async with self._using("read items") as db:
             return await self._select_items(
                 db,
@@ -1351,6 +1410,39 @@ class Storage:
                 oldest_first=oldest_first,
                 limit=limit,
             )
+
+    async def pooling_rows(
+        self,
+        kind: str,
+        status: str | Iterable[str] | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        *,
+        station: str | None = None,
+    ) -> list[PoolingRow]:
+        """What pooling needs of the items of `kind` saved in [since, until), optionally of
+        some status(es) and one station, oldest first: no replies, history or names, so
+        100,000 of them are read in a fraction of a second."""
+        _check_kind(kind)
+        statuses = _check_statuses(kind, status)
+        where, params = _window("created_at", since, until)
+        if statuses:
+            where.append(f"status IN ({', '.join('?' * len(statuses))})")
+            params += statuses
+        scope, scope_params = _station_scope(station)
+        where += scope
+        params += scope_params
+        sql = (
+            f"SELECT created_at, id, text, status, user_id, pool_key FROM {_TABLES[kind]}"
+            f" {_where(where)} ORDER BY created_at, id"
+        )
+        prefix = PREFIXES[kind]
+        async with self._using("read items to pool") as db:
+            rows = await db.execute_fetchall(sql, params)
+        return [
+            PoolingRow(created_at, kind, item_id, f"{prefix}{item_id:04d}", *rest)
+            for created_at, item_id, *rest in rows
+        ]
 
     async def add_staff_reply(
         self, ref: str, staff_id: int | None, text: str, *, actor: str | None = None
@@ -1416,10 +1508,17 @@ class Storage:
         await self.transact("record the event", lambda tx: tx.record_event(kind, user_id, entry_id))
 
     async def event_counts(
-        self, start: datetime | str | None = None, end: datetime | str | None = None
+        self,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+        *,
+        station: str | None = None,
     ) -> dict[str, int]:
-        """Number of events of each kind in [start, end)."""
+        """Number of events of each kind in [start, end) (of one station's residents)."""
         conditions, params = _window("at", start, end)
+        scope, scope_params = _residents_scope(station)
+        conditions += scope
+        params += scope_params
         async with self._using("count events") as db:
             rows = await db.execute_fetchall(
                 f"SELECT kind, COUNT(*) FROM events {_where(conditions)} GROUP BY kind", params
@@ -1427,15 +1526,31 @@ class Storage:
         return {kind: count for kind, count in rows}
 
     async def stats(
-        self, start: datetime | str | None = None, end: datetime | str | None = None
+        self,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+        *,
+        station: str | None = None,
     ) -> Stats:
-        """Figures for /stats over [start, end)."""
-        counts = await self.event_counts(start, end)
+        """Figures for /stats over [start, end): the district's, or one station's (its items;
+        the events and feedback of residents whose home it is)."""
+        counts = await self.event_counts(start, end, station=station)
+        residents_scope, residents_params = _residents_scope(station)
+        items_scope, items_params = _station_scope(station)
         at_conditions, at_params = _window("at", start, end)
+        at_conditions += residents_scope
+        at_params += residents_params
         at_where = _where(at_conditions)
         created_conditions, created_params = _window("created_at", start, end)
+        feedback_where = _where([*created_conditions, *residents_scope])
+        feedback_params = [*created_params, *residents_params]
+        created_conditions += items_scope
+        created_params += items_params
         created_where = _where(created_conditions)
         reply_conditions, reply_params = _window("first_reply", start, end)
+        if station is not None:
+            reply_conditions.append("station_id = ?")
+            reply_params.append(station)
         async with self._using("compute stats") as db:
             saved = {}
             for kind, table in _TABLES.items():
@@ -1445,14 +1560,14 @@ class Storage:
                 saved[kind] = rows[0][0]
             replied = await db.execute_fetchall(
                 f"""SELECT created_at, first_reply FROM (
-                    SELECT q.created_at, MIN(r.created_at) AS first_reply
+                    SELECT q.created_at, MIN(r.created_at) AS first_reply, q.station_id
                     FROM questions q JOIN staff_replies r ON r.question_id = q.id
                     GROUP BY q.id) first_replies {_where(reply_conditions)}""",
                 reply_params,
             )
             feedback = await db.execute_fetchall(
-                f"SELECT helpful, COUNT(*) FROM feedback {created_where} GROUP BY helpful",
-                created_params,
+                f"SELECT helpful, COUNT(*) FROM feedback {feedback_where} GROUP BY helpful",
+                feedback_params,
             )
             residents = await db.execute_fetchall(
                 f"SELECT COUNT(DISTINCT user_id) FROM events {at_where}", at_params
@@ -1587,7 +1702,8 @@ class Storage:
             flag = "t.flag" if kind == "question" else "NULL"
             parts.append(
                 f"""SELECT '{kind}', t.id, t.text, t.status, t.user_id, t.chat_id, t.created_at,
-                    t.updated_at, {candidates}, r.display_name, t.channel, t.address, {flag}
+                    t.updated_at, {candidates}, r.display_name, t.channel, t.address, {flag},
+                    t.station_id
                 FROM (SELECT * FROM {_TABLES[kind]} {condition}) t
                 LEFT JOIN residents r ON r.user_id = t.user_id"""
             )
@@ -1614,9 +1730,10 @@ class Storage:
                 channel=channel,
                 address=address or str(chat_id),
                 flag=flag,
+                station_id=station_id,
             )
             for (kind, item_id, text, status, user_id, chat_id, created_at, updated_at,
-                 candidates, display_name, channel, address, flag) in rows
+                 candidates, display_name, channel, address, flag, station_id) in rows
         ]  # fmt: skip
         await self._attach_children(db, items)
         return items
@@ -1644,8 +1761,11 @@ class Storage:
 
     # --- staff web console (issue 12): accounts, sessions, paged inbox, review, figures ------
 
-    async def add_staff_account(self, name: str, password_hash: str) -> StaffAccount:
-        """Creates a web account; ValueError if the name is taken (case-insensitive)."""
+    async def add_staff_account(
+        self, name: str, password_hash: str, station_id: str | None = None
+    ) -> StaffAccount:
+        """Creates a web account (limited to `station_id`'s items when given); ValueError if
+        the name is taken (case-insensitive)."""
         now = self._stamp()
         async with self._transaction(f"add the staff account {name}") as db:
             taken = await db.execute_fetchall(
@@ -1654,11 +1774,11 @@ class Storage:
             if taken:
                 raise ValueError(f"a staff account named {name!r} exists already")
             rows = await db.execute_fetchall(
-                "INSERT INTO staff_accounts (name, password_hash, created_at) VALUES (?, ?, ?)"
-                " RETURNING id",
-                (name, password_hash, now),
+                "INSERT INTO staff_accounts (name, password_hash, created_at, station_id)"
+                " VALUES (?, ?, ?, ?) RETURNING id",
+                (name, password_hash, now, station_id),
             )
-        return StaffAccount(rows[0][0], name, now)
+        return StaffAccount(rows[0][0], name, now, station_id)
 
     async def remove_staff_account(self, name: str) -> bool:
         """Deletes the account and its sessions; False if there was none."""
@@ -1672,7 +1792,7 @@ class Storage:
     async def staff_accounts(self) -> list[StaffAccount]:
         async with self._using("list staff accounts") as db:
             rows = await db.execute_fetchall(
-                "SELECT id, name, created_at FROM staff_accounts ORDER BY name"
+                "SELECT id, name, created_at, station_id FROM staff_accounts ORDER BY name"
             )
         return [StaffAccount(*row) for row in rows]
 
@@ -1680,13 +1800,14 @@ class Storage:
         """The account and its stored password hash, or None."""
         async with self._using("read the staff account") as db:
             rows = await db.execute_fetchall(
-                "SELECT id, name, created_at, password_hash FROM staff_accounts WHERE name = ?",
+                "SELECT id, name, created_at, password_hash, station_id FROM staff_accounts"
+                " WHERE name = ?",
                 (name,),
             )
         if not rows:
             return None
-        account_id, real_name, created_at, password_hash = rows[0]
-        return StaffAccount(account_id, real_name, created_at), password_hash
+        account_id, real_name, created_at, password_hash, station_id = rows[0]
+        return StaffAccount(account_id, real_name, created_at, station_id), password_hash
 
     async def create_web_session(
         self, token_hash: str, account_id: int, csrf: str, expires_at: datetime
@@ -1702,7 +1823,7 @@ class Storage:
         """The live session with this token hash (None when unknown or expired)."""
         async with self._using("read the session") as db:
             rows = await db.execute_fetchall(
-                "SELECT a.id, a.name, s.csrf, s.expires_at FROM web_sessions s"
+                "SELECT a.id, a.name, s.csrf, s.expires_at, a.station_id FROM web_sessions s"
                 " JOIN staff_accounts a ON a.id = s.account_id"
                 " WHERE s.token_hash = ? AND s.expires_at > ?",
                 (token_hash, self._stamp()),
@@ -1750,6 +1871,7 @@ class Storage:
         answer_threshold: float,
         suggest_threshold: float,
         thumbs_down_ids: Sequence[int] = (),
+        station: str | None = None,
     ) -> InboxPage:
         """One page of items, oldest first, and how many match in all.
 
@@ -1757,7 +1879,7 @@ class Storage:
         status. `outcome` (questions only) is what the bot did: "answer", "suggest", "none"
         (judged from the best stored candidate score) or "thumbs_down" (the resident said 👎
         to the bot's answer: `thumbs_down_ids`, from thumbs_down_question_ids()). `patterns`
-        are LIKE patterns, any of which the text matches.
+        are LIKE patterns, any of which the text matches. `station`: that station's only.
         """
         unhelpful_json = json.dumps(sorted(set(thumbs_down_ids)))
         _check_kind(kind)
@@ -1778,6 +1900,9 @@ class Storage:
             if patterns:
                 where.append("(" + " OR ".join("text LIKE ? ESCAPE '\\'" for _ in patterns) + ")")
                 where_params += list(patterns)
+            if station is not None:
+                where.append("station_id = ?")
+                where_params.append(station)
             if each == "question" and outcome:
                 score = _TOP_SCORE
                 if wanted == ("open",) and outcome != "thumbs_down":
@@ -1872,16 +1997,16 @@ class Storage:
             raise ValueError(f"unknown status {status!r}")
         return (status,) if status in STATUSES[kind] else ()
 
-    async def open_counts(self) -> dict[str, int]:
+    async def open_counts(self, station: str | None = None) -> dict[str, int]:
         """Items still needing staff, per kind (the console's navigation)."""
         counts = {}
+        scope, scope_params = _station_scope(station)
         async with self._using("count open items") as db:
             for kind, table in _TABLES.items():
                 wanted = ACTIVE_STATUSES[kind]
+                where = [f"status IN ({', '.join('?' * len(wanted))})", *scope]
                 rows = await db.execute_fetchall(
-                    f"SELECT COUNT(*) FROM {table}"
-                    f" WHERE status IN ({', '.join('?' * len(wanted))})",
-                    wanted,
+                    f"SELECT COUNT(*) FROM {table} {_where(where)}", [*wanted, *scope_params]
                 )
                 counts[kind] = rows[0][0]
         return counts
@@ -1893,26 +2018,34 @@ class Storage:
                 db, where=["user_id = ?"], params=[user_id], limit=limit
             )
 
-    async def latest_open_questions(self, since: datetime | str, limit: int) -> list[Item]:
+    async def latest_open_questions(
+        self, since: datetime | str, limit: int, *, station: str | None = None
+    ) -> list[Item]:
         """Open questions saved since `since`, newest first, at most `limit` (review page)."""
+        scope, scope_params = _station_scope(station)
         async with self._using("read open questions") as db:
             return await self._select_items(
                 db,
                 kinds=("question",),
-                where=["status = 'open'", "created_at >= ?"],
-                params=[_bound(since)],
+                where=["status = 'open'", "created_at >= ?", *scope],
+                params=[_bound(since), *scope_params],
                 limit=limit,
             )
 
-    async def unhelpful_answers(self, since: datetime | str, limit: int) -> list[FeedbackRow]:
-        """👎 answers given since `since` and not yet reviewed, newest first."""
+    async def unhelpful_answers(
+        self, since: datetime | str, limit: int, *, station: str | None = None
+    ) -> list[FeedbackRow]:
+        """👎 answers given since `since` and not yet reviewed, newest first (of the residents
+        whose home is `station`, when given)."""
+        scope, scope_params = _residents_scope(station)
+        residents = f" AND f.{scope[0]}" if scope else ""
         async with self._using("read unhelpful answers") as db:
             rows = await db.execute_fetchall(
                 "SELECT f.id, f.user_id, f.entry_id, f.question, f.created_at FROM feedback f"
                 " WHERE f.helpful = 0 AND f.created_at >= ? AND f.question <> ''"
                 " AND NOT EXISTS (SELECT 1 FROM feedback_reviewed r WHERE r.feedback_id = f.id)"
-                " ORDER BY f.created_at DESC, f.id DESC LIMIT ?",
-                (_bound(since), limit),
+                f"{residents} ORDER BY f.created_at DESC, f.id DESC LIMIT ?",
+                (_bound(since), *scope_params, limit),
             )
         return [FeedbackRow(*row) for row in rows]
 
@@ -1945,52 +2078,65 @@ class Storage:
             )
         return (*questions[0], *feedback[0])
 
-    async def daily_counts(self, since: datetime | str, utc_offset_minutes: int = 0) -> list[Any]:
+    async def daily_counts(
+        self, since: datetime | str, utc_offset_minutes: int = 0, *, station: str | None = None
+    ) -> list[Any]:
         """(day, what, count) since `since`, days in local time (the offset from UTC):
         what is an event kind (answer, suggest, none...) or "saved" (questions saved)."""
         shift = f"{utc_offset_minutes:+d} minutes"
+        residents, residents_params = _residents_scope(station)
+        items, items_params = _station_scope(station)
         async with self._using("count per day") as db:
             events = await db.execute_fetchall(
-                "SELECT date(at, ?) AS day, kind, COUNT(*) FROM events WHERE at >= ?"
-                " GROUP BY day, kind ORDER BY day",
-                (shift, _bound(since)),
+                "SELECT date(at, ?) AS day, kind, COUNT(*) FROM events"
+                f" {_where(['at >= ?', *residents])} GROUP BY day, kind ORDER BY day",
+                (shift, _bound(since), *residents_params),
             )
             saved = await db.execute_fetchall(
                 "SELECT date(created_at, ?) AS day, 'saved', COUNT(*) FROM questions"
-                " WHERE created_at >= ? GROUP BY day ORDER BY day",
-                (shift, _bound(since)),
+                f" {_where(['created_at >= ?', *items])} GROUP BY day ORDER BY day",
+                (shift, _bound(since), *items_params),
             )
         return [tuple(row) for row in [*events, *saved]]
 
-    async def open_item_ages(self, bounds: Sequence[datetime]) -> list[int]:
+    async def open_item_ages(
+        self, bounds: Sequence[datetime], *, station: str | None = None
+    ) -> list[int]:
         """Items still needing staff, counted by age: saved after bounds[0], between bounds[0]
         and bounds[1], ..., and before the last bound (len(bounds) + 1 counts)."""
         edges = [_iso(bound) for bound in bounds]
         cases = " ".join(f"WHEN created_at >= ? THEN {index}" for index in range(len(edges)))
         bucket = f"CASE {cases} ELSE {len(edges)} END"
         counts = [0] * (len(edges) + 1)
+        scope, scope_params = _station_scope(station)
         async with self._using("count open items by age") as db:
             for kind, table in _TABLES.items():
                 wanted = ACTIVE_STATUSES[kind]
+                where = [f"status IN ({', '.join('?' * len(wanted))})", *scope]
                 rows = await db.execute_fetchall(
-                    f"SELECT {bucket} AS bucket, COUNT(*) FROM {table}"
-                    f" WHERE status IN ({', '.join('?' * len(wanted))}) GROUP BY bucket",
-                    [*edges, *wanted],
+                    f"SELECT {bucket} AS bucket, COUNT(*) FROM {table} {_where(where)}"
+                    " GROUP BY bucket",
+                    [*edges, *wanted, *scope_params],
                 )
                 for index, count in rows:
                     counts[index] += count
         return counts
 
-    async def feedback_rows(self, feedback_ids: Sequence[int]) -> list[FeedbackRow]:
-        """The 👎 answers with these ids (unknown ids are skipped)."""
+    async def feedback_rows(
+        self, feedback_ids: Sequence[int], *, station: str | None = None
+    ) -> list[FeedbackRow]:
+        """The 👎 answers with these ids (unknown ids, and with `station` those of residents
+        of other stations, are skipped)."""
         found: list[FeedbackRow] = []
+        scope, scope_params = _residents_scope(station)
         async with self._using("read feedback") as db:
             for start in range(0, len(feedback_ids), _IN_CHUNK):
                 chunk = list(feedback_ids[start : start + _IN_CHUNK])
+                where = ["helpful = 0", f"id IN ({', '.join('?' * len(chunk))})", *scope]
                 rows = await db.execute_fetchall(
                     "SELECT id, user_id, entry_id, question, created_at FROM feedback"
-                    f" WHERE helpful = 0 AND id IN ({', '.join('?' * len(chunk))})",
-                    chunk,
+                    f" {_where(where)}",
+                    [*chunk, *scope_params],
                 )
                 found += [FeedbackRow(*row) for row in rows]
         return found
@@ -2118,8 +2264,9 @@ class Tx:
         return await self._storage._pending_question(self._db, token)
 
     async def update_resident(self, user_id: int, **fields: Any) -> None:
-        """Sets language, last_language or awaiting_wish_at (None clears the last)."""
-        allowed = {"language", "last_language", "awaiting_wish_at"}
+        """Sets language, last_language, awaiting_wish_at or station_id (None clears the
+        last two)."""
+        allowed = {"language", "last_language", "awaiting_wish_at", "station_id"}
         if not fields or not set(fields) <= allowed:
             raise ValueError(f"unknown resident fields: {sorted(set(fields) - allowed)}")
         assignments = ", ".join(f"{name} = ?" for name in fields)
@@ -2148,16 +2295,28 @@ class Tx:
         candidates: Iterable[tuple[str, float]] = (),
         update_id: int | None = None,
         flag: str | None = None,
+        station_id: str | None = None,
     ) -> Item:
-        """Saves a question (with the matcher's best guesses) or a wish; the same update_id
-        twice (a redelivery) gives back the first item, no second row."""
+        """Saves a question (with the matcher's best guesses) or a wish for `station_id`'s
+        staff; the same update_id twice (a redelivery) gives back the first item, no second
+        row."""
         guesses = (
             [[str(entry_id), round(float(score), 2)] for entry_id, score in candidates]
             if kind == "question"
             else None
         )
         new = _NewItem(
-            kind, user_id, chat_id, text, update_id, guesses, self.now, channel, address, flag
+            kind,
+            user_id,
+            chat_id,
+            text,
+            update_id,
+            guesses,
+            self.now,
+            channel,
+            address,
+            flag,
+            station_id,
         )
         rows = await self._rows(*new.statement())
         if rows:
@@ -2455,6 +2614,18 @@ def _window(
         conditions.append(f"{column} < ?")
         params.append(_bound(end))
     return conditions, params
+
+
+def _station_scope(station: str | None) -> tuple[list[str], list[Any]]:
+    """Condition on an item table for one station's items (none: every station)."""
+    return (["station_id = ?"], [station]) if station is not None else ([], [])
+
+
+def _residents_scope(station: str | None) -> tuple[list[str], list[Any]]:
+    """Condition on a table with user_id for the residents whose home is `station`."""
+    if station is None:
+        return [], []
+    return ["user_id IN (SELECT user_id FROM residents WHERE station_id = ?)"], [station]
 
 
 def _where(conditions: Sequence[str]) -> str:

@@ -53,6 +53,8 @@ STATION_KEYS = (
 )
 CANTEEN_KEYS = ("meals", "menu")
 BRANCH_KEYS = ("id", "name", "address", "phone", "lat", "lon", "note", "streets")
+# what one station of a district may set for itself (config `stations:`); the rest is shared
+SITE_DATA_KEYS = ("hours", "holiday_hours", "closed_dates", "open_dates", "canteen")
 YAML_SUFFIXES = (".yaml", ".yml")
 # ids travel in Telegram callback data (64 bytes at most, with a short prefix)
 MAX_ID_BYTES = 48
@@ -686,6 +688,15 @@ class _Builder:
             return
         before = len(self.problems)
         self.unknown_keys(raw, STATION_KEYS, "station.")
+        values = self.station_values(raw, "station.")
+        if len(self.problems) == before:
+            self.station = StationInfo(
+                **{key: value for key, value in values.items() if value is not None},
+                source=self.station_place,
+            )
+
+    def station_values(self, raw: LineDict, prefix: str) -> dict[str, Any]:
+        """The station keys of `raw` (hours, canteen ...) checked and typed."""
         checks: dict[str, Callable[[str, Any, int], Any]] = {
             "timezone": self.timezone,
             "hours": self.week_hours,
@@ -696,16 +707,11 @@ class _Builder:
             "branches": self.branches,
             "phone": self.phone,
         }
-        values = {
-            key: checks[key](f"station.{key}", value, raw.key_line(key))
+        return {
+            key: checks[key](f"{prefix}{key}", value, raw.key_line(key))
             for key, value in raw.items()
             if key in checks
         }
-        if len(self.problems) == before:
-            self.station = StationInfo(
-                **{key: value for key, value in values.items() if value is not None},
-                source=self.station_place,
-            )
 
     def timezone(self, field: str, value: Any, line: int) -> str | None:
         try:
@@ -939,6 +945,34 @@ class _Builder:
             return None
         return Branch(**branch)
 
+    def add_station_faq(self, path: Path) -> None:
+        """One station's entries on top of the shared ones: same id replaces, new id adds."""
+        sources, problem = _sources(path)
+        if problem is not None:
+            self.problems.append(problem)
+            return
+        shared = set(self.entry_places)  # an id twice among the station's own is a problem
+        for source in sources:
+            data = self.read_source(source)
+            if data is None:  # what is wrong with it is recorded
+                continue
+            entries = data.get("entries")
+            for raw in entries if isinstance(entries, list) else []:
+                entry_id = raw.get("id") if isinstance(raw, dict) else None
+                if isinstance(entry_id, str) and entry_id in shared:
+                    shared.discard(entry_id)
+                    self.release_entry(entry_id)
+            self.add_file(source)
+
+    def release_entry(self, entry_id: str) -> None:
+        """Forgets a shared entry (and its questions) that a station's own replaces."""
+        self.entries = [entry for entry in self.entries if entry.id != entry_id]
+        self.entry_places.pop(entry_id, None)
+        self.answer_places.pop(entry_id, None)
+        self.question_owner = {
+            key: owner for key, owner in self.question_owner.items() if owner[0] != entry_id
+        }
+
     def check_answer_languages(self) -> None:
         """Every entry answers in each language that any entry answers in.
 
@@ -1085,11 +1119,18 @@ def _sources(path: str | Path | None) -> tuple[list[_Source], Problem | None]:
     return [], Problem(str(path), None, None, None, "no such file or folder")
 
 
-def load(path: str | Path | None = None, *, overlay: str | Path | None = None) -> KnowledgeBase:
+def load(
+    path: str | Path | None = None,
+    *,
+    overlay: str | Path | None = None,
+    station_faq: str | Path | None = None,
+) -> KnowledgeBase:
     """Load a knowledge base: the bundled FAQ when `path` is None, else a YAML file or folder.
 
-    `overlay` is the staff overlay (questions taught to entries); a missing file is ignored.
-    Raises FaqError listing every problem.
+    `station_faq` (a file or folder of entries) is one station's own on top: an entry with a
+    shared entry's id replaces it, others are added. `overlay` is the staff overlay
+    (questions taught to entries); a missing file is ignored. Raises FaqError listing every
+    problem.
     """
     sources, problem = _sources(path)
     if problem is not None:
@@ -1097,6 +1138,8 @@ def load(path: str | Path | None = None, *, overlay: str | Path | None = None) -
     builder = _Builder(both_languages=path is None)
     for source in sources:
         builder.add_file(source)
+    if station_faq is not None and not builder.problems:
+        builder.add_station_faq(Path(station_faq))
     builder.check_answer_languages()
     if overlay is not None and not builder.problems:
         builder.add_overlay(Path(overlay))
@@ -1125,6 +1168,28 @@ def parse_station(raw: Any, file: str = "<station>") -> StationInfo:
     if builder.problems:
         raise FaqError(builder.problems)
     return builder.station
+
+
+def parse_site(
+    raw: LineDict, file: str, field: str, extra_keys: tuple[str, ...] = ()
+) -> tuple[Branch, dict[str, Any]]:
+    """One station of a district as a config file writes it (`stations:` item): where it is
+    (the keys of a branch: id, name, address, phone, lat, lon, streets, note) and its own
+    hours, holidays and canteen (SITE_DATA_KEYS; left out = shared). Checked as `faq check`
+    checks station.yaml, problems naming `file`, the line and `field`; `extra_keys` are the
+    caller's to read. Raises FaqError."""
+    builder = _Builder(both_languages=False)
+    builder.file = file
+    builder.unknown_keys(raw, (*BRANCH_KEYS, *SITE_DATA_KEYS, *extra_keys), f"{field}.")
+    place = LineDict({key: value for key, value in raw.items() if key in BRANCH_KEYS})
+    place.line, place.key_lines = raw.line, raw.key_lines
+    branch = builder.branch(field, place)
+    data = LineDict({key: value for key, value in raw.items() if key in SITE_DATA_KEYS})
+    data.line, data.key_lines = raw.line, raw.key_lines
+    values = builder.station_values(data, f"{field}.")
+    if builder.problems or branch is None:
+        raise FaqError(builder.problems)
+    return branch, {key: value for key, value in values.items() if value is not None}
 
 
 def write_core(kb: KnowledgeBase, path: Path, *, header: str = "") -> None:

@@ -176,6 +176,9 @@ class StationInfo(_ReadsLikeADict):
     branches: tuple[Branch, ...] = ()
     phone: str | None = None  # the station's own contact number, if not a branch's
     source: str = ""  # "file:line" of `station:`
+    # in a district of several stations: the branch that is this station (its address is
+    # "where is the station"); None = one station, the written answer gives the address
+    home: str | None = None
 
     def __bool__(self) -> bool:
         """False when there is nothing to compute with (no `station:` section)."""

@@ -137,6 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
     teach.add_argument("ref")
     teach.add_argument("entry_id")
 
+    for sub in (inbox, reply, resolve, status, wishes, stats, export, teach):
+        sub.add_argument(
+            "--station",
+            metavar="ID",
+            help="act as staff of this station (its items only; default: every station)",
+        )
+
     accounts = commands.add_parser("staff", help="web console accounts: add, remove, list")
     account_commands = accounts.add_subparsers(
         dest="staff_command", metavar="SUBCOMMAND", required=True
@@ -157,6 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
                 "--password-stdin",
                 action="store_true",
                 help="read the password from the first line of stdin instead of generating one",
+            )
+            sub.add_argument(
+                "--station",
+                metavar="ID",
+                help="limit the account to this station's items (default: every station)",
             )
 
     web = add("web", "serve the staff web console alone (replies wait for the bot)", config=True)

@@ -109,6 +109,8 @@ class ConsoleChat:
                 return await station.on_language(sender, rest.strip())
             case "mine":
                 return await station.on_mine(sender)
+            case "station":
+                return await station.on_home(sender)
             case "forget":
                 return await station.on_forget(sender)
             case "wish":

@@ -86,6 +86,11 @@ async def language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await station_of(context).on_language(sender_of(update), command_text(context))
 
 
+async def home(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Shows the resident's station and offers the others (several stations)."""
+    await station_of(context).on_home(sender_of(update))
+
+
 async def mine(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Shows the resident's own questions and wishes."""
     await station_of(context).on_mine(sender_of(update))
@@ -151,6 +156,7 @@ def register(app: Application) -> None:
     app.add_handler(CommandHandler("mine", mine, filters=NEW))
     app.add_handler(CommandHandler("forget", forget, filters=NEW))
     app.add_handler(CommandHandler("wish", wish, filters=NEW))
+    app.add_handler(CommandHandler("station", home, filters=NEW))
     app.add_handler(MessageHandler(PRIVATE & filters.COMMAND, help_command))
     app.add_handler(MessageHandler(PRIVATE & filters.TEXT, text))
     app.add_handler(MessageHandler(GROUP_MENTION, mention))

@@ -243,6 +243,8 @@ async def serve(config: Config, station: Station, stop: asyncio.Event) -> None:
             ways.append(f"WeChat at {site.listen}:{site.port}{config.wechat.path}")
         if config.web is not None:
             ways.append(f"staff console at http://{config.web.listen}:{config.web.port}/")
+        if len(config.stations) > 1:
+            ways.append(f"stations {', '.join(site.id for site in config.stations)}")
         log.info(
             "Station Helper: %d FAQ entries, database %s, %s",
             len(station.kb.entries),

@@ -48,21 +48,23 @@ WATCH_KEY = "staff.overlay_watch"
 Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
 
 
-def actor_of(update: Update) -> Actor:
+def actor_of(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Actor:
+    """The staff member behind the update, with the station they work for."""
     user = update.effective_user
     language = "en" if (user.language_code or "").startswith("en") else "zh"
-    return Actor("telegram", str(user.id), user.full_name or str(user.id), language)
+    return desk_of(context).telegram_actor(user.id, user.full_name or str(user.id), language)
 
 
 def here(update: Update) -> Confirm:
     return Confirm("telegram", str(update.effective_chat.id))
 
 
-def in_staff_place(desk: StaffDesk, update: Update) -> bool:
-    """Staff data is shown only privately or in the staff group, never in a resident group."""
+def in_staff_place(desk: StaffDesk, update: Update, actor: Actor) -> bool:
+    """Staff data is shown only privately or in a staff group of the actor's (the
+    district's, their station's), never in a resident group or another station's group."""
     chat = update.effective_chat
     return chat is not None and (
-        chat.type == ChatType.PRIVATE or chat.id == desk.station.config.staff_chat_id
+        chat.type == ChatType.PRIVATE or chat.id in desk.staff_chats(actor)
     )
 
 
@@ -84,8 +86,8 @@ def staff_only(handler: Handler) -> Handler:
                 what = f"{what} {update.callback_query.data!r}"
             await station_of(context).on_refused(sender_of(update), what)
             raise ApplicationHandlerStop
-        actor = actor_of(update)
-        if not in_staff_place(desk, update):
+        actor = actor_of(update, context)
+        if not in_staff_place(desk, update, actor):
             await desk.say(here(update), t("staffui.not_here", actor.language))
             raise ApplicationHandlerStop
         try:
@@ -102,7 +104,7 @@ def words(context: ContextTypes.DEFAULT_TYPE) -> list[str]:
 
 
 async def usage(update: Update, context: ContextTypes.DEFAULT_TYPE, key: str) -> None:
-    await desk_of(context).say(here(update), t(key, actor_of(update).language))
+    await desk_of(context).say(here(update), t(key, actor_of(update, context).language))
 
 
 # --- commands -----------------------------------------------------------------------------
@@ -115,7 +117,9 @@ async def reply_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if len(parts) < 3:
         await usage(update, context, "staffui.usage_reply")
         return
-    await desk_of(context).reply(parts[1], parts[2], actor=actor_of(update), confirm=here(update))
+    await desk_of(context).reply(
+        parts[1], parts[2], actor=actor_of(update, context), confirm=here(update)
+    )
 
 
 @staff_only
@@ -126,19 +130,20 @@ async def resolve_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         await usage(update, context, "staffui.usage_resolve")
         return
     await desk_of(context).resolve(
-        args[0], " ".join(args[1:]), actor=actor_of(update), confirm=here(update)
+        args[0], " ".join(args[1:]), actor=actor_of(update, context), confirm=here(update)
     )
 
 
 @staff_only
 async def inbox_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/inbox: open items, oldest first, one page at a time."""
-    text, buttons = await inbox_page(desk_of(context), 0, actor_of(update).language)
+    text, buttons = await inbox_page(desk_of(context), 0, actor_of(update, context))
     await desk_of(context).say(here(update), text, buttons)
 
 
-async def inbox_page(desk: StaffDesk, page: int, language: str) -> tuple[str, list[list[Button]]]:
-    items = await desk.inbox()
+async def inbox_page(desk: StaffDesk, page: int, actor: Actor) -> tuple[str, list[list[Button]]]:
+    language = actor.language
+    items = await desk.inbox(actor=actor)
     if not items:
         return t("staffui.inbox_empty", language), []
     pages = (len(items) + INBOX_PAGE_SIZE - 1) // INBOX_PAGE_SIZE
@@ -171,8 +176,9 @@ async def inbox_page(desk: StaffDesk, page: int, language: str) -> tuple[str, li
 async def wishes_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/wishes [status]: wishes with similar ones pooled."""
     args = words(context)
-    language = actor_of(update).language
-    pools = await desk_of(context).wishes(args[0] if args else None)
+    actor = actor_of(update, context)
+    language = actor.language
+    pools = await desk_of(context).wishes(args[0] if args else None, actor=actor)
     if not pools:
         await desk_of(context).say(here(update), t("staffui.wishes_empty", language))
         return
@@ -191,7 +197,7 @@ async def wish_status_command(update: Update, context: ContextTypes.DEFAULT_TYPE
         await usage(update, context, "staffui.usage_wish_status")
         return
     await desk_of(context).set_wish_status(
-        args[0], args[1], " ".join(args[2:]), actor=actor_of(update), confirm=here(update)
+        args[0], args[1], " ".join(args[2:]), actor=actor_of(update, context), confirm=here(update)
     )
 
 
@@ -202,8 +208,9 @@ async def stats_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if args and not args[0].isdigit():
         await usage(update, context, "staffui.usage_stats")
         return
-    result = await desk_of(context).stats(int(args[0]) if args else 7)
-    await desk_of(context).say(here(update), "\n".join(result.lines(actor_of(update).language)))
+    actor = actor_of(update, context)
+    result = await desk_of(context).stats(int(args[0]) if args else 7, actor=actor)
+    await desk_of(context).say(here(update), "\n".join(result.lines(actor.language)))
 
 
 @staff_only
@@ -211,8 +218,8 @@ async def export_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     """/export: every question and wish as a CSV document, sent only to the staff member who
     asked (a staff group's members need not all be staff)."""
     desk = desk_of(context)
-    actor = actor_of(update)
-    data, rows = await desk.export_csv()
+    actor = actor_of(update, context)
+    data, rows = await desk.export_csv(actor=actor)
     folder = desk.station.config.storage_path.parent
     handle, path = tempfile.mkstemp(prefix=".export-", suffix=".csv", dir=folder)
     with os.fdopen(handle, "wb") as file:  # mkstemp creates it 0600
@@ -245,8 +252,9 @@ async def teach_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
 async def offer_teach(update: Update, context: ContextTypes.DEFAULT_TYPE, ref: str) -> None:
     desk = desk_of(context)
-    language = actor_of(update).language
-    item = await desk.item(ref)
+    actor = actor_of(update, context)
+    language = actor.language
+    item = await desk.item(ref, actor=actor)
     if not item.candidates:
         await desk.say(here(update), t("staffui.teach_none", language, ref=item.ref))
         return
@@ -268,7 +276,9 @@ async def offer_teach(update: Update, context: ContextTypes.DEFAULT_TYPE, ref: s
 async def teach(
     update: Update, context: ContextTypes.DEFAULT_TYPE, ref: str, entry_id: str
 ) -> None:
-    await desk_of(context).teach(ref, entry_id, actor=actor_of(update), confirm=here(update))
+    await desk_of(context).teach(
+        ref, entry_id, actor=actor_of(update, context), confirm=here(update)
+    )
     overlay_watch(context).changed()  # this change is loaded already
 
 
@@ -276,7 +286,7 @@ async def teach(
 async def reload_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/reload: reloads the FAQ after a hand edit; a broken file is refused."""
     kb = await desk_of(context).reload()
-    language = actor_of(update).language
+    language = actor_of(update, context).language
     await desk_of(context).say(
         here(update), t("staffui.reloaded", language, entries=len(kb.entries))
     )
@@ -304,9 +314,9 @@ async def staff_action_button(update: Update, context: ContextTypes.DEFAULT_TYPE
     query = update.callback_query
     _, action, *args = (query.data or "").split(":")
     desk = desk_of(context)
-    actor = actor_of(update)
+    actor = actor_of(update, context)
     if action == "r" and len(args) == 1:
-        item = await desk.item(args[0])
+        item = await desk.item(args[0], actor=actor)
         await desk.send(
             Outgoing(
                 "telegram",
@@ -321,7 +331,7 @@ async def staff_action_button(update: Update, context: ContextTypes.DEFAULT_TYPE
     elif action == "t" and len(args) == 1:
         await offer_teach(update, context, args[0])
     elif action == "tt" and len(args) == 2 and args[1].isdigit():
-        item = await desk.item(args[0])
+        item = await desk.item(args[0], actor=actor)
         index = int(args[1])
         if index >= len(item.candidates):
             raise StaffError(f"{item.ref} has no guess number {index + 1}")
@@ -329,7 +339,7 @@ async def staff_action_button(update: Update, context: ContextTypes.DEFAULT_TYPE
     elif action == "w" and len(args) == 2:
         await desk.set_wish_status(args[0], args[1], actor=actor, confirm=here(update))
     elif action == "inbox" and len(args) == 1 and args[0].isdigit():
-        text, buttons = await inbox_page(desk, int(args[0]), actor.language)
+        text, buttons = await inbox_page(desk, int(args[0]), actor)
         await desk.say(here(update), text, buttons)
     else:
         log.warning("staff %s pressed unknown button %r", actor.id, query.data)
@@ -351,7 +361,9 @@ async def reply_to_linked(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     if ref is None:
         return
     user_id = update.effective_user.id
-    if desk.is_staff("telegram", user_id) and in_staff_place(desk, update):
+    if desk.is_staff("telegram", user_id) and in_staff_place(
+        desk, update, actor_of(update, context)
+    ):
         await staff_reply(update, context, ref)
     else:
         await station_of(context).on_follow_up(sender_of(update), ref, message.text or "")
@@ -360,7 +372,7 @@ async def reply_to_linked(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 async def staff_reply(update: Update, context: ContextTypes.DEFAULT_TYPE, ref: str) -> None:
     desk = desk_of(context)
-    actor = actor_of(update)
+    actor = actor_of(update, context)
     try:
         await desk.reply(
             ref, update.effective_message.text or "", actor=actor, confirm=here(update)

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Awaitable, Callable
 
 from bot.accounts import AccountError, Accounts, generate_password
-from bot.config import ConfigError, load_config
+from bot.config import ConfigError, check_station, load_config
 from bot.storage import Storage, StorageError
 from bot.text import one_line
 from handlers.cli import fail
@@ -23,6 +23,7 @@ def run(args: argparse.Namespace, action: Callable[[Storage], Awaitable[int]]) -
     """Opens the bot's database (no FAQ needed) and runs `action`; failures are one line."""
     try:
         config = load_config(getattr(args, "config", None))
+        check_station(config, getattr(args, "station", None))
     except ConfigError as error:
         return fail(str(error), 2)
 
@@ -46,10 +47,11 @@ def add(args: argparse.Namespace) -> int:
 
     async def create(storage: Storage) -> int:
         try:
-            account = await Accounts(storage).add(args.name, password)
+            account = await Accounts(storage).add(args.name, password, args.station)
         except AccountError as error:
             return fail(str(error), 1)
-        print(f"staff account {one_line(account.name)} added")
+        where = f" for station {account.station_id}" if account.station_id else ""
+        print(f"staff account {one_line(account.name)} added{where}")
         if generated:
             print(f"password (shown only now, write it down): {password}")
         return 0
@@ -76,7 +78,8 @@ def list_accounts(args: argparse.Namespace) -> int:
 
     async def show(storage: Storage) -> int:
         for account in await storage.staff_accounts():
-            print(f"{one_line(account.name)}  (added {account.created_at})")
+            where = f", station {account.station_id}" if account.station_id else ""
+            print(f"{one_line(account.name)}  (added {account.created_at}{where})")
         return 0
 
     return run(args, show)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -18,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from bot import staff
-from bot.config import ConfigError, load_config
+from bot.config import ConfigError, check_station, load_config
 from bot.core import Station
+from bot.pooling import SUMMARY_CHARS
 from bot.staff import Actor, StaffDesk, StaffError
 from bot.storage import StorageError
 from bot.text import UNPRINTABLE, one_line
@@ -31,11 +33,18 @@ NAME_CHARS = 40  # a resident's display name in one output line
 CLI = Actor("cli", "cli", "cli", "en")
 
 
+def actor_of(args: argparse.Namespace) -> Actor:
+    """The person at the terminal: every station's staff, or one station's (--station)."""
+    station = getattr(args, "station", None)
+    return dataclasses.replace(CLI, station=station) if station else CLI
+
+
 def run(args: argparse.Namespace, action: Action, *, reads_only: bool = False) -> int:
     """Loads the config, the FAQ and the database the bot uses, runs `action`; every failure
     is one line on stderr. A reading command never creates an empty database."""
     try:
         config = load_config(getattr(args, "config", None))
+        check_station(config, getattr(args, "station", None))
     except ConfigError as error:
         return fail(str(error), 2)
     if reads_only and not config.storage_url and not config.storage_path.exists():
@@ -78,7 +87,7 @@ def inbox(args: argparse.Namespace) -> int:
 
     async def show(desk: StaffDesk) -> int:
         now = datetime.now(UTC)
-        items = await desk.inbox()
+        items = await desk.inbox(actor=actor_of(args))
         if not items and not args.json:
             print("inbox empty: no open questions or wishes")
         for item in items:
@@ -91,12 +100,14 @@ def inbox(args: argparse.Namespace) -> int:
                     "user_id": item.user_id,
                     "channel": item.channel,
                     "created_at": item.created_at,
+                    # several stations: the one it was saved for
+                    **({"station": item.station_id} if item.station_id else {}),
                 }))  # fmt: skip
             else:
                 name = one_line(item.display_name or "-", NAME_CHARS)
                 print(
                     f"{item.ref}  {item.kind:<8}  {item.status:<11}  {staff.age_of(item, now):>4}"
-                    f"  {name}: {one_line(item.text, staff.SUMMARY_CHARS)}"
+                    f"  {name}: {one_line(item.text, SUMMARY_CHARS)}"
                 )
         return 0
 
@@ -107,7 +118,7 @@ def reply(args: argparse.Namespace) -> int:
     """Queues a staff answer for the resident (the running bot delivers it) and stores it."""
 
     async def send(desk: StaffDesk) -> int:
-        item = await desk.reply(args.ref, args.text, actor=CLI)
+        item = await desk.reply(args.ref, args.text, actor=actor_of(args))
         name = one_line(item.display_name or "the resident", NAME_CHARS)
         print(f"{item.ref}: queued for {name} on {item.channel}, now {item.status}")
         return 0
@@ -119,7 +130,7 @@ def resolve(args: argparse.Namespace) -> int:
     """Closes a question without a reply (a note, if given, goes to the resident)."""
 
     async def close(desk: StaffDesk) -> int:
-        item = await desk.resolve(args.ref, args.note, actor=CLI)
+        item = await desk.resolve(args.ref, args.note, actor=actor_of(args))
         print(f"{item.ref}: {item.status}")
         return 0
 
@@ -130,7 +141,7 @@ def wish_status(args: argparse.Namespace) -> int:
     """Moves a wish to accepted / in_progress / done / declined and tells the resident."""
 
     async def change(desk: StaffDesk) -> int:
-        item = await desk.set_wish_status(args.ref, args.status, args.note, actor=CLI)
+        item = await desk.set_wish_status(args.ref, args.status, args.note, actor=actor_of(args))
         print(f"{item.ref}: {item.status} (resident told)")
         return 0
 
@@ -141,7 +152,7 @@ def wishes(args: argparse.Namespace) -> int:
     """Wishes with similar ones pooled, biggest pool first."""
 
     async def show(desk: StaffDesk) -> int:
-        pools = await desk.wishes(args.status)
+        pools = await desk.wishes(args.status, actor=actor_of(args))
         if not pools and not args.json:
             print("no wishes" + (f" with status {args.status}" if args.status else ""))
         for pool in pools:
@@ -158,7 +169,7 @@ def stats(args: argparse.Namespace) -> int:
     """The last N days in figures."""
 
     async def show(desk: StaffDesk) -> int:
-        result = await desk.stats(args.days)
+        result = await desk.stats(args.days, actor=actor_of(args))
         print(as_json(result.as_json()) if args.json else "\n".join(result.lines("en")))
         return 0
 
@@ -170,7 +181,7 @@ def export(args: argparse.Namespace) -> int:
 
     async def write(desk: StaffDesk) -> int:
         target = Path(args.csv)
-        rows = await staff.export_to_file(desk, target)
+        rows = await staff.export_to_file(desk, target, actor=actor_of(args))
         print(f"{target}: {rows} rows")
         return 0
 
@@ -182,9 +193,9 @@ def teach(args: argparse.Namespace) -> int:
     and queues the answer for the resident who asked."""
 
     async def add(desk: StaffDesk) -> int:
-        result = await desk.teach(args.ref, args.entry_id, actor=CLI)
+        result = await desk.teach(args.ref, args.entry_id, actor=actor_of(args))
         verb = "taught" if result.added else "already taught"
-        text = one_line(result.text, staff.SUMMARY_CHARS)
+        text = one_line(result.text, SUMMARY_CHARS)
         print(f"{result.ref}: {verb} to {result.entry_id} ({result.language}): {text}")
         state = "now answered" if result.now_answered else "NOT yet answered by the matcher"
         print(f"{state} (score {result.score:.0f}); overlay: {desk.station.config.overlay_path}")

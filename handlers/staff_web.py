@@ -35,6 +35,7 @@ from bot.core import Station
 from bot.messages import LANGUAGES, MESSAGES, t
 from bot.review import REVIEW_DAYS, ReviewCache, inbox_page
 from bot.staff import WISH_STATUSES, Actor, StaffDesk, StaffError, format_age, teach_phrasings
+from bot.stations import site_of
 from bot.storage import (
     OUTCOMES,
     STATUSES,
@@ -87,6 +88,21 @@ class Console:
     accounts_by_storage: dict[int, Accounts] = field(default_factory=dict)
     hash_cost: int | None = None  # tests lower the scrypt cost
     reader: Storage | None = None  # a read-only second connection to the same database
+    # the review page of staff limited to one station: their station's questions only
+    station_reviews: dict[str, ReviewCache] = field(default_factory=dict)
+
+    def review_for(self, station: str | None) -> ReviewCache:
+        if station is None:
+            return self.review
+        return self.station_reviews.setdefault(station, ReviewCache(station=station))
+
+    def invalidate_reviews(self) -> None:
+        for review in (self.review, *self.station_reviews.values()):
+            review.invalidate()
+
+    async def close_reviews(self) -> None:
+        for review in (self.review, *self.station_reviews.values()):
+            await review.close()
 
     @property
     def cookie(self) -> str:
@@ -136,7 +152,23 @@ class Ctx:
     @property
     def actor(self) -> Actor:
         assert self.session is not None
-        return Actor("web", str(self.session.account_id), self.session.name, self.lang)
+        session = self.session
+        return Actor("web", str(session.account_id), session.name, self.lang, session.station_id)
+
+    @property
+    def scope(self) -> str | None:
+        """The station whose items the signed-in account sees (None: every station)."""
+        return self.desk.scope(self.actor) if self.session is not None else None
+
+    @property
+    def station_name(self) -> str:
+        """The name of the station the account is limited to; "" for every station."""
+        site = site_of(self.desk.station.config.stations, self.scope)
+        return site.name(self.lang) if site is not None else ""
+
+    @property
+    def review(self) -> ReviewCache:
+        return self.console.review_for(self.scope)
 
     def t(self, key: str, **values: object) -> str:
         return t(key, self.lang, **values)
@@ -172,7 +204,7 @@ def register(
     app[CONSOLE] = console
 
     async def stop_refreshing(app: web.Application) -> None:
-        await console.review.close()
+        await console.close_reviews()
 
     app.on_cleanup.append(stop_refreshing)
     page, api = _page, _api
@@ -273,7 +305,7 @@ def _page(handler: Handler, *, change: bool = False) -> Callable[..., Any]:
         try:
             response = await handler(request, ctx)
             if change:
-                ctx.console.review.invalidate()
+                ctx.console.invalidate_reviews()
         except (StaffError, ValueError) as error:
             if not change:
                 return _secure(
@@ -305,7 +337,7 @@ def _api(handler: Handler, *, change: bool = False) -> Callable[..., Any]:
         try:
             response = await handler(request, ctx)
             if change:
-                ctx.console.review.invalidate()
+                ctx.console.invalidate_reviews()
         except (StaffError, ValueError) as error:
             response = _json({"error": str(error)}, status=400)
         except StorageError as error:
@@ -371,6 +403,7 @@ def _render(
         t=ctx.t,
         lang=ctx.lang,
         session=ctx.session,
+        station_name=ctx.station_name,
         csrf=ctx.session.csrf if ctx.session else "",
         path=request.path,
         path_qs=request.path_qs,
@@ -388,7 +421,7 @@ def _notice(ctx: Ctx, done: str | None) -> str | None:
 
 
 async def _nav(ctx: Ctx) -> dict[str, int]:
-    return await ctx.reads.open_counts()
+    return await ctx.reads.open_counts(ctx.scope)
 
 
 # --- sign in ------------------------------------------------------------------------------------
@@ -553,6 +586,7 @@ async def _inbox(ctx: Ctx, query: InboxQuery, per_page: int = PER_PAGE):
         search=query.search,
         page=query.page,
         per_page=per_page,
+        station=ctx.scope,
     )
 
 
@@ -590,6 +624,8 @@ def _item_json(item: Item, outcome: str | None = None) -> dict[str, Any]:
         "created_at": item.created_at,
         "display_name": item.display_name,
     }
+    if item.station_id is not None:  # several stations: the one it was saved for
+        data["station"] = item.station_id
     if outcome:
         data["outcome"] = outcome
     return data
@@ -597,9 +633,11 @@ def _item_json(item: Item, outcome: str | None = None) -> dict[str, Any]:
 
 async def _item_context(ctx: Ctx, ref: str) -> dict[str, Any]:
     desk = ctx.desk
-    item = await desk.item(ref)
+    item = await desk.item(ref, actor=ctx.actor)
     earlier = [
-        other for other in await ctx.reads.recent_items_of(item.user_id, 11) if other.ref != ref
+        other
+        for other in await ctx.reads.recent_items_of(item.user_id, 11)
+        if other.ref != item.ref and ctx.scope in (None, other.station_id)
     ][:10]
     targets: list[tuple[Entry, float]] = []
     if item.kind == "question":
@@ -609,9 +647,11 @@ async def _item_context(ctx: Ctx, ref: str) -> dict[str, Any]:
             if entry is not None:
                 targets.append((entry, score))
     stored = [(ctx.kb.get(entry_id), score) for entry_id, score in item.candidates]
+    site = site_of(ctx.desk.station.config.stations, item.station_id)
     return {
         "trail": _trail(ctx, item),
         "item": item,
+        "item_station": site.name(ctx.lang) if site is not None else "",
         "earlier": earlier,
         "targets": targets,
         "stored": [(entry, score) for entry, score in stored if entry is not None],
@@ -669,7 +709,7 @@ async def item_view(request: web.Request, ctx: Ctx) -> web.StreamResponse:
 
 async def draft_view(request: web.Request, ctx: Ctx) -> web.StreamResponse:
     """A new FAQ entry drafted from the question, to paste into an FAQ file."""
-    item = await ctx.desk.item(request.match_info["ref"])
+    item = await ctx.desk.item(request.match_info["ref"], actor=ctx.actor)
     language = detect_language(item.text)
     entry = {
         "id": "other.CHANGE-ME",
@@ -711,7 +751,7 @@ async def _refresh_matcher(ctx: Ctx) -> None:
     """After phrasings were written to the overlay without StaffDesk.teach (👎 answers on
     the review page: no saved item), the station's matcher reloads them."""
     await ctx.desk.reload()
-    ctx.console.review.invalidate()
+    ctx.console.invalidate_reviews()
 
 
 async def api_items(request: web.Request, ctx: Ctx) -> web.StreamResponse:
@@ -796,7 +836,7 @@ def _days(request: web.Request, default: int) -> int:
 async def review_view(request: web.Request, ctx: Ctx) -> web.StreamResponse:
     """Unanswered and 👎 questions of the last days, grouped, biggest group first."""
     days = _days(request, REVIEW_DAYS)
-    review = await ctx.console.review.get(ctx.reads, ctx.matcher, days)
+    review = await ctx.review.get(ctx.reads, ctx.matcher, days)
     return _render(
         request,
         ctx,
@@ -812,7 +852,7 @@ async def review_view(request: web.Request, ctx: Ctx) -> web.StreamResponse:
 
 async def api_review(request: web.Request, ctx: Ctx) -> web.StreamResponse:
     days = _days(request, REVIEW_DAYS)
-    review = await ctx.console.review.get(ctx.reads, ctx.matcher, days)
+    review = await ctx.review.get(ctx.reads, ctx.matcher, days)
     return _json(
         {
             "days": review.days,
@@ -840,9 +880,10 @@ async def review_teach_form(request: web.Request, ctx: Ctx) -> web.StreamRespons
         raise StaffError(f"no FAQ entry {entry_id!r}")
     for ref in _refs(form.get("refs")):
         await ctx.desk.teach(ref, entry_id, actor=ctx.actor)
-    feedback_ids = _ids(form.get("feedback_ids"))
+    rows = await ctx.reads.feedback_rows(_ids(form.get("feedback_ids")), station=ctx.scope)
+    feedback_ids = [row.id for row in rows]  # another station's are not this account's
     if feedback_ids:
-        texts = [row.question for row in await ctx.reads.feedback_rows(feedback_ids)]
+        texts = [row.question for row in rows]
         await asyncio.to_thread(
             teach_phrasings,
             texts,
@@ -860,9 +901,8 @@ async def review_dismiss_form(request: web.Request, ctx: Ctx) -> web.StreamRespo
     note = ctx.t("web.review.dismissed_note")
     for ref in _refs(form.get("refs")):
         await ctx.desk.resolve(ref, note, actor=ctx.actor)
-    await ctx.storage.mark_feedback_reviewed(
-        _ids(form.get("feedback_ids")), "dismissed", ctx.actor.name
-    )
+    rows = await ctx.reads.feedback_rows(_ids(form.get("feedback_ids")), station=ctx.scope)
+    await ctx.storage.mark_feedback_reviewed([row.id for row in rows], "dismissed", ctx.actor.name)
     return _redirect("/review?done=dismissed")
 
 
@@ -871,7 +911,7 @@ async def review_dismiss_form(request: web.Request, ctx: Ctx) -> web.StreamRespo
 
 async def wishes_view(request: web.Request, ctx: Ctx) -> web.StreamResponse:
     status = request.query.get("status") or None
-    pools = await ctx.desk.wishes(status)
+    pools = await ctx.desk.wishes(status, actor=ctx.actor)
     return _render(
         request,
         ctx,
@@ -896,7 +936,7 @@ async def wish_status_form(request: web.Request, ctx: Ctx) -> web.StreamResponse
 
 
 async def api_wishes(request: web.Request, ctx: Ctx) -> web.StreamResponse:
-    pools = await ctx.desk.wishes(request.query.get("status") or None)
+    pools = await ctx.desk.wishes(request.query.get("status") or None, actor=ctx.actor)
     return _json([pool.as_json() for pool in pools])
 
 
@@ -917,13 +957,13 @@ async def api_wish_status(request: web.Request, ctx: Ctx) -> web.StreamResponse:
 async def figures_view(request: web.Request, ctx: Ctx) -> web.StreamResponse:
     """The last days in charts drawn on the server."""
     days = _days(request, 7)
-    stats = await ctx.desk.stats(days)
+    stats = await ctx.desk.stats(days, actor=ctx.actor)
     zone = ZoneInfo(ctx.desk.station.config.timezone)
     today = datetime.now(zone).date()
     first = today - timedelta(days=days - 1)
     since = datetime(first.year, first.month, first.day, tzinfo=zone)
     offset = int((datetime.now(zone).utcoffset() or timedelta()).total_seconds() // 60)
-    rows = await ctx.reads.daily_counts(since, offset)
+    rows = await ctx.reads.daily_counts(since, offset, station=ctx.scope)
     labels = [(first + timedelta(days=i)).isoformat() for i in range(days)]
     per_day: dict[str, dict[str, int]] = {}
     for day, what, count in rows:
@@ -947,7 +987,9 @@ async def figures_view(request: web.Request, ctx: Ctx) -> web.StreamResponse:
         empty=ctx.t("web.empty"),
     )
     now = datetime.now(UTC)
-    ages = await ctx.reads.open_item_ages([now - timedelta(hours=h) for h in AGE_BOUNDS_HOURS])
+    ages = await ctx.reads.open_item_ages(
+        [now - timedelta(hours=h) for h in AGE_BOUNDS_HOURS], station=ctx.scope
+    )
     age_chart = charts.horizontal_bars(
         list(zip([ctx.t(f"web.figures.age{i}") for i in range(4)], ages, strict=True)),
         title=ctx.t("web.figures.ages"),
@@ -976,12 +1018,12 @@ def _entry_label(ctx: Ctx, entry_id: str) -> str:
 
 
 async def api_stats(request: web.Request, ctx: Ctx) -> web.StreamResponse:
-    stats = await ctx.desk.stats(_days(request, 7))
+    stats = await ctx.desk.stats(_days(request, 7), actor=ctx.actor)
     return _json(stats.as_json())
 
 
 async def export_csv(request: web.Request, ctx: Ctx) -> web.StreamResponse:
-    data, _ = await ctx.desk.export_csv()
+    data, _ = await ctx.desk.export_csv(actor=ctx.actor)
     name = f"stationbot-{datetime.now(UTC):%Y%m%d}.csv"
     return web.Response(
         body=data,

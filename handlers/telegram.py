@@ -45,6 +45,7 @@ from bot.core import Station
 from bot.messages import LANGUAGES, t
 from bot.outbox import Limit, Outgoing, Refused, Retry
 from bot.staff import StaffDesk
+from bot.stations import several
 from bot.storage import InboxRow, StorageError
 from bot.text import split_text as split_at
 from handlers import resident, staff
@@ -505,12 +506,16 @@ def bot_api_connections() -> tuple[AiohttpRequest, AiohttpRequest]:
 
 
 async def announce_commands(app: Application) -> None:
-    """Sets the command menu in both languages (a failure only costs the menu)."""
+    """Sets the command menu in both languages (a failure only costs the menu); /station
+    only where residents have a station to choose."""
+    names = COMMANDS
+    if several(app.bot_data[STATION_KEY].config.stations):
+        names = (*COMMANDS, "station")
     try:
         for language in LANGUAGES:
-            commands = [BotCommand(name, t(f"command.{name}", language)) for name in COMMANDS]
+            commands = [BotCommand(name, t(f"command.{name}", language)) for name in names]
             await app.bot.set_my_commands(commands, language_code=language)
-        commands = [BotCommand(name, t(f"command.{name}", "zh")) for name in COMMANDS]
+        commands = [BotCommand(name, t(f"command.{name}", "zh")) for name in names]
         await app.bot.set_my_commands(commands)
     except TelegramError as error:
         log.warning("could not set the command menu: %s", error)

@@ -67,7 +67,8 @@ def test_example_config_loads_and_documents_every_key(tmp_path: Path) -> None:
     assert config.token == "123:ABC"
     assert config.storage_path == REPO / "stationbot.db"
     raw = yaml.safe_load(example.read_text(encoding="utf-8"))
-    assert set(raw) == {*SECTIONS, "timezone"}
+    assert set(raw) == {*SECTIONS, "timezone", "stations"}
+    assert config.stations == ()  # documented, commented out: one station
     for section, keys in SECTIONS.items():
         assert set(raw[section]) == set(keys), section
 

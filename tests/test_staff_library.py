@@ -11,7 +11,7 @@ import pytest
 import yaml
 from staff_faq import FAQ
 
-from bot import staff
+from bot import pooling, staff
 from bot.config import Config
 from bot.core import Sender, Station
 from bot.outbox import Outgoing
@@ -256,7 +256,7 @@ def test_unrelated_short_texts_stay_apart() -> None:
         Item(f"W000{n}", "wish", text, "open", n, n, "2026-03-02T01:00:00Z")
         for n, text in enumerate(["书法班", "烹饪班", "象棋桌", "理发"], start=1)
     ]
-    pools = staff.pool_items(wishes)
+    pools = pooling.pool_items(wishes)
     assert [pool.count for pool in pools] == [1, 1, 1, 1]
 
 
@@ -347,10 +347,10 @@ async def test_export_never_hands_excel_a_live_formula(desk: StaffDesk, storage:
 
 
 def test_pooled_wish_is_one_short_printable_line() -> None:
-    pool = staff.Pool(text="\x1b[31m想学做菜\x9b\n" + "很" * 5000, refs=["W0001"], residents=1)
+    pool = pooling.Pool(text="\x1b[31m想学做菜\x9b\n" + "很" * 5000, refs=["W0001"], residents=1)
     line = pool.describe()
     assert line.startswith("�想学做菜� 很很") and line.endswith("… ×1")
-    assert len(line) <= staff.SUMMARY_CHARS + len(" ×1")
+    assert len(line) <= pooling.SUMMARY_CHARS + len(" ×1")
 
 
 async def test_forgotten_residents_leave_the_export(desk: StaffDesk, storage: Storage) -> None:
@@ -429,7 +429,7 @@ def test_traditional_characters_and_plurals_pool_with_their_plain_forms() -> Non
         Item(f"W000{n}", "wish", text, "open", n, n, "2026-03-02T01:00:00Z")
         for n, text in enumerate(texts, start=1)
     ]
-    assert [pool.refs for pool in staff.pool_items(wishes)] == [
+    assert [pool.refs for pool in pooling.pool_items(wishes)] == [
         ["W0001", "W0002"],
         ["W0003", "W0004"],
     ]
@@ -450,19 +450,19 @@ def test_pooling_5000_items_compares_each_with_a_bounded_number_of_leaders(
         text = rng.choice(topics) + rng.choice(["", "吗", "！", "，谢谢"])
         wishes.append(Item(f"W{n:04d}", "wish", text, "open", n % 700, n, "2026-03-02T01:00:00Z"))
     compared: list[int] = []
-    similarities = staff._similarities
+    similarities = pooling._similarities
 
     def counting(key: str, leaders: list[str], threshold: float) -> object:
         compared.append(len(leaders))
         return similarities(key, leaders, threshold)
 
-    monkeypatch.setattr(staff, "_similarities", counting)
-    pools = staff.pool_items(wishes)
+    monkeypatch.setattr(pooling, "_similarities", counting)
+    pools = pooling.pool_items(wishes)
 
     assert sum(pool.count for pool in pools) == 5000
     assert len(pools) > 250  # every item against every leader: over half a million pairs
-    assert max(compared) <= staff._CANDIDATE_LEADERS
-    assert sum(compared) <= 5000 * staff._CANDIDATE_LEADERS
+    assert max(compared) <= pooling._CANDIDATE_LEADERS
+    assert sum(compared) <= 5000 * pooling._CANDIDATE_LEADERS
     assert len(compared) <= 5000  # one look-up per distinct text at most
 
 
@@ -470,9 +470,9 @@ def test_the_same_text_pools_together_and_costs_one_look_up(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     calls: list[str] = []
-    similarities = staff._similarities
+    similarities = pooling._similarities
     monkeypatch.setattr(
-        staff,
+        pooling,
         "_similarities",
         lambda key, leaders, threshold: calls.append(key) or similarities(key, leaders, threshold),
     )
@@ -480,6 +480,6 @@ def test_the_same_text_pools_together_and_costs_one_look_up(
         Item(f"W{n:04d}", "wish", text, "open", n, n, f"2026-03-02T01:{n:02d}:00Z")
         for n, text in enumerate(["想学书法", "希望开烹饪课", "想学书法", "想学书法！"], start=1)
     ]
-    pools = staff.pool_items(wishes)
+    pools = pooling.pool_items(wishes)
     assert [pool.refs for pool in pools] == [["W0001", "W0003", "W0004"], ["W0002"]]
     assert len(calls) == 1  # 希望开烹饪课 against 想学书法; the repeats are not compared again

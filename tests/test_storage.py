@@ -15,6 +15,7 @@ import pytest
 from conftest import committed_rows
 
 from bot import pg
+from bot.pooling import pooling_key
 from bot.storage import (
     MIGRATIONS,
     Storage,
@@ -137,6 +138,26 @@ async def test_old_database_upgrades_itself(db_path: Path) -> None:
         await storage.record_event("none", 7)  # needs m002's table
         assert (await storage.get_item("Q0001")).text == "old question"
     assert count(db_path, "migrations") == len(MIGRATIONS)
+
+
+async def test_items_saved_before_pooling_keys_get_theirs_when_upgrading(db_path: Path) -> None:
+    db_path.parent.mkdir(parents=True)
+    async with aiosqlite.connect(db_path, isolation_level=None) as old:
+        await apply_migrations(old, MIGRATIONS[:6])
+        for table in ("questions", "wishes"):
+            await old.execute(
+                f"INSERT INTO {table} (user_id, chat_id, text, created_at, updated_at)"
+                " VALUES (7, 7, '想上烹飪課！', '2025-01-01T00:00:00Z', '2025-01-01T00:00:00Z')"
+            )
+    async with Storage.open(db_path) as storage:
+        await storage.save_wish(8, 8, "希望开烹饪课")
+        rows = await storage.pooling_rows("wish") + await storage.pooling_rows("question")
+    assert [(row.ref, row.text, row.pool_key) for row in rows] == [
+        ("W0001", "想上烹飪課！", pooling_key("想上烹飪課！")),
+        ("W0002", "希望开烹饪课", pooling_key("希望开烹饪课")),
+        ("Q0001", "想上烹飪課！", pooling_key("想上烹飪課！")),
+    ]
+    assert rows[0].pool_key == "上 烹 课 饪"  # Simplified, no particles, characters sorted
 
 
 async def test_database_uses_wal_and_foreign_keys(sqlite_storage: Storage, db_path: Path) -> None:
@@ -636,7 +657,7 @@ async def test_failed_write_raises_storage_error_and_rolls_back(
 
 async def test_one_bad_save_does_not_sink_the_others(storage: Storage) -> None:
     good = [storage.save_question(u, u, f"q{u}") for u in range(20)]
-    bad = storage.save_question(99, 99, None)  # type: ignore[arg-type]  # NOT NULL column
+    bad = storage.save_question(None, 99, "q")  # type: ignore[arg-type]  # NOT NULL column
     outcomes = await asyncio.gather(*good, bad, return_exceptions=True)
 
     assert isinstance(outcomes[-1], StorageError)

@@ -106,7 +106,10 @@ def write_config(tmp_path: Path, fake: FakeWeChat, safe: bool, **sections: Any) 
         "staff": {"user_ids": [42]},
     }
     for section, values in sections.items():
-        settings.setdefault(section, {}).update(values)
+        if isinstance(values, dict):
+            settings.setdefault(section, {}).update(values)
+        else:  # a list (stations:)
+            settings[section] = values
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
     return path
