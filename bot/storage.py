@@ -731,10 +731,11 @@ class _Opening:
 class Storage:
     """All reads and writes of the bot's database, as named async methods.
 
-    One connection; an asyncio lock gives each operation the connection to itself, so a
-    transaction of one task never swallows statements of another. Single-statement writes
-    from many tasks are batched into one commit (_write); every method that writes returns
-    only once its data is committed, and raises StorageError if it could not be.
+    SQLite: one connection; an asyncio lock gives each operation the connection to itself, so
+    a transaction of one task never swallows statements of another. PostgreSQL: a pool, each
+    read on a connection of its own. Units of work from many tasks are batched into one
+    commit (_unit) on both; every method that writes returns only once its data is
+    committed, and raises StorageError if it could not be.
     """
 
     def __init__(self, db: aiosqlite.Connection | None, *, now: Clock, pool: Any = None) -> None:
@@ -785,7 +786,7 @@ class Storage:
         try:
             async with pool.connection() as connection:
                 await pg.prepare(connection, lambda db: apply_migrations(db, at=_iso(now())))
-        except (sqlite3.Error, Exception) as error:
+        except Exception as error:  # sqlite3.Error as the PostgreSQL connection raises it
             await pool.close()
             raise StorageError(f"could not open database {pg.safe(url)}: {error}") from error
         return cls(None, now=now, pool=pool)
