@@ -20,6 +20,8 @@ from faq.model import KnowledgeBase
 
 CONFIG_ENV = "STATIONBOT_CONFIG"
 TOKEN_ENV = "STATIONBOT_TOKEN"
+# a PostgreSQL URL with its password, kept out of the config file (overrides storage.url)
+STORAGE_URL_ENV = "STATIONBOT_STORAGE_URL"
 # WeChat's secrets: the environment overrides the file (better: keep them out of files)
 WECHAT_SECRET_ENV = {
     "token": "STATIONBOT_WECHAT_TOKEN",
@@ -524,7 +526,11 @@ def _read(reader: _Reader) -> Config:
     storage = reader.section("storage")
     storage_path = reader.path(storage, "path", "storage.path") or reader.base / "stationbot.db"
     storage_url = reader.get(storage, "url", "storage.url", "text")
-    if storage_url is not None:
+    if os.environ.get(STORAGE_URL_ENV, "").strip():
+        storage_url = os.environ[STORAGE_URL_ENV].strip()
+        if not storage_url.startswith(("postgresql://", "postgres://")):
+            raise ConfigError(f"{STORAGE_URL_ENV}: expected a postgresql:// URL")
+    elif storage_url is not None:
         storage_url = storage_url.strip()
         if not storage_url.startswith(("postgresql://", "postgres://")):
             raise reader.fail(
@@ -583,9 +589,9 @@ def _config_file(path: str | Path | None) -> Path | None:
 def load_config(path: str | Path | None = None, *, require_token: bool = False) -> Config:
     """The configuration from `path`, else $STATIONBOT_CONFIG, else ./config.yaml, else defaults.
 
-    $STATIONBOT_TOKEN overrides telegram.token, $STATIONBOT_WECHAT_* WeChat's secrets;
-    `require_token`: a Telegram token unless WeChat is configured. Raises ConfigError (one
-    line) on any mistake.
+    $STATIONBOT_TOKEN overrides telegram.token, $STATIONBOT_WECHAT_* WeChat's secrets,
+    $STATIONBOT_STORAGE_URL storage.url; `require_token`: a Telegram token unless WeChat is
+    configured. Raises ConfigError (one line) on any mistake.
     """
     file = _config_file(path)
     data = LineDict()

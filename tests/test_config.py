@@ -27,6 +27,7 @@ def clean_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No config or token from the developer's shell, and a cwd without config.yaml."""
     monkeypatch.delenv("STATIONBOT_CONFIG", raising=False)
     monkeypatch.delenv("STATIONBOT_TOKEN", raising=False)
+    monkeypatch.delenv("STATIONBOT_STORAGE_URL", raising=False)
     for name in WECHAT_SECRET_ENV.values():
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
@@ -92,6 +93,33 @@ def test_environment_token_overrides_the_file(
     assert load_config(path).token == "123:FROMFILE"
     monkeypatch.setenv("STATIONBOT_TOKEN", "456:FROMENV")
     assert load_config(path).token == "456:FROMENV"
+
+
+def test_postgresql_url_from_the_file_or_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert load_config(write(tmp_path, "telegram:\n  token: '1:x'\n")).database == (
+        tmp_path / "stationbot.db"
+    )
+    path = write(tmp_path, 'storage:\n  url: "postgresql://bot@db/station"\n')
+    config = load_config(path, require_token=False)
+    assert config.database == "postgresql://bot@db/station"
+    monkeypatch.setenv("STATIONBOT_STORAGE_URL", "postgresql://bot:s3cret@db2/station")
+    config = load_config(path, require_token=False)
+    assert config.database == "postgresql://bot:s3cret@db2/station"
+    assert "s3cret" not in config.database_shown and "s3cret" not in repr(config)
+    monkeypatch.setenv("STATIONBOT_STORAGE_URL", "mysql://db")
+    with pytest.raises(ConfigError, match="STATIONBOT_STORAGE_URL: expected a postgresql"):
+        load_config(path, require_token=False)
+
+
+def test_storage_url_must_be_postgresql_and_alone(tmp_path: Path) -> None:
+    path = write(tmp_path, 'storage:\n  url: "sqlite:x.db"\n')
+    with pytest.raises(ConfigError, match=r"config.yaml:2: storage.url: expected a postgresql"):
+        load_config(path, require_token=False)
+    path = write(tmp_path, 'storage:\n  path: "x.db"\n  url: "postgresql://db/s"\n')
+    with pytest.raises(ConfigError, match="not both"):
+        load_config(path, require_token=False)
 
 
 def test_token_and_webhook_secret_never_show_in_repr_or_str(tmp_path: Path) -> None:
