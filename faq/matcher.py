@@ -13,7 +13,7 @@ import itertools
 import math
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from rapidfuzz import fuzz, process
@@ -226,6 +226,8 @@ class _Analysis:
     fuzz_text: str
     # places and organisations named: (words before, head), as units of _place_units
     places: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
+    context: frozenset[int] = frozenset()  # units that are context, not the question
+    dictated: bool = False  # a view of a long message (see DICTATED_MARGIN)
 
 
 def _pinyin_units(
@@ -360,8 +362,11 @@ class _PlaceText:
 # it does not change the topic), and the places the whole message names still apply.
 _ZH_CLAUSE_OPENERS = "我们|你们|他们|她们|就是|还有|然后|但是|可是|因为|所以|不过|我|你|她|他|侬|伊"
 _EN_CLAUSE_OPENERS = "and|but|so|because|also|i'm|she|he|my|we|um|hi"
+# a modal particle inside a spoken line ends the clause it closes (材料啊 | 大概多久能批下来)
+_ZH_CLAUSE_ENDS = "啊呢呀嘛吗"
 _CLAUSE_RE = re.compile(
-    f"(?<=[{CJK}])(?=(?:{_ZH_CLAUSE_OPENERS}))|(?<=[a-z0-9'] )(?=(?:{_EN_CLAUSE_OPENERS})\\b)"
+    f"(?<=[{CJK}])(?=(?:{_ZH_CLAUSE_OPENERS}))|(?<=[{_ZH_CLAUSE_ENDS}])(?=[{CJK}])"
+    f"|(?<=[a-z0-9'] )(?=(?:{_EN_CLAUSE_OPENERS})\\b)"
 )
 # a message this long is cut into clauses: 12 Chinese characters (食堂几点开门还有送饭要多少钱),
 # 18 English words (at 12 or 15, CLINC150's longer intent queries lost 0.3-0.5 OOS recall)
@@ -374,6 +379,8 @@ QUESTION_CUES = re.compile(
     r"\b(how|what|when|where|which|who|why|can|could|do|does|is|are|will|would|any|want|need"
     r"|wondering)\b"
 )
+CONTEXT_WEIGHT = 0.25
+DICTATED_MARGIN = 2.0
 CLAUSE_SUPPORT = 1  # a clause decides only for the whole message's best entry
 MAX_CLAUSES = 4  # the last ones (the question comes at the end); 8 measured no better
 
@@ -398,21 +405,45 @@ def clause_views(normal: str) -> list[str]:
     return asking + pairs
 
 
-def _clauses(normal: str) -> tuple[list[str], list[str]]:
-    """The asking clauses of a long message and its asking pairs of neighbouring clauses."""
+def _segments(normal: str) -> list[tuple[str, bool]]:
+    """A long message cut into clauses, each with whether it asks (none for a short one)."""
     if not _is_long(normal):
-        return [], []
-    clauses = [c.strip() for c in _CLAUSE_RE.split(normal)]
+        return []
+    clauses = [c.strip().rstrip(_ZH_CLAUSE_ENDS) for c in _CLAUSE_RE.split(normal)]
     merged: list[str] = []
     for clause in clauses:  # a clause too short to ask anything joins the one before
         if merged and (_too_short(clause) or _too_short(merged[-1])):
             merged[-1] = merged[-1] + ("" if is_cjk(clause[:1]) else " ") + clause
         elif clause:
             merged.append(clause)
-    if len(merged) < 2:
+    return [(c, QUESTION_CUES.search(c) is not None) for c in merged]
+
+
+def _focused(text: str, segments: list[tuple[str, bool]], view: _Analysis) -> _Analysis:
+    """`view` of `text` with the coverage units of its clauses that do not ask marked as
+    context (they count CONTEXT_WEIGHT in coverage)."""
+    if not segments:
+        return view
+    if all(asks for _, asks in segments) or not any(asks for _, asks in segments):
+        return replace(view, dictated=True)
+    units: list[tuple[str, tuple[str, ...]]] = []
+    context: set[int] = set()
+    for clause, asks in segments:
+        clause_units = analyse(clause).units
+        if not asks:
+            context.update(range(len(units), len(units) + len(clause_units)))
+        units += clause_units
+    return replace(view, units=units, context=frozenset(context), dictated=True)
+
+
+def _clauses(normal: str) -> tuple[list[str], list[str]]:
+    """The asking clauses of a long message and its asking pairs of neighbouring clauses."""
+    segments = _segments(normal)
+    if len(segments) < 2:
         return [], []
-    merged = merged[-MAX_CLAUSES:]  # the question comes at the end
-    asks = [QUESTION_CUES.search(c) is not None for c in merged]
+    segments = segments[-MAX_CLAUSES:]  # the question comes at the end
+    merged = [c for c, _ in segments]
+    asks = [a for _, a in segments]
     pairs = [
         a + ("" if is_cjk(b[:1]) else " ") + b
         for (a, b), (ask_a, ask_b) in zip(
@@ -621,6 +652,8 @@ class Matcher:
             frozenset(names[totals.indices[totals.indptr[i] : totals.indptr[i + 1]]])
             for i in range(n_entries)
         ]
+        # the same as a vocabulary x entries matrix, for coverage of all entries at once
+        self.entry_uses = sparse.csr_matrix((totals != 0).T, dtype=np.float64)
         self._any_pinyin = any(f.startswith("q") for f in self.space.vocabulary)
         # the classifier sees word-level features only (words, word pairs, character and
         # pinyin pairs): character n-grams add little there and would triple training time
@@ -644,24 +677,12 @@ class Matcher:
 
     def match_many(self, texts: list[str]) -> list[MatchResult]:
         """Decisions for many messages, scored in bulk."""
-        return [result for result, _ in self.match_many_with_also(texts)]
-
-    def match_with_also(self, text: str) -> tuple[MatchResult, MatchResult | None]:
-        """The decision for one message, and the answer to a second question it asks, if any
-        (食堂几点开门还有送饭要多少钱: canteen.hours, and canteen.delivery for a button)."""
-        return self.match_many_with_also([text])[0]
-
-    def match_many_with_also(
-        self, texts: list[str]
-    ) -> list[tuple[MatchResult, MatchResult | None]]:
-        """match_many, each decision with the answer to a second question in the message: the
-        best-scoring clause of its own that would be answered outright with another entry."""
-        results: list[tuple[MatchResult, MatchResult | None]] = []
+        results: list[MatchResult] = []
         for start in range(0, len(texts), CHUNK):
             results.extend(self._match_chunk(texts[start : start + CHUNK]))
         return results
 
-    def _match_chunk(self, texts: list[str]) -> list[tuple[MatchResult, MatchResult | None]]:
+    def _match_chunk(self, texts: list[str]) -> list[MatchResult]:
         views: list[_Analysis] = []
         owner: list[int] = []
         clauses: set[int] = set()  # rows that are a clause of their message, not all of it
@@ -673,7 +694,8 @@ class Matcher:
                 continue
             if self._fraud_entry is not None and describes_fraud(normal):
                 fraud.add(index)
-            whole = analyse(normal)
+            segments = _segments(normal)
+            whole = _focused(normal, segments, analyse(normal))
             views.append(whole)
             owner.append(index)
             asking, pairs = _clauses(normal)
@@ -683,7 +705,7 @@ class Matcher:
                 view = analyse(part)
                 # the places the whole message names still decide (a long message about the
                 # bank's hours is not answered with ours)
-                views.append(_Analysis(view.features, view.units, view.fuzz_text, whole.places))
+                views.append(replace(view, places=whole.places, dictated=True))
                 owner.append(index)
                 clauses.add(len(views) - 1)
             if self._any_pinyin and (pinyin := _pinyin_view(normal)) is not None:
@@ -709,18 +731,26 @@ class Matcher:
         decisions = []
         for i, text in enumerate(texts):
             if i in fraud:
-                decisions.append((self._warn(best[i][1]), None))
+                decisions.append(self._warn(best[i][1]))
             elif i in best:
-                result = best[i][1]
-                others = [r for r in answered[i] if r.id not in (result.id, self._fraud_entry)]
-                also = max(others, key=lambda r: r.score) if result.id and others else None
-                decisions.append((result, also))
+                decisions.append(self._first_question(best[i][1], answered[i]))
             else:
-                decisions.append((self._nothing(text), None))
+                decisions.append(self._nothing(text))
         return decisions
 
-    def _score(self, views: list[_Analysis]) -> tuple[np.ndarray, list[list[float]]]:
-        """Entry scores (views x entries, 0..100) and the coverage of the top entries."""
+    def _first_question(self, result: MatchResult, clauses: list[MatchResult]) -> MatchResult:
+        """Two questions in one message (食堂几点开门还有送饭要多少钱): when its clauses are
+        answered outright with different entries, the one asked first is the answer and the
+        best-scoring other is `also`, for the bot to offer as a button."""
+        asked = [r for r in clauses if r.id != self._fraud_entry]
+        if result.outcome != "answer":
+            return result
+        first = asked[0] if {r.id for r in asked} - {result.id} else result
+        others = [r for r in [*asked, result] if r.id != first.id]
+        return replace(first, also=max(others, key=lambda r: r.score).id if others else None)
+
+    def _score(self, views: list[_Analysis]) -> tuple[np.ndarray, np.ndarray]:
+        """Entry scores and coverages (views x entries; 0..100 and 0..1)."""
         w = self.weights
         queries = self.space.transform([v.features for v in views])
         similarity = (queries @ self.question_t).toarray()
@@ -747,27 +777,37 @@ class Matcher:
             blend += w.classifier * classifier / classifier.sum(axis=1, keepdims=True)
         else:
             blend /= 1.0 - w.classifier
-        coverages: list[list[float]] = []
-        for row, view in enumerate(views):
-            order = np.argsort(-blend[row])[:MAX_CANDIDATES]
-            row_coverage = [1.0] * blend.shape[1]
-            for entry in order:
-                covered = self._coverage(view, int(entry))
-                row_coverage[entry] = covered
-                blend[row, entry] *= 1.0 - self.coverage_strictness / 100.0 * (1.0 - covered)
-            coverages.append(row_coverage)
-        return np.clip(blend * 100.0, 0.0, 100.0), coverages
+        coverage = self._coverage(views)
+        blend *= 1.0 - self.coverage_strictness / 100.0 * (1.0 - coverage)
+        return np.clip(blend * 100.0, 0.0, 100.0), coverage
 
-    def _coverage(self, view: _Analysis, entry: int) -> float:
-        """Share of the message's salient (IDF-weighted) words that this entry uses."""
-        known = self.entry_features[entry]
-        total = covered = 0.0
-        for weight_feature, cover in view.units:
-            weight = self.space.weight(weight_feature)
-            total += weight
-            if not known.isdisjoint(cover):
-                covered += weight
-        return covered / total if total else 1.0
+    def _coverage(self, views: list[_Analysis]) -> np.ndarray:
+        """Share of each message's salient (IDF-weighted) words that each entry uses (views x
+        entries), context words counting CONTEXT_WEIGHT of a question word. Every entry gets
+        it, so an entry is never ahead merely because its coverage was not looked at."""
+        indptr, indices, weights = [0], [], []
+        vocabulary = self.space.vocabulary
+        for view in views:
+            for i, (weight_feature, cover) in enumerate(view.units):
+                indices.extend(c for f in cover if (c := vocabulary.get(f)) is not None)
+                indptr.append(len(indices))
+                weight = self.space.weight(weight_feature)
+                weights.append(weight * CONTEXT_WEIGHT if i in view.context else weight)
+        n_units = len(indptr) - 1
+        if not n_units:
+            return np.ones((len(views), len(self.entry_ids)))
+        units = sparse.csr_matrix(
+            (np.ones(len(indices)), indices, indptr), shape=(n_units, len(vocabulary))
+        )
+        covered = (units @ self.entry_uses).toarray() > 0  # units x entries
+        owner = np.repeat(np.arange(len(views)), [len(v.units) for v in views])
+        by_view = sparse.csr_matrix(
+            (weights, (owner, np.arange(n_units))), shape=(len(views), n_units)
+        )
+        total = np.asarray(by_view.sum(axis=1))
+        coverage = by_view @ covered / np.where(total > 0, total, 1.0)
+        coverage[total.ravel() == 0] = 1.0
+        return np.asarray(coverage)
 
     def _names_only_its_places(self, view: _Analysis, entry: int) -> bool:
         """The place rule (see PLACE_HEADS_ZH): the message names no place or organisation but
@@ -799,7 +839,7 @@ class Matcher:
     # decision
 
     def _decide(
-        self, text: str, scores: np.ndarray, coverages: list[float], view: _Analysis
+        self, text: str, scores: np.ndarray, coverages: np.ndarray, view: _Analysis
     ) -> MatchResult:
         order = np.argsort(-scores)[:MAX_CANDIDATES]
         candidates = [(self.entry_ids[i], round(float(scores[i]), 1)) for i in order]
@@ -807,8 +847,14 @@ class Matcher:
         min_coverage = MIN_COVERAGE_AT_FULL_STRICTNESS * self.coverage_strictness / 100.0
         if candidates[0][0] == self._fraud_entry and best >= self.suggest_threshold:
             return self._warn(MatchResult(text, "answer", None, [], best, candidates))
+        # a dictated message's score is lower than its typed question's (its context shares
+        # few words with any entry), so there a clear winner also answers: at the suggest
+        # threshold, DICTATED_MARGIN times the runner-up's score (docs/benchmarks.md)
+        clear = view.dictated and best >= max(
+            self.suggest_threshold, DICTATED_MARGIN * float(scores[order[1]])
+        )
         if (
-            best >= self.answer_threshold
+            (best >= self.answer_threshold or clear)
             and coverages[order[0]] >= min_coverage
             and (not self.coverage_strictness or self._names_only_its_places(view, int(order[0])))
         ):
