@@ -197,8 +197,19 @@ def test_a_second_question_is_offered_beside_the_first(bundled: Matcher) -> None
     assert bundled.match("食堂几点开门").also is None
 
 
-def test_a_long_message_about_another_place_is_still_not_answered(bundled: Matcher) -> None:
-    message = "我妈让我问一下 她要去取养老金 那个工商银行几点开门"
+@pytest.mark.parametrize(
+    "message",
+    [
+        "我妈让我问一下 她要去取养老金 那个工商银行几点开门",
+        "喂是这样的我外婆住在你们驿站旁边她每个月要去银行拿退休工资她想知道那个银行早上几点开门",
+        "我奶奶想知道附近邮局礼拜六开不开门她要寄东西",
+        "hi I'm asking for my mum she lives near the station and wants to know what time the"
+        " post office opens on saturday",
+    ],
+)
+def test_a_long_message_about_another_place_is_still_not_answered(
+    bundled: Matcher, message: str
+) -> None:
     assert bundled.match(message).outcome != "answer"
 
 
