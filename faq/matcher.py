@@ -401,13 +401,13 @@ def _too_short(clause: str) -> bool:
 def clause_views(normal: str) -> list[str]:
     """The clauses of a long message that ask, then each two neighbouring ones of which one
     asks (none for a short message)."""
-    asking, pairs = _clauses(normal)
+    asking, pairs = _clauses(_segments(normal, _is_long(normal)))
     return asking + pairs
 
 
-def _segments(normal: str) -> list[tuple[str, bool]]:
+def _segments(normal: str, long: bool) -> list[tuple[str, bool]]:
     """A long message cut into clauses, each with whether it asks (none for a short one)."""
-    if not _is_long(normal):
+    if not long:
         return []
     clauses = [c.strip().rstrip(_ZH_CLAUSE_ENDS) for c in _CLAUSE_RE.split(normal)]
     merged: list[str] = []
@@ -436,9 +436,8 @@ def _focused(text: str, segments: list[tuple[str, bool]], view: _Analysis) -> _A
     return replace(view, units=units, context=frozenset(context), dictated=True)
 
 
-def _clauses(normal: str) -> tuple[list[str], list[str]]:
+def _clauses(segments: list[tuple[str, bool]]) -> tuple[list[str], list[str]]:
     """The asking clauses of a long message and its asking pairs of neighbouring clauses."""
-    segments = _segments(normal)
     if len(segments) < 2:
         return [], []
     segments = segments[-MAX_CLAUSES:]  # the question comes at the end
@@ -694,11 +693,13 @@ class Matcher:
                 continue
             if self._fraud_entry is not None and describes_fraud(normal):
                 fraud.add(index)
-            segments = _segments(normal)
+            # long as spoken: the framing taken out of it (我是帮我外婆问的) was said too
+            long = _is_long(normal) or _is_long(str(text).casefold())
+            segments = _segments(normal, long)
             whole = _focused(normal, segments, analyse(normal))
             views.append(whole)
             owner.append(index)
-            asking, pairs = _clauses(normal)
+            asking, pairs = _clauses(segments)
             for part in asking + pairs:
                 if part in asking:
                     singles.add(len(views))

@@ -70,10 +70,33 @@ _EN_FILLERS = (
     "pls",
     "plz",
 )
-_EN_FILLER_RE = re.compile(
-    "|".join(rf"(?<![a-z0-9']){re.escape(f)}(?![a-z0-9'])" for f in _EN_FILLERS)
+
+# Who is asking for whom (issue 15): a relative says so before the question. The relatives are
+# written as synonyms.yaml's canonical words (外婆 -> 老人) before these apply.
+_RELATIVES_ZH = "老人|爸爸|妈妈|家人|父母|爸妈|老公|老婆|儿子|女儿|老头子|邻居"
+_ZH_FRAMING = (
+    f"我?是?[帮替代]我?们?(?:{_RELATIVES_ZH})?问一?[下问声]?的?",
+    "我?跟你[讲说]一?下?",
+    "我跟你们[讲说]",
+    "你听我[讲说]",
 )
-_ZH_PHRASE_RE = re.compile("|".join(map(re.escape, sorted(_ZH_FILLERS, key=len, reverse=True))))
+_RELATIVES_EN = (
+    "mum|mom|mother|dad|father|parents?|grandma|grandmother|grandpa|grandfather|granny|"
+    "grandparents?|aunt|uncle|husband|wife|son|daughter|neighbour|friend"
+)
+_EN_FRAMING = (
+    rf"i'?m asking (?:for|on behalf of) (?:my|our) (?:{_RELATIVES_EN})",
+    rf"(?:my|our) (?:{_RELATIVES_EN}) (?:wants|would like|asked me) to (?:know|ask)",
+    r"um+|uh+|erm|hmm+|yeah",
+)
+_EN_FILLER_RE = re.compile(
+    "|".join(
+        rf"(?<![a-z0-9'])(?:{f})(?![a-z0-9'])" for f in [*_EN_FRAMING, *map(re.escape, _EN_FILLERS)]
+    )
+)
+_ZH_PHRASE_RE = re.compile(
+    "|".join([*_ZH_FRAMING, *map(re.escape, sorted(_ZH_FILLERS, key=len, reverse=True))])
+)
 _ZH_LEADING_RE = re.compile(f"^[{_ZH_PARTICLES}]+")
 _ZH_TRAILING_RE = re.compile(f"[{_ZH_FINAL_PARTICLES}]+$")
 
