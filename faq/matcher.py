@@ -379,6 +379,13 @@ QUESTION_CUES = re.compile(
     r"\b(how|what|when|where|which|who|why|can|could|do|does|is|are|will|would|any|want|need"
     r"|wondering)\b"
 )
+# the words that make a clause a question rather than a statement (an interrogative, a final
+# 吗, A-not-A 能不能/有没有); a clause of a long message without one is context
+INTERROGATIVES = re.compile(
+    r"几|怎|多少|什么|哪|谁|吗|是否|(\w)[不没]\1|有没有|"
+    r"\b(how|what|when|where|which|who|why|whether|if|can|could|is there|are there|do you"
+    r"|does)\b"
+)
 CONTEXT_WEIGHT = 0.25
 DICTATED_MARGIN = 2.0
 CLAUSE_SUPPORT = 1  # a clause decides only for the whole message's best entry
@@ -416,7 +423,7 @@ def _segments(normal: str, long: bool) -> list[tuple[str, bool]]:
             merged[-1] = merged[-1] + ("" if is_cjk(clause[:1]) else " ") + clause
         elif clause:
             merged.append(clause)
-    return [(c, QUESTION_CUES.search(c) is not None) for c in merged]
+    return [(c, INTERROGATIVES.search(c) is not None) for c in merged]
 
 
 def _focused(text: str, segments: list[tuple[str, bool]], view: _Analysis) -> _Analysis:
@@ -442,7 +449,7 @@ def _clauses(segments: list[tuple[str, bool]]) -> tuple[list[str], list[str]]:
         return [], []
     segments = segments[-MAX_CLAUSES:]  # the question comes at the end
     merged = [c for c, _ in segments]
-    asks = [a for _, a in segments]
+    asks = [QUESTION_CUES.search(c) is not None for c in merged]
     pairs = [
         a + ("" if is_cjk(b[:1]) else " ") + b
         for (a, b), (ask_a, ask_b) in zip(

@@ -55,7 +55,7 @@ _ZH_FILLERS = (
 )
 # modal particles: removed at either edge of a clause (啊食堂..., 食堂几点开呢), never inside
 # one; 吗 and 吧 only at its end
-_ZH_PARTICLES = "啊呢呀哦嘛啦哈噢喔哇诶欸"
+_ZH_PARTICLES = "啊呢呀哦嘛啦哈噢喔哇诶欸嗯呃哎唉"
 _ZH_FINAL_PARTICLES = _ZH_PARTICLES + "吗吧"
 _EN_FILLERS = (
     "could you please tell me",
