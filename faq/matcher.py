@@ -426,21 +426,35 @@ def _segments(normal: str, long: bool) -> list[tuple[str, bool]]:
     return [(c, INTERROGATIVES.search(c) is not None) for c in merged]
 
 
+def _names_itself(place: Place) -> bool:
+    """A place word that is a word of its own (银行, 图书馆, "bank"), not a character that
+    only makes a place with the words before it (饭店, 现场, 养老院, 驿站)."""
+    _, head = place
+    return len(head) > 1 or head[0].isascii()
+
+
 def _focused(text: str, segments: list[tuple[str, bool]], view: _Analysis) -> _Analysis:
     """`view` of `text` with the coverage units of its clauses that do not ask marked as
-    context (they count CONTEXT_WEIGHT in coverage)."""
+    context (they count CONTEXT_WEIGHT in coverage), and the places they name left out unless
+    named by a word of their own: 外面饭店太贵 is context, 银行 in any clause is a place."""
     if not segments:
         return view
     if all(asks for _, asks in segments) or not any(asks for _, asks in segments):
         return replace(view, dictated=True)
     units: list[tuple[str, tuple[str, ...]]] = []
     context: set[int] = set()
+    places: list[Place] = []
     for clause, asks in segments:
-        clause_units = analyse(clause).units
+        clause_view = analyse(clause)
         if not asks:
-            context.update(range(len(units), len(units) + len(clause_units)))
-        units += clause_units
-    return replace(view, units=units, context=frozenset(context), dictated=True)
+            context.update(range(len(units), len(units) + len(clause_view.units)))
+            places += [place for place in clause_view.places if _names_itself(place)]
+        else:
+            places += clause_view.places
+        units += clause_view.units
+    return replace(
+        view, units=units, context=frozenset(context), places=tuple(places), dictated=True
+    )
 
 
 def _clauses(segments: list[tuple[str, bool]]) -> tuple[list[str], list[str]]:
