@@ -633,8 +633,14 @@ class Matcher:
             }
             for phrase in phrases:
                 phrase_entries[phrase] += 1
+        home = {p for p, n in phrase_entries.items() if n >= HOME_SHARE * len(kb.entries)}
+        # and the home places as the knowledge base names them with the words before them
+        # anywhere (社区食堂, 上海市老年基金会): a resident who says so names ours too. The home
+        # place must be two units at least: 地铁站 is not ours because 站 is
         self.home_places = frozenset(
-            phrase for phrase, n in phrase_entries.items() if n >= HOME_SHARE * len(kb.entries)
+            phrase
+            for phrase in phrase_entries
+            if any(phrase[-k:] in home for k in range(2, len(phrase) + 1)) or phrase in home
         )
 
         self._has_questions = bool(question_features)
