@@ -60,8 +60,10 @@ PLACE_HEADS_ZH = (
     "|居委会|基金会|委员会|总会|协会|工会|办事处|管理处|俱乐部|食堂|网点|快递点"
     "|早市|夜市|菜市|[站馆院局店厅园城场校厂]"
 )
-# measure words end the words before a place as grammar characters do (几家市民驿站)
-PLACE_BREAKS = frozenset("家座栋间条")
+# measure words end the words before a place as grammar characters do (几家市民驿站), and so do
+# prepositions and the predicates a spoken line runs into the next clause with (可以跟驿站反映,
+# 血压有点高驿站能量吗, 没人管驿站有没有)
+PLACE_BREAKS = frozenset("家座栋间条跟同向往离管跑贵高慢快")
 _PLACE_HEADS_EN = """bank library office hospital clinic school university college kindergarten
 supermarket market shop store mall restaurant cafe canteen park museum cinema gym pool court
 station hall centre church temple hotel airport pharmacy salon company foundation charity committee
