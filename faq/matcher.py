@@ -714,7 +714,7 @@ class Matcher:
         views: list[_Analysis] = []
         owner: list[int] = []
         clauses: set[int] = set()  # rows that are a clause of their message, not all of it
-        singles: set[int] = set()  # rows that are one clause (not two neighbouring ones)
+        questions: set[int] = set()  # rows that are one clause, a question (INTERROGATIVES)
         fraud: set[int] = set()
         for index, text in enumerate(texts):
             normal = self.normalizer.normalize(str(text or ""))[:MAX_QUERY_CHARS]
@@ -730,8 +730,8 @@ class Matcher:
             owner.append(index)
             asking, pairs = _clauses(segments)
             for part in asking + pairs:
-                if part in asking:
-                    singles.add(len(views))
+                if part in asking and INTERROGATIVES.search(part):
+                    questions.add(len(views))
                 view = analyse(part)
                 # the places the whole message names still decide (a long message about the
                 # bank's hours is not answered with ours)
@@ -744,14 +744,14 @@ class Matcher:
         # each message's decision: from the view that answers with the best score, else from
         # its best-scoring view
         best: dict[int, tuple[tuple[bool, float], MatchResult]] = {}
-        answered: defaultdict[int, list[MatchResult]] = defaultdict(list)  # by single clauses
+        answered: defaultdict[int, list[MatchResult]] = defaultdict(list)  # by questions
         if views:
             scores, coverages = self._score(views)
             for row, index in enumerate(owner):
                 if index not in best:  # the whole message: its candidates support a clause
                     support = set(np.argsort(-scores[row])[:CLAUSE_SUPPORT].tolist())
                 result = self._decide(texts[index], scores[row], coverages[row], views[row])
-                if row in singles and result.outcome == "answer":
+                if row in questions and result.outcome == "answer":
                     answered[index].append(result)
                 if row in clauses and int(scores[row].argmax()) not in support:
                     continue
@@ -768,14 +768,17 @@ class Matcher:
                 decisions.append(self._nothing(text))
         return decisions
 
-    def _first_question(self, result: MatchResult, clauses: list[MatchResult]) -> MatchResult:
-        """Two questions in one message (食堂几点开门还有送饭要多少钱): when its clauses are
-        answered outright with different entries, the one asked first is the answer and the
-        best-scoring other is `also`, for the bot to offer as a button."""
-        asked = [r for r in clauses if r.id != self._fraud_entry]
+    def _first_question(self, result: MatchResult, asked: list[MatchResult]) -> MatchResult:
+        """Two questions in one message (食堂几点开门还有送饭要多少钱). `asked`: the decisions of
+        its clauses that are questions and were answered outright, in the message's order.
+        When the message's answer is that of one of them and an earlier one was answered with
+        another entry, the earlier question is the answer; the best-scoring other entry is
+        `also`, for the bot to offer as a button."""
         if result.outcome != "answer":
             return result
-        first = asked[0] if {r.id for r in asked} - {result.id} else result
+        asked = [r for r in asked if r.id != self._fraud_entry]
+        at = next((i for i, r in enumerate(asked) if r.id == result.id), 0)
+        first = asked[0] if asked[:at] else result
         others = [r for r in [*asked, result] if r.id != first.id]
         return replace(first, also=max(others, key=lambda r: r.score).id if others else None)
 
