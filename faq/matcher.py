@@ -753,7 +753,13 @@ class Matcher:
                 result = self._decide(texts[index], scores[row], coverages[row], views[row])
                 if row in questions and result.outcome == "answer":
                     answered[index].append(result)
-                if row in clauses and int(scores[row].argmax()) not in support:
+                # a clause that is a question decides on its own; any other clause only for
+                # the whole message's best entry; and the fraud warning is the whole
+                # message's to give (a clause of an ordinary question can look like one)
+                top = int(scores[row].argmax())
+                if row in clauses and (
+                    (row not in questions and top not in support) or result.id == FRAUD_ENTRY
+                ):
                     continue
                 rank = (result.outcome == "answer", result.score)
                 if index not in best or rank > best[index][0]:
