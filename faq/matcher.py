@@ -370,10 +370,12 @@ _CLAUSE_RE = re.compile(
     f"(?<=[{CJK}])(?=(?:{_ZH_CLAUSE_OPENERS}))|(?<=[{_ZH_CLAUSE_ENDS}])(?=[{CJK}])"
     f"|(?<=[a-z0-9'] )(?=(?:{_EN_CLAUSE_OPENERS})\\b)"
 )
-# a message this long is cut into clauses: 12 Chinese characters (食堂几点开门还有送饭要多少钱),
-# 18 English words (at 12 or 15, CLINC150's longer intent queries lost 0.3-0.5 OOS recall)
+# a message this long is a spoken one (DICTATED_MARGIN, context): 12 Chinese characters
+# (食堂几点开门还有送饭要多少钱) or 12 English words; English is cut into clauses from 18 words
+# (at 12 or 15, CLINC150's longer intent queries lost 0.3-0.5 OOS recall)
 LONG_MESSAGE_CHARS = 12
-LONG_MESSAGE_WORDS = 18
+LONG_MESSAGE_WORDS = 12
+CLAUSE_MESSAGE_WORDS = 18
 MIN_CLAUSE_CHARS = 4  # Chinese
 MIN_CLAUSE_WORDS = 3  # English
 QUESTION_CUES = re.compile(
@@ -394,11 +396,11 @@ CLAUSE_SUPPORT = 1  # a clause decides only for the whole message's best entry
 MAX_CLAUSES = 4  # the last ones (the question comes at the end); 8 measured no better
 
 
-def _is_long(normal: str) -> bool:
+def _is_long(normal: str, words: int = LONG_MESSAGE_WORDS) -> bool:
     """Long enough to carry context besides the question (short typed questions, and intent
-    benchmarks such as CLINC150, are matched whole)."""
+    benchmarks such as CLINC150, are matched whole); in English, `words` words."""
     cjk = sum(len(t) for t in tokens(normal) if is_cjk(t))
-    return cjk >= LONG_MESSAGE_CHARS or len(normal.split()) >= LONG_MESSAGE_WORDS
+    return cjk >= LONG_MESSAGE_CHARS or len(normal.split()) >= words
 
 
 def _too_short(clause: str) -> bool:
@@ -410,7 +412,7 @@ def _too_short(clause: str) -> bool:
 def clause_views(normal: str) -> list[str]:
     """The clauses of a long message that ask, then each two neighbouring ones of which one
     asks (none for a short message)."""
-    asking, pairs = _clauses(_segments(normal, _is_long(normal)))
+    asking, pairs = _clauses(_segments(normal, _is_long(normal, CLAUSE_MESSAGE_WORDS)))
     return asking + pairs
 
 
@@ -435,12 +437,10 @@ def _names_itself(place: Place) -> bool:
     return len(head) > 1 or head[0].isascii()
 
 
-def _focused(text: str, segments: list[tuple[str, bool]], view: _Analysis) -> _Analysis:
+def _focused(segments: list[tuple[str, bool]], view: _Analysis) -> _Analysis:
     """`view` of `text` with the coverage units of its clauses that do not ask marked as
     context (they count CONTEXT_WEIGHT in coverage), and the places they name left out unless
     named by a word of their own: 外面饭店太贵 is context, 银行 in any clause is a place."""
-    if not segments:
-        return view
     if all(asks for _, asks in segments) or not any(asks for _, asks in segments):
         return replace(view, dictated=True)
     units: list[tuple[str, tuple[str, ...]]] = []
@@ -723,9 +723,13 @@ class Matcher:
             if self._fraud_entry is not None and describes_fraud(normal):
                 fraud.add(index)
             # long as spoken: the framing taken out of it (我是帮我外婆问的) was said too
-            long = _is_long(normal) or _is_long(str(text).casefold())
-            segments = _segments(normal, long)
-            whole = _focused(normal, segments, analyse(normal))
+            spoken = str(text).casefold()
+            long = _is_long(normal) or _is_long(spoken)
+            cut = long and (
+                _is_long(normal, CLAUSE_MESSAGE_WORDS) or _is_long(spoken, CLAUSE_MESSAGE_WORDS)
+            )
+            segments = _segments(normal, cut)
+            whole = _focused(segments, analyse(normal)) if long else analyse(normal)
             views.append(whole)
             owner.append(index)
             asking, pairs = _clauses(segments)
