@@ -71,7 +71,8 @@ agency bureau department embassy consulate garden zoo stadium theatre branch"""
 PLACE_HEADS_EN = frozenset(_PLACE_HEADS_EN.split())
 PLACE_MODIFIER_WORDS = 2
 HOME_SHARE = 0.1
-PLACE_LOCATORS = frozenset("边面近下口里上前后头壁对间期天日节年月周末午晚早时路")
+# (道 and 区 as in 嘉兴路街道, 虹口区: an area says where, not which)
+PLACE_LOCATORS = frozenset("边面近下口里上前后头壁对间期天日节年月周末午晚早时路道区")
 MAX_SUGGESTIONS = 3
 MAX_CANDIDATES = 5
 MAX_QUERY_CHARS = 500  # a run-on message is matched on its first 500 characters
@@ -306,7 +307,19 @@ def _zh_places(run: str, syllables: list[str]) -> list[Place]:
             and run[start - 1] not in PLACE_BREAKS
         ):
             start -= 1
-        found.append((tuple(units[start : hit.start()]), tuple(units[hit.start() : hit.end()])))
+        before = units[start : hit.start()]
+        # whose place: 杭州的市民驿站 names Hangzhou's (the words before 的, when they are not
+        # grammar: 我们的驿站 is ours)
+        if start >= 2 and run[start - 1] == "的" and run[start - 2] not in ZH_STOPCHARS:
+            owner = start - 1
+            while (
+                owner > max(0, start - 1 - PLACE_MODIFIER_WORDS)
+                and run[owner - 1] not in ZH_STOPCHARS
+                and run[owner - 1] not in PLACE_BREAKS
+            ):
+                owner -= 1
+            before = units[owner : start - 1] + before
+        found.append((tuple(before), tuple(units[hit.start() : hit.end()])))
     return found
 
 

@@ -205,8 +205,15 @@ def test_a_second_question_is_offered_beside_the_first(bundled: Matcher) -> None
         "我奶奶想知道附近邮局礼拜六开不开门她要寄东西",
         "hi I'm asking for my mum she lives near the station and wants to know what time the"
         " post office opens on saturday",
+        "我女儿住在苏州她问苏州的社区食堂几点开门",  # whose canteen: the words before 的
+        "南京的市民驿站在哪里",
     ],
 )
+@pytest.mark.parametrize("question", ["你们的驿站在哪里", "虹口区的驿站在哪", "天宝路的驿站几点开门"])
+def test_a_place_said_to_be_ours_or_where_it_is_is_answered(bundled: Matcher, question: str):
+    assert bundled.match(question).outcome == "answer"
+
+
 def test_a_long_message_about_another_place_is_still_not_answered(
     bundled: Matcher, message: str
 ) -> None:
