@@ -624,6 +624,7 @@ class Matcher:
         # the places the knowledge base is about
         self.entry_place_texts: list[_PlaceText] = []
         phrase_entries: defaultdict[tuple[str, ...], int] = defaultdict(int)
+        mentions: set[tuple[str, ...]] = set()  # places as named, with all the words before
         for entry in kb.entries:
             starts.append(len(question_features))
             place_texts, places = [], []
@@ -648,15 +649,13 @@ class Matcher:
             }
             for phrase in phrases:
                 phrase_entries[phrase] += 1
+            mentions.update(_chars((*before, *head)) for before, head in places)
         home = {p for p, n in phrase_entries.items() if n >= HOME_SHARE * len(kb.entries)}
         # and the home places as the knowledge base names them with the words before them
         # anywhere (社区食堂, 上海市老年基金会): a resident who says so names ours too. The home
         # place must be two units at least: 地铁站 is not ours because 站 is
-        self.home_places = frozenset(
-            phrase
-            for phrase in phrase_entries
-            if any(phrase[-k:] in home for k in range(2, len(phrase) + 1)) or phrase in home
-        )
+        home |= {m for m in mentions if any(m[-k:] in home for k in range(2, len(m)))}
+        self.home_places = frozenset(home)
 
         self._has_questions = bool(question_features)
         if not self._has_questions:

@@ -209,15 +209,17 @@ def test_a_second_question_is_offered_beside_the_first(bundled: Matcher) -> None
         "南京的市民驿站在哪里",
     ],
 )
-@pytest.mark.parametrize("question", ["你们的驿站在哪里", "虹口区的驿站在哪", "天宝路的驿站几点开门"])
-def test_a_place_said_to_be_ours_or_where_it_is_is_answered(bundled: Matcher, question: str):
-    assert bundled.match(question).outcome == "answer"
-
-
 def test_a_long_message_about_another_place_is_still_not_answered(
     bundled: Matcher, message: str
 ) -> None:
     assert bundled.match(message).outcome != "answer"
+
+
+@pytest.mark.parametrize(
+    "question", ["你们的驿站在哪里", "虹口区的驿站在哪", "天宝路的驿站几点开门"]
+)
+def test_our_place_or_where_it_is_is_answered(bundled: Matcher, question: str) -> None:
+    assert bundled.match(question).outcome == "answer"
 
 
 # fraud precedence: the warning wins whatever else the message names
