@@ -176,6 +176,13 @@ def test_a_long_message_is_cut_into_clauses_that_ask() -> None:
     [
         ("食堂几点开门", "喂我想问一下啊我外婆想知道你们那个食堂几点开门的"),
         ("驿站星期六开吗", "是这样的我妈说她想星期六去驿站办点事你们驿站星期六开吗"),
+        # issue 15: framing, then context, then the question
+        (
+            "驿站电话多少",
+            "喂我跟你讲啊我爸爸一个人住腿脚不太灵便他想知道驿站有没有电话可以打过去问",
+        ),
+        ("食堂中午几点开饭", "喂那个我问一下啊就是我们家楼下那个驿站吃饭的地方中午几点钟开始的"),
+        ("驿站能量血压吗", "我是帮我外公问的他血压一直偏高驿站能不能量血压"),
         (
             "can I volunteer",
             "hi I'm asking for my dad he is retired and he wants to know whether he can"
