@@ -52,6 +52,7 @@ _ZH_FILLERS = (
     "想知道",
     "我问一下",
     "我问问",
+    "问一声",  # Shanghainese 问一下
 )
 # modal particles: removed at either edge of a clause (啊食堂..., 食堂几点开呢), never inside
 # one; 吗 and 吧 only at its end
