@@ -98,6 +98,9 @@ _EN_FILLER_RE = re.compile(
 _ZH_PHRASE_RE = re.compile(
     "|".join([*_ZH_FRAMING, *map(re.escape, sorted(_ZH_FILLERS, key=len, reverse=True))])
 )
+# 那个 between two words of a line points at the second (苏州那个食堂 is 苏州食堂): it goes
+# without ending the clause, so the words before a place still say which one
+_ZH_DEMONSTRATIVE_RE = re.compile(f"(?<=[{CJK}])那个(?=[{CJK}])")
 _ZH_LEADING_RE = re.compile(f"^[{_ZH_PARTICLES}]+")
 _ZH_TRAILING_RE = re.compile(f"[{_ZH_FINAL_PARTICLES}]+$")
 
@@ -205,6 +208,7 @@ class Normalizer:
         if self._synonym_re is not None:
             text = self._synonym_re.sub(lambda m: self._replacement[m.group(0)], text)
         clauses = []
+        text = _ZH_DEMONSTRATIVE_RE.sub("", text)
         for clause in _ZH_PHRASE_RE.sub(" ", _EN_FILLER_RE.sub(" ", text)).split():
             if _CJK_CHAR.search(clause):
                 clause = _ZH_TRAILING_RE.sub("", _ZH_LEADING_RE.sub("", clause))

@@ -183,6 +183,7 @@ def test_a_long_message_is_cut_into_clauses_that_ask() -> None:
         ),
         ("食堂中午几点开饭", "喂那个我问一下啊就是我们家楼下那个驿站吃饭的地方中午几点钟开始的"),
         ("驿站能量血压吗", "我是帮我外公问的他血压一直偏高驿站能不能量血压"),
+        ("饭能送到家吗", "我是帮我外婆问的她一个人在家烧饭不方便你们那边的饭可以送过来伐"),
         (
             "can I volunteer",
             "hi I'm asking for my dad he is retired and he wants to know whether he can"
@@ -214,6 +215,7 @@ def test_a_second_question_is_offered_beside_the_first(bundled: Matcher) -> None
         " post office opens on saturday",
         "我女儿住在苏州她问苏州的社区食堂几点开门",  # whose canteen: the words before 的
         "南京的市民驿站在哪里",
+        "我外婆住在苏州她想知道苏州那个食堂中午几点开饭",  # 那个 points at 食堂: 苏州食堂
     ],
 )
 def test_a_long_message_about_another_place_is_still_not_answered(
