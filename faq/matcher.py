@@ -328,7 +328,8 @@ def _en_places(words: list[str], stems: list[str]) -> list[Place]:
     ("post office"; "the bank" has nothing before its head)."""
     found = []
     for i, (word, stem) in enumerate(zip(words, stems, strict=True)):
-        if word in PLACE_HEADS_EN or stem in PLACE_HEADS_EN:
+        # the word or its plural: "parking" is no park, "banks" are banks
+        if word in PLACE_HEADS_EN or (word.endswith("s") and stem in PLACE_HEADS_EN):
             before: list[str] = []
             for j in range(i - 1, max(-1, i - 1 - PLACE_MODIFIER_WORDS), -1):
                 if words[j] in EN_STOPWORDS or words[j].isdigit():
