@@ -74,7 +74,7 @@ _EN_FILLERS = (
 
 # Who is asking for whom (issue 15): a relative says so before the question. The relatives are
 # written as synonyms.yaml's canonical words (外婆 -> 老人) before these apply.
-_RELATIVES_ZH = "老人|爸爸|妈妈|家人|父母|爸妈|老公|老婆|儿子|女儿|老头子|邻居"
+_RELATIVES_ZH = "老人|爸爸|妈妈|家人|父母|爸妈|邻居"
 _ZH_FRAMING = (
     f"我?是?[帮替代]我?们?(?:{_RELATIVES_ZH})?问一?[下问声]?的?",
     "我?跟你[讲说]一?下?",
