@@ -293,6 +293,9 @@ _PLACE_HEAD_ZH = re.compile(PLACE_HEADS_ZH)
 Place = tuple[tuple[str, ...], tuple[str, ...]]  # (units before the head, units of the head)
 
 
+_OWN_PLACE = re.compile("(?:我|我们|我家)是$")
+
+
 def _zh_places(run: str, syllables: list[str]) -> list[Place]:
     """Each place named in a CJK run: its head and the content characters before it (as many as
     the longest known part plus a modifier may need), as character/pinyin units."""
@@ -307,6 +310,8 @@ def _zh_places(run: str, syllables: list[str]) -> list[Place]:
             and run[start - 1] not in PLACE_BREAKS
         ):
             start -= 1
+        if _OWN_PLACE.search(run[:start]):
+            continue  # 我们是养老院, 我是开公司的: who is asking, not the place asked about
         before = units[start : hit.start()]
         # whose place: 杭州的市民驿站 names Hangzhou's (the words before 的, when they are not
         # grammar: 我们的驿站 is ours)
