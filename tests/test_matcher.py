@@ -225,7 +225,14 @@ def test_a_long_message_about_another_place_is_still_not_answered(
 
 
 @pytest.mark.parametrize(
-    "question", ["你们的驿站在哪里", "虹口区的驿站在哪", "天宝路的驿站几点开门"]
+    "question",
+    [
+        "你们的驿站在哪里",
+        "虹口区的驿站在哪",
+        "天宝路的驿站几点开门",
+        "我们是养老院想问问基金会的项目怎么申请",  # who asks, not the place asked about
+        "我是开公司的想以公司的名义给基金会捐款",
+    ],
 )
 def test_our_place_or_where_it_is_is_answered(bundled: Matcher, question: str) -> None:
     assert bundled.match(question).outcome == "answer"
