@@ -293,6 +293,7 @@ _PLACE_HEAD_ZH = re.compile(PLACE_HEADS_ZH)
 Place = tuple[tuple[str, ...], tuple[str, ...]]  # (units before the head, units of the head)
 
 
+_HOURS_VERBS = frozenset({"wopen", "wclose", "whour"})
 _OWN_PLACE = re.compile("(?:我|我们|我家)是$")
 
 
@@ -890,6 +891,11 @@ class Matcher:
                 break
             if weight_feature not in self.space.vocabulary:
                 return False  # a name the knowledge base never uses leads the message
+        # ... nor by a name the knowledge base never uses as what opens or closes ("what time
+        # does KFC open"): the English subject of a place's hours
+        for (name, _), (verb, _) in itertools.pairwise(view.units):
+            if verb in _HOURS_VERBS and name[0] == "w" and name not in self.space.vocabulary:
+                return False
         text = self.entry_place_texts[entry]
         home = self.home_places
         for before, head in view.places:

@@ -216,6 +216,8 @@ def test_a_second_question_is_offered_beside_the_first(bundled: Matcher) -> None
         "我女儿住在苏州她问苏州的社区食堂几点开门",  # whose canteen: the words before 的
         "南京的市民驿站在哪里",
         "我外婆住在苏州她想知道苏州那个食堂中午几点开饭",  # 那个 points at 食堂: 苏州食堂
+        "what time does KFC open in the morning",  # a name the FAQ never uses opens
+        "hi my dad wants to know what time KFC opens in the morning he likes their breakfast",
     ],
 )
 def test_a_long_message_about_another_place_is_still_not_answered(
