@@ -941,7 +941,15 @@ class Station:
             saved.text = f"{self._answer_text(entry, c, text)}\n\n{saved.text}"
             return saved
         token = await self._keep(c, text, [], result.candidates, entry.id)
-        return self._answer_reply(entry, c, token, text)
+        reply = self._answer_reply(entry, c, token, text)
+        # a second question in the message (食堂几点开门还有送饭要多少钱): its answer is one
+        # button away, on every channel (WeChat numbers the same buttons)
+        also = self._kb(c).get(result.also) if result.also and result.also != entry.id else None
+        if also is not None and fits(data := callback("ans", also.id)):
+            label = self.closest_question(also, text, c.language) or also.id
+            reply.text += "\n\n" + t("also_asked", c.language, question=label)
+            reply.buttons.insert(0, [Button(label, data)])
+        return reply
 
     def _answer_text(self, entry: Entry, c: Context, question: str = "") -> str:
         """The answer with its live line, which may depend on the question (a street names

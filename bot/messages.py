@@ -76,6 +76,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Sorry that did not help. Shall I pass your question to the staff?",
     },
     "feedback.pass": {"zh": "📨 转给工作人员", "en": "📨 Pass it to the staff"},
+    "also_asked": {
+        "zh": "您还问到：“{question}”，请点下面的按钮看回答。",
+        "en": 'You also asked: "{question}". Tap the button below for that answer.',
+    },
     "did_you_mean": {"zh": "您是想问下面哪一个？", "en": "Did you mean one of these?"},
     "none_of_these": {"zh": "都不是，转给工作人员", "en": "None of these: ask the staff"},
     # --- questions saved for staff ---

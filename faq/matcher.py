@@ -13,7 +13,7 @@ import itertools
 import math
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from rapidfuzz import fuzz, process
@@ -60,8 +60,10 @@ PLACE_HEADS_ZH = (
     "|居委会|基金会|委员会|总会|协会|工会|办事处|管理处|俱乐部|食堂|网点|快递点"
     "|早市|夜市|菜市|[站馆院局店厅园城场校厂]"
 )
-# measure words end the words before a place as grammar characters do (几家市民驿站)
-PLACE_BREAKS = frozenset("家座栋间条")
+# measure words end the words before a place as grammar characters do (几家市民驿站), and so do
+# prepositions and the predicates a spoken line runs into the next clause with (可以跟驿站反映,
+# 血压有点高驿站能量吗, 没人管驿站有没有)
+PLACE_BREAKS = frozenset("家座栋间条跟同向往离管跑贵高慢快")
 _PLACE_HEADS_EN = """bank library office hospital clinic school university college kindergarten
 supermarket market shop store mall restaurant cafe canteen park museum cinema gym pool court
 station hall centre church temple hotel airport pharmacy salon company foundation charity committee
@@ -69,7 +71,8 @@ agency bureau department embassy consulate garden zoo stadium theatre branch"""
 PLACE_HEADS_EN = frozenset(_PLACE_HEADS_EN.split())
 PLACE_MODIFIER_WORDS = 2
 HOME_SHARE = 0.1
-PLACE_LOCATORS = frozenset("边面近下口里上前后头壁对间期天日节年月周末午晚早时路")
+# (道 and 区 as in 嘉兴路街道, 虹口区: an area says where, not which)
+PLACE_LOCATORS = frozenset("边面近下口里上前后头壁对间期天日节年月周末午晚早时路道区")
 MAX_SUGGESTIONS = 3
 MAX_CANDIDATES = 5
 MAX_QUERY_CHARS = 500  # a run-on message is matched on its first 500 characters
@@ -226,6 +229,8 @@ class _Analysis:
     fuzz_text: str
     # places and organisations named: (words before, head), as units of _place_units
     places: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
+    context: frozenset[int] = frozenset()  # units that are context, not the question
+    dictated: bool = False  # a view of a long message (see DICTATED_MARGIN)
 
 
 def _pinyin_units(
@@ -288,6 +293,10 @@ _PLACE_HEAD_ZH = re.compile(PLACE_HEADS_ZH)
 Place = tuple[tuple[str, ...], tuple[str, ...]]  # (units before the head, units of the head)
 
 
+_HOURS_VERBS = frozenset({"wopen", "wclose", "whour"})
+_OWN_PLACE = re.compile("(?:我|我们|我家)是$")
+
+
 def _zh_places(run: str, syllables: list[str]) -> list[Place]:
     """Each place named in a CJK run: its head and the content characters before it (as many as
     the longest known part plus a modifier may need), as character/pinyin units."""
@@ -302,7 +311,21 @@ def _zh_places(run: str, syllables: list[str]) -> list[Place]:
             and run[start - 1] not in PLACE_BREAKS
         ):
             start -= 1
-        found.append((tuple(units[start : hit.start()]), tuple(units[hit.start() : hit.end()])))
+        if _OWN_PLACE.search(run[:start]):
+            continue  # 我们是养老院, 我是开公司的: who is asking, not the place asked about
+        before = units[start : hit.start()]
+        # whose place: 杭州的市民驿站 names Hangzhou's (the words before 的, when they are not
+        # grammar: 我们的驿站 is ours)
+        if start >= 2 and run[start - 1] == "的" and run[start - 2] not in ZH_STOPCHARS:
+            owner = start - 1
+            while (
+                owner > max(0, start - 1 - PLACE_MODIFIER_WORDS)
+                and run[owner - 1] not in ZH_STOPCHARS
+                and run[owner - 1] not in PLACE_BREAKS
+            ):
+                owner -= 1
+            before = units[owner : start - 1] + before
+        found.append((tuple(before), tuple(units[hit.start() : hit.end()])))
     return found
 
 
@@ -311,7 +334,8 @@ def _en_places(words: list[str], stems: list[str]) -> list[Place]:
     ("post office"; "the bank" has nothing before its head)."""
     found = []
     for i, (word, stem) in enumerate(zip(words, stems, strict=True)):
-        if word in PLACE_HEADS_EN or stem in PLACE_HEADS_EN:
+        # the word or its plural: "parking" is no park, "banks" are banks
+        if word in PLACE_HEADS_EN or (word.endswith("s") and stem in PLACE_HEADS_EN):
             before: list[str] = []
             for j in range(i - 1, max(-1, i - 1 - PLACE_MODIFIER_WORDS), -1):
                 if words[j] in EN_STOPWORDS or words[j].isdigit():
@@ -351,22 +375,32 @@ class _PlaceText:
 
 
 # Dictated messages (docs/benchmarks.md, "Long and dictated messages"): one long line of
-# framing, context and the question. A long message is cut into clauses where a new one opens (a
-# pronoun or connective after some content: 我外婆她一个人住 | 她能去食堂吃吗); every clause that
-# asks something (QUESTION_CUES) and every two neighbouring clauses of which one asks are scored
-# as views of the message beside the whole. The view that answers with the best score decides
-# (else the best-scoring one), so the question is not diluted by its context; a clause decides
-# only for the whole message's best entry (the context supports the clause: it lifts the score,
-# it does not change the topic), and the places the whole message names still apply.
+# framing, context and the question. The normaliser removes the framing (我是帮我外婆问的, "I'm
+# asking for my dad"). A long message is cut into clauses where a new one opens (a pronoun or
+# connective after some content: 我外婆她一个人住 | 她能去食堂吃吗) or a modal particle closes one
+# (材料啊 | 大概多久能批下来). A clause with an interrogative (INTERROGATIVES: 几 怎 多少 什么 哪
+# 吗 能不能 有没有, how/what/can...) is a question; the others are context. Every clause that
+# asks (QUESTION_CUES) and every two neighbouring ones of which one asks are scored as views
+# beside the whole message, the whole with its context counting CONTEXT_WEIGHT in coverage and
+# naming no place of its own but by a place word (银行, not the 店 of 外面饭店太贵). The view that
+# answers with the best score decides (else the best-scoring one): a question decides on its
+# own, any other clause only for the whole message's best entry. Every view of a long message
+# is also answered when its best entry is a clear winner (DICTATED_MARGIN). When two questions
+# are answered with different entries, the first asked is the answer and the other `also`.
 _ZH_CLAUSE_OPENERS = "我们|你们|他们|她们|就是|还有|然后|但是|可是|因为|所以|不过|我|你|她|他|侬|伊"
 _EN_CLAUSE_OPENERS = "and|but|so|because|also|i'm|she|he|my|we|um|hi"
+# a modal particle inside a spoken line ends the clause it closes (材料啊 | 大概多久能批下来)
+_ZH_CLAUSE_ENDS = "啊呢呀嘛吗"
 _CLAUSE_RE = re.compile(
-    f"(?<=[{CJK}])(?=(?:{_ZH_CLAUSE_OPENERS}))|(?<=[a-z0-9'] )(?=(?:{_EN_CLAUSE_OPENERS})\\b)"
+    f"(?<=[{CJK}])(?=(?:{_ZH_CLAUSE_OPENERS}))|(?<=[{_ZH_CLAUSE_ENDS}])(?=[{CJK}])"
+    f"|(?<=[a-z0-9'] )(?=(?:{_EN_CLAUSE_OPENERS})\\b)"
 )
-# a message this long is cut into clauses: 12 Chinese characters (食堂几点开门还有送饭要多少钱),
-# 18 English words (at 12 or 15, CLINC150's longer intent queries lost 0.3-0.5 OOS recall)
+# a message this long is a spoken one (DICTATED_MARGIN, context): 12 Chinese characters
+# (食堂几点开门还有送饭要多少钱) or 12 English words; English is cut into clauses from 18 words
+# (at 12 or 15, CLINC150's longer intent queries lost 0.3-0.5 OOS recall)
 LONG_MESSAGE_CHARS = 12
-LONG_MESSAGE_WORDS = 18
+LONG_MESSAGE_WORDS = 12
+CLAUSE_MESSAGE_WORDS = 18
 MIN_CLAUSE_CHARS = 4  # Chinese
 MIN_CLAUSE_WORDS = 3  # English
 QUESTION_CUES = re.compile(
@@ -374,15 +408,29 @@ QUESTION_CUES = re.compile(
     r"\b(how|what|when|where|which|who|why|can|could|do|does|is|are|will|would|any|want|need"
     r"|wondering)\b"
 )
-CLAUSE_SUPPORT = 1  # a clause decides only for the whole message's best entry
+# the words that make a clause a question rather than a statement (an interrogative, a final
+# 吗, A-not-A 能不能/有没有); a clause of a long message without one is context
+INTERROGATIVES = re.compile(
+    r"几|怎|多少|什么|哪|谁|吗|是否|(\w)[不没]\1|有没有|"
+    r"\b(how|what|when|where|which|who|why|whether|if|can|could|is there|are there|do you"
+    r"|does)\b"
+)
+CONTEXT_WEIGHT = 0.25  # 0 and 0.5 measured within one answer of it on the dictated sets
+# A long message's score is lower than its typed question's (its context shares few words with
+# any entry), so its best entry is also answered at the suggest threshold when it scores this
+# many times the runner-up (coverage and places still apply). 1.5 answered one more on each
+# dictated set, 2.5 one and two fewer, with the same wrong and false answers: 2 keeps a margin
+# for look-alikes no set has
+DICTATED_MARGIN = 2.0
+CLAUSE_SUPPORT = 1  # a clause that is no question decides only for the whole message's best
 MAX_CLAUSES = 4  # the last ones (the question comes at the end); 8 measured no better
 
 
-def _is_long(normal: str) -> bool:
+def _is_long(normal: str, words: int = LONG_MESSAGE_WORDS) -> bool:
     """Long enough to carry context besides the question (short typed questions, and intent
-    benchmarks such as CLINC150, are matched whole)."""
+    benchmarks such as CLINC150, are matched whole); in English, `words` words."""
     cjk = sum(len(t) for t in tokens(normal) if is_cjk(t))
-    return cjk >= LONG_MESSAGE_CHARS or len(normal.split()) >= LONG_MESSAGE_WORDS
+    return cjk >= LONG_MESSAGE_CHARS or len(normal.split()) >= words
 
 
 def _too_short(clause: str) -> bool:
@@ -394,24 +442,59 @@ def _too_short(clause: str) -> bool:
 def clause_views(normal: str) -> list[str]:
     """The clauses of a long message that ask, then each two neighbouring ones of which one
     asks (none for a short message)."""
-    asking, pairs = _clauses(normal)
+    asking, pairs = _clauses(_segments(normal, _is_long(normal, CLAUSE_MESSAGE_WORDS)))
     return asking + pairs
 
 
-def _clauses(normal: str) -> tuple[list[str], list[str]]:
-    """The asking clauses of a long message and its asking pairs of neighbouring clauses."""
-    if not _is_long(normal):
-        return [], []
-    clauses = [c.strip() for c in _CLAUSE_RE.split(normal)]
+def _segments(normal: str, long: bool) -> list[tuple[str, bool]]:
+    """A long message cut into clauses, each with whether it asks (none for a short one)."""
+    if not long:
+        return []
+    clauses = [c.strip().rstrip(_ZH_CLAUSE_ENDS) for c in _CLAUSE_RE.split(normal)]
     merged: list[str] = []
     for clause in clauses:  # a clause too short to ask anything joins the one before
         if merged and (_too_short(clause) or _too_short(merged[-1])):
             merged[-1] = merged[-1] + ("" if is_cjk(clause[:1]) else " ") + clause
         elif clause:
             merged.append(clause)
-    if len(merged) < 2:
+    return [(c, INTERROGATIVES.search(c) is not None) for c in merged]
+
+
+def _names_itself(place: Place) -> bool:
+    """A place word that is a word of its own (银行, 图书馆, "bank"), not a character that
+    only makes a place with the words before it (饭店, 现场, 养老院, 驿站)."""
+    _, head = place
+    return len(head) > 1 or head[0].isascii()
+
+
+def _focused(segments: list[tuple[str, bool]], view: _Analysis) -> _Analysis:
+    """`view` of a long message, marked as spoken: the coverage units of its clauses that do not
+    ask marked as context (they count CONTEXT_WEIGHT in coverage), and the places they name
+    left out unless named by a word of their own: 外面饭店太贵 is context, 银行 is a place."""
+    if all(asks for _, asks in segments) or not any(asks for _, asks in segments):
+        return replace(view, dictated=True)
+    units: list[tuple[str, tuple[str, ...]]] = []
+    context: set[int] = set()
+    places: list[Place] = []
+    for clause, asks in segments:
+        clause_view = analyse(clause)
+        if not asks:
+            context.update(range(len(units), len(units) + len(clause_view.units)))
+            places += [place for place in clause_view.places if _names_itself(place)]
+        else:
+            places += clause_view.places
+        units += clause_view.units
+    return replace(
+        view, units=units, context=frozenset(context), places=tuple(places), dictated=True
+    )
+
+
+def _clauses(segments: list[tuple[str, bool]]) -> tuple[list[str], list[str]]:
+    """The asking clauses of a long message and its asking pairs of neighbouring clauses."""
+    if len(segments) < 2:
         return [], []
-    merged = merged[-MAX_CLAUSES:]  # the question comes at the end
+    segments = segments[-MAX_CLAUSES:]  # the question comes at the end
+    merged = [c for c, _ in segments]
     asks = [QUESTION_CUES.search(c) is not None for c in merged]
     pairs = [
         a + ("" if is_cjk(b[:1]) else " ") + b
@@ -558,6 +641,7 @@ class Matcher:
         # the places the knowledge base is about
         self.entry_place_texts: list[_PlaceText] = []
         phrase_entries: defaultdict[tuple[str, ...], int] = defaultdict(int)
+        mentions: set[tuple[str, ...]] = set()  # places as named, with all the words before
         for entry in kb.entries:
             starts.append(len(question_features))
             place_texts, places = [], []
@@ -582,9 +666,13 @@ class Matcher:
             }
             for phrase in phrases:
                 phrase_entries[phrase] += 1
-        self.home_places = frozenset(
-            phrase for phrase, n in phrase_entries.items() if n >= HOME_SHARE * len(kb.entries)
-        )
+            mentions.update(_chars((*before, *head)) for before, head in places)
+        home = {p for p, n in phrase_entries.items() if n >= HOME_SHARE * len(kb.entries)}
+        # and the home places as the knowledge base names them with the words before them
+        # anywhere (社区食堂, 上海市老年基金会): a resident who says so names ours too. The home
+        # place must be two units at least: 地铁站 is not ours because 站 is
+        home |= {m for m in mentions if any(m[-k:] in home for k in range(2, len(m)))}
+        self.home_places = frozenset(home)
 
         self._has_questions = bool(question_features)
         if not self._has_questions:
@@ -621,6 +709,8 @@ class Matcher:
             frozenset(names[totals.indices[totals.indptr[i] : totals.indptr[i + 1]]])
             for i in range(n_entries)
         ]
+        # the same as a vocabulary x entries matrix, for coverage of all entries at once
+        self.entry_uses = sparse.csr_matrix((totals != 0).T, dtype=np.float64)
         self._any_pinyin = any(f.startswith("q") for f in self.space.vocabulary)
         # the classifier sees word-level features only (words, word pairs, character and
         # pinyin pairs): character n-grams add little there and would triple training time
@@ -644,28 +734,16 @@ class Matcher:
 
     def match_many(self, texts: list[str]) -> list[MatchResult]:
         """Decisions for many messages, scored in bulk."""
-        return [result for result, _ in self.match_many_with_also(texts)]
-
-    def match_with_also(self, text: str) -> tuple[MatchResult, MatchResult | None]:
-        """The decision for one message, and the answer to a second question it asks, if any
-        (食堂几点开门还有送饭要多少钱: canteen.hours, and canteen.delivery for a button)."""
-        return self.match_many_with_also([text])[0]
-
-    def match_many_with_also(
-        self, texts: list[str]
-    ) -> list[tuple[MatchResult, MatchResult | None]]:
-        """match_many, each decision with the answer to a second question in the message: the
-        best-scoring clause of its own that would be answered outright with another entry."""
-        results: list[tuple[MatchResult, MatchResult | None]] = []
+        results: list[MatchResult] = []
         for start in range(0, len(texts), CHUNK):
             results.extend(self._match_chunk(texts[start : start + CHUNK]))
         return results
 
-    def _match_chunk(self, texts: list[str]) -> list[tuple[MatchResult, MatchResult | None]]:
+    def _match_chunk(self, texts: list[str]) -> list[MatchResult]:
         views: list[_Analysis] = []
         owner: list[int] = []
         clauses: set[int] = set()  # rows that are a clause of their message, not all of it
-        singles: set[int] = set()  # rows that are one clause (not two neighbouring ones)
+        questions: set[int] = set()  # rows that are one clause, a question (INTERROGATIVES)
         fraud: set[int] = set()
         for index, text in enumerate(texts):
             normal = self.normalizer.normalize(str(text or ""))[:MAX_QUERY_CHARS]
@@ -673,17 +751,24 @@ class Matcher:
                 continue
             if self._fraud_entry is not None and describes_fraud(normal):
                 fraud.add(index)
-            whole = analyse(normal)
+            # long as spoken: the framing taken out of it (我是帮我外婆问的) was said too
+            spoken = str(text).casefold()
+            long = _is_long(normal) or _is_long(spoken)
+            cut = long and (
+                _is_long(normal, CLAUSE_MESSAGE_WORDS) or _is_long(spoken, CLAUSE_MESSAGE_WORDS)
+            )
+            segments = _segments(normal, cut)
+            whole = _focused(segments, analyse(normal)) if long else analyse(normal)
             views.append(whole)
             owner.append(index)
-            asking, pairs = _clauses(normal)
+            asking, pairs = _clauses(segments)
             for part in asking + pairs:
-                if part in asking:
-                    singles.add(len(views))
+                if part in asking and INTERROGATIVES.search(part):
+                    questions.add(len(views))
                 view = analyse(part)
                 # the places the whole message names still decide (a long message about the
                 # bank's hours is not answered with ours)
-                views.append(_Analysis(view.features, view.units, view.fuzz_text, whole.places))
+                views.append(replace(view, places=whole.places, dictated=True))
                 owner.append(index)
                 clauses.add(len(views) - 1)
             if self._any_pinyin and (pinyin := _pinyin_view(normal)) is not None:
@@ -692,16 +777,22 @@ class Matcher:
         # each message's decision: from the view that answers with the best score, else from
         # its best-scoring view
         best: dict[int, tuple[tuple[bool, float], MatchResult]] = {}
-        answered: defaultdict[int, list[MatchResult]] = defaultdict(list)  # by single clauses
+        answered: defaultdict[int, list[MatchResult]] = defaultdict(list)  # by questions
         if views:
             scores, coverages = self._score(views)
             for row, index in enumerate(owner):
                 if index not in best:  # the whole message: its candidates support a clause
                     support = set(np.argsort(-scores[row])[:CLAUSE_SUPPORT].tolist())
                 result = self._decide(texts[index], scores[row], coverages[row], views[row])
-                if row in singles and result.outcome == "answer":
+                if row in questions and result.outcome == "answer":
                     answered[index].append(result)
-                if row in clauses and int(scores[row].argmax()) not in support:
+                # a clause that is a question decides on its own; any other clause only for
+                # the whole message's best entry; and the fraud warning is the whole
+                # message's to give (a clause of an ordinary question can look like one)
+                top = int(scores[row].argmax())
+                if row in clauses and (
+                    (row not in questions and top not in support) or result.id == FRAUD_ENTRY
+                ):
                     continue
                 rank = (result.outcome == "answer", result.score)
                 if index not in best or rank > best[index][0]:
@@ -709,18 +800,29 @@ class Matcher:
         decisions = []
         for i, text in enumerate(texts):
             if i in fraud:
-                decisions.append((self._warn(best[i][1]), None))
+                decisions.append(self._warn(best[i][1]))
             elif i in best:
-                result = best[i][1]
-                others = [r for r in answered[i] if r.id not in (result.id, self._fraud_entry)]
-                also = max(others, key=lambda r: r.score) if result.id and others else None
-                decisions.append((result, also))
+                decisions.append(self._first_question(best[i][1], answered[i]))
             else:
-                decisions.append((self._nothing(text), None))
+                decisions.append(self._nothing(text))
         return decisions
 
-    def _score(self, views: list[_Analysis]) -> tuple[np.ndarray, list[list[float]]]:
-        """Entry scores (views x entries, 0..100) and the coverage of the top entries."""
+    def _first_question(self, result: MatchResult, asked: list[MatchResult]) -> MatchResult:
+        """Two questions in one message (食堂几点开门还有送饭要多少钱). `asked`: the decisions of
+        its clauses that are questions and were answered outright, in the message's order.
+        When the message's answer is that of one of them and an earlier one was answered with
+        another entry, the earlier question is the answer; the best-scoring other entry is
+        `also`, for the bot to offer as a button."""
+        if result.outcome != "answer":
+            return result
+        asked = [r for r in asked if r.id != self._fraud_entry]
+        at = next((i for i, r in enumerate(asked) if r.id == result.id), 0)
+        first = asked[0] if asked[:at] else result
+        others = [r for r in [*asked, result] if r.id != first.id]
+        return replace(first, also=max(others, key=lambda r: r.score).id if others else None)
+
+    def _score(self, views: list[_Analysis]) -> tuple[np.ndarray, np.ndarray]:
+        """Entry scores and coverages (views x entries; 0..100 and 0..1)."""
         w = self.weights
         queries = self.space.transform([v.features for v in views])
         similarity = (queries @ self.question_t).toarray()
@@ -747,27 +849,37 @@ class Matcher:
             blend += w.classifier * classifier / classifier.sum(axis=1, keepdims=True)
         else:
             blend /= 1.0 - w.classifier
-        coverages: list[list[float]] = []
-        for row, view in enumerate(views):
-            order = np.argsort(-blend[row])[:MAX_CANDIDATES]
-            row_coverage = [1.0] * blend.shape[1]
-            for entry in order:
-                covered = self._coverage(view, int(entry))
-                row_coverage[entry] = covered
-                blend[row, entry] *= 1.0 - self.coverage_strictness / 100.0 * (1.0 - covered)
-            coverages.append(row_coverage)
-        return np.clip(blend * 100.0, 0.0, 100.0), coverages
+        coverage = self._coverage(views)
+        blend *= 1.0 - self.coverage_strictness / 100.0 * (1.0 - coverage)
+        return np.clip(blend * 100.0, 0.0, 100.0), coverage
 
-    def _coverage(self, view: _Analysis, entry: int) -> float:
-        """Share of the message's salient (IDF-weighted) words that this entry uses."""
-        known = self.entry_features[entry]
-        total = covered = 0.0
-        for weight_feature, cover in view.units:
-            weight = self.space.weight(weight_feature)
-            total += weight
-            if not known.isdisjoint(cover):
-                covered += weight
-        return covered / total if total else 1.0
+    def _coverage(self, views: list[_Analysis]) -> np.ndarray:
+        """Share of each message's salient (IDF-weighted) words that each entry uses (views x
+        entries), context words counting CONTEXT_WEIGHT of a question word. Every entry gets
+        it, so an entry is never ahead merely because its coverage was not looked at."""
+        indptr, indices, weights = [0], [], []
+        vocabulary = self.space.vocabulary
+        for view in views:
+            for i, (weight_feature, cover) in enumerate(view.units):
+                indices.extend(c for f in cover if (c := vocabulary.get(f)) is not None)
+                indptr.append(len(indices))
+                weight = self.space.weight(weight_feature)
+                weights.append(weight * CONTEXT_WEIGHT if i in view.context else weight)
+        n_units = len(indptr) - 1
+        if not n_units:
+            return np.ones((len(views), len(self.entry_ids)))
+        units = sparse.csr_matrix(
+            (np.ones(len(indices)), indices, indptr), shape=(n_units, len(vocabulary))
+        )
+        covered = (units @ self.entry_uses).toarray() > 0  # units x entries
+        owner = np.repeat(np.arange(len(views)), [len(v.units) for v in views])
+        by_view = sparse.csr_matrix(
+            (weights, (owner, np.arange(n_units))), shape=(len(views), n_units)
+        )
+        total = np.asarray(by_view.sum(axis=1))
+        coverage = by_view @ covered / np.where(total > 0, total, 1.0)
+        coverage[total.ravel() == 0] = 1.0
+        return np.asarray(coverage)
 
     def _names_only_its_places(self, view: _Analysis, entry: int) -> bool:
         """The place rule (see PLACE_HEADS_ZH): the message names no place or organisation but
@@ -779,6 +891,11 @@ class Matcher:
                 break
             if weight_feature not in self.space.vocabulary:
                 return False  # a name the knowledge base never uses leads the message
+        # ... nor by a name the knowledge base never uses as what opens or closes ("what time
+        # does KFC open"): the English subject of a place's hours
+        for (name, _), (verb, _) in itertools.pairwise(view.units):
+            if verb in _HOURS_VERBS and name[0] == "w" and name not in self.space.vocabulary:
+                return False
         text = self.entry_place_texts[entry]
         home = self.home_places
         for before, head in view.places:
@@ -799,7 +916,7 @@ class Matcher:
     # decision
 
     def _decide(
-        self, text: str, scores: np.ndarray, coverages: list[float], view: _Analysis
+        self, text: str, scores: np.ndarray, coverages: np.ndarray, view: _Analysis
     ) -> MatchResult:
         order = np.argsort(-scores)[:MAX_CANDIDATES]
         candidates = [(self.entry_ids[i], round(float(scores[i]), 1)) for i in order]
@@ -807,8 +924,14 @@ class Matcher:
         min_coverage = MIN_COVERAGE_AT_FULL_STRICTNESS * self.coverage_strictness / 100.0
         if candidates[0][0] == self._fraud_entry and best >= self.suggest_threshold:
             return self._warn(MatchResult(text, "answer", None, [], best, candidates))
+        # a dictated message's score is lower than its typed question's (its context shares
+        # few words with any entry), so there a clear winner also answers: at the suggest
+        # threshold, DICTATED_MARGIN times the runner-up's score (docs/benchmarks.md)
+        clear = view.dictated and best >= max(
+            self.suggest_threshold, DICTATED_MARGIN * float(scores[order[1]])
+        )
         if (
-            best >= self.answer_threshold
+            (best >= self.answer_threshold or clear)
             and coverages[order[0]] >= min_coverage
             and (not self.coverage_strictness or self._names_only_its_places(view, int(order[0])))
         ):

@@ -74,6 +74,9 @@ class MatchResult:
     suggestions: list[str]
     score: float  # best candidate's score, 0..100
     candidates: list[tuple[str, float]] = field(default_factory=list)  # best first, for staff
+    # a second question the message asks, answered outright with this entry: the bot offers
+    # it as a button (not in the JSON of `stationbot match`, whose keys the contract fixes)
+    also: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {

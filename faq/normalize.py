@@ -52,10 +52,11 @@ _ZH_FILLERS = (
     "想知道",
     "我问一下",
     "我问问",
+    "问一声",  # Shanghainese 问一下
 )
 # modal particles: removed at either edge of a clause (啊食堂..., 食堂几点开呢), never inside
 # one; 吗 and 吧 only at its end
-_ZH_PARTICLES = "啊呢呀哦嘛啦哈噢喔哇诶欸"
+_ZH_PARTICLES = "啊呢呀哦嘛啦哈噢喔哇诶欸嗯呃哎唉"
 _ZH_FINAL_PARTICLES = _ZH_PARTICLES + "吗吧"
 _EN_FILLERS = (
     "could you please tell me",
@@ -70,10 +71,36 @@ _EN_FILLERS = (
     "pls",
     "plz",
 )
-_EN_FILLER_RE = re.compile(
-    "|".join(rf"(?<![a-z0-9']){re.escape(f)}(?![a-z0-9'])" for f in _EN_FILLERS)
+
+# Who is asking for whom (issue 15): a relative says so before the question. The relatives are
+# written as synonyms.yaml's canonical words (外婆 -> 老人) before these apply.
+_RELATIVES_ZH = "老人|爸爸|妈妈|家人|父母|爸妈|邻居"
+_ZH_FRAMING = (
+    f"我?是?[帮替代]我?们?(?:{_RELATIVES_ZH})?问一?[下问声]?的?",
+    "我?跟你[讲说]一?下?",
+    "我跟你们[讲说]",
+    "你听我[讲说]",
 )
-_ZH_PHRASE_RE = re.compile("|".join(map(re.escape, sorted(_ZH_FILLERS, key=len, reverse=True))))
+_RELATIVES_EN = (
+    "mum|mom|mother|dad|father|parents?|grandma|grandmother|grandpa|grandfather|granny|"
+    "grandparents?|aunt|uncle|husband|wife|son|daughter|neighbour|friend"
+)
+_EN_FRAMING = (
+    rf"i'?m asking (?:for|on behalf of) (?:my|our) (?:{_RELATIVES_EN})",
+    rf"(?:my|our) (?:{_RELATIVES_EN}) (?:wants|would like|asked me) to (?:know|ask)",
+    r"um+|uh+|erm|hmm+|yeah",
+)
+_EN_FILLER_RE = re.compile(
+    "|".join(
+        rf"(?<![a-z0-9'])(?:{f})(?![a-z0-9'])" for f in [*_EN_FRAMING, *map(re.escape, _EN_FILLERS)]
+    )
+)
+_ZH_PHRASE_RE = re.compile(
+    "|".join([*_ZH_FRAMING, *map(re.escape, sorted(_ZH_FILLERS, key=len, reverse=True))])
+)
+# 那个 between two words of a line points at the second (苏州那个食堂 is 苏州食堂): it goes
+# without ending the clause, so the words before a place still say which one
+_ZH_DEMONSTRATIVE_RE = re.compile(f"(?<=[{CJK}])那个(?=[{CJK}])")
 _ZH_LEADING_RE = re.compile(f"^[{_ZH_PARTICLES}]+")
 _ZH_TRAILING_RE = re.compile(f"[{_ZH_FINAL_PARTICLES}]+$")
 
@@ -181,6 +208,7 @@ class Normalizer:
         if self._synonym_re is not None:
             text = self._synonym_re.sub(lambda m: self._replacement[m.group(0)], text)
         clauses = []
+        text = _ZH_DEMONSTRATIVE_RE.sub("", text)
         for clause in _ZH_PHRASE_RE.sub(" ", _EN_FILLER_RE.sub(" ", text)).split():
             if _CJK_CHAR.search(clause):
                 clause = _ZH_TRAILING_RE.sub("", _ZH_LEADING_RE.sub("", clause))

@@ -49,6 +49,8 @@ def build_matcher(args: argparse.Namespace) -> Matcher:
 
 
 def _render(result: MatchResult) -> str:
+    if result.outcome == "answer" and result.also:  # the bot offers it as a button
+        return f"answer   {result.score:5.1f}  {result.id} + {result.also}\t{result.query}"
     if result.outcome == "answer":
         return f"answer   {result.score:5.1f}  {result.id}\t{result.query}"
     if result.outcome == "suggest":

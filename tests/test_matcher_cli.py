@@ -169,3 +169,9 @@ def test_match_reports_a_big_buttons_label_as_the_bot_takes_it(tmp_path: Path):
         ("menu", "wish"),
         ("answer", "wish.how"),
     ]
+
+
+def test_match_shows_the_second_question_the_bot_offers(tmp_path: Path) -> None:
+    done = stationbot("match", stdin="食堂怎么付钱啊还有今天吃什么\n".encode(), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    assert "canteen.payment + canteen.menu" in done.stdout.decode()

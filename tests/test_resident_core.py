@@ -72,6 +72,20 @@ async def test_exact_faq_question_is_answered_with_feedback_buttons(station: Sta
     assert [d.split(":")[1] for d in data_of(reply)] == ["fb", "fb"]
 
 
+async def test_a_second_question_in_the_message_is_offered_as_a_button(station: Station):
+    reply = await station.on_text(ALICE, "食堂怎么付钱啊还有今天吃什么")
+    assert reply.text.startswith(station.kb.get("canteen.payment").answer["zh"])
+    assert data_of(reply)[0] == callback("ans", "canteen.menu")  # the second question
+    assert reply.buttons[0][0].label in reply.text  # the note names the question offered
+    shown = await station.on_callback(ALICE, data_of(reply)[0])
+    assert shown.text.startswith(station.kb.get("canteen.menu").answer["zh"])
+
+
+async def test_one_question_gets_no_second_button(station: Station):
+    reply = await station.on_text(ALICE, "食堂怎么付钱")
+    assert not any(d.split(":")[1] == "ans" for d in data_of(reply))
+
+
 async def test_answer_follows_the_script_typed(station: Station):
     entry = station.kb.get("canteen.prices")
     reply = await station.on_text(ALICE, entry.questions["en"][0])
