@@ -9,8 +9,8 @@ in flight at that moment (MAX_IN_FLIGHT) can reach someone twice.
 
 On PostgreSQL several worker processes share the outbox: each sends the rows it claimed with
 a lease (Storage.claim_messages: a destination's rows stay with one worker while any is
-held), and takes a share of each channel-wide limit (Telegram's 30 a second): its part of
-all live workers' backlogs, published with each heartbeat (`share`, set by the runtime).
+held), at send times it reserved in the database for each channel-wide limit (Telegram's 30
+a second), so that all workers together keep to it (SharedPace).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import json
 import logging
 import os
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -190,6 +190,57 @@ class Windows:
             del self._sent[key]
 
 
+class SharedPace:
+    """A channel-wide limit that several workers share: send times evenly spaced (Telegram's
+    30 in 1.03 s: one every 34 ms), reserved in the database a few at a time after every time
+    any worker reserved. All workers together then never send faster than the limit, however
+    their backlogs change, for one short statement per few messages sent."""
+
+    def __init__(
+        self,
+        reserve: Callable[[int, float], Any],
+        limit: Limit,
+        clock: Callable[[], float],
+        on_reserved: Callable[[], None],
+    ) -> None:
+        self._reserve = reserve  # (count, spacing) -> awaitable of seconds from now
+        self.spacing = limit.seconds / limit.count
+        self.ahead = max(1, limit.count // 3)  # a third of a second's worth, at most
+        self._clock = clock
+        self._on_reserved = on_reserved
+        self._times: deque[float] = deque()
+        self._reserving: asyncio.Task[None] | None = None
+
+    def wait(self, waiting: int) -> float:
+        """Seconds until the next reserved time (0: now), reserving more for `waiting`
+        messages when few are left; a time missed by more than one spacing is dropped (used
+        late, it would crowd the next one)."""
+        now = self._clock()
+        while self._times and self._times[0] < now - self.spacing:
+            self._times.popleft()
+        wanted = min(self.ahead, waiting) - len(self._times)
+        if wanted > 0 and self._reserving is None:
+            self._reserving = asyncio.create_task(self._reserve_times(wanted))
+        if self._times:
+            return max(0.0, self._times[0] - now)
+        return self.spacing  # woken when the reservation is back
+
+    def take(self) -> None:
+        self._times.popleft()
+
+    async def _reserve_times(self, count: int) -> None:
+        try:
+            delays = await self._reserve(count, self.spacing)
+            now = self._clock()
+            self._times.extend(now + delay for delay in delays)
+        except StorageError as error:
+            log.error("outbox: %s", error)
+            await asyncio.sleep(1.0)
+        finally:
+            self._reserving = None
+            self._on_reserved()
+
+
 def digest(notices: Sequence[Outgoing], title: str) -> Outgoing:
     """One message naming every notice waiting for a destination, each with its buttons."""
     first = notices[0]
@@ -232,7 +283,7 @@ class Courier:
         self._stopping = False
         self._idle = asyncio.Event()
         self._known: set[int] = set()  # claimed rows read so far (shared database)
-        self.share = 1.0  # this worker's part of channel-wide limits (shared database)
+        self._paces: dict[str, SharedPace] = {}  # channel-wide limits (shared database)
         storage.on_queued(self.wake)
 
     def wake(self) -> None:
@@ -303,6 +354,7 @@ class Courier:
         await self._read_new()
         busy = set(self._in_flight.values())
         next_pause: float | None = None
+        ready = []  # destinations whose own limits let their next message go now
         for destination, waiting in list(self._waiting.items()):
             if not waiting:
                 del self._waiting[destination]
@@ -314,7 +366,7 @@ class Courier:
             transport = self.transports.get(row.channel)
             if transport is None:  # another process serves that channel
                 continue
-            limits = self._limits(transport, message)
+            limits, pace = self._limits(transport, message)
             wait = max(
                 self.windows.wait(limits),
                 self.windows.paused(destination),
@@ -323,10 +375,23 @@ class Courier:
             if wait > 0:
                 next_pause = _sooner(next_pause, wait)
                 continue
+            ready.append((destination, waiting, transport, limits, pace))
+        # a shared pace reserves times for the messages that could go, not for those held
+        # back by their chat's own limit (reserved and unused, a time is lost to every worker)
+        unpaced = Counter(id(pace) for *_, pace in ready if pace)
+        for destination, waiting, transport, limits, pace in ready:
+            if pace:
+                wait = pace.wait(unpaced[id(pace)])
+                if wait > 0:
+                    next_pause = _sooner(next_pause, wait)
+                    continue
+                unpaced[id(pace)] -= 1
             if len(self._in_flight) >= self.max_in_flight:
                 return _sooner(next_pause, 0.05)
             batch = self._batch(list(waiting), limits)
             self.windows.take(limits)
+            if pace:
+                pace.take()
             for each, _ in batch:
                 self._in_flight[each.id] = destination
             task = asyncio.create_task(self._deliver(transport, destination, batch))
@@ -341,17 +406,27 @@ class Courier:
         """Messages read and not yet sent."""
         return sum(len(waiting) for waiting in self._waiting.values())
 
-    def _limits(self, transport: Transport, message: Outgoing) -> Sequence[Limit]:
-        """The transport's limits, channel-wide ones divided among the live workers."""
+    def _limits(
+        self, transport: Transport, message: Outgoing
+    ) -> tuple[Sequence[Limit], SharedPace | None]:
+        """The transport's limits to count here, and the shared pace that replaces its
+        channel-wide limit when several workers send on the channel."""
         limits = transport.limits(message)
-        if self.share >= 1.0:
-            return limits
-        return [
-            Limit(limit.key, max(1, int(limit.count * self.share)), limit.seconds)
-            if limit.key == transport.channel
-            else limit
-            for limit in limits
-        ]
+        if not self.storage.shared:
+            return limits, None
+        channel = transport.channel
+        whole = next((limit for limit in limits if limit.key == channel), None)
+        if whole is None:
+            return limits, None
+        pace = self._paces.get(channel)
+        if pace is None:
+            pace = self._paces[channel] = SharedPace(
+                lambda count, spacing: self.storage.reserve_sends(channel, count, spacing),
+                whole,
+                self._clock,
+                self.wake,
+            )
+        return [limit for limit in limits if limit.key != channel], pace
 
     def _batch(
         self, waiting: list[tuple[OutboxRow, Outgoing]], limits: Sequence[Limit]

@@ -462,7 +462,7 @@ async def m009_worker_leases(db: aiosqlite.Connection) -> None:
     """Several worker processes on one PostgreSQL database: which worker holds an incoming or
     outgoing message since when, and each worker's last heartbeat with its backlog. A claim
     holds while its worker's heartbeat is recent (a lease: a killed worker's rows go to the
-    others once it runs out); the backlogs share Telegram's global limit."""
+    others once it runs out); the backlog is for operators (`SELECT * FROM workers`)."""
     for table in ("inbox", "outbox"):
         await db.execute(f"ALTER TABLE {table} ADD COLUMN claimed_by TEXT")
         await db.execute(f"ALTER TABLE {table} ADD COLUMN claimed_at TEXT")
@@ -472,6 +472,16 @@ async def m009_worker_leases(db: aiosqlite.Connection) -> None:
             name TEXT PRIMARY KEY,
             seen_at TEXT NOT NULL,
             backlog INTEGER NOT NULL DEFAULT 0)"""
+    )
+
+
+async def m010_send_schedule(db: aiosqlite.Connection) -> None:
+    """Several workers on one PostgreSQL database: the next free send time of each channel
+    whose limit they share (Telegram's 30 messages a second), reserved a few at a time."""
+    await db.execute(
+        """CREATE TABLE send_schedule (
+            channel TEXT PRIMARY KEY,
+            next_at DOUBLE PRECISION NOT NULL)"""
     )
 
 
@@ -486,6 +496,7 @@ MIGRATIONS: list[Migration] = [
     m007_pooling_keys,
     m008_stations,
     m009_worker_leases,
+    m010_send_schedule,
 ]
 
 
@@ -1012,6 +1023,26 @@ class Storage:
                     (self.worker,),
                 )
             await db.execute("DELETE FROM workers WHERE name = ?", (self.worker,))
+
+    async def reserve_sends(self, channel: str, count: int, spacing: float) -> list[float]:
+        """Reserves `count` send times `spacing` seconds apart on `channel`, after every time
+        any worker reserved before; returns them as seconds from now (the database's clock,
+        so workers' clocks need not agree). Holding the channel's row for one statement, not
+        one per message sent, is what lets the workers share a limit exactly."""
+        now = "EXTRACT(EPOCH FROM clock_timestamp())::float8"
+        async with self._transaction("reserve send times") as db:
+            await db.execute(
+                "INSERT INTO send_schedule (channel, next_at) VALUES (?, 0)"
+                " ON CONFLICT (channel) DO NOTHING",
+                (channel,),
+            )
+            rows = await db.execute_fetchall(
+                f"UPDATE send_schedule SET next_at = GREATEST(next_at, {now}) + ?"
+                f" WHERE channel = ? RETURNING next_at - {now}",
+                (count * spacing, channel),
+            )
+        end = float(rows[0][0])
+        return [end - (count - slot) * spacing for slot in range(count)]
 
     async def claim_messages(self, lease_seconds: float, limit: int = 1000) -> list[OutboxRow]:
         """Outgoing messages for this worker to send, oldest first: the pending ones nobody

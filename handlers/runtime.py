@@ -126,23 +126,15 @@ class Runtime:
             await web.TCPSite(runner, host, port).start()
 
     async def _heartbeat(self) -> None:
-        """Tells the other workers this one is alive and how much it has to send; takes its
-        share of channel-wide limits: its part of all backlogs (an equal part when none has
-        any), at least a tenth of an equal part so a new backlog starts moving at once."""
-        mine, *others = await self.station.storage.heartbeat(LEASE_SECONDS, self.courier.backlog)
-        workers = 1 + len(others)
+        """Tells the other workers this one is alive (renewing its leases) and how much it
+        has to send (`SELECT * FROM workers` shows each worker's backlog)."""
+        workers = len(await self.station.storage.heartbeat(LEASE_SECONDS, self.courier.backlog))
         if workers != self._workers:
             log.info("workers: %d alive", workers)
             self._workers = workers
-        total = mine + sum(others)
-        equal = 1 / workers
-        share = mine / total if total else equal
-        # 5 % headroom: each worker sees the others' backlogs a heartbeat late
-        margin = 0.95 if workers > 1 else 1.0
-        self.courier.share = min(1.0, max(share, equal / 10)) * margin
 
     async def _keep_membership(self) -> None:
-        """Heartbeats (renewing this worker's leases, sharing the limits) every second, and
+        """Heartbeats (renewing this worker's leases) every second, and
         takes over what dead workers held."""
         beats = 0
         while True:

@@ -5,11 +5,13 @@ a killed worker's rows taken over by the others once its lease runs out."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bot.inbox import LEASE_SECONDS, Dispatcher, current_turn
+from bot.outbox import Limit, SharedPace
 from bot.storage import InboxRow, Storage
 
 START = datetime(2026, 11, 30, 9, 0, 0, tzinfo=UTC)
@@ -158,3 +160,49 @@ async def test_two_dispatchers_handle_each_message_once_in_order_per_resident(
         assert ids == sorted(ids), f"{resident} in order"
     assert {name for name, _, _ in handled} == {"first", "second"}
     assert await first.unhandled() == []
+
+
+async def test_workers_reserve_send_times_that_never_crowd_each_other(two_workers) -> None:
+    """Telegram's 30 a second holds for all workers together: whatever they reserve, at the
+    same moment or not, the times are at least one spacing apart."""
+    first, second, _ = two_workers
+    spacing = 0.1
+    loop = asyncio.get_running_loop()
+
+    async def reserve(storage: Storage) -> list[float]:
+        delays = await storage.reserve_sends("telegram", 3, spacing)
+        now = loop.time()
+        return [now + delay for delay in delays]
+
+    batches = await asyncio.gather(*(reserve(w) for _ in range(6) for w in (first, second)))
+    times = sorted(moment for batch in batches for moment in batch)
+
+    assert len(times) == 36
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert min(gaps) >= spacing * 0.8  # the latency of each answer blurs them a little
+    assert times[-1] - times[0] >= 35 * spacing * 0.95, "36 sends take 35 spacings, not less"
+
+
+async def test_shared_pace_sends_at_the_reserved_times_only() -> None:
+    """The courier's side: a send waits for a reserved time, asks for more before running out,
+    and drops a time it missed (used late it would crowd the next)."""
+    now = [100.0]
+    asked: list[int] = []
+    woken: list[bool] = []
+
+    async def reserve(count: int, spacing: float) -> list[float]:
+        asked.append(count)
+        return [0.5 + slot * spacing for slot in range(count)]
+
+    pace = SharedPace(reserve, Limit("telegram", 30, 1.5), lambda: now[0], lambda: woken.append(1))
+    assert pace.spacing == pytest.approx(0.05) and pace.ahead == 10
+    assert pace.wait(waiting=4) == pytest.approx(0.05), "nothing reserved yet: asks"
+    await asyncio.sleep(0)
+    assert asked == [4] and woken
+    assert pace.wait(waiting=4) == pytest.approx(0.5)
+    now[0] += 0.5
+    assert pace.wait(waiting=4) == 0.0
+    pace.take()
+    now[0] += 0.2  # the time of the second was 0.15 ago: more than a spacing late
+    assert pace.wait(waiting=3) == 0.0  # the fourth (due 0.05 ago) goes; 2 and 3 dropped
+    assert len(pace._times) == 1
