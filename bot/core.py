@@ -347,6 +347,12 @@ class Station:
             return await batch.match(matcher, text)
         return await self._match_batch.match(self.matcher, text)
 
+    def faq_of(self, station_id: str | None) -> tuple[KnowledgeBase, Matcher]:
+        """The knowledge base and matcher of `station_id`'s residents: its own entries on top
+        of the shared when it has a `faq:` folder, else the shared ones."""
+        own = self._station_faqs.get(station_id) if station_id is not None else None
+        return (own[0], own[1]) if own is not None else (self.kb, self.matcher)
+
     async def _station_faq_of(self, sender: Sender) -> str | None:
         """The sender's home station when it has entries of its own (read before the unit:
         matching happens first); None otherwise, without reading anything."""

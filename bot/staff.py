@@ -444,9 +444,11 @@ class StaffDesk:
         items = await self.storage.all_items(station=self.scope(actor))
         return export_csv(items, stations=several(self.station.config.stations)), len(items)
 
-    def try_question(self, text: str) -> MatchResult:
-        """What the matcher decides for `text` (the web console's test pane)."""
-        return self.station.matcher.match(clean_text(text))
+    def try_question(self, text: str, station: str | None = None) -> MatchResult:
+        """What the matcher decides for `text` (the web console's test pane), for the residents
+        of `station` (its own entries on top of the shared) or of the whole district."""
+        _, matcher = self.station.faq_of(station)
+        return matcher.match(clean_text(text))
 
     # acting
 

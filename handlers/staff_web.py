@@ -143,11 +143,12 @@ class Ctx:
 
     @property
     def kb(self) -> KnowledgeBase:
-        return self.desk.station.kb
+        """The entries the account's residents get (a station's own on top of the shared)."""
+        return self.desk.station.faq_of(self.scope)[0]
 
     @property
     def matcher(self) -> Matcher:
-        return self.desk.station.matcher
+        return self.desk.station.faq_of(self.scope)[1]
 
     @property
     def actor(self) -> Actor:
@@ -640,13 +641,15 @@ async def _item_context(ctx: Ctx, ref: str) -> dict[str, Any]:
         if other.ref != item.ref and ctx.scope in (None, other.station_id)
     ][:10]
     targets: list[tuple[Entry, float]] = []
+    # the entries of the resident's station: those the item was matched against
+    kb, _ = desk.station.faq_of(item.station_id or ctx.scope)
     if item.kind == "question":
-        result = desk.try_question(item.text)
+        result = desk.try_question(item.text, item.station_id or ctx.scope)
         for entry_id, score in result.candidates[:3]:
-            entry = ctx.kb.get(entry_id)
+            entry = kb.get(entry_id)
             if entry is not None:
                 targets.append((entry, score))
-    stored = [(ctx.kb.get(entry_id), score) for entry_id, score in item.candidates]
+    stored = [(kb.get(entry_id), score) for entry_id, score in item.candidates]
     site = site_of(ctx.desk.station.config.stations, item.station_id)
     return {
         "trail": _trail(ctx, item),
@@ -1047,7 +1050,7 @@ class Explanation:
 
 async def _explain(ctx: Ctx, text: str) -> Explanation:
     desk = ctx.desk
-    result = desk.try_question(text)
+    result = desk.try_question(text, ctx.scope)
     normalizer = ctx.matcher.normalizer
     normalized = normalizer.normalize(text)
     rows = []
@@ -1100,7 +1103,7 @@ async def api_try(request: web.Request, ctx: Ctx) -> web.StreamResponse:
     body = await _json_body(request)
     text = _text_field(body.get("text"), "text")[:500]
     explanation = await _explain(ctx, text)
-    result = ctx.desk.try_question(text)
+    result = ctx.desk.try_question(text, ctx.scope)
     data = result.as_json()
     data["candidates"] = [[entry_id, score] for entry_id, score in result.candidates]
     data["normalized"] = explanation.normalized

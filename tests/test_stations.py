@@ -524,6 +524,11 @@ async def test_a_station_s_own_entries_answer_its_residents_only(tmp_path: Path)
         hours_a = await station.on_callback(ALICE, callback("ans", "station.hours"))
         assert hours_a.text.startswith("甲站工作日上午开门，下午去乙站。")
         assert t("live.open_now", "zh", until="11:30") in hours_a.text
+        # staff trying a question (the web console's test pane) see what those residents get
+        desk = StaffDesk(station)
+        assert desk.try_question("甲站停车场在哪", "a").id == "station.parking"
+        assert desk.try_question("甲站停车场在哪", "b").id != "station.parking"
+        assert desk.try_question("甲站停车场在哪").id != "station.parking"
     finally:
         await station.close()
 
