@@ -75,7 +75,8 @@ def test_every_row_of_every_table_moves_to_postgresql(
         kept = committed_rows(source, f"SELECT * FROM {table} {order}")
         moved = committed_rows(pg_database, f"SELECT * FROM {table} {order}")
         assert moved == kept, table
-        assert kept or table == "workers", f"the test fills {table}"  # (workers: PostgreSQL's)
+        # workers and send_schedule are several workers' state on PostgreSQL: none in a file
+        assert kept or table in ("workers", "send_schedule"), f"the test fills {table}"
 
     async def numbering_goes_on() -> tuple[str, int]:
         async with Storage.open(pg_database) as storage:
