@@ -380,11 +380,14 @@ class Courier:
         # back by their chat's own limit (reserved and unused, a time is lost to every worker)
         unpaced = Counter(id(pace) for *_, pace in ready if pace)
         for destination, waiting, transport, limits, pace in ready:
-            if pace:
+            # again: the sends started above count against channel-wide windows
+            wait = self.windows.wait(limits)
+            if pace and not wait:
                 wait = pace.wait(unpaced[id(pace)])
-                if wait > 0:
-                    next_pause = _sooner(next_pause, wait)
-                    continue
+            if wait > 0:
+                next_pause = _sooner(next_pause, wait)
+                continue
+            if pace:
                 unpaced[id(pace)] -= 1
             if len(self._in_flight) >= self.max_in_flight:
                 return _sooner(next_pause, 0.05)
