@@ -83,7 +83,7 @@ _ZH_FRAMING = (
 )
 _RELATIVES_EN = (
     "mum|mom|mother|dad|father|parents?|grandma|grandmother|grandpa|grandfather|granny|"
-    "grandparents?|aunt|uncle|husband|wife|son|daughter|neighbour|friend"
+    "grandparents?|elderly|aunt|uncle|husband|wife|son|daughter|neighbour|friend"
 )
 _EN_FRAMING = (
     rf"i'?m asking (?:for|on behalf of) (?:my|our) (?:{_RELATIVES_EN})",

@@ -155,6 +155,18 @@ def test_fillers_and_particles_are_stripped_only_at_a_clause_edge() -> None:
     assert normalizer.normalize("请问") == "请问"  # nothing but filler keeps its words
 
 
+def test_who_asks_for_whom_is_framing_even_after_synonyms(bundled: Matcher) -> None:
+    # the bundled synonyms turn grandma into "elderly" before the framing is read
+    normalize = bundled.normalizer.normalize
+    asked = "what time does the canteen open"
+    for framing in (
+        "my grandma wants to know",
+        "i'm asking for my grandpa",
+        "um my dad wants to ask",
+    ):
+        assert normalize(f"{framing} {asked}") == normalize(asked)
+
+
 def test_re_does_not_sound_like_ne() -> None:
     assert cjk_pinyin("热") != cjk_pinyin("呢")
     assert cjk_pinyin("食唐") == cjk_pinyin("食堂")  # fuzzy pinyin still folds -ng
