@@ -13,6 +13,7 @@ import itertools
 import math
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -469,7 +470,11 @@ def _names_itself(place: Place) -> bool:
     return len(head) > 1 or head[0].isascii()
 
 
-def _focused(segments: list[tuple[str, bool]], view: _Analysis) -> _Analysis:
+def _focused(
+    segments: list[tuple[str, bool]],
+    view: _Analysis,
+    analysis: Callable[[str], _Analysis],
+) -> _Analysis:
     """`view` of a long message, marked as spoken: the coverage units of its clauses that do not
     ask marked as context (they count CONTEXT_WEIGHT in coverage), and the places they name
     left out unless named by a word of their own: 外面饭店太贵 is context, 银行 is a place."""
@@ -479,7 +484,7 @@ def _focused(segments: list[tuple[str, bool]], view: _Analysis) -> _Analysis:
     context: set[int] = set()
     places: list[Place] = []
     for clause, asks in segments:
-        clause_view = analyse(clause)
+        clause_view = analysis(clause)
         if not asks:
             context.update(range(len(units), len(units) + len(clause_view.units)))
             places += [place for place in clause_view.places if _names_itself(place)]
@@ -818,14 +823,16 @@ class Matcher:
                 _is_long(normal, CLAUSE_MESSAGE_WORDS) or _is_long(spoken, CLAUSE_MESSAGE_WORDS)
             )
             segments = _segments(normal, cut)
-            whole = _focused(segments, analyse(normal)) if long else analyse(normal)
+            # a clause that asks is analysed for the whole message and again as a view
+            analysis = functools.cache(analyse)
+            whole = _focused(segments, analysis(normal), analysis) if long else analyse(normal)
             views.append(whole)
             owner.append(index)
             asking, pairs = _clauses(segments)
             for part in asking + pairs:
                 if part in asking and INTERROGATIVES.search(part):
                     questions.add(len(views))
-                view = analyse(part)
+                view = analysis(part)
                 # the places the whole message names still decide (a long message about the
                 # bank's hours is not answered with ours)
                 views.append(replace(view, places=whole.places, dictated=True))
