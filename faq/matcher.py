@@ -577,7 +577,7 @@ def _row_sums(rows: np.ndarray, values: np.ndarray, n_rows: int) -> np.ndarray:
     """Sums per row (rows ascending), added as scipy's row sums add them."""
     sums = np.zeros(n_rows, dtype=values.dtype)
     if len(rows):
-        starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+        starts = np.flatnonzero(np.concatenate(([True], rows[1:] != rows[:-1])))
         sums[rows[starts]] = np.add.reduceat(values, starts)
     return sums
 
@@ -647,13 +647,12 @@ class _Space:
         lengths = [len(features) for features in documents]
         rows = np.repeat(np.arange(len(documents)), lengths)
         known = found >= 0
+        absent = (~known).tolist()
         unknown = []
-        for features, row_known in zip(
-            documents, np.split(known, np.cumsum(lengths)[:-1]), strict=True
-        ):
+        for end, features in zip(itertools.accumulate(lengths), documents, strict=True):
             # unknown Chinese characters are not held against a message: a homophone slip
             # (志原者) is unknown as characters, known as pinyin
-            missing = set(itertools.compress(features, (~row_known).tolist()))
+            missing = set(itertools.compress(features, absent[end - len(features) : end]))
             unknown.append(sum(f[0] not in "ub" for f in missing))
         width = len(vocabulary)
         keys = rows[known] * width + found[known]
