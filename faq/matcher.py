@@ -741,8 +741,7 @@ class Matcher:
         n_entries = len(self.entry_ids)
         self.space = _Space(question_features + keyword_features)
         all_rows = self.space.matrix
-        self.questions = all_rows[: len(question_features)]
-        self.question_t = self.questions.T.tocsr()
+        questions = all_rows[: len(question_features)]
         self.fuzz_texts = np.array(fuzz_texts, dtype=object)
         self.starts = np.array(starts)
         lengths = np.diff(np.append(self.starts, len(question_features)))
@@ -756,12 +755,14 @@ class Matcher:
         totals = sparse.csr_matrix(membership @ all_rows)
         norms = np.sqrt(np.asarray(totals.multiply(totals).sum(axis=1)).ravel())
         norms[norms == 0] = 1.0
-        self.centroid_t = sparse.csr_matrix(sparse.diags(1.0 / norms) @ totals).T.tocsr()
+        centroids = sparse.csr_matrix(sparse.diags(1.0 / norms) @ totals)
         # multinomial naive Bayes over entries, kept sparse: log P(f|e) = base_e + log1p(n/alpha)
         alpha = self.weights.bayes_alpha
-        self.bayes_t = totals.copy()
-        self.bayes_t.data = np.log1p(self.bayes_t.data / alpha)
-        self.bayes_t = self.bayes_t.T.tocsr()
+        bayes = totals.copy()
+        bayes.data = np.log1p(bayes.data / alpha)
+        # vocabulary x (questions, entry centroids, naive-Bayes weights): a message's three
+        # products are one (see _product)
+        self.scoring_t = sparse.vstack([questions, centroids, bayes]).T.tocsr()
         mass = np.asarray(totals.sum(axis=1)).ravel()
         self.bayes_base = np.log(alpha) - np.log(mass + alpha * totals.shape[1])
         # which features each entry uses: a message word none of them covers is not answered
@@ -891,10 +892,12 @@ class Matcher:
         """Entry scores and coverages (views x entries; 0..100 and 0..1)."""
         w = self.weights
         queries = self.space.transform([v.features for v in views])
-        similarity = _product(queries, self.question_t)
+        products = _product(queries, self.scoring_t)
+        n_questions, n_entries = len(self.question_entry), len(self.entry_ids)
+        similarity = products[:, :n_questions]
         nearest = np.maximum.reduceat(similarity, self.starts, axis=1)
-        centroid = _product(queries, self.centroid_t)
-        loglik = _product(queries, self.bayes_t)
+        centroid = products[:, n_questions : n_questions + n_entries]
+        loglik = products[:, n_questions + n_entries :]
         mass = _row_sums(queries.rows, queries.values, queries.n_rows)
         loglik += mass[:, None] * self.bayes_base
         loglik /= w.bayes_temperature
@@ -902,11 +905,16 @@ class Matcher:
         bayes = np.exp(loglik)
         bayes /= bayes.sum(axis=1, keepdims=True)
         edit = np.zeros_like(nearest)
-        top = min(FUZZ_CANDIDATES, similarity.shape[1])
-        for row, view in enumerate(views):
-            picked = np.argpartition(-similarity[row], top - 1)[:top]
-            ratios = process.cdist([view.fuzz_text], self.fuzz_texts[picked], scorer=fuzz.ratio)
-            np.maximum.at(edit[row], self.question_entry[picked], ratios[0] / 100.0)
+        top = min(FUZZ_CANDIDATES, n_questions)
+        picked = np.argpartition(-similarity, top - 1, axis=1)[:, :top]
+        ratios = np.vstack(
+            [
+                process.cdist([view.fuzz_text], self.fuzz_texts[row], scorer=fuzz.ratio)
+                for view, row in zip(views, picked, strict=True)
+            ]
+        )
+        views_index = np.arange(len(views))[:, None]
+        np.maximum.at(edit, (views_index, self.question_entry[picked]), ratios / 100.0)
         blend = w.nearest * nearest + w.centroid * centroid + w.bayes * bayes + w.fuzz * edit
         if self.classifier is not None:
             classifier = self._classify(queries)
