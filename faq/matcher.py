@@ -615,26 +615,19 @@ class _Space:
             indices.extend(map(columns.__getitem__, features))
             indptr.append(len(indices))
         self.vocabulary: dict[str, int] = dict(columns)
-        counts = self._matrix(indices, indptr)
+        counts = sparse.csr_matrix(
+            (np.ones(len(indices)), np.array(indices, dtype=np.int64), np.array(indptr)),
+            shape=(len(documents), len(self.vocabulary)),
+        )
+        counts.sum_duplicates()
         df = np.bincount(counts.indices, minlength=counts.shape[1])
         n = len(documents)
         self.idf = np.log((1 + n) / (1 + df)) + 1.0
         self.unknown_idf = math.log(1 + n) + 1.0  # a word the knowledge base never uses
-        self.matrix = self._weigh(counts, np.zeros(n))
-
-    def _matrix(self, indices: list[int], indptr: list[int]) -> sparse.csr_matrix:
-        matrix = sparse.csr_matrix(
-            (np.ones(len(indices)), np.array(indices, dtype=np.int64), np.array(indptr)),
-            shape=(len(indptr) - 1, len(self.vocabulary)),
-        )
-        matrix.sum_duplicates()
-        return matrix
-
-    def _weigh(self, counts: sparse.csr_matrix, unknown_mass: np.ndarray) -> sparse.csr_matrix:
         counts.data = (1.0 + np.log(counts.data)) * self.idf[counts.indices]
-        norms = np.sqrt(np.asarray(counts.multiply(counts).sum(axis=1)).ravel() + unknown_mass)
+        norms = np.sqrt(np.asarray(counts.multiply(counts).sum(axis=1)).ravel())
         norms[norms == 0] = 1.0
-        return sparse.csr_matrix(sparse.diags(1.0 / norms) @ counts)
+        self.matrix = sparse.csr_matrix(sparse.diags(1.0 / norms) @ counts)
 
     def transform(self, documents: list[list[str]]) -> _Rows:
         """Query vectors; words unknown to the knowledge base still count in the norm, so a
@@ -667,10 +660,6 @@ class _Space:
         # that scores stay the same to the last bit
         order = np.lexsort((-columns, rows))
         return _Rows(rows[order], columns[order], values[order], len(documents))
-
-    def weight(self, feature: str) -> float:
-        column = self.vocabulary.get(feature)
-        return self.unknown_idf if column is None else float(self.idf[column])
 
 
 class Matcher:
@@ -917,7 +906,7 @@ class Matcher:
         np.maximum.at(edit, (views_index, self.question_entry[picked]), ratios / 100.0)
         blend = w.nearest * nearest + w.centroid * centroid + w.bayes * bayes + w.fuzz * edit
         if self.classifier is not None:
-            classifier = self._classify(queries)
+            classifier = self._classify(queries, *self.classifier)
             blend += w.classifier * classifier / classifier.sum(axis=1, keepdims=True)
         else:
             blend /= 1.0 - w.classifier
@@ -925,10 +914,9 @@ class Matcher:
         blend *= 1.0 - self.coverage_strictness / 100.0 * (1.0 - coverage)
         return np.clip(blend * 100.0, 0.0, 100.0), coverage
 
-    def _classify(self, queries: _Rows) -> np.ndarray:
+    def _classify(self, queries: _Rows, weights: np.ndarray, bias: np.ndarray) -> np.ndarray:
         """The classifier's unnormalised posterior (views x entries): the query's word-level
         features scaled to unit length in float32, in ascending column order (as scipy did)."""
-        weights, bias = self.classifier  # type: ignore[misc]
         positions = self.classifier_positions[queries.columns]
         kept = np.flatnonzero(positions >= 0)[::-1]  # descending within a row: reversed
         kept = kept[np.argsort(queries.rows[kept], kind="stable")]

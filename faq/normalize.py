@@ -138,8 +138,8 @@ def _t2s():  # type: ignore[no-untyped-def]
 def _convertible() -> tuple[frozenset[str], dict[str, tuple[str, ...]]] | None:
     """What the t2s conversion can change: the characters it changes on their own, and its
     longer keys that change, by their first character. A text that contains none of them
-    converts to itself, so the (pure Python, slow) converter is skipped: 什么 is converted
-    only if written 么麼. None if opencc's tables cannot be read: then every Chinese text is
+    converts to itself, so the (pure Python, slow) converter is skipped (the 么 of 什么 changes
+    only in 么麼). None if opencc's tables cannot be read: then every Chinese text is
     converted."""
     converter = _t2s()
     converter.convert("")  # loads its dictionaries
