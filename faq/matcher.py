@@ -13,6 +13,7 @@ import itertools
 import math
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -78,6 +79,8 @@ MAX_CANDIDATES = 5
 MAX_QUERY_CHARS = 500  # a run-on message is matched on its first 500 characters
 FUZZ_CANDIDATES = 40  # alternate questions (best by TF-IDF) that get an edit-distance score
 CHUNK = 256  # queries scored together: bounds the dense query x question matrix
+# above this many products a query x matrix product is left to scipy (see _product)
+GATHER_MAX = 200_000
 CHAR_NGRAMS = (3, 4)  # English character n-grams (5-grams measured no better, and slower)
 # the load-time classifier: word-level features only (words, word pairs, character and pinyin
 # pairs), a few epochs of minibatch SGD; skipped above CLASSIFIER_MAX_ENTRIES entries
@@ -467,7 +470,11 @@ def _names_itself(place: Place) -> bool:
     return len(head) > 1 or head[0].isascii()
 
 
-def _focused(segments: list[tuple[str, bool]], view: _Analysis) -> _Analysis:
+def _focused(
+    segments: list[tuple[str, bool]],
+    view: _Analysis,
+    analysis: Callable[[str], _Analysis],
+) -> _Analysis:
     """`view` of a long message, marked as spoken: the coverage units of its clauses that do not
     ask marked as context (they count CONTEXT_WEIGHT in coverage), and the places they name
     left out unless named by a word of their own: 外面饭店太贵 is context, 银行 is a place."""
@@ -477,7 +484,7 @@ def _focused(segments: list[tuple[str, bool]], view: _Analysis) -> _Analysis:
     context: set[int] = set()
     places: list[Place] = []
     for clause, asks in segments:
-        clause_view = analyse(clause)
+        clause_view = analysis(clause)
         if not asks:
             context.update(range(len(units), len(units) + len(clause_view.units)))
             places += [place for place in clause_view.places if _names_itself(place)]
@@ -554,6 +561,48 @@ def _train_classifier(
     return weights, bias
 
 
+@dataclass
+class _Rows:
+    """Sparse rows (one per view) as parallel arrays, rows ascending: scored with numpy on
+    arrays built once per knowledge base, as scipy costs more to set up a product of a few
+    rows than to compute it."""
+
+    rows: np.ndarray
+    columns: np.ndarray
+    values: np.ndarray
+    n_rows: int
+
+
+def _row_sums(rows: np.ndarray, values: np.ndarray, n_rows: int) -> np.ndarray:
+    """Sums per row (rows ascending), added as scipy's row sums add them."""
+    sums = np.zeros(n_rows, dtype=values.dtype)
+    if len(rows):
+        starts = np.flatnonzero(np.concatenate(([True], rows[1:] != rows[:-1])))
+        sums[rows[starts]] = np.add.reduceat(values, starts)
+    return sums
+
+
+def _product(query: _Rows, matrix: sparse.csr_matrix) -> np.ndarray:
+    """query x matrix, dense: the matrix rows of the query's columns gathered and added with
+    bincount, each cell in the query's order (as scipy's sparse product adds them). Above
+    GATHER_MAX products (a batch of messages) scipy's own product is faster."""
+    starts = matrix.indptr[query.columns]
+    lengths = matrix.indptr[query.columns + 1] - starts
+    ends = np.cumsum(lengths)
+    if len(ends) and ends[-1] > GATHER_MAX:
+        indptr = np.searchsorted(query.rows, np.arange(query.n_rows + 1))
+        rows = sparse.csr_matrix(
+            (query.values, query.columns, indptr), shape=(query.n_rows, matrix.shape[0])
+        )
+        return (rows @ matrix).toarray()
+    offsets = np.arange(ends[-1] if len(ends) else 0) + np.repeat(starts - ends + lengths, lengths)
+    width = matrix.shape[1]
+    cells = np.repeat(query.rows * width, lengths) + matrix.indices[offsets]
+    products = np.repeat(query.values, lengths) * matrix.data[offsets]
+    sums = np.bincount(cells, products, minlength=query.n_rows * width)
+    return sums.astype(np.float64, copy=False).reshape(-1, width)  # int64 when nothing matched
+
+
 class _Space:
     """TF-IDF vector space (sublinear tf, smoothed idf, L2-normalised rows)."""
 
@@ -566,50 +615,51 @@ class _Space:
             indices.extend(map(columns.__getitem__, features))
             indptr.append(len(indices))
         self.vocabulary: dict[str, int] = dict(columns)
-        counts = self._matrix(indices, indptr)
+        counts = sparse.csr_matrix(
+            (np.ones(len(indices)), np.array(indices, dtype=np.int64), np.array(indptr)),
+            shape=(len(documents), len(self.vocabulary)),
+        )
+        counts.sum_duplicates()
         df = np.bincount(counts.indices, minlength=counts.shape[1])
         n = len(documents)
         self.idf = np.log((1 + n) / (1 + df)) + 1.0
         self.unknown_idf = math.log(1 + n) + 1.0  # a word the knowledge base never uses
-        self.matrix = self._weigh(counts, np.zeros(n))
-
-    def _matrix(self, indices: list[int], indptr: list[int]) -> sparse.csr_matrix:
-        matrix = sparse.csr_matrix(
-            (np.ones(len(indices)), np.array(indices, dtype=np.int64), np.array(indptr)),
-            shape=(len(indptr) - 1, len(self.vocabulary)),
-        )
-        matrix.sum_duplicates()
-        return matrix
-
-    def _weigh(self, counts: sparse.csr_matrix, unknown_mass: np.ndarray) -> sparse.csr_matrix:
         counts.data = (1.0 + np.log(counts.data)) * self.idf[counts.indices]
-        norms = np.sqrt(np.asarray(counts.multiply(counts).sum(axis=1)).ravel() + unknown_mass)
+        norms = np.sqrt(np.asarray(counts.multiply(counts).sum(axis=1)).ravel())
         norms[norms == 0] = 1.0
-        return sparse.csr_matrix(sparse.diags(1.0 / norms) @ counts)
+        self.matrix = sparse.csr_matrix(sparse.diags(1.0 / norms) @ counts)
 
-    def transform(self, documents: list[list[str]]) -> sparse.csr_matrix:
+    def transform(self, documents: list[list[str]]) -> _Rows:
         """Query vectors; words unknown to the knowledge base still count in the norm, so a
         message that is mostly about something else gets low similarity everywhere."""
-        indptr, indices, unknown = [0], [], []
         vocabulary = self.vocabulary
-        for features in documents:
-            missing: set[str] = set()
-            for feature in features:
-                column = vocabulary.get(feature)
-                if column is not None:
-                    indices.append(column)
-                elif feature[0] not in "ub":
-                    # unknown Chinese characters are not held against a message: a homophone
-                    # slip (志原者) is unknown as characters, known as pinyin
-                    missing.add(feature)
-            indptr.append(len(indices))
-            unknown.append(len(missing))
-        unknown_mass = np.array(unknown, dtype=float) * self.unknown_idf**2
-        return self._weigh(self._matrix(indices, indptr), unknown_mass)
-
-    def weight(self, feature: str) -> float:
-        column = self.vocabulary.get(feature)
-        return self.unknown_idf if column is None else float(self.idf[column])
+        found = np.fromiter(
+            map(vocabulary.get, itertools.chain.from_iterable(documents), itertools.repeat(-1)),
+            dtype=np.int64,
+        )
+        lengths = [len(features) for features in documents]
+        rows = np.repeat(np.arange(len(documents)), lengths)
+        known = found >= 0
+        absent = (~known).tolist()
+        unknown = []
+        for end, features in zip(itertools.accumulate(lengths), documents, strict=True):
+            # unknown Chinese characters are not held against a message: a homophone slip
+            # (志原者) is unknown as characters, known as pinyin
+            missing = set(itertools.compress(features, absent[end - len(features) : end]))
+            unknown.append(sum(f[0] not in "ub" for f in missing))
+        width = len(vocabulary)
+        keys = rows[known] * width + found[known]
+        cells, counts = np.unique(keys, return_counts=True)
+        rows, columns = np.divmod(cells, width)
+        values = (1.0 + np.log(counts.astype(np.float64))) * self.idf[columns]
+        squares = _row_sums(rows, values * values, len(documents))
+        norms = np.sqrt(squares + np.array(unknown, dtype=float) * self.unknown_idf**2)
+        norms[norms == 0] = 1.0
+        values = (1.0 / norms)[rows] * values
+        # columns descending within a row: the order scipy's products added them in, kept so
+        # that scores stay the same to the last bit
+        order = np.lexsort((-columns, rows))
+        return _Rows(rows[order], columns[order], values[order], len(documents))
 
 
 class Matcher:
@@ -680,8 +730,7 @@ class Matcher:
         n_entries = len(self.entry_ids)
         self.space = _Space(question_features + keyword_features)
         all_rows = self.space.matrix
-        self.questions = all_rows[: len(question_features)]
-        self.question_t = self.questions.T.tocsr()
+        questions = all_rows[: len(question_features)]
         self.fuzz_texts = np.array(fuzz_texts, dtype=object)
         self.starts = np.array(starts)
         lengths = np.diff(np.append(self.starts, len(question_features)))
@@ -695,12 +744,14 @@ class Matcher:
         totals = sparse.csr_matrix(membership @ all_rows)
         norms = np.sqrt(np.asarray(totals.multiply(totals).sum(axis=1)).ravel())
         norms[norms == 0] = 1.0
-        self.centroid_t = sparse.csr_matrix(sparse.diags(1.0 / norms) @ totals).T.tocsr()
+        centroids = sparse.csr_matrix(sparse.diags(1.0 / norms) @ totals)
         # multinomial naive Bayes over entries, kept sparse: log P(f|e) = base_e + log1p(n/alpha)
         alpha = self.weights.bayes_alpha
-        self.bayes_t = totals.copy()
-        self.bayes_t.data = np.log1p(self.bayes_t.data / alpha)
-        self.bayes_t = self.bayes_t.T.tocsr()
+        bayes = totals.copy()
+        bayes.data = np.log1p(bayes.data / alpha)
+        # vocabulary x (questions, entry centroids, naive-Bayes weights): a message's three
+        # products are one (see _product)
+        self.scoring_t = sparse.vstack([questions, centroids, bayes]).T.tocsr()
         mass = np.asarray(totals.sum(axis=1)).ravel()
         self.bayes_base = np.log(alpha) - np.log(mass + alpha * totals.shape[1])
         # which features each entry uses: a message word none of them covers is not answered
@@ -717,6 +768,9 @@ class Matcher:
         self.classifier_columns = np.array(
             [i for i, name in enumerate(names) if name[0] in CLASSIFIER_FEATURES], dtype=np.int64
         )
+        # a vocabulary column's place among them (-1: not the classifier's)
+        self.classifier_positions = np.full(len(names), -1, dtype=np.int64)
+        self.classifier_positions[self.classifier_columns] = np.arange(len(self.classifier_columns))
         self.classifier: tuple[np.ndarray, np.ndarray] | None = None
         # a class per entry: with thousands of one-question entries there is nothing to learn
         # and the weight matrix would not fit in memory; the other channels then carry its weight
@@ -758,14 +812,16 @@ class Matcher:
                 _is_long(normal, CLAUSE_MESSAGE_WORDS) or _is_long(spoken, CLAUSE_MESSAGE_WORDS)
             )
             segments = _segments(normal, cut)
-            whole = _focused(segments, analyse(normal)) if long else analyse(normal)
+            # a clause that asks is analysed for the whole message and again as a view
+            analysis = functools.cache(analyse)
+            whole = _focused(segments, analysis(normal), analysis) if long else analyse(normal)
             views.append(whole)
             owner.append(index)
             asking, pairs = _clauses(segments)
             for part in asking + pairs:
                 if part in asking and INTERROGATIVES.search(part):
                     questions.add(len(views))
-                view = analyse(part)
+                view = analysis(part)
                 # the places the whole message names still decide (a long message about the
                 # bank's hours is not answered with ours)
                 views.append(replace(view, places=whole.places, dictated=True))
@@ -825,27 +881,32 @@ class Matcher:
         """Entry scores and coverages (views x entries; 0..100 and 0..1)."""
         w = self.weights
         queries = self.space.transform([v.features for v in views])
-        similarity = (queries @ self.question_t).toarray()
+        products = _product(queries, self.scoring_t)
+        n_questions, n_entries = len(self.question_entry), len(self.entry_ids)
+        similarity = products[:, :n_questions]
         nearest = np.maximum.reduceat(similarity, self.starts, axis=1)
-        centroid = (queries @ self.centroid_t).toarray()
-        loglik = (queries @ self.bayes_t).toarray()
-        loglik += np.asarray(queries.sum(axis=1)) * self.bayes_base
+        centroid = products[:, n_questions : n_questions + n_entries]
+        loglik = products[:, n_questions + n_entries :]
+        mass = _row_sums(queries.rows, queries.values, queries.n_rows)
+        loglik += mass[:, None] * self.bayes_base
         loglik /= w.bayes_temperature
         loglik -= loglik.max(axis=1, keepdims=True)
         bayes = np.exp(loglik)
         bayes /= bayes.sum(axis=1, keepdims=True)
         edit = np.zeros_like(nearest)
-        top = min(FUZZ_CANDIDATES, similarity.shape[1])
-        for row, view in enumerate(views):
-            picked = np.argpartition(-similarity[row], top - 1)[:top]
-            ratios = process.cdist([view.fuzz_text], self.fuzz_texts[picked], scorer=fuzz.ratio)
-            np.maximum.at(edit[row], self.question_entry[picked], ratios[0] / 100.0)
+        top = min(FUZZ_CANDIDATES, n_questions)
+        picked = np.argpartition(-similarity, top - 1, axis=1)[:, :top]
+        ratios = np.vstack(
+            [
+                process.cdist([view.fuzz_text], self.fuzz_texts[row], scorer=fuzz.ratio)
+                for view, row in zip(views, picked, strict=True)
+            ]
+        )
+        views_index = np.arange(len(views))[:, None]
+        np.maximum.at(edit, (views_index, self.question_entry[picked]), ratios / 100.0)
         blend = w.nearest * nearest + w.centroid * centroid + w.bayes * bayes + w.fuzz * edit
         if self.classifier is not None:
-            weights, bias = self.classifier
-            logits = _unit_rows(queries[:, self.classifier_columns]) @ weights + bias
-            logits -= logits.max(axis=1, keepdims=True)
-            classifier = np.exp(logits)
+            classifier = self._classify(queries, *self.classifier)
             blend += w.classifier * classifier / classifier.sum(axis=1, keepdims=True)
         else:
             blend /= 1.0 - w.classifier
@@ -853,33 +914,66 @@ class Matcher:
         blend *= 1.0 - self.coverage_strictness / 100.0 * (1.0 - coverage)
         return np.clip(blend * 100.0, 0.0, 100.0), coverage
 
+    def _classify(self, queries: _Rows, weights: np.ndarray, bias: np.ndarray) -> np.ndarray:
+        """The classifier's unnormalised posterior (views x entries): the query's word-level
+        features scaled to unit length in float32, in ascending column order (as scipy did)."""
+        positions = self.classifier_positions[queries.columns]
+        kept = np.flatnonzero(positions >= 0)[::-1]  # descending within a row: reversed
+        kept = kept[np.argsort(queries.rows[kept], kind="stable")]
+        rows, positions = queries.rows[kept], positions[kept]
+        values = queries.values[kept].astype(np.float32)
+        norms = np.sqrt(_row_sums(rows, values * values, queries.n_rows))
+        norms[norms == 0] = 1.0
+        values = (1.0 / norms).astype(np.float32)[rows] * values
+        # one small sparse matrix: scipy adds in float32 row by row, which numpy cannot
+        # without add.at (slower still)
+        indptr = np.searchsorted(rows, np.arange(queries.n_rows + 1))
+        features = sparse.csr_matrix(
+            (values, positions, indptr), shape=(queries.n_rows, weights.shape[0])
+        )
+        logits = features @ weights + bias
+        logits -= logits.max(axis=1, keepdims=True)
+        return np.exp(logits)
+
     def _coverage(self, views: list[_Analysis]) -> np.ndarray:
         """Share of each message's salient (IDF-weighted) words that each entry uses (views x
         entries), context words counting CONTEXT_WEIGHT of a question word. Every entry gets
         it, so an entry is never ahead merely because its coverage was not looked at."""
-        indptr, indices, weights = [0], [], []
-        vocabulary = self.space.vocabulary
-        for view in views:
-            for i, (weight_feature, cover) in enumerate(view.units):
-                indices.extend(c for f in cover if (c := vocabulary.get(f)) is not None)
-                indptr.append(len(indices))
-                weight = self.space.weight(weight_feature)
-                weights.append(weight * CONTEXT_WEIGHT if i in view.context else weight)
-        n_units = len(indptr) - 1
-        if not n_units:
+        all_units = [unit for view in views for unit in view.units]
+        if not all_units:
             return np.ones((len(views), len(self.entry_ids)))
-        units = sparse.csr_matrix(
-            (np.ones(len(indices)), indices, indptr), shape=(n_units, len(vocabulary))
+        vocabulary = self.space.vocabulary
+        covers = [cover for _, cover in all_units]
+        columns = np.fromiter(
+            map(vocabulary.get, itertools.chain.from_iterable(covers), itertools.repeat(-1)),
+            dtype=np.int64,
         )
-        covered = (units @ self.entry_uses).toarray() > 0  # units x entries
-        owner = np.repeat(np.arange(len(views)), [len(v.units) for v in views])
-        by_view = sparse.csr_matrix(
-            (weights, (owner, np.arange(n_units))), shape=(len(views), n_units)
+        cover_units = np.repeat(np.arange(len(all_units)), [len(c) for c in covers])
+        known = columns >= 0
+        units = _Rows(cover_units[known], columns[known], np.ones(int(known.sum())), len(all_units))
+        weighing = np.fromiter(
+            map(vocabulary.get, (feature for feature, _ in all_units), itertools.repeat(-1)),
+            dtype=np.int64,
         )
-        total = np.asarray(by_view.sum(axis=1))
-        coverage = by_view @ covered / np.where(total > 0, total, 1.0)
-        coverage[total.ravel() == 0] = 1.0
-        return np.asarray(coverage)
+        unit_weights = np.where(weighing >= 0, self.space.idf[weighing], self.space.unknown_idf)
+        sizes = [len(view.units) for view in views]
+        firsts = np.cumsum([0, *sizes])
+        context = [firsts[row] + i for row, view in enumerate(views) for i in view.context]
+        unit_weights[context] *= CONTEXT_WEIGHT
+        covered = _product(units, self.entry_uses) > 0  # units x entries
+        owner = np.repeat(np.arange(len(views)), sizes)
+        total = _row_sums(owner, unit_weights, len(views))
+        # each view's weights of the units an entry covers, added unit by unit
+        covering, entries = np.nonzero(covered)
+        n_entries = covered.shape[1]
+        share = np.bincount(
+            owner[covering] * n_entries + entries,
+            unit_weights[covering],
+            minlength=len(views) * n_entries,
+        ).reshape(-1, n_entries)
+        coverage = share / np.where(total > 0, total, 1.0)[:, None]
+        coverage[total == 0] = 1.0
+        return coverage
 
     def _names_only_its_places(self, view: _Analysis, entry: int) -> bool:
         """The place rule (see PLACE_HEADS_ZH): the message names no place or organisation but

@@ -135,27 +135,40 @@ def _t2s():  # type: ignore[no-untyped-def]
 
 
 @functools.cache
-def _convertible() -> frozenset[str] | None:
-    """Every character the t2s conversion can change: a text with none of them converts to
-    itself, so the (pure Python, slow) converter is skipped. None if opencc's tables cannot
-    be read: then every Chinese text is converted."""
+def _convertible() -> tuple[frozenset[str], dict[str, tuple[str, ...]]] | None:
+    """What the t2s conversion can change: the characters it changes on their own, and its
+    longer keys that change, by their first character. A text that contains none of them
+    converts to itself, so the (pure Python, slow) converter is skipped (the 么 of 什么 changes
+    only in 么麼). None if opencc's tables cannot be read: then every Chinese text is
+    converted."""
     converter = _t2s()
     converter.convert("")  # loads its dictionaries
     chars: set[str] = set()
+    phrases: dict[str, list[str]] = {}
     try:
         for group in converter._dict_chain_data:
             for _longest, _shortest, mapping in group:
                 for key, values in mapping.items():
-                    value = values.split(" ")[0]  # what the converter uses
-                    if key == value:
+                    if key == values.split(" ")[0]:  # what the converter uses
                         continue
-                    if len(key) == len(value):  # a text without the changed characters
-                        chars.update(k for k, v in zip(key, value, strict=True) if k != v)
+                    if len(key) == 1:
+                        chars.add(key)
                     else:
-                        chars.update(key)
+                        phrases.setdefault(key[0], []).append(key)
     except (AttributeError, TypeError, ValueError):
         return None
-    return frozenset(chars)
+    return frozenset(chars), {first: tuple(keys) for first, keys in phrases.items()}
+
+
+def _needs_conversion(text: str) -> bool:
+    """Whether the t2s conversion could change `text` (it changes only the keys it finds)."""
+    tables = _convertible()
+    if tables is None:
+        return True
+    chars, phrases = tables
+    if not chars.isdisjoint(text):
+        return True
+    return any(key in text for first in phrases.keys() & set(text) for key in phrases[first])
 
 
 def _clean(text: str) -> str:
@@ -163,10 +176,8 @@ def _clean(text: str) -> str:
     if text.isascii():  # fast path (English): nothing to fold but case and punctuation
         return " ".join(_ASCII_BREAK.sub(" ", _ASCII_INVISIBLE.sub("", text).casefold()).split())
     text = unicodedata.normalize("NFKC", text)
-    if _CJK_CHAR.search(text):
-        convertible = _convertible()
-        if convertible is None or not convertible.isdisjoint(text):
-            text = _t2s().convert(text)
+    if _CJK_CHAR.search(text) and _needs_conversion(text):
+        text = _t2s().convert(text)
     kept = []
     for char in text.casefold():
         category = unicodedata.category(char)
