@@ -141,7 +141,9 @@ FRAUD_CUES: dict[str, tuple[str, ...]] = {
         r"\bmessage(d|s)?\b|\bpop ?up|\bwebsite|\bvideo call|\bsaying\b",
         r"\b(they|he|she|it|caller|man|woman|guy|lady|someone|somebody) (says|said)\b",
         r"\b(says|said|claims?) (that )?(my|i|i'm|we|you|your|me)\b|\btold me|\basked me",
-        r"\bwant(s|ed)? (me|my|him|her|us)\b|\bask(s|ed|ing)? (me )?for (my|your)|\bclaim",
+        r"\bwant(s|ed)? (me|my|him|her|us)\b|\bask(s|ed|ing)? (me )?for (my|your)",
+        # "claiming to be from the bank", "click to claim" (not "claim it on my taxes")
+        r"\bclaim(s|ed|ing)? (to|that|he|she|they|it'?s)\b|\bto claim\b(?! (it|this|that) on)",
         r"\bpretend|\b(was|were) told|\bmet online|\bonline (friend|wants|says|said)|\boffered",
         r"\bcompany|\bpos(ed|ing) as|\bdoor|\bseminar|\bsalesman|\bs(old|ell|elling|ells)\b",
         r"\bwechat account|\bis (it|this|that) (real|true|legit|genuine|ok)",

@@ -283,6 +283,7 @@ def test_fraud_messages_get_the_warning(bundled: Matcher, question: str) -> None
         "驿站有人能教我用手机银行吗",  # 有人 asking for help is nobody calling
         "有一个问题想问下食堂几点开门",  # 点开 inside 几点开门 is not "open the link"
         "my son says he will pay for my meals by bank transfer",
+        "can I get a receipt for my donation so I can claim it on my taxes",
     ],
 )
 def test_ordinary_money_questions_are_not_fraud(bundled: Matcher, question: str) -> None:
