@@ -94,7 +94,9 @@ class Pool:
 def pooling_key(text: str) -> str:
     """Text reduced to what it asks for: one token per Chinese character or English word,
     fillers ("希望", "please") dropped, so word order and particles matter less. Never empty
-    for a text with anything but spaces in it."""
+    for a text with anything but spaces in it. Stored with each item when it is saved
+    (storage m007): a change to what it returns wants a migration that recomputes the column,
+    or old items pool a little apart from new ones."""
     text = text[:POOLING_CHARS]
     # the matcher's normaliser: NFKC, Traditional -> Simplified, casefold, no punctuation
     normalised = _NORMALIZER.normalize(text)
