@@ -5,6 +5,7 @@ compared with a few pool leaders, and its pooling key is made once, when it is s
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -221,16 +222,16 @@ class _LeaderIndex:
         features with a key (rarest features read first); in leader order."""
         if len(self.keys) <= _CANDIDATE_LEADERS:
             return list(range(len(self.keys)))
-        postings = sorted(
-            (self.postings[feature] for feature in features if feature in self.postings), key=len
-        )
+        index = self.postings
+        postings = sorted((index[feature] for feature in features if feature in index), key=len)
         shared: Counter[int] = Counter()
         budget = _POSTINGS_READ
         for posting in postings:
             if budget <= 0:
                 break
-            shared.update(posting[:budget])
+            shared.update(posting[:budget] if len(posting) > budget else posting)
             budget -= len(posting)
         if len(shared) <= _CANDIDATE_LEADERS:
             return sorted(shared)
-        return sorted(leader for leader, _ in shared.most_common(_CANDIDATE_LEADERS))
+        # most_common's choice (ties: the leader counted first), without building its pairs
+        return sorted(heapq.nlargest(_CANDIDATE_LEADERS, shared, key=shared.__getitem__))
