@@ -1424,15 +1424,7 @@ class Storage:
     ) -> list[Item]:
         """Items saved in [since, until), optionally of one kind / status(es) / station;
         newest first."""
-        _check_kind(kind)
-        statuses = _check_statuses(kind, status)
-        where, params = _window("created_at", since, until)
-        if statuses:
-            where.append(f"status IN ({', '.join('?' * len(statuses))})")
-            params += statuses
-        scope, scope_params = _station_scope(station)
-        where += scope
-        params += scope_params
+        where, params = _item_filter(kind, status, since, until, station)
         async with self._using("read items") as db:
             return await self._select_items(
                 db,
@@ -1455,15 +1447,7 @@ class Storage:
         """What pooling needs of the items of `kind` saved in [since, until), optionally of
         some status(es) and one station, oldest first: no replies, history or names, so
         100,000 of them are read in a fraction of a second."""
-        _check_kind(kind)
-        statuses = _check_statuses(kind, status)
-        where, params = _window("created_at", since, until)
-        if statuses:
-            where.append(f"status IN ({', '.join('?' * len(statuses))})")
-            params += statuses
-        scope, scope_params = _station_scope(station)
-        where += scope
-        params += scope_params
+        where, params = _item_filter(kind, status, since, until, station)
         sql = (
             f"SELECT created_at, id, text, status, user_id, pool_key FROM {_TABLES[kind]}"
             f" {_where(where)} ORDER BY created_at, id"
@@ -2658,6 +2642,25 @@ def _residents_scope(station: str | None) -> tuple[list[str], list[Any]]:
     if station is None:
         return [], []
     return ["user_id IN (SELECT user_id FROM residents WHERE station_id = ?)"], [station]
+
+
+def _item_filter(
+    kind: str | None,
+    status: str | Iterable[str] | None,
+    since: datetime | str | None,
+    until: datetime | str | None,
+    station: str | None,
+) -> tuple[list[str], list[Any]]:
+    """Conditions and parameters for items saved in [since, until), of some status(es) and
+    one station (each optional); checks the kind and statuses."""
+    _check_kind(kind)
+    statuses = _check_statuses(kind, status)
+    where, params = _window("created_at", since, until)
+    if statuses:
+        where.append(f"status IN ({', '.join('?' * len(statuses))})")
+        params += statuses
+    scope, scope_params = _station_scope(station)
+    return where + scope, params + scope_params
 
 
 def _where(conditions: Sequence[str]) -> str:
