@@ -34,7 +34,7 @@ OVERLAY_FILE = "staff-overlay.yaml"
 # section -> allowed keys; `timezone` is the one top-level key without a section
 SECTIONS: dict[str, tuple[str, ...]] = {
     "telegram": ("token", "base_url", "base_file_url", "webhook", "rate_limiter"),
-    "storage": ("path", "url"),
+    "storage": ("path", "url", "pool_size"),
     "faq": ("path", "overlay"),
     "staff": ("user_ids", "chat_id", "language"),
     "matching": ("answer_threshold", "suggest_threshold", "coverage_strictness"),
@@ -118,6 +118,7 @@ class Config:
     # postgresql://user:password@host/db: a database several worker processes share
     # (docs/scale.md); None = the SQLite file at storage_path
     storage_url: str | None = field(default=None, repr=False)
+    storage_pool_size: int = 10  # connections to PostgreSQL each worker keeps at most
     faq_path: Path | None = None  # None = the bundled knowledge base
     overlay_path: Path | None = None  # None = staff-overlay.yaml next to the database
     staff_user_ids: frozenset[int] = frozenset()
@@ -544,6 +545,7 @@ def _read(reader: _Reader) -> Config:
                 "storage.url",
                 "give storage.path (SQLite) or storage.url (PostgreSQL), not both",
             )
+    pool_size = reader.bounded(storage, "pool_size", "storage.pool_size", "integer", 1, 200)
     faq = reader.section("faq")
     faq_path = reader.path(faq, "path", "faq.path")
     overlay_path = reader.path(faq, "overlay", "faq.overlay")
@@ -562,6 +564,7 @@ def _read(reader: _Reader) -> Config:
         **values,
         storage_path=storage_path,
         storage_url=storage_url,
+        storage_pool_size=pool_size or 10,
         faq_path=faq_path,
         overlay_path=overlay_path,
         **_read_staff(reader),

@@ -297,7 +297,7 @@ class Station:
     ) -> Station:
         """Loads the knowledge base (with the staff overlay) and opens storage."""
         kb = await asyncio.to_thread(load_station_faq, config)
-        storage = await Storage.open(config.database)
+        storage = await Storage.open(config.database, pool_size=config.storage_pool_size)
         return cls(config, kb, storage, clock=clock, now=now)
 
     async def close(self) -> None:

@@ -122,6 +122,15 @@ def test_storage_url_must_be_postgresql_and_alone(tmp_path: Path) -> None:
         load_config(path, require_token=False)
 
 
+def test_storage_pool_size_is_read_and_bounded(tmp_path: Path) -> None:
+    path = write(tmp_path, 'storage:\n  url: "postgresql://db/s"\n  pool_size: 4\n')
+    assert load_config(path, require_token=False).storage_pool_size == 4
+    assert load_config(write(tmp_path, ""), require_token=False).storage_pool_size == 10
+    path = write(tmp_path, 'storage:\n  url: "postgresql://db/s"\n  pool_size: 0\n')
+    with pytest.raises(ConfigError, match=r"config.yaml:3: storage.pool_size"):
+        load_config(path, require_token=False)
+
+
 def test_token_and_webhook_secret_never_show_in_repr_or_str(tmp_path: Path) -> None:
     path = write(
         tmp_path,
