@@ -182,15 +182,30 @@ FRAUD_CUES: dict[str, tuple[str, ...]] = {
         r"\bverify",
     ),
 }
-_FRAUD_RE = {kind: re.compile("|".join(cues)) for kind, cues in FRAUD_CUES.items()}
+# Each kind's cues as two alternations: the Chinese lines, and the English ones (`\b` then a
+# latin letter or a digit in every alternative), searched only in text that has such a
+# character. In Chinese text `re` would try each English alternative at every position: five
+# times the cost of the rest. The Chinese lines come first in each kind, so the first match of
+# the whole kind is the earlier of the two, the Chinese one at the same position.
+_FRAUD_RE = {
+    kind: tuple(
+        re.compile("|".join(cue for cue in cues if cue.startswith(r"\b") == english))
+        for english in (False, True)
+    )
+    for kind, cues in FRAUD_CUES.items()
+}
+_LATIN_OR_DIGIT = re.compile(r"[a-z\d]")
 
 
 def fraud_cues(normal: str) -> dict[str, str]:
     """The fraud cues found in normalised text, by kind (the first match of each)."""
     found = {}
-    for kind, pattern in _FRAUD_RE.items():
-        if (hit := pattern.search(normal)) is not None:
-            found[kind] = hit.group(0)
+    latin = _LATIN_OR_DIGIT.search(normal) is not None
+    for kind, (chinese, english) in _FRAUD_RE.items():
+        hits = [chinese.search(normal), english.search(normal) if latin else None]
+        hits = [hit for hit in hits if hit is not None]
+        if hits:
+            found[kind] = min(hits, key=lambda hit: hit.start()).group(0)
     return found
 
 
