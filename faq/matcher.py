@@ -387,9 +387,24 @@ class _PlaceText:
         self.text = " " + " | ".join(" ".join(units) for units in texts) + " "
 
     def has(self, before: tuple[str, ...], head: tuple[str, ...] = ()) -> bool:
-        pattern = [r"\S+/" + re.escape(u.split("/")[1]) for u in before]
-        pattern += [re.escape(u.split("/")[0]) + r"/\S+" for u in head]
-        return re.search(" " + " ".join(pattern) + " ", self.text) is not None
+        pattern, needles = _place_pattern(before, head)
+        # each unit of the pattern is in the text if the pattern is: most entries lack one, and
+        # `in` finds that far faster than the regular expression
+        text = self.text
+        return all(n in text for n in needles) and pattern.search(text) is not None
+
+
+@functools.lru_cache(maxsize=4096)
+def _place_pattern(
+    before: tuple[str, ...], head: tuple[str, ...]
+) -> tuple[re.Pattern[str], tuple[str, ...]]:
+    """A place as a pattern over place texts, and the plain substrings any match contains: built
+    once per place named, not once per entry it is looked for in."""
+    sounds = [u.split("/")[1] for u in before]
+    chars = [u.split("/")[0] for u in head]
+    pattern = [r"\S+/" + re.escape(s) for s in sounds] + [re.escape(c) + r"/\S+" for c in chars]
+    needles = [f"/{s} " for s in sounds] + [f" {c}/" for c in chars]
+    return re.compile(" " + " ".join(pattern) + " "), tuple(needles)
 
 
 # Dictated messages (docs/benchmarks.md, "Long and dictated messages"): one long line of
