@@ -276,19 +276,33 @@ def analyse(text: str) -> _Analysis:
             continue
         syllables = cjk_pinyin(token)
         fuzz_parts.append("".join(syllables))
-        features.extend("u" + c for c in token)
-        bigrams = ["b" + token[i : i + 2] for i in range(len(token) - 1)]
-        features.extend(bigrams)
-        features.extend("p" + s for s in syllables)
-        pairs = ["q" + a + " " + b for a, b in itertools.pairwise(syllables)]
-        features.extend(pairs)
-        for i, char in enumerate(token):
-            if char in ZH_STOPCHARS:
-                continue
-            lo, hi = max(0, i - 1), i + 1
-            cover = (*bigrams[lo:hi], *pairs[lo:hi]) or ("u" + char, "p" + syllables[i])
-            units.append(("u" + char, cover))
-        places.extend(_zh_places(token, syllables))
+        # built with map over whole runs rather than character by character: a long message
+        # has a few hundred characters, each giving several features
+        chars = list(map("u".__add__, token))
+        features += chars
+        bigrams = list(map("b{}{}".format, token, token[1:]))
+        features += bigrams
+        features += map("p".__add__, syllables)
+        pairs = list(map("q{} {}".format, syllables, syllables[1:]))
+        features += pairs
+        if len(token) == 1:
+            if token not in ZH_STOPCHARS:
+                units.append((chars[0], (chars[0], "p" + syllables[0])))
+        else:
+            # a character is covered by the bigrams and pinyin pairs it is part of
+            last = len(token) - 1
+            for i, char in enumerate(token):
+                if char in ZH_STOPCHARS:
+                    continue
+                if i == 0:
+                    cover = (bigrams[0], pairs[0])
+                elif i == last:
+                    cover = (bigrams[i - 1], pairs[i - 1])
+                else:
+                    cover = (bigrams[i - 1], bigrams[i], pairs[i - 1], pairs[i])
+                units.append((chars[i], cover))
+        if _PLACE_HEAD_ZH.search(token):
+            places.extend(_zh_places(token, syllables))
     if words:
         words = [w.split("'")[0] or w for w in words]  # what's -> what, i'd -> i
         stems = [_stem(w) for w in words]
