@@ -970,10 +970,11 @@ class Matcher:
         norms[norms == 0] = 1.0
         values = (1.0 / norms).astype(np.float32)[rows] * values
         # one small sparse matrix: scipy adds in float32 row by row, which numpy cannot
-        # without add.at (slower still)
-        indptr = np.searchsorted(rows, np.arange(queries.n_rows + 1))
+        # without add.at (slower still). Its indices are given as int32, the type scipy picks
+        # for them anyway after scanning their range (which took longer than the product)
+        indptr = np.searchsorted(rows, np.arange(queries.n_rows + 1)).astype(np.int32)
         features = sparse.csr_matrix(
-            (values, positions, indptr), shape=(queries.n_rows, weights.shape[0])
+            (values, positions.astype(np.int32), indptr), shape=(queries.n_rows, weights.shape[0])
         )
         logits = features @ weights + bias
         logits -= logits.max(axis=1, keepdims=True)
