@@ -29,6 +29,7 @@ from faq.normalize import (
     cjk_pinyin,
     is_cjk,
     pinyin_reading,
+    pinyin_syllables,
     tokens,
 )
 
@@ -807,6 +808,10 @@ class Matcher:
         # the same as a vocabulary x entries matrix, for coverage of all entries at once
         self.entry_uses = sparse.csr_matrix((totals != 0).T, dtype=np.float64)
         self._any_pinyin = any(f.startswith("q") for f in self.space.vocabulary)
+        if self._any_pinyin:
+            # read pypinyin's syllable table (~85 ms) now: otherwise the first message typed in
+            # latin letters after start-up waits for it (pinyin typed without an IME)
+            pinyin_syllables()
         # the classifier sees word-level features only (words, word pairs, character and
         # pinyin pairs): character n-grams add little there and would triple training time
         self.classifier_columns = np.array(

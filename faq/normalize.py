@@ -287,7 +287,7 @@ def _char_pinyin(char: str) -> str:
 
 
 @functools.cache
-def _syllables() -> frozenset[str]:
+def pinyin_syllables() -> frozenset[str]:
     """Every toneless pinyin syllable, read from pypinyin's character table."""
     from pypinyin.pinyin_dict import pinyin_dict
 
@@ -307,7 +307,7 @@ def split_pinyin(word: str) -> list[str] | None:
     """
     if not word.isascii() or not word.isalpha() or len(word) > 40:
         return None
-    valid = _syllables()
+    valid = pinyin_syllables()
     best: list[list[str] | None] = [None] * (len(word) + 1)
     best[0] = []
     for end in range(1, len(word) + 1):
