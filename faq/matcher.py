@@ -29,6 +29,7 @@ from faq.normalize import (
     cjk_pinyin,
     is_cjk,
     pinyin_reading,
+    pinyin_syllables,
     tokens,
 )
 
@@ -184,15 +185,30 @@ FRAUD_CUES: dict[str, tuple[str, ...]] = {
         r"\bverify",
     ),
 }
-_FRAUD_RE = {kind: re.compile("|".join(cues)) for kind, cues in FRAUD_CUES.items()}
+# Each kind's cues as two alternations: the Chinese lines, and the English ones (`\b` then a
+# latin letter or a digit in every alternative), searched only in text that has such a
+# character. In Chinese text `re` would try each English alternative at every position: five
+# times the cost of the rest. The Chinese lines come first in each kind, so the first match of
+# the whole kind is the earlier of the two, the Chinese one at the same position.
+_FRAUD_RE = {
+    kind: tuple(
+        re.compile("|".join(cue for cue in cues if cue.startswith(r"\b") == english))
+        for english in (False, True)
+    )
+    for kind, cues in FRAUD_CUES.items()
+}
+_LATIN_OR_DIGIT = re.compile(r"[a-z\d]")
 
 
 def fraud_cues(normal: str) -> dict[str, str]:
     """The fraud cues found in normalised text, by kind (the first match of each)."""
     found = {}
-    for kind, pattern in _FRAUD_RE.items():
-        if (hit := pattern.search(normal)) is not None:
-            found[kind] = hit.group(0)
+    latin = _LATIN_OR_DIGIT.search(normal) is not None
+    for kind, (chinese, english) in _FRAUD_RE.items():
+        hits = [chinese.search(normal), english.search(normal) if latin else None]
+        hits = [hit for hit in hits if hit is not None]
+        if hits:
+            found[kind] = min(hits, key=lambda hit: hit.start()).group(0)
     return found
 
 
@@ -263,19 +279,33 @@ def analyse(text: str) -> _Analysis:
             continue
         syllables = cjk_pinyin(token)
         fuzz_parts.append("".join(syllables))
-        features.extend("u" + c for c in token)
-        bigrams = ["b" + token[i : i + 2] for i in range(len(token) - 1)]
-        features.extend(bigrams)
-        features.extend("p" + s for s in syllables)
-        pairs = ["q" + a + " " + b for a, b in itertools.pairwise(syllables)]
-        features.extend(pairs)
-        for i, char in enumerate(token):
-            if char in ZH_STOPCHARS:
-                continue
-            lo, hi = max(0, i - 1), i + 1
-            cover = (*bigrams[lo:hi], *pairs[lo:hi]) or ("u" + char, "p" + syllables[i])
-            units.append(("u" + char, cover))
-        places.extend(_zh_places(token, syllables))
+        # built with map over whole runs rather than character by character: a long message
+        # has a few hundred characters, each giving several features
+        chars = list(map("u".__add__, token))
+        features += chars
+        bigrams = list(map("b{}{}".format, token, token[1:]))
+        features += bigrams
+        features += map("p".__add__, syllables)
+        pairs = list(map("q{} {}".format, syllables, syllables[1:]))
+        features += pairs
+        if len(token) == 1:
+            if token not in ZH_STOPCHARS:
+                units.append((chars[0], (chars[0], "p" + syllables[0])))
+        else:
+            # a character is covered by the bigrams and pinyin pairs it is part of
+            last = len(token) - 1
+            for i, char in enumerate(token):
+                if char in ZH_STOPCHARS:
+                    continue
+                if i == 0:
+                    cover = (bigrams[0], pairs[0])
+                elif i == last:
+                    cover = (bigrams[i - 1], pairs[i - 1])
+                else:
+                    cover = (bigrams[i - 1], bigrams[i], pairs[i - 1], pairs[i])
+                units.append((chars[i], cover))
+        if _PLACE_HEAD_ZH.search(token):
+            places.extend(_zh_places(token, syllables))
     if words:
         words = [w.split("'")[0] or w for w in words]  # what's -> what, i'd -> i
         stems = [_stem(w) for w in words]
@@ -374,9 +404,24 @@ class _PlaceText:
         self.text = " " + " | ".join(" ".join(units) for units in texts) + " "
 
     def has(self, before: tuple[str, ...], head: tuple[str, ...] = ()) -> bool:
-        pattern = [r"\S+/" + re.escape(u.split("/")[1]) for u in before]
-        pattern += [re.escape(u.split("/")[0]) + r"/\S+" for u in head]
-        return re.search(" " + " ".join(pattern) + " ", self.text) is not None
+        pattern, needles = _place_pattern(before, head)
+        # each unit of the pattern is in the text if the pattern is: most entries lack one, and
+        # `in` finds that far faster than the regular expression
+        text = self.text
+        return all(n in text for n in needles) and pattern.search(text) is not None
+
+
+@functools.lru_cache(maxsize=4096)
+def _place_pattern(
+    before: tuple[str, ...], head: tuple[str, ...]
+) -> tuple[re.Pattern[str], tuple[str, ...]]:
+    """A place as a pattern over place texts, and the plain substrings any match contains: built
+    once per place named, not once per entry it is looked for in."""
+    sounds = [u.split("/")[1] for u in before]
+    chars = [u.split("/")[0] for u in head]
+    pattern = [r"\S+/" + re.escape(s) for s in sounds] + [re.escape(c) + r"/\S+" for c in chars]
+    needles = [f"/{s} " for s in sounds] + [f" {c}/" for c in chars]
+    return re.compile(" " + " ".join(pattern) + " "), tuple(needles)
 
 
 # Dictated messages (docs/benchmarks.md, "Long and dictated messages"): one long line of
@@ -765,6 +810,10 @@ class Matcher:
         # the same as a vocabulary x entries matrix, for coverage of all entries at once
         self.entry_uses = sparse.csr_matrix((totals != 0).T, dtype=np.float64)
         self._any_pinyin = any(f.startswith("q") for f in self.space.vocabulary)
+        if self._any_pinyin:
+            # read pypinyin's syllable table (~85 ms) now: otherwise the first message typed in
+            # latin letters after start-up waits for it (pinyin typed without an IME)
+            pinyin_syllables()
         # the classifier sees word-level features only (words, word pairs, character and
         # pinyin pairs): character n-grams add little there and would triple training time
         self.classifier_columns = np.array(
@@ -928,10 +977,11 @@ class Matcher:
         norms[norms == 0] = 1.0
         values = (1.0 / norms).astype(np.float32)[rows] * values
         # one small sparse matrix: scipy adds in float32 row by row, which numpy cannot
-        # without add.at (slower still)
-        indptr = np.searchsorted(rows, np.arange(queries.n_rows + 1))
+        # without add.at (slower still). Its indices are given as int32, the type scipy picks
+        # for them anyway after scanning their range (which took longer than the product)
+        indptr = np.searchsorted(rows, np.arange(queries.n_rows + 1)).astype(np.int32)
         features = sparse.csr_matrix(
-            (values, positions, indptr), shape=(queries.n_rows, weights.shape[0])
+            (values, positions.astype(np.int32), indptr), shape=(queries.n_rows, weights.shape[0])
         )
         logits = features @ weights + bias
         logits -= logits.max(axis=1, keepdims=True)

@@ -95,6 +95,7 @@ _EN_FILLER_RE = re.compile(
         rf"(?<![a-z0-9'])(?:{f})(?![a-z0-9'])" for f in [*_EN_FRAMING, *map(re.escape, _EN_FILLERS)]
     )
 )
+_LATIN_LETTER = re.compile("[a-z]")
 _ZH_PHRASE_RE = re.compile(
     "|".join([*_ZH_FRAMING, *map(re.escape, sorted(_ZH_FILLERS, key=len, reverse=True))])
 )
@@ -209,8 +210,15 @@ class Normalizer:
             for key in sorted(self._replacement, key=len, reverse=True):
                 if _CJK_CHAR.search(key):
                     alternatives.append(re.escape(key))
-                else:  # latin variants match whole words only ("pub" is not in "public")
-                    alternatives.append(rf"(?<![a-z0-9']){re.escape(key)}(?![a-z0-9'])")
+                    continue
+                # latin variants match whole words only ("pub" is not in "public"): no letter,
+                # digit or apostrophe before the first character, checked after it, so that
+                # every alternative starts with a plain character and `re` skips the positions
+                # where none can start (ten times faster than trying each alternative at each)
+                first = re.escape(key[0])
+                alternatives.append(
+                    rf"{first}(?<![a-z0-9']{first}){re.escape(key[1:])}(?![a-z0-9'])"
+                )
             self._synonym_re = re.compile("|".join(alternatives))
 
     def normalize(self, text: str) -> str:
@@ -220,7 +228,9 @@ class Normalizer:
             text = self._synonym_re.sub(lambda m: self._replacement[m.group(0)], text)
         clauses = []
         text = _ZH_DEMONSTRATIVE_RE.sub("", text)
-        for clause in _ZH_PHRASE_RE.sub(" ", _EN_FILLER_RE.sub(" ", text)).split():
+        # every English filler and framing has a latin letter: Chinese text skips that search
+        spoken = _EN_FILLER_RE.sub(" ", text) if _LATIN_LETTER.search(text) else text
+        for clause in _ZH_PHRASE_RE.sub(" ", spoken).split():
             if _CJK_CHAR.search(clause):
                 clause = _ZH_TRAILING_RE.sub("", _ZH_LEADING_RE.sub("", clause))
             if clause:
@@ -277,7 +287,7 @@ def _char_pinyin(char: str) -> str:
 
 
 @functools.cache
-def _syllables() -> frozenset[str]:
+def pinyin_syllables() -> frozenset[str]:
     """Every toneless pinyin syllable, read from pypinyin's character table."""
     from pypinyin.pinyin_dict import pinyin_dict
 
@@ -297,7 +307,7 @@ def split_pinyin(word: str) -> list[str] | None:
     """
     if not word.isascii() or not word.isalpha() or len(word) > 40:
         return None
-    valid = _syllables()
+    valid = pinyin_syllables()
     best: list[list[str] | None] = [None] * (len(word) + 1)
     best[0] = []
     for end in range(1, len(word) + 1):
