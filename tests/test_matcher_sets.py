@@ -46,6 +46,7 @@ def test_look_alikes_are_rarely_answered(bundled: Matcher, name: str) -> None:
 
 def test_no_ordinary_question_gets_the_fraud_warning(bundled: Matcher) -> None:
     sets = ["lookalike.yaml", "lookalike-tune.yaml", "dictated-tune.yaml", "dictated-heldout.yaml"]
+    sets += ["dictated-final.yaml"]
     sets += ["matcher-regression.yaml"]
     questions = [q for name in sets for q, _ in read_eval_file(str(DATA / name))]
     warned = [r.query for r in bundled.match_many(questions) if r.id == FRAUD_ENTRY]
@@ -79,6 +80,16 @@ def test_dictated_second_half_holds(bundled: Matcher) -> None:
     assert evaluation.false_answers / evaluation.out_of_scope <= 0.03  # 0/19
     # issue 15's target is 0.02 (2 of 121); this holds today's 3 (was 4), it does not meet it
     assert evaluation.wrong <= 3
+
+
+def test_dictated_held_back_set_holds(bundled: Matcher) -> None:
+    # written by a helper who saw neither the FAQ nor the code, kept outside the repository
+    # while the matcher and FAQ were tuned, and scored once at the end (issue 15):
+    # 102/119 = 0.857 answered, 0 wrong, 1 of 22 out of scope answered (a weather question)
+    evaluation = measure(bundled, "dictated-final.yaml")
+    assert evaluation.correct / evaluation.in_scope >= 0.85
+    assert evaluation.wrong / evaluation.in_scope <= 0.02
+    assert evaluation.false_answers <= 1  # issue 15's target, 0.03, is 0 of 22: not met
 
 
 def test_no_question_of_an_evaluation_set_is_in_the_faq() -> None:
