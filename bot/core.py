@@ -82,6 +82,8 @@ OWN_WORDS_LIVE = {"opening_hours", "branch_address"}
 ACKNOWLEDGEMENTS = {
     "嗯", "嗯嗯", "哦", "哦哦", "噢", "喔", "好", "好的", "好吧", "行", "知道了", "晓得了",
     "收到", "明白", "明白了", "ok", "okay", "k", "yes", "no", "是", "对", "hmm", "oh", "ah",
+    # a particle alone (sent too early, or a voice slip): nothing asked yet
+    "伐", "吗", "呢", "啊", "呀", "哈", "哈哈", "诶", "欸", "呃",
 }  # fmt: skip
 
 

@@ -50,7 +50,7 @@ async def test_anything_else_after_the_wish_prompt_is_the_wish(station: Station)
     assert reply.saved is not None and reply.saved.kind == "wish"
 
 
-@pytest.mark.parametrize("text", ["嗯", "哦", "ok", "好的。", "嗯嗯"])
+@pytest.mark.parametrize("text", ["嗯", "哦", "ok", "好的。", "嗯嗯", "伐", "吗？"])
 async def test_a_word_with_nothing_to_act_on_is_not_sent_to_staff(station: Station, text: str):
     station.matcher.match = lambda q: MatchResult(q, "none", None, [], 5.0, [])
     reply = await station.on_text(ALICE, text)
