@@ -343,7 +343,7 @@ class Station:
     async def decide(self, text: str, station_id: str | None = None) -> MatchResult:
         """The matcher's decision for a cleaned text, scored with others asked meanwhile;
         with the FAQ of `station_id` when that station has entries of its own."""
-        own = self._station_faqs.get(station_id) if station_id is not None else None
+        own = self._own_faq(station_id)
         if own is not None:
             _, matcher, batch = own
             return await batch.match(matcher, text)
@@ -352,8 +352,12 @@ class Station:
     def faq_of(self, station_id: str | None) -> tuple[KnowledgeBase, Matcher]:
         """The knowledge base and matcher of `station_id`'s residents: its own entries on top
         of the shared when it has a `faq:` folder, else the shared ones."""
-        own = self._station_faqs.get(station_id) if station_id is not None else None
+        own = self._own_faq(station_id)
         return (own[0], own[1]) if own is not None else (self.kb, self.matcher)
+
+    def _own_faq(self, station_id: str | None) -> tuple[KnowledgeBase, Matcher, MatchBatch] | None:
+        """The station's own knowledge base, matcher and batch; None without a `faq:` folder."""
+        return self._station_faqs.get(station_id) if station_id is not None else None
 
     async def _station_faq_of(self, sender: Sender) -> str | None:
         """The sender's home station when it has entries of its own (read before the unit:
@@ -1067,8 +1071,7 @@ class Station:
     def _kb(self, c: Context) -> KnowledgeBase:
         """The entries the resident gets: their home station's own on top of the shared."""
         home = self._home(c)
-        own = self._station_faqs.get(home.id) if home is not None else None
-        return own[0] if own is not None else self.kb
+        return self.faq_of(home.id if home is not None else None)[0]
 
     def _info(self, c: Context) -> StationInfo:
         """The station data the resident's answers use: their home station's, else the

@@ -1452,11 +1452,10 @@ class Storage:
             f"SELECT created_at, id, text, status, user_id, pool_key FROM {_TABLES[kind]}"
             f" {_where(where)} ORDER BY created_at, id"
         )
-        prefix = PREFIXES[kind]
         async with self._using("read items to pool") as db:
             rows = await db.execute_fetchall(sql, params)
         return [
-            PoolingRow(created_at, kind, item_id, f"{prefix}{item_id:04d}", *rest)
+            PoolingRow(created_at, kind, item_id, format_ref(kind, item_id), *rest)
             for created_at, item_id, *rest in rows
         ]
 
