@@ -265,9 +265,44 @@ def _pinyin_units(
         units.append(("p" + syllable, around))
 
 
-def analyse(text: str) -> _Analysis:
+_CjkParts = tuple[list[str], list[tuple[str, tuple[str, ...]]], str, list["Place"]]
+
+
+def _cjk_run(token: str) -> _CjkParts:
+    """What one CJK run gives a text's analysis: its features (characters, bigrams, pinyin and
+    pinyin pairs), its coverage units, its fuzz string and the places it names."""
+    syllables = cjk_pinyin(token)
+    # built with map over whole runs rather than character by character: a long message has a
+    # few hundred characters, each giving several features
+    chars = list(map("u".__add__, token))
+    bigrams = list(map("b{}{}".format, token, token[1:]))
+    pairs = list(map("q{} {}".format, syllables, syllables[1:]))
+    features = [*chars, *bigrams, *map("p".__add__, syllables), *pairs]
+    units: list[tuple[str, tuple[str, ...]]] = []
+    if len(token) == 1:
+        if token not in ZH_STOPCHARS:
+            units.append((chars[0], (chars[0], "p" + syllables[0])))
+    else:
+        # a character is covered by the bigrams and pinyin pairs it is part of
+        last = len(token) - 1
+        for i, char in enumerate(token):
+            if char in ZH_STOPCHARS:
+                continue
+            if i == 0:
+                cover = (bigrams[0], pairs[0])
+            elif i == last:
+                cover = (bigrams[i - 1], pairs[i - 1])
+            else:
+                cover = (bigrams[i - 1], bigrams[i], pairs[i - 1], pairs[i])
+            units.append((chars[i], cover))
+    places = _zh_places(token, syllables) if _PLACE_HEAD_ZH.search(token) else []
+    return features, units, "".join(syllables), places
+
+
+def analyse(text: str, cjk_run: Callable[[str], _CjkParts] = _cjk_run) -> _Analysis:
     """Features of normalised text (char/pinyin n-grams for Chinese, words and char n-grams
-    for English) and its coverage units."""
+    for English) and its coverage units. `cjk_run` analyses each CJK run (the clauses of one
+    message share a cache of it)."""
     features: list[str] = []
     units: list[tuple[str, tuple[str, ...]]] = []
     words: list[str] = []
@@ -277,35 +312,11 @@ def analyse(text: str) -> _Analysis:
         if not is_cjk(token):
             words.append(token)
             continue
-        syllables = cjk_pinyin(token)
-        fuzz_parts.append("".join(syllables))
-        # built with map over whole runs rather than character by character: a long message
-        # has a few hundred characters, each giving several features
-        chars = list(map("u".__add__, token))
-        features += chars
-        bigrams = list(map("b{}{}".format, token, token[1:]))
-        features += bigrams
-        features += map("p".__add__, syllables)
-        pairs = list(map("q{} {}".format, syllables, syllables[1:]))
-        features += pairs
-        if len(token) == 1:
-            if token not in ZH_STOPCHARS:
-                units.append((chars[0], (chars[0], "p" + syllables[0])))
-        else:
-            # a character is covered by the bigrams and pinyin pairs it is part of
-            last = len(token) - 1
-            for i, char in enumerate(token):
-                if char in ZH_STOPCHARS:
-                    continue
-                if i == 0:
-                    cover = (bigrams[0], pairs[0])
-                elif i == last:
-                    cover = (bigrams[i - 1], pairs[i - 1])
-                else:
-                    cover = (bigrams[i - 1], bigrams[i], pairs[i - 1], pairs[i])
-                units.append((chars[i], cover))
-        if _PLACE_HEAD_ZH.search(token):
-            places.extend(_zh_places(token, syllables))
+        run_features, run_units, run_fuzz, run_places = cjk_run(token)
+        features += run_features
+        units += run_units
+        fuzz_parts.append(run_fuzz)
+        places += run_places
     if words:
         words = [w.split("'")[0] or w for w in words]  # what's -> what, i'd -> i
         stems = [_stem(w) for w in words]
@@ -335,7 +346,10 @@ _OWN_PLACE = re.compile("(?:我|我们|我家)是$")
 def _zh_places(run: str, syllables: list[str]) -> list[Place]:
     """Each place named in a CJK run: its head and the content characters before it (as many as
     the longest known part plus a modifier may need), as character/pinyin units."""
-    units = [f"{c}/{s}" for c, s in zip(run, syllables, strict=True)]
+
+    def units(start: int, end: int) -> tuple[str, ...]:
+        return tuple(map("{}/{}".format, run[start:end], syllables[start:end]))
+
     found = []
     reach = PLACE_MODIFIER_WORDS + 2
     for hit in _PLACE_HEAD_ZH.finditer(run):
@@ -348,7 +362,7 @@ def _zh_places(run: str, syllables: list[str]) -> list[Place]:
             start -= 1
         if _OWN_PLACE.search(run[:start]):
             continue  # 我们是养老院, 我是开公司的: who is asking, not the place asked about
-        before = units[start : hit.start()]
+        before = units(start, hit.start())
         # whose place: 杭州的市民驿站 names Hangzhou's (the words before 的, when they are not
         # grammar: 我们的驿站 is ours)
         if start >= 2 and run[start - 1] == "的" and run[start - 2] not in ZH_STOPCHARS:
@@ -359,8 +373,8 @@ def _zh_places(run: str, syllables: list[str]) -> list[Place]:
                 and run[owner - 1] not in PLACE_BREAKS
             ):
                 owner -= 1
-            before = units[owner : start - 1] + before
-        found.append((tuple(before), tuple(units[hit.start() : hit.end()])))
+            before = units(owner, start - 1) + before
+        found.append((before, units(hit.start(), hit.end())))
     return found
 
 
@@ -473,7 +487,7 @@ CONTEXT_WEIGHT = 0.25  # 0 and 0.5 measured within one answer of it on the dicta
 # for look-alikes no set has
 DICTATED_MARGIN = 2.0
 CLAUSE_SUPPORT = 1  # a clause that is no question decides only for the whole message's best
-MAX_CLAUSES = 4  # the last ones (the question comes at the end); 8 measured no better
+MAX_CLAUSES = 3  # the last ones (the question comes at the end); 8 measured no better
 
 
 def _is_long(normal: str, words: int = LONG_MESSAGE_WORDS) -> bool:
@@ -550,12 +564,17 @@ def _clauses(segments: list[tuple[str, bool]]) -> tuple[list[str], list[str]]:
     segments = segments[-MAX_CLAUSES:]  # the question comes at the end
     merged = [c for c, _ in segments]
     asks = [QUESTION_CUES.search(c) is not None for c in merged]
+    # a pair gives a clause that asks the words of its neighbour; two questions side by side
+    # (segments that each have an interrogative) are two questions, each a view of its own
     pairs = [
-        a + ("" if is_cjk(b[:1]) else " ") + b
-        for (a, b), (ask_a, ask_b) in zip(
-            itertools.pairwise(merged), itertools.pairwise(asks), strict=True
+        a + " " + b
+        for (a, b), (ask_a, ask_b), (question_a, question_b) in zip(
+            itertools.pairwise(merged),
+            itertools.pairwise(asks),
+            itertools.pairwise(asking for _, asking in segments),
+            strict=True,
         )
-        if ask_a or ask_b
+        if (ask_a or ask_b) and not (question_a and question_b)
     ]
     return [c for c, ask in zip(merged, asks, strict=True) if ask], pairs
 
@@ -863,9 +882,14 @@ class Matcher:
                 _is_long(normal, CLAUSE_MESSAGE_WORDS) or _is_long(spoken, CLAUSE_MESSAGE_WORDS)
             )
             segments = _segments(normal, cut)
-            # a clause that asks is analysed for the whole message and again as a view
-            analysis = functools.cache(analyse)
-            whole = _focused(segments, analysis(normal), analysis) if long else analyse(normal)
+            # the message is its clauses: each CJK run of them is analysed once, for the whole
+            # message and for every view it is part of
+            runs = functools.cache(_cjk_run)
+            analysis = functools.cache(functools.partial(analyse, cjk_run=runs))
+            if segments:
+                whole = _focused(segments, analysis(" ".join(c for c, _ in segments)), analysis)
+            else:
+                whole = replace(analysis(normal), dictated=long)
             views.append(whole)
             owner.append(index)
             asking, pairs = _clauses(segments)
@@ -976,14 +1000,13 @@ class Matcher:
         norms = np.sqrt(_row_sums(rows, values * values, queries.n_rows))
         norms[norms == 0] = 1.0
         values = (1.0 / norms).astype(np.float32)[rows] * values
-        # one small sparse matrix: scipy adds in float32 row by row, which numpy cannot
-        # without add.at (slower still). Its indices are given as int32, the type scipy picks
-        # for them anyway after scanning their range (which took longer than the product)
-        indptr = np.searchsorted(rows, np.arange(queries.n_rows + 1)).astype(np.int32)
-        features = sparse.csr_matrix(
-            (values, positions.astype(np.int32), indptr), shape=(queries.n_rows, weights.shape[0])
-        )
-        logits = features @ weights + bias
+        # each row's weight rows scaled and added in float32, one after the other in ascending
+        # column order: as scipy's sparse product adds them, without building a sparse matrix
+        logits = np.zeros((queries.n_rows, weights.shape[1]), dtype=np.float32)
+        if len(rows):
+            starts = np.flatnonzero(np.concatenate(([True], rows[1:] != rows[:-1])))
+            logits[rows[starts]] = np.add.reduceat(values[:, None] * weights[positions], starts)
+        logits += bias
         logits -= logits.max(axis=1, keepdims=True)
         return np.exp(logits)
 

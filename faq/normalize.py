@@ -135,41 +135,100 @@ def _t2s():  # type: ignore[no-untyped-def]
     return opencc.OpenCC("t2s")
 
 
+_T2sTables = tuple[
+    dict[str, str],
+    frozenset[str],
+    int,
+    re.Pattern[str],
+    dict[str, str],
+    frozenset[str],
+    re.Pattern[str],
+]
+
+
 @functools.cache
-def _convertible() -> tuple[frozenset[str], dict[str, tuple[str, ...]]] | None:
-    """What the t2s conversion can change: the characters it changes on their own, and its
-    longer keys that change, by their first character. A text that contains none of them
-    converts to itself, so the (pure Python, slow) converter is skipped (the 么 of 什么 changes
-    only in 么麼). None if opencc's tables cannot be read: then every Chinese text is
-    converted."""
+def _t2s_tables() -> _T2sTables | None:
+    """opencc's t2s tables, read once for `to_simplified`: its phrases (each with the first of
+    its values), the proper prefixes of its phrases, its longest phrase, a pattern of their
+    first characters, its characters (each with its first value), and what the conversion can
+    change (the characters it changes, and the phrases it changes). None if they are not the
+    one group of phrases then characters that this opencc has: then `to_simplified` is
+    opencc's own conversion."""
     converter = _t2s()
     converter.convert("")  # loads its dictionaries
-    chars: set[str] = set()
-    phrases: dict[str, list[str]] = {}
     try:
-        for group in converter._dict_chain_data:
-            for _longest, _shortest, mapping in group:
-                for key, values in mapping.items():
-                    if key == values.split(" ")[0]:  # what the converter uses
-                        continue
-                    if len(key) == 1:
-                        chars.add(key)
-                    else:
-                        phrases.setdefault(key[0], []).append(key)
-    except (AttributeError, TypeError, ValueError):
+        ((longest, shortest, phrase_map), (char_longest, _, char_map)) = converter._dict_chain_data[
+            0
+        ]
+        if len(converter._dict_chain_data) != 1 or shortest < 2 or char_longest != 1:
+            return None
+        phrases = {key: value.split(" ")[0] for key, value in phrase_map.items()}
+        chars = {key: value.split(" ")[0] for key, value in char_map.items()}
+    except (AttributeError, TypeError, ValueError, IndexError):
         return None
-    return frozenset(chars), {first: tuple(keys) for first, keys in phrases.items()}
+    prefixes = frozenset(key[:end] for key in phrases for end in range(2, len(key)))
+    firsts = re.compile("[" + re.escape("".join(sorted({key[0] for key in phrases}))) + "]")
+    changed_chars = frozenset(key for key, value in chars.items() if key != value)
+    changed_phrases = re.compile("|".join(re.escape(k) for k, v in phrases.items() if k != v))
+    return phrases, prefixes, longest, firsts, chars, changed_chars, changed_phrases
 
 
-def _needs_conversion(text: str) -> bool:
-    """Whether the t2s conversion could change `text` (it changes only the keys it finds)."""
-    tables = _convertible()
+def to_simplified(text: str) -> str:
+    """opencc's t2s conversion, as opencc computes it, in linear time. opencc (pure Python)
+    converts each run between separators by taking the longest phrase anywhere in it (the
+    leftmost of equal ones), then the longest in what is left on either side, and so on, then
+    each remaining character: about 2 ms for a long message. The same result is the phrases
+    found at every position taken longest first, leftmost first, each unless it overlaps one
+    taken before; what is left goes character by character. Text with nothing the conversion
+    changes is returned as it is (the 么 of 什么 changes only in 么麼)."""
+    tables = _t2s_tables()
     if tables is None:
-        return True
-    chars, phrases = tables
-    if not chars.isdisjoint(text):
-        return True
-    return any(key in text for first in phrases.keys() & set(text) for key in phrases[first])
+        return str(_t2s().convert(text))
+    phrases, prefixes, longest, firsts, chars, changed_chars, changed_phrases = tables
+    if changed_chars.isdisjoint(text) and not changed_phrases.search(text):
+        return text
+    out = list(map(chars.get, text, text))
+    found = []
+    for hit in firsts.finditer(text):
+        start = hit.start()
+        for end in range(start + 2, min(start + longest, len(text)) + 1):
+            part = text[start:end]
+            if part in phrases:
+                found.append((start - end, start))
+            if part not in prefixes:
+                break
+    taken = [False] * len(text)
+    for length, start in sorted(found):
+        end = start - length
+        if not any(taken[start:end]):
+            taken[start:end] = [True] * (end - start)
+            out[start:end] = [phrases[text[start:end]], *[""] * (end - start - 1)]
+    return "".join(out)
+
+
+class _CleanTable(dict[int, str | None]):
+    """What `_clean` makes of each character, for str.translate, filled as characters come:
+    combining marks, zero-width and other invisible characters go (no break); letters,
+    digits, apostrophes and spaces stay; punctuation, symbols and emoji become line breaks.
+    Characters outside the first planes are not kept (a message could name many)."""
+
+    def __missing__(self, code: int) -> str | None:
+        char = chr(code)
+        category = unicodedata.category(char)
+        if category in ("Mn", "Mc", "Cf", "Co", "Cn", "Cs") or (
+            category == "Cc" and not char.isspace()
+        ):
+            value = None
+        elif category[0] in "LN" or char == "'" or char.isspace():
+            value = char
+        else:
+            value = "\n"
+        if code < 0x30000:
+            self[code] = value
+        return value
+
+
+_CLEAN_TABLE = _CleanTable()
 
 
 def _clean(text: str) -> str:
@@ -177,19 +236,11 @@ def _clean(text: str) -> str:
     if text.isascii():  # fast path (English): nothing to fold but case and punctuation
         return " ".join(_ASCII_BREAK.sub(" ", _ASCII_INVISIBLE.sub("", text).casefold()).split())
     text = unicodedata.normalize("NFKC", text)
-    if _CJK_CHAR.search(text) and _needs_conversion(text):
-        text = _t2s().convert(text)
-    kept = []
-    for char in text.casefold():
-        category = unicodedata.category(char)
-        if category in ("Mn", "Mc", "Cf", "Co", "Cn", "Cs") or (
-            category == "Cc" and not char.isspace()
-        ):
-            continue  # combining marks, zero-width and other invisible characters: no break
-        kept.append(char if category[0] in "LN" or char == "'" or char.isspace() else "\n")
+    if _CJK_CHAR.search(text):
+        text = to_simplified(text)
     # punctuation, symbols and emoji became line breaks: they separate, plain spaces between
     # Chinese characters do not
-    text = _CJK_GAP.sub("", "".join(kept))
+    text = _CJK_GAP.sub("", text.casefold().translate(_CLEAN_TABLE))
     return " ".join(text.split())
 
 
@@ -274,16 +325,22 @@ def fuzzy_syllable(syllable: str) -> str:
 
 def cjk_pinyin(run: str) -> list[str]:
     """One fuzzy toneless syllable per character of a CJK run ("?" where none is known)."""
-    return [_char_pinyin(char) for char in run]
+    return list(map(_PINYIN.__getitem__, run))
 
 
-@functools.lru_cache(maxsize=65536)
-def _char_pinyin(char: str) -> str:
-    # without the phrase dictionary a character reads the same in any context, so one reading
-    # per character serves every run (and keeps long messages fast)
-    pypinyin = _pinyin_module()
-    syllables = pypinyin.lazy_pinyin(char, style=pypinyin.Style.NORMAL, errors=lambda c: ["?"])
-    return fuzzy_syllable(syllables[0]) if len(syllables) == 1 else "?"
+class _PinyinTable(dict[str, str]):
+    """Each character's fuzzy toneless syllable, read from pypinyin on first use. Without the
+    phrase dictionary a character reads the same in any context, so one reading per character
+    serves every run (and keeps long messages fast)."""
+
+    def __missing__(self, char: str) -> str:
+        pypinyin = _pinyin_module()
+        syllables = pypinyin.lazy_pinyin(char, style=pypinyin.Style.NORMAL, errors=lambda c: ["?"])
+        self[char] = value = fuzzy_syllable(syllables[0]) if len(syllables) == 1 else "?"
+        return value
+
+
+_PINYIN = _PinyinTable()
 
 
 @functools.cache
