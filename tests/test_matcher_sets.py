@@ -46,9 +46,10 @@ def test_look_alikes_are_rarely_answered(bundled: Matcher, name: str) -> None:
 
 def test_no_ordinary_question_gets_the_fraud_warning(bundled: Matcher) -> None:
     sets = ["lookalike.yaml", "lookalike-tune.yaml", "dictated-tune.yaml", "dictated-heldout.yaml"]
-    sets += ["dictated-final.yaml"]
+    sets += ["dictated-final.yaml", "dictated-final2.yaml"]
     sets += ["matcher-regression.yaml"]
-    questions = [q for name in sets for q, _ in read_eval_file(str(DATA / name))]
+    items = [item for name in sets for item in read_eval_file(str(DATA / name))]
+    questions = [q for q, expect in items if expect != FRAUD_ENTRY]
     warned = [r.query for r in bundled.match_many(questions) if r.id == FRAUD_ENTRY]
     assert warned == []
 
@@ -90,6 +91,26 @@ def test_dictated_held_back_set_holds(bundled: Matcher) -> None:
     assert evaluation.correct / evaluation.in_scope >= 0.85
     assert evaluation.wrong / evaluation.in_scope <= 0.02
     assert evaluation.false_answers <= 1  # issue 15's target, 0.03, is 0 of 22: not met
+
+
+def test_second_held_back_set_holds(bundled: Matcher) -> None:
+    # written like dictated-final.yaml, kept outside the repository and scored once at the end
+    # of issue 15's speed pass (2026-11-30): 84/118 = 0.712 answered, 1 wrong, 2 of 27 out of
+    # scope answered, both with the fraud warning (给他带饭, 给她充话费 read as handing money
+    # over; fixed since). A floor of today's figures, not issue 15's targets, which it misses
+    evaluation = measure(bundled, "dictated-final2.yaml")
+    assert evaluation.correct / evaluation.in_scope >= 0.71
+    assert evaluation.wrong <= 1
+    assert evaluation.false_answers == 0
+
+
+def test_giving_something_to_a_relative_is_no_fraud(bundled: Matcher) -> None:
+    """给他/给她 hands money over only with money named (钱交给他, 把卡给她); bringing food or
+    topping up a phone for someone is an ordinary question."""
+    for text in ("我要不要给他带饭", "怎么给她手机充话费", "你们能给她送饭上门吗"):
+        assert bundled.match(text).id != FRAUD_ENTRY, text
+    for text in ("他打电话叫我把钱交给他", "有人上门说要把银行卡给他保管"):
+        assert bundled.match(text).id == FRAUD_ENTRY, text
 
 
 def test_no_question_of_an_evaluation_set_is_in_the_faq() -> None:
