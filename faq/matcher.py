@@ -457,6 +457,7 @@ _EN_CLAUSE_OPENERS = "and|but|so|because|also|i'm|she|he|my|we|um|hi"
 _ZH_CLAUSE_ENDS = "啊呢呀嘛吗"
 _CLAUSE_RE = re.compile(
     f"(?<=[{CJK}])(?=(?:{_ZH_CLAUSE_OPENERS}))|(?<=[{_ZH_CLAUSE_ENDS}])(?=[{CJK}])"
+    f"|(?<=[{CJK}]) (?=[{CJK}])"
     f"|(?<=[a-z0-9'] )(?=(?:{_EN_CLAUSE_OPENERS})\\b)"
 )
 # a message this long is a spoken one (DICTATED_MARGIN, context): 12 Chinese characters
@@ -786,8 +787,13 @@ class Matcher:
         home = {p for p, n in phrase_entries.items() if n >= HOME_SHARE * len(kb.entries)}
         # and the home places as the knowledge base names them with the words before them
         # anywhere (社区食堂, 上海市老年基金会): a resident who says so names ours too. The home
-        # place must be two units at least: 地铁站 is not ours because 站 is
-        home |= {m for m in mentions if any(m[-k:] in home for k in range(2, len(m)))}
+        # place must be two units at least, or an English word: 地铁站 is not ours because 站
+        # is, "community canteen" is because "canteen" is
+        home |= {
+            m
+            for m in mentions
+            if any(m[-k:] in home for k in range(1 if m[-1].isascii() else 2, len(m)))
+        }
         self.home_places = frozenset(home)
 
         self._has_questions = bool(question_features)
@@ -869,6 +875,7 @@ class Matcher:
         clauses: set[int] = set()  # rows that are a clause of their message, not all of it
         questions: set[int] = set()  # rows that are one clause, a question (INTERROGATIVES)
         fraud: set[int] = set()
+        in_context: set[int] = set()
         for index, text in enumerate(texts):
             normal = self.normalizer.normalize(str(text or ""))[:MAX_QUERY_CHARS]
             if not normal or not self._has_questions:
@@ -896,6 +903,8 @@ class Matcher:
             for part in asking + pairs:
                 if part in asking and INTERROGATIVES.search(part):
                     questions.add(len(views))
+                if part in pairs and INTERROGATIVES.search(part):
+                    in_context.add(len(views))
                 view = analysis(part)
                 # the places the whole message names still decide (a long message about the
                 # bank's hours is not answered with ours)
@@ -907,7 +916,7 @@ class Matcher:
                 owner.append(index)
         # each message's decision: from the view that answers with the best score, else from
         # its best-scoring view
-        best: dict[int, tuple[tuple[bool, float], MatchResult]] = {}
+        best: dict[int, tuple[tuple[bool, bool, float], MatchResult]] = {}
         answered: defaultdict[int, list[MatchResult]] = defaultdict(list)  # by questions
         if views:
             scores, coverages = self._score(views)
@@ -925,7 +934,11 @@ class Matcher:
                     (row not in questions and top not in support) or result.id == FRAUD_ENTRY
                 ):
                     continue
-                rank = (result.outcome == "answer", result.score)
+                rank = (
+                    result.outcome == "answer",
+                    row in in_context and result.outcome == "answer",
+                    result.score,
+                )
                 if index not in best or rank > best[index][0]:
                     best[index] = (rank, result)
         decisions = []
