@@ -452,14 +452,22 @@ def _place_pattern(
 # is also answered when its best entry is a clear winner (DICTATED_MARGIN). When two questions
 # are answered with different entries, the first asked is the answer and the other `also`.
 _ZH_CLAUSE_OPENERS = "我们|你们|他们|她们|就是|还有|然后|但是|可是|因为|所以|不过|我|你|她|他|侬|伊"
-_EN_CLAUSE_OPENERS = "and|but|so|because|also|i'm|she|he|my|we|um|hi"
+_EN_CLAUSE_OPENERS = (
+    "and|but|so|because|also|i'm|she|he|my|we|um|hi|what|where|how|whether"
+    "|is (?:it|there|this)|are (?:there|you)|can (?:i|she|he|we|they|you|my)"
+    "|could (?:i|she|he|we|they|you)|does (?:it|the|she|he)|do you"
+)
+# ... but not right after an auxiliary: "can | she pay" is one question
+_EN_AFTER_AUXILIARY = "".join(
+    f"(?<!\\b{aux} )" for aux in ("can", "could", "do", "does", "is", "are", "will", "would")
+)
 # a modal particle inside a spoken line ends the clause it closes (材料啊 | 大概多久能批下来)
 _ZH_CLAUSE_ENDS = "啊呢呀嘛吗"
 _CLAUSE_RE = re.compile(
     f"(?<=[{CJK}])(?=(?:{_ZH_CLAUSE_OPENERS}))|(?<=[{_ZH_CLAUSE_ENDS}])(?=[{CJK}])"
-    f"|(?<=[{CJK}]) (?=[{CJK}])"
-    f"|(?<=[a-z0-9'] )(?=(?:{_EN_CLAUSE_OPENERS})\\b)"
+    f"|(?<=[a-z0-9'] ){_EN_AFTER_AUXILIARY}(?=(?:{_EN_CLAUSE_OPENERS})\\b)"
 )
+_BREAK_RE = re.compile(f"(?<=[{CJK}]) (?=[{CJK}])")
 # a message this long is a spoken one (DICTATED_MARGIN, context): 12 Chinese characters
 # (食堂几点开门还有送饭要多少钱) or 12 English words; English is cut into clauses from 18 words
 # (at 12 or 15, CLINC150's longer intent queries lost 0.3-0.5 OOS recall)
@@ -501,7 +509,9 @@ def _is_long(normal: str, words: int = LONG_MESSAGE_WORDS) -> bool:
 def _too_short(clause: str) -> bool:
     if is_cjk(clause[:1]):
         return len(clause) < MIN_CLAUSE_CHARS
-    return len(clause.split()) < MIN_CLAUSE_WORDS
+    words = clause.split()
+    # and two words that say what it is about ("can you check" asks nothing yet)
+    return len(words) < MIN_CLAUSE_WORDS or sum(w not in EN_STOPWORDS for w in words) < 2
 
 
 def clause_views(normal: str) -> list[str]:
@@ -515,7 +525,19 @@ def _segments(normal: str, long: bool) -> list[tuple[str, bool]]:
     """A long message cut into clauses, each with whether it asks (none for a short one)."""
     if not long:
         return []
-    clauses = [c.strip().rstrip(_ZH_CLAUSE_ENDS) for c in _CLAUSE_RE.split(normal)]
+    clauses = []
+    for clause in _CLAUSE_RE.split(normal):
+        # a break between Chinese words (punctuation, or framing taken out: 送饭上门的 | 怎么申请)
+        # ends context; after a question its words go on (这是什么牌子的鞋子 是什么型号)
+        parts = _BREAK_RE.split(clause)
+        for part in parts[1:]:
+            if INTERROGATIVES.search(parts[0]):
+                parts[0] += " " + part
+            else:
+                clauses.append(parts[0])
+                parts[0] = part
+        clauses.append(parts[0])
+    clauses = [c.strip().rstrip(_ZH_CLAUSE_ENDS) for c in clauses]
     merged: list[str] = []
     for clause in clauses:  # a clause too short to ask anything joins the one before
         if merged and (_too_short(clause) or _too_short(merged[-1])):
