@@ -415,27 +415,29 @@ class _PlaceText:
     written, the units before it by their sound."""
 
     def __init__(self, texts: list[list[str]]) -> None:
-        self.text = " " + " | ".join(" ".join(units) for units in texts) + " "
+        # every unit as (character or word, sound), the texts apart by a unit that matches none
+        self.units: list[tuple[str, str]] = []
+        for units in texts:
+            self.units += [(u.split("/")[0], u.split("/")[1]) for u in units] + [("|", "|")]
+        self.by_sound: defaultdict[str, list[int]] = defaultdict(list)
+        self.by_char: defaultdict[str, list[int]] = defaultdict(list)
+        for at, (char, sound) in enumerate(self.units):
+            self.by_sound[sound].append(at)
+            self.by_char[char].append(at)
 
     def has(self, before: tuple[str, ...], head: tuple[str, ...] = ()) -> bool:
-        pattern, needles = _place_pattern(before, head)
-        # each unit of the pattern is in the text if the pattern is: most entries lack one, and
-        # `in` finds that far faster than the regular expression
-        text = self.text
-        return all(n in text for n in needles) and pattern.search(text) is not None
-
-
-@functools.lru_cache(maxsize=4096)
-def _place_pattern(
-    before: tuple[str, ...], head: tuple[str, ...]
-) -> tuple[re.Pattern[str], tuple[str, ...]]:
-    """A place as a pattern over place texts, and the plain substrings any match contains: built
-    once per place named, not once per entry it is looked for in."""
-    sounds = [u.split("/")[1] for u in before]
-    chars = [u.split("/")[0] for u in head]
-    pattern = [r"\S+/" + re.escape(s) for s in sounds] + [re.escape(c) + r"/\S+" for c in chars]
-    needles = [f"/{s} " for s in sounds] + [f" {c}/" for c in chars]
-    return re.compile(" " + " ".join(pattern) + " "), tuple(needles)
+        """Whether the units of `before` (by sound) then `head` (as written) are in the text."""
+        wanted = [(1, u.split("/")[1]) for u in before] + [(0, u.split("/")[0]) for u in head]
+        if not wanted:
+            return True
+        side, first = wanted[0]
+        units = self.units
+        for at in (self.by_sound if side else self.by_char).get(first, ()):
+            if at + len(wanted) <= len(units) and all(
+                units[at + k][side] == value for k, (side, value) in enumerate(wanted)
+            ):
+                return True
+        return False
 
 
 # Dictated messages (docs/benchmarks.md, "Long and dictated messages"): one long line of
@@ -942,16 +944,19 @@ class Matcher:
         answered: defaultdict[int, list[MatchResult]] = defaultdict(list)  # by questions
         if views:
             scores, coverages = self._score(views)
+            orders = np.argsort(-scores, axis=1)[:, :MAX_CANDIDATES].tolist()
             for row, index in enumerate(owner):
                 if index not in best:  # the whole message: its candidates support a clause
-                    support = set(np.argsort(-scores[row])[:CLAUSE_SUPPORT].tolist())
-                result = self._decide(texts[index], scores[row], coverages[row], views[row])
+                    support = set(orders[row][:CLAUSE_SUPPORT])
+                result = self._decide(
+                    texts[index], scores[row], coverages[row], views[row], orders[row]
+                )
                 if row in questions and result.outcome == "answer":
                     answered[index].append(result)
                 # a clause that is a question decides on its own; any other clause only for
                 # the whole message's best entry; and the fraud warning is the whole
                 # message's to give (a clause of an ordinary question can look like one)
-                top = int(scores[row].argmax())
+                top = orders[row][0]
                 if row in clauses and (
                     (row not in questions and top not in support) or result.id == FRAUD_ENTRY
                 ):
@@ -1120,24 +1125,29 @@ class Matcher:
     # decision
 
     def _decide(
-        self, text: str, scores: np.ndarray, coverages: np.ndarray, view: _Analysis
+        self,
+        text: str,
+        scores: np.ndarray,
+        coverages: np.ndarray,
+        view: _Analysis,
+        order: list[int],
     ) -> MatchResult:
-        order = np.argsort(-scores)[:MAX_CANDIDATES]
-        candidates = [(self.entry_ids[i], round(float(scores[i]), 1)) for i in order]
-        best = float(scores[order[0]])
+        """The decision of one view; `order`: its best entries, best first."""
+        values = scores[order].tolist()
+        candidates = [(self.entry_ids[i], round(v, 1)) for i, v in zip(order, values, strict=True)]
+        best = values[0]
         min_coverage = MIN_COVERAGE_AT_FULL_STRICTNESS * self.coverage_strictness / 100.0
         if candidates[0][0] == self._fraud_entry and best >= self.suggest_threshold:
             return self._warn(MatchResult(text, "answer", None, [], best, candidates))
         # a dictated message's score is lower than its typed question's (its context shares
         # few words with any entry), so there a clear winner also answers: at the suggest
         # threshold, DICTATED_MARGIN times the runner-up's score (docs/benchmarks.md)
-        clear = view.dictated and best >= max(
-            self.suggest_threshold, DICTATED_MARGIN * float(scores[order[1]])
-        )
+        runner_up = values[1] if len(values) > 1 else 0.0
+        clear = view.dictated and best >= max(self.suggest_threshold, DICTATED_MARGIN * runner_up)
         if (
             (best >= self.answer_threshold or clear)
             and coverages[order[0]] >= min_coverage
-            and (not self.coverage_strictness or self._names_only_its_places(view, int(order[0])))
+            and (not self.coverage_strictness or self._names_only_its_places(view, order[0]))
         ):
             return MatchResult(text, "answer", candidates[0][0], [], best, candidates)
         suggestions = [i for i, s in candidates if s >= self.suggest_threshold][:MAX_SUGGESTIONS]
