@@ -341,6 +341,15 @@ Place = tuple[tuple[str, ...], tuple[str, ...]]  # (units before the head, units
 
 _HOURS_VERBS = frozenset({"wopen", "wclose", "whour"})
 _OWN_PLACE = re.compile("(?:我|我们|我家)是$")
+# a place the resident would rather not go to is not the place asked about: 不想跑大医院,
+# 不用跑医院, 还是一定要去医院, "instead of going to the hospital"
+_AVOIDED_PLACE = re.compile(
+    f"(?:不[想用要必愿]|免得|省得|还是|而不是|代替)[{CJK}]{{0,3}}[去跑到上进][{CJK}]{{0,2}}$"
+)
+_AVOIDED_PLACE_EN = re.compile(
+    r"\b(?:instead of|rather than|not|don'?t (?:want|need|have) to|no need to)"
+    r"(?: \w+){0,3} $"
+)
 
 
 def _zh_places(run: str, syllables: list[str]) -> list[Place]:
@@ -360,7 +369,7 @@ def _zh_places(run: str, syllables: list[str]) -> list[Place]:
             and run[start - 1] not in PLACE_BREAKS
         ):
             start -= 1
-        if _OWN_PLACE.search(run[:start]):
+        if _OWN_PLACE.search(run[:start]) or _AVOIDED_PLACE.search(run[: hit.start()]):
             continue  # 我们是养老院, 我是开公司的: who is asking, not the place asked about
         before = units(start, hit.start())
         # whose place: 杭州的市民驿站 names Hangzhou's (the words before 的, when they are not
@@ -385,6 +394,8 @@ def _en_places(words: list[str], stems: list[str]) -> list[Place]:
     for i, (word, stem) in enumerate(zip(words, stems, strict=True)):
         # the word or its plural: "parking" is no park, "banks" are banks
         if word in PLACE_HEADS_EN or (word.endswith("s") and stem in PLACE_HEADS_EN):
+            if _AVOIDED_PLACE_EN.search(" ".join(words[max(0, i - 6) : i]) + " "):
+                continue
             before: list[str] = []
             for j in range(i - 1, max(-1, i - 1 - PLACE_MODIFIER_WORDS), -1):
                 if words[j] in EN_STOPWORDS or words[j].isdigit():
