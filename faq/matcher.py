@@ -8,6 +8,7 @@ when the message has salient words the entry never uses (肯德基几点开门 i
 
 from __future__ import annotations
 
+import bisect
 import functools
 import itertools
 import math
@@ -65,7 +66,7 @@ PLACE_HEADS_ZH = (
 # measure words end the words before a place as grammar characters do (几家市民驿站), and so do
 # prepositions and the predicates a spoken line runs into the next clause with (可以跟驿站反映,
 # 血压有点高驿站能量吗, 没人管驿站有没有)
-PLACE_BREAKS = frozenset("家座栋间条跟同向往离管跑贵高慢快")
+PLACE_BREAKS = frozenset("家座栋间条跟同向往离管跑贵高慢")
 _PLACE_HEADS_EN = """bank library office hospital clinic school university college kindergarten
 supermarket market shop store mall restaurant cafe canteen park museum cinema gym pool court
 station hall centre church temple hotel airport pharmacy salon company foundation charity committee
@@ -334,6 +335,7 @@ def analyse(text: str, cjk_run: Callable[[str], _CjkParts] = _cjk_run) -> _Analy
 
 
 _PLACE_HEAD_ZH = re.compile(PLACE_HEADS_ZH)
+_CJK_RUN = re.compile(f"[{CJK}]+")
 
 
 Place = tuple[tuple[str, ...], tuple[str, ...]]  # (units before the head, units of the head)
@@ -355,6 +357,11 @@ _AVOIDED_PLACE_EN = re.compile(
 def _zh_places(run: str, syllables: list[str]) -> list[Place]:
     """Each place named in a CJK run: its head and the content characters before it (as many as
     the longest known part plus a modifier may need), as character/pinyin units."""
+    return [place for _, place in _zh_place_hits(run, syllables)]
+
+
+def _zh_place_hits(run: str, syllables: list[str]) -> list[tuple[int, Place]]:
+    """The places of `_zh_places`, each with where its head starts in the run."""
 
     def units(start: int, end: int) -> tuple[str, ...]:
         return tuple(map("{}/{}".format, run[start:end], syllables[start:end]))
@@ -383,7 +390,7 @@ def _zh_places(run: str, syllables: list[str]) -> list[Place]:
             ):
                 owner -= 1
             before = units(owner, start - 1) + before
-        found.append((before, units(hit.start(), hit.end())))
+        found.append((hit.start(), (before, units(hit.start(), hit.end()))))
     return found
 
 
@@ -478,6 +485,7 @@ _EN_AFTER_AUXILIARY = "".join(
 _ZH_CLAUSE_ENDS = "啊呢呀嘛吗"
 _CLAUSE_RE = re.compile(
     f"(?<=[{CJK}])(?=(?:{_ZH_CLAUSE_OPENERS}))|(?<=[{_ZH_CLAUSE_ENDS}])(?=[{CJK}])"
+    f"|(?<=[{CJK}])(?=驿站|食堂|基金会)"
     f"|(?<=[a-z0-9'] ){_EN_AFTER_AUXILIARY}(?=(?:{_EN_CLAUSE_OPENERS})\\b)"
 )
 _BREAK_RE = re.compile(f"(?<=[{CJK}]) (?=[{CJK}])")
@@ -497,7 +505,7 @@ QUESTION_CUES = re.compile(
 # the words that make a clause a question rather than a statement (an interrogative, a final
 # 吗, A-not-A 能不能/有没有); a clause of a long message without one is context
 INTERROGATIVES = re.compile(
-    r"几|怎|多少|什么|哪|谁|吗|是否|(\w)[不没]\1|有没有|"
+    r"几|怎|多少|什么|哪|谁|吗|伐|是否|(\w)[不没]\1|有没有|"
     r"\b(how|what|when|where|which|who|why|whether|if|can|could|is there|are there|do you"
     r"|does)\b"
 )
@@ -530,7 +538,7 @@ def _too_short(clause: str) -> bool:
 def clause_views(normal: str) -> list[str]:
     """The clauses of a long message that ask, then each two neighbouring ones of which one
     asks (none for a short message)."""
-    asking, pairs = _clauses(_segments(normal, _is_long(normal, CLAUSE_MESSAGE_WORDS)))
+    asking, pairs, _ = _clauses(_segments(normal, _is_long(normal, CLAUSE_MESSAGE_WORDS)))
     return asking + pairs
 
 
@@ -550,14 +558,17 @@ def _segments(normal: str, long: bool) -> list[tuple[str, bool]]:
                 clauses.append(parts[0])
                 parts[0] = part
         clauses.append(parts[0])
-    clauses = [c.strip().rstrip(_ZH_CLAUSE_ENDS) for c in clauses]
-    merged: list[str] = []
-    for clause in clauses:  # a clause too short to ask anything joins the one before
-        if merged and (_too_short(clause) or _too_short(merged[-1])):
-            merged[-1] = merged[-1] + ("" if is_cjk(clause[:1]) else " ") + clause
+    # each clause without the particle that closes it (材料啊), and as said: 驿站有医生看吗 asks
+    said = [c.strip() for c in clauses]
+    merged: list[tuple[str, str]] = []
+    for clause, whole in zip([c.rstrip(_ZH_CLAUSE_ENDS) for c in said], said, strict=True):
+        # a clause too short to ask anything joins the one before
+        if merged and (_too_short(clause) or _too_short(merged[-1][0])):
+            gap = "" if is_cjk(clause[:1]) else " "
+            merged[-1] = (merged[-1][0] + gap + clause, merged[-1][1] + gap + whole)
         elif clause:
-            merged.append(clause)
-    return [(c, INTERROGATIVES.search(c) is not None) for c in merged]
+            merged.append((clause, whole))
+    return [(c, INTERROGATIVES.search(whole) is not None) for c, whole in merged]
 
 
 def _names_itself(place: Place) -> bool:
@@ -567,7 +578,32 @@ def _names_itself(place: Place) -> bool:
     return len(head) > 1 or head[0].isascii()
 
 
+def _spoken_places(
+    normal: str, segments: list[tuple[str, bool]], analysis: Callable[[str], _Analysis]
+) -> list[tuple[Place, bool]]:
+    """The places a long message names, each with whether the clause it is in asks. Chinese
+    places are found in the message as said, not in its clauses: a clause may begin at a place
+    whose words before it end the clause before (北京的社区 | 食堂一顿饭多少钱)."""
+    # where each clause is in the message: its characters in order (the clauses left out the
+    # spaces and particles between them)
+    ends, at = [], 0
+    for clause, _ in segments:
+        for char in clause.replace(" ", ""):
+            at = normal.index(char, at) + 1
+        ends.append(at)
+    found = []
+    for run in _CJK_RUN.finditer(normal):
+        if _PLACE_HEAD_ZH.search(run.group()):
+            for head, place in _zh_place_hits(run.group(), cjk_pinyin(run.group())):
+                clause = bisect.bisect_right(ends, run.start() + head)
+                found.append((place, segments[min(clause, len(segments) - 1)][1]))
+    for clause, asks in segments:  # English places, clause by clause
+        found += [(place, asks) for place in analysis(clause).places if place[1][0].isascii()]
+    return found
+
+
 def _focused(
+    normal: str,
     segments: list[tuple[str, bool]],
     view: _Analysis,
     analysis: Callable[[str], _Analysis],
@@ -575,44 +611,42 @@ def _focused(
     """`view` of a long message, marked as spoken: the coverage units of its clauses that do not
     ask marked as context (they count CONTEXT_WEIGHT in coverage), and the places they name
     left out unless named by a word of their own: 外面饭店太贵 is context, 银行 is a place."""
+    places = _spoken_places(normal, segments, analysis)
     if all(asks for _, asks in segments) or not any(asks for _, asks in segments):
-        return replace(view, dictated=True)
+        return replace(view, places=tuple(place for place, _ in places), dictated=True)
     units: list[tuple[str, tuple[str, ...]]] = []
     context: set[int] = set()
-    places: list[Place] = []
     for clause, asks in segments:
         clause_view = analysis(clause)
         if not asks:
             context.update(range(len(units), len(units) + len(clause_view.units)))
-            places += [place for place in clause_view.places if _names_itself(place)]
-        else:
-            places += clause_view.places
         units += clause_view.units
-    return replace(
-        view, units=units, context=frozenset(context), places=tuple(places), dictated=True
-    )
+    named = tuple(place for place, asks in places if asks or _names_itself(place))
+    return replace(view, units=units, context=frozenset(context), places=named, dictated=True)
 
 
-def _clauses(segments: list[tuple[str, bool]]) -> tuple[list[str], list[str]]:
-    """The asking clauses of a long message and its asking pairs of neighbouring clauses."""
+def _clauses(segments: list[tuple[str, bool]]) -> tuple[list[str], list[str], set[str]]:
+    """The asking clauses of a long message, its asking pairs of neighbouring clauses, and
+    those pairs that are a question after its context (她一个人住 | 她能去食堂吃吗)."""
     if len(segments) < 2:
-        return [], []
+        return [], [], set()
     segments = segments[-MAX_CLAUSES:]  # the question comes at the end
     merged = [c for c, _ in segments]
-    asks = [QUESTION_CUES.search(c) is not None for c in merged]
+    asks = [question or QUESTION_CUES.search(c) is not None for c, question in segments]
     # a pair gives a clause that asks the words of its neighbour; two questions side by side
     # (segments that each have an interrogative) are two questions, each a view of its own
-    pairs = [
-        a + " " + b
-        for (a, b), (ask_a, ask_b), (question_a, question_b) in zip(
-            itertools.pairwise(merged),
-            itertools.pairwise(asks),
-            itertools.pairwise(asking for _, asking in segments),
-            strict=True,
-        )
-        if (ask_a or ask_b) and not (question_a and question_b)
-    ]
-    return [c for c, ask in zip(merged, asks, strict=True) if ask], pairs
+    pairs, led = [], set()
+    for (a, b), (ask_a, ask_b), (question_a, question_b) in zip(
+        itertools.pairwise(merged),
+        itertools.pairwise(asks),
+        itertools.pairwise(asking for _, asking in segments),
+        strict=True,
+    ):
+        if (ask_a or ask_b) and not (question_a and question_b):
+            pairs.append(a + " " + b)
+            if question_b:
+                led.add(pairs[-1])
+    return [c for c, ask in zip(merged, asks, strict=True) if ask], pairs, led
 
 
 def _pinyin_view(text: str) -> _Analysis | None:
@@ -822,13 +856,8 @@ class Matcher:
         home = {p for p, n in phrase_entries.items() if n >= HOME_SHARE * len(kb.entries)}
         # and the home places as the knowledge base names them with the words before them
         # anywhere (社区食堂, 上海市老年基金会): a resident who says so names ours too. The home
-        # place must be two units at least, or an English word: 地铁站 is not ours because 站
-        # is, "community canteen" is because "canteen" is
-        home |= {
-            m
-            for m in mentions
-            if any(m[-k:] in home for k in range(1 if m[-1].isascii() else 2, len(m)))
-        }
+        # place must be two units at least: 地铁站 is not ours because 站 is
+        home |= {m for m in mentions if any(m[-k:] in home for k in range(2, len(m)))}
         self.home_places = frozenset(home)
 
         self._has_questions = bool(question_features)
@@ -929,16 +958,18 @@ class Matcher:
             runs = functools.cache(_cjk_run)
             analysis = functools.cache(functools.partial(analyse, cjk_run=runs))
             if segments:
-                whole = _focused(segments, analysis(" ".join(c for c, _ in segments)), analysis)
+                joined = analysis(" ".join(c for c, _ in segments))
+                whole = _focused(normal, segments, joined, analysis)
             else:
                 whole = replace(analysis(normal), dictated=long)
             views.append(whole)
             owner.append(index)
-            asking, pairs = _clauses(segments)
+            asking, pairs, led = _clauses(segments)
+            said_questions = {c for c, question in segments if question}
             for part in asking + pairs:
-                if part in asking and INTERROGATIVES.search(part):
+                if part in asking and part in said_questions:
                     questions.add(len(views))
-                if part in pairs and INTERROGATIVES.search(part):
+                if part in led:
                     in_context.add(len(views))
                 view = analysis(part)
                 # the places the whole message names still decide (a long message about the
