@@ -253,6 +253,7 @@ class _Analysis:
     places: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
     context: frozenset[int] = frozenset()  # units that are context, not the question
     dictated: bool = False  # a view of a long message (see DICTATED_MARGIN)
+    question: bool = False  # one clause of it, a question (INTERROGATIVES)
 
 
 def _pinyin_units(
@@ -343,6 +344,7 @@ Place = tuple[tuple[str, ...], tuple[str, ...]]  # (units before the head, units
 
 _HOURS_VERBS = frozenset({"wopen", "wclose", "whour"})
 _OWN_PLACE = re.compile("(?:我|我们|我家)是$")
+_THERE = re.compile(f"([{CJK}]{{0,1}}[^\\W我你他她们家拉侬伊那这的了是在])那[边里儿面]$")
 # a place the resident would rather not go to is not the place asked about: 不想跑大医院,
 # 不用跑医院, 还是一定要去医院, "instead of going to the hospital"
 _AVOIDED_PLACE = re.compile(
@@ -390,6 +392,12 @@ def _zh_place_hits(run: str, syllables: list[str]) -> list[tuple[int, Place]]:
             ):
                 owner -= 1
             before = units(owner, start - 1) + before
+            start = owner
+        # 北京那边的社区食堂: 那边 points back at the place named before it, not at ours (我们
+        # 那边的驿站 is ours): that place's name stands for the locator
+        there = _THERE.search(run[: start + 1])
+        if there and before[:1] == units(start, start + 1):
+            before = units(there.start(1), there.end(1)) + before[1:]
         found.append((hit.start(), (before, units(hit.start(), hit.end()))))
     return found
 
@@ -974,7 +982,14 @@ class Matcher:
                 view = analysis(part)
                 # the places the whole message names still decide (a long message about the
                 # bank's hours is not answered with ours)
-                views.append(replace(view, places=whole.places, dictated=True))
+                views.append(
+                    replace(
+                        view,
+                        places=whole.places,
+                        dictated=True,
+                        question=part in asking and part in said_questions,
+                    )
+                )
                 owner.append(index)
                 clauses.add(len(views) - 1)
             if self._any_pinyin and (pinyin := _pinyin_view(normal)) is not None:
@@ -1185,7 +1200,12 @@ class Matcher:
         # few words with any entry), so there a clear winner also answers: at the suggest
         # threshold, DICTATED_MARGIN times the runner-up's score (docs/benchmarks.md)
         runner_up = values[1] if len(values) > 1 else 0.0
-        clear = view.dictated and best >= max(self.suggest_threshold, DICTATED_MARGIN * runner_up)
+        clear = (
+            view.dictated
+            and best >= max(self.suggest_threshold, DICTATED_MARGIN * runner_up)
+            # a question about a word no entry uses is about something else (会不会下雨)
+            and not (view.question and any(f not in self.space.vocabulary for f, _ in view.units))
+        )
         if (
             (best >= self.answer_threshold or clear)
             and coverages[order[0]] >= min_coverage
