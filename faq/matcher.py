@@ -370,15 +370,19 @@ def _zh_place_hits(run: str, syllables: list[str]) -> list[tuple[int, Place]]:
 
     found = []
     reach = PLACE_MODIFIER_WORDS + 2
+    avoided = 0  # where the last place the resident would rather not go to ends
     for hit in _PLACE_HEAD_ZH.finditer(run):
+        if _AVOIDED_PLACE.search(run[: hit.start()]):
+            avoided = hit.end()  # 不想跑大医院: no place, and no words before the next one
+            continue
         start = hit.start()
         while (
-            start > max(0, hit.start() - reach)
+            start > max(avoided, hit.start() - reach)
             and run[start - 1] not in ZH_STOPCHARS
             and run[start - 1] not in PLACE_BREAKS
         ):
             start -= 1
-        if _OWN_PLACE.search(run[:start]) or _AVOIDED_PLACE.search(run[: hit.start()]):
+        if _OWN_PLACE.search(run[:start]):
             continue  # 我们是养老院, 我是开公司的: who is asking, not the place asked about
         before = units(start, hit.start())
         # whose place: 杭州的市民驿站 names Hangzhou's (the words before 的, when they are not
@@ -491,9 +495,12 @@ _EN_AFTER_AUXILIARY = "".join(
 )
 # a modal particle inside a spoken line ends the clause it closes (材料啊 | 大概多久能批下来)
 _ZH_CLAUSE_ENDS = "啊呢呀嘛吗"
+# the station's own names open a clause (腿脚不大好 | 驿站有没有上门量血压的)
+_HOME_OPENERS = "驿站|食堂|基金会"
+_HOME_OPENER = re.compile(_HOME_OPENERS)
 _CLAUSE_RE = re.compile(
     f"(?<=[{CJK}])(?=(?:{_ZH_CLAUSE_OPENERS}))|(?<=[{_ZH_CLAUSE_ENDS}])(?=[{CJK}])"
-    f"|(?<=[{CJK}])(?=驿站|食堂|基金会)"
+    f"|(?<=[{CJK}])(?={_HOME_OPENERS})|(?<=[{CJK}] )(?={_HOME_OPENERS})"
     f"|(?<=[a-z0-9'] ){_EN_AFTER_AUXILIARY}(?=(?:{_EN_CLAUSE_OPENERS})\\b)"
 )
 _BREAK_RE = re.compile(f"(?<=[{CJK}]) (?=[{CJK}])")
@@ -569,13 +576,22 @@ def _segments(normal: str, long: bool) -> list[tuple[str, bool]]:
     # each clause without the particle that closes it (材料啊), and as said: 驿站有医生看吗 asks
     said = [c.strip() for c in clauses]
     merged: list[tuple[str, str]] = []
-    for clause, whole in zip([c.rstrip(_ZH_CLAUSE_ENDS) for c in said], said, strict=True):
+    stripped = [c.rstrip(_ZH_CLAUSE_ENDS) for c in said]
+    carry = ("", "")  # a short clause that leads into one opening at our own name
+    for i, (clause, whole) in enumerate(zip(stripped, said, strict=True)):
+        clause, whole = carry[0] + clause, carry[1] + whole
+        carry = ("", "")
+        following = stripped[i + 1] if i + 1 < len(stripped) else ""
+        if clause and _too_short(clause) and _HOME_OPENER.match(following):
+            carry = (clause, whole)  # 她能去 | 食堂吃吗 is one clause
         # a clause too short to ask anything joins the one before
-        if merged and (_too_short(clause) or _too_short(merged[-1][0])):
+        elif merged and (_too_short(clause) or _too_short(merged[-1][0])):
             gap = "" if is_cjk(clause[:1]) else " "
             merged[-1] = (merged[-1][0] + gap + clause, merged[-1][1] + gap + whole)
         elif clause:
             merged.append((clause, whole))
+    if carry[0]:
+        merged.append(carry)
     return [(c, INTERROGATIVES.search(whole) is not None) for c, whole in merged]
 
 
