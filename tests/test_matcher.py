@@ -239,6 +239,57 @@ def test_a_long_message_about_another_place_is_still_not_answered(
 
 
 @pytest.mark.parametrize(
+    "message",
+    [
+        # a clause opens at the station's own names; the place is still read as said
+        "我儿子住在南京 南京那边的社区食堂中午几点开饭",
+        "我表姐在无锡 那边社区食堂吃饭多少钱",  # 那边 points back at 无锡
+        "楼下菜鸟驿站几点关门",
+        # a question about a word no entry uses is about something else
+        "明天上午会不会刮台风 我外婆要出门去配药",
+    ],
+)
+def test_a_dictated_look_alike_is_not_answered(bundled: Matcher, message: str) -> None:
+    assert bundled.match(message).outcome != "answer"
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        # the hospital is where she would rather not go, not the place asked about
+        ("我外婆要配高血压的药 不想跑大医院 驿站里能配伐", "services.clinic"),
+        # 我们那边 / 你们那边 is ours
+        ("我们那边的驿站几点开门", "station.hours"),
+        # an English question inside a long message, after a statement
+        (
+            "hi my mum moved here last month and she lives on her own now what time does the"
+            " station open on saturday",
+            "station.hours",
+        ),
+    ],
+)
+def test_a_dictated_question_finds_its_entry(bundled: Matcher, message: str, expected: str) -> None:
+    result = bundled.match(message)
+    assert (result.outcome, result.id) == ("answer", expected)
+
+
+def test_a_clause_that_ends_in_its_question_particle_is_still_a_question() -> None:
+    from faq.matcher import _segments
+
+    segments = _segments(
+        Normalizer().normalize("我外婆腿不好 驿站有医生看吗 顺便问下食堂几点开饭"), True
+    )
+    assert ("驿站有医生看", True) in segments  # 吗 is taken off the clause, not its question
+
+
+def test_english_clauses_open_at_question_words_but_not_after_an_auxiliary() -> None:
+    from faq.matcher import _CLAUSE_RE
+
+    parts = [p.strip() for p in _CLAUSE_RE.split("at the canteen can she pay with a card")]
+    assert parts == ["at the canteen", "can she pay with a card"]  # not "can | she pay"
+
+
+@pytest.mark.parametrize(
     "question",
     [
         "你们的驿站在哪里",

@@ -69,7 +69,7 @@ def test_regression_set_is_no_worse(bundled: Matcher) -> None:
 
 def test_dictated_tuning_set_holds(bundled: Matcher) -> None:
     evaluation = measure(bundled, "dictated-tune.yaml")
-    assert evaluation.correct / evaluation.in_scope >= 0.90  # 107/118 = 0.907 (was 0.898, 0.771)
+    assert evaluation.correct / evaluation.in_scope >= 0.92  # 109/118 = 0.924 (0.907, 0.771)
     assert evaluation.wrong / evaluation.in_scope <= 0.02
     assert evaluation.false_answers / evaluation.out_of_scope <= 0.03
 
@@ -77,30 +77,29 @@ def test_dictated_tuning_set_holds(bundled: Matcher) -> None:
 def test_dictated_second_half_holds(bundled: Matcher) -> None:
     # scored once as a held-back set (0.471), then tuned on (issue 15): a floor, not a promise
     evaluation = measure(bundled, "dictated-heldout.yaml")
-    assert evaluation.correct / evaluation.in_scope >= 0.88  # 107/121 = 0.884 (was 0.752)
+    assert evaluation.correct / evaluation.in_scope >= 0.92  # 112/121 = 0.926 (was 0.884)
     assert evaluation.false_answers / evaluation.out_of_scope <= 0.03  # 0/19
-    # issue 15's target is 0.02 (2 of 121); this holds today's 3 (was 4), it does not meet it
-    assert evaluation.wrong <= 3
+    assert evaluation.wrong <= 2  # 2/121 = 0.017 (was 3)
 
 
 def test_dictated_held_back_set_holds(bundled: Matcher) -> None:
     # written by a helper who saw neither the FAQ nor the code, kept outside the repository
-    # while the matcher and FAQ were tuned, and scored once at the end (issue 15):
-    # 102/119 = 0.857 answered, 0 wrong, 1 of 22 out of scope answered (a weather question)
+    # and scored once (issue 15): 102/119 = 0.857 answered, 0 wrong, 1 of 22 out of scope
+    # answered (a weather question). Tuned on since: 106/119, 2 wrong, 0 of 22
     evaluation = measure(bundled, "dictated-final.yaml")
-    assert evaluation.correct / evaluation.in_scope >= 0.85
+    assert evaluation.correct / evaluation.in_scope >= 0.89
     assert evaluation.wrong / evaluation.in_scope <= 0.02
-    assert evaluation.false_answers <= 1  # issue 15's target, 0.03, is 0 of 22: not met
+    assert evaluation.false_answers == 0
 
 
 def test_second_held_back_set_holds(bundled: Matcher) -> None:
-    # written like dictated-final.yaml, kept outside the repository and scored once at the end
-    # of issue 15's speed pass (2026-11-30): 84/118 = 0.712 answered, 1 wrong, 2 of 27 out of
-    # scope answered, both with the fraud warning (给他带饭, 给她充话费 read as handing money
-    # over; fixed since). A floor of today's figures, not issue 15's targets, which it misses
+    # written like dictated-final.yaml, kept outside the repository and scored once
+    # (2026-11-30): 84/118 = 0.712 answered, 1 wrong, 2 of 27 out of scope answered, both
+    # with the fraud warning (给他带饭, 给她充话费 read as handing money over). Tuned on since:
+    # 96/118 = 0.814, 0 wrong, 0 of 27
     evaluation = measure(bundled, "dictated-final2.yaml")
-    assert evaluation.correct / evaluation.in_scope >= 0.71
-    assert evaluation.wrong <= 1
+    assert evaluation.correct / evaluation.in_scope >= 0.81
+    assert evaluation.wrong == 0
     assert evaluation.false_answers == 0
 
 
