@@ -252,8 +252,9 @@ class Normalizer:
         for canonical, variants in (synonyms or {}).items():
             target = _clean(str(canonical))
             for variant in variants:
+                # a word listed as its own variant is kept whole (支付宝 is not 付钱宝)
                 key = _clean(str(variant))
-                if key and key != target:
+                if key:
                     self._replacement[key] = target
         self._synonym_re: re.Pattern[str] | None = None
         if self._replacement:

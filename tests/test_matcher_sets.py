@@ -46,7 +46,7 @@ def test_look_alikes_are_rarely_answered(bundled: Matcher, name: str) -> None:
 
 def test_no_ordinary_question_gets_the_fraud_warning(bundled: Matcher) -> None:
     sets = ["lookalike.yaml", "lookalike-tune.yaml", "dictated-tune.yaml", "dictated-heldout.yaml"]
-    sets += ["dictated-final.yaml", "dictated-final2.yaml"]
+    sets += ["dictated-final.yaml", "dictated-final2.yaml", "dictated-final3.yaml"]
     sets += ["matcher-regression.yaml"]
     items = [item for name in sets for item in read_eval_file(str(DATA / name))]
     questions = [q for q, expect in items if expect != FRAUD_ENTRY]
@@ -103,10 +103,26 @@ def test_second_held_back_set_holds(bundled: Matcher) -> None:
     assert evaluation.false_answers == 0
 
 
+def test_third_held_back_set_holds(bundled: Matcher) -> None:
+    # written like the others, kept outside the repository and scored once at the end of
+    # this session's work on issue 15 (commit 54ca83c): 96/122 = 0.787 answered, 3 wrong, 1 of
+    # 28 out of scope answered (the fraud warning for topping up a phone: fixed since, a
+    # product fix, not tuning). Not tuned on: a floor, not issue 15's targets, which it misses
+    evaluation = measure(bundled, "dictated-final3.yaml")
+    assert evaluation.correct / evaluation.in_scope >= 0.78
+    assert evaluation.wrong <= 3
+    assert evaluation.false_answers == 0
+
+
 def test_giving_something_to_a_relative_is_no_fraud(bundled: Matcher) -> None:
     """给他/给她 hands money over only with money named (钱交给他, 把卡给她); bringing food or
     topping up a phone for someone is an ordinary question."""
-    for text in ("我要不要给他带饭", "怎么给她手机充话费", "你们能给她送饭上门吗"):
+    for text in (
+        "我要不要给他带饭",
+        "怎么给她手机充话费",
+        "你们能给她送饭上门吗",
+        "电费欠了怎么交电费",
+    ):
         assert bundled.match(text).id != FRAUD_ENTRY, text
     for text in ("他打电话叫我把钱交给他", "有人上门说要把银行卡给他保管"):
         assert bundled.match(text).id == FRAUD_ENTRY, text
