@@ -649,17 +649,21 @@ def _focused(
     return replace(view, units=units, context=frozenset(context), places=named, dictated=True)
 
 
-def _clauses(segments: list[tuple[str, bool]]) -> tuple[list[str], list[str], set[str]]:
+def _clauses(
+    segments: list[tuple[str, bool]],
+) -> tuple[list[str], list[str], dict[str, str]]:
     """The asking clauses of a long message, its asking pairs of neighbouring clauses, and
-    those pairs that are a question after its context (她一个人住 | 她能去食堂吃吗)."""
+    those pairs that are a question after its context (她一个人住 | 她能去食堂吃吗), each with
+    its question."""
     if len(segments) < 2:
-        return [], [], set()
+        return [], [], {}
     segments = segments[-MAX_CLAUSES:]  # the question comes at the end
     merged = [c for c, _ in segments]
     asks = [question or QUESTION_CUES.search(c) is not None for c, question in segments]
     # a pair gives a clause that asks the words of its neighbour; two questions side by side
     # (segments that each have an interrogative) are two questions, each a view of its own
-    pairs, led = [], set()
+    pairs: list[str] = []
+    led: dict[str, str] = {}
     for (a, b), (ask_a, ask_b), (question_a, question_b) in zip(
         itertools.pairwise(merged),
         itertools.pairwise(asks),
@@ -669,7 +673,7 @@ def _clauses(segments: list[tuple[str, bool]]) -> tuple[list[str], list[str], se
         if (ask_a or ask_b) and not (question_a and question_b):
             pairs.append(a + " " + b)
             if question_b:
-                led.add(pairs[-1])
+                led[pairs[-1]] = b
     return [c for c, ask in zip(merged, asks, strict=True) if ask], pairs, led
 
 
@@ -960,7 +964,8 @@ class Matcher:
         clauses: set[int] = set()  # rows that are a clause of their message, not all of it
         questions: set[int] = set()  # rows that are one clause, a question (INTERROGATIVES)
         fraud: set[int] = set()
-        in_context: set[int] = set()
+        in_context: dict[int, str] = {}  # rows that are a question after its context
+        asked: dict[int, str] = {}  # rows that are a question: the clause
         for index, text in enumerate(texts):
             normal = self.normalizer.normalize(str(text or ""))[:MAX_QUERY_CHARS]
             if not normal or not self._has_questions:
@@ -990,8 +995,9 @@ class Matcher:
             for part in asking + pairs:
                 if part in asking and part in said_questions:
                     questions.add(len(views))
+                    asked[len(views)] = part
                 if part in led:
-                    in_context.add(len(views))
+                    in_context[len(views)] = led[part]
                 view = analysis(part)
                 # the places the whole message names still decide (a long message about the
                 # bank's hours is not answered with ours)
@@ -1010,8 +1016,9 @@ class Matcher:
                 owner.append(index)
         # each message's decision: from the view that answers with the best score, else from
         # its best-scoring view
-        best: dict[int, tuple[tuple[bool, bool, float], MatchResult]] = {}
-        answered: defaultdict[int, list[MatchResult]] = defaultdict(list)  # by questions
+        best: dict[int, tuple[tuple[bool, bool, float], MatchResult, int]] = {}
+        # by questions: the clause and its decision
+        answered: defaultdict[int, list[tuple[str, MatchResult]]] = defaultdict(list)
         if views:
             scores, coverages = self._score(views)
             orders = np.argsort(-scores, axis=1)[:, :MAX_CANDIDATES].tolist()
@@ -1022,7 +1029,7 @@ class Matcher:
                     texts[index], scores[row], coverages[row], views[row], orders[row]
                 )
                 if row in questions and result.outcome == "answer":
-                    answered[index].append(result)
+                    answered[index].append((asked[row], result))
                 # a clause that is a question decides on its own; any other clause only for
                 # the whole message's best entry; and the fraud warning is the whole
                 # message's to give (a clause of an ordinary question can look like one)
@@ -1037,13 +1044,20 @@ class Matcher:
                     result.score,
                 )
                 if index not in best or rank > best[index][0]:
-                    best[index] = (rank, result)
+                    best[index] = (rank, result, row)
         decisions = []
         for i, text in enumerate(texts):
             if i in fraud:
                 decisions.append(self._warn(best[i][1]))
             elif i in best:
-                decisions.append(self._first_question(best[i][1], answered[i]))
+                _, result, row = best[i]
+                # a question read in its context stands for that question read alone
+                question = in_context.get(row)
+                decisions.append(
+                    self._first_question(
+                        result, [result if q == question else r for q, r in answered[i]]
+                    )
+                )
             else:
                 decisions.append(self._nothing(text))
         return decisions
