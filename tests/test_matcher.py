@@ -210,6 +210,13 @@ def test_a_dictated_question_lands_where_the_short_one_does(
     assert (spoken.outcome, spoken.id) == (typed.outcome, typed.id) == ("answer", typed.id)
 
 
+def test_a_question_in_its_context_is_not_offered_again_read_alone(bundled: Matcher) -> None:
+    # 怎么申请要什么证明 alone reads as the foundation's aid documents; after 食堂可以送饭上门的 it
+    # asks how to apply for meals at home, and is not offered again as a second question
+    result = bundled.match("我外婆腿脚不好下不了楼 听说你们食堂可以送饭上门的 怎么申请要什么证明")
+    assert (result.outcome, result.id, result.also) == ("answer", "canteen.delivery", None)
+
+
 def test_a_second_question_is_offered_beside_the_first(bundled: Matcher) -> None:
     result = bundled.match("食堂几点开门还有送饭要多少钱")
     assert (result.outcome, result.id) == ("answer", "canteen.hours")
