@@ -1062,7 +1062,9 @@ class Storage:
                 " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.status = 'pending'"
                 " AND p.channel = o.channel AND p.address = o.address AND p.id < o.id"
                 f" AND p.claimed_by <> ? AND p.claimed_by IN {live})"
-                " ORDER BY o.id LIMIT ?)"
+                # rows another transaction holds (a send being recorded) are skipped, not
+                # waited for: waiting, each holding rows the other wants, was a deadlock
+                " ORDER BY o.id LIMIT ? FOR UPDATE OF o SKIP LOCKED)"
                 " RETURNING id, channel, address, kind, payload, attempts, not_before",
                 (self.worker, _iso(now), alive_since, self.worker, alive_since, limit),
             )

@@ -72,6 +72,23 @@ async def test_a_destination_stays_with_the_worker_holding_its_earlier_messages(
     assert [row.address for row in await second.claim_messages(LEASE_SECONDS)] == ["7"]
 
 
+async def test_a_claim_skips_rows_another_transaction_holds(two_workers, pg_database) -> None:
+    """A claim does not wait for a row another transaction is writing (a send being recorded):
+    waiting there, each holding rows the other wants, was a deadlock (CI saw it once: the
+    sends' records rolled back, to be sent again)."""
+    import psycopg
+
+    first, _, _ = two_workers
+    busy = await queue(first, "7", "being recorded as sent")
+    await queue(first, "8", "free")
+    async with await psycopg.AsyncConnection.connect(pg_database) as other:
+        await other.execute("SELECT id FROM outbox WHERE id = %s FOR UPDATE", (busy,))
+        claimed = await asyncio.wait_for(first.claim_messages(LEASE_SECONDS), timeout=5)
+        await other.rollback()
+    assert [row.address for row in claimed] == ["8"]
+    assert [row.address for row in await first.claim_messages(LEASE_SECONDS)] == ["7"]
+
+
 async def test_a_dead_workers_messages_go_to_the_others_when_its_lease_runs_out(
     two_workers,
 ) -> None:
