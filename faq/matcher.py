@@ -489,9 +489,14 @@ _EN_CLAUSE_OPENERS = (
     "|is (?:it|there|this)|are (?:there|you)|can (?:i|she|he|we|they|you|my)"
     "|could (?:i|she|he|we|they|you)|does (?:it|the|she|he)|do you"
 )
-# ... but not right after an auxiliary: "can | she pay" is one question
+# ... but not right after an auxiliary or the words that open a question ("can | she pay",
+# "what time | do you close" are one question each)
 _EN_AFTER_AUXILIARY = "".join(
-    f"(?<!\\b{aux} )" for aux in ("can", "could", "do", "does", "is", "are", "will", "would")
+    f"(?<!\\b{word} )"
+    for word in (
+        *("can", "could", "do", "does", "is", "are", "will", "would"),
+        *("what", "how", "when", "where", "which", "why", "who", "time", "much", "many", "long"),
+    )
 )
 # a modal particle inside a spoken line ends the clause it closes (材料啊 | 大概多久能批下来)
 _ZH_CLAUSE_ENDS = "啊呢呀嘛吗"
@@ -523,6 +528,8 @@ INTERROGATIVES = re.compile(
     r"几|怎|多少|什么|哪|谁|吗|伐|是否|(\w)[不没]\1|有没有|"
     r"\b(how|what|when|where|which|who|why|whether|if|can|could|is there|are there|do you"
     r"|does)\b"
+    # an English clause that opens with an auxiliary asks ("and is the canteen open too")
+    r"|^(?:and |but |so |also )?(?:is|are|will|would|do|did)\b"
 )
 CONTEXT_WEIGHT = 0.25  # 0 and 0.5 measured within one answer of it on the dictated sets
 # A long message's score is lower than its typed question's (its context shares few words with

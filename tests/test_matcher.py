@@ -298,6 +298,21 @@ def test_english_clauses_open_at_question_words_but_not_after_an_auxiliary() -> 
 
     parts = [p.strip() for p in _CLAUSE_RE.split("at the canteen can she pay with a card")]
     assert parts == ["at the canteen", "can she pay with a card"]  # not "can | she pay"
+    text = "he walks over after dinner what time do you close and is the canteen open too"
+    parts = [p.strip() for p in _CLAUSE_RE.split(text)]
+    assert parts == [
+        "he walks over after dinner",
+        "what time do you close",
+        "and is the canteen open too",
+    ]
+
+
+def test_a_second_english_question_does_not_go_before_the_first(bundled: Matcher) -> None:
+    result = bundled.match(
+        "hi my mum wants to walk over to the station after lunch what time do you close on"
+        " saturday and is the canteen open in the evening too"
+    )
+    assert (result.outcome, result.id, result.also) == ("answer", "station.hours", "canteen.hours")
 
 
 @pytest.mark.parametrize(

