@@ -448,7 +448,8 @@ class _PlaceText:
         # every unit as (character or word, sound), the texts apart by a unit that matches none
         self.units: list[tuple[str, str]] = []
         for units in texts:
-            self.units += [(u.split("/")[0], u.split("/")[1]) for u in units] + [("|", "|")]
+            pairs = (u.split("/", 1) for u in units)
+            self.units += [(char, sound) for char, sound in pairs] + [("|", "|")]
         self.by_sound: defaultdict[str, list[int]] = defaultdict(list)
         self.by_char: defaultdict[str, list[int]] = defaultdict(list)
         for at, (char, sound) in enumerate(self.units):
@@ -491,7 +492,7 @@ _EN_CLAUSE_OPENERS = (
 )
 # ... but not right after an auxiliary or the words that open a question ("can | she pay",
 # "what time | do you close" are one question each)
-_EN_AFTER_AUXILIARY = "".join(
+_EN_NOT_AFTER = "".join(
     f"(?<!\\b{word} )"
     for word in (
         *("can", "could", "do", "does", "is", "are", "will", "would"),
@@ -506,7 +507,7 @@ _HOME_OPENER = re.compile(_HOME_OPENERS)
 _CLAUSE_RE = re.compile(
     f"(?<=[{CJK}])(?=(?:{_ZH_CLAUSE_OPENERS}))|(?<=[{_ZH_CLAUSE_ENDS}])(?=[{CJK}])"
     f"|(?<=[{CJK}])(?={_HOME_OPENERS})|(?<=[{CJK}] )(?={_HOME_OPENERS})"
-    f"|(?<=[a-z0-9'] ){_EN_AFTER_AUXILIARY}(?=(?:{_EN_CLAUSE_OPENERS})\\b)"
+    f"|(?<=[a-z0-9'] ){_EN_NOT_AFTER}(?=(?:{_EN_CLAUSE_OPENERS})\\b)"
 )
 _BREAK_RE = re.compile(f"(?<=[{CJK}]) (?=[{CJK}])")
 # a message this long is a spoken one (DICTATED_MARGIN, context): 12 Chinese characters
@@ -969,10 +970,10 @@ class Matcher:
         views: list[_Analysis] = []
         owner: list[int] = []
         clauses: set[int] = set()  # rows that are a clause of their message, not all of it
-        questions: set[int] = set()  # rows that are one clause, a question (INTERROGATIVES)
         fraud: set[int] = set()
         in_context: dict[int, str] = {}  # rows that are a question after its context
-        asked: dict[int, str] = {}  # rows that are a question: the clause
+        # rows that are one clause, a question (INTERROGATIVES): the clause
+        asked: dict[int, str] = {}
         for index, text in enumerate(texts):
             normal = self.normalizer.normalize(str(text or ""))[:MAX_QUERY_CHARS]
             if not normal or not self._has_questions:
@@ -1000,8 +1001,8 @@ class Matcher:
             asking, pairs, led = _clauses(segments)
             said_questions = {c for c, question in segments if question}
             for part in asking + pairs:
-                if part in asking and part in said_questions:
-                    questions.add(len(views))
+                question = part in asking and part in said_questions
+                if question:
                     asked[len(views)] = part
                 if part in led:
                     in_context[len(views)] = led[part]
@@ -1013,7 +1014,7 @@ class Matcher:
                         view,
                         places=whole.places,
                         dictated=True,
-                        question=part in asking and part in said_questions,
+                        question=question,
                     )
                 )
                 owner.append(index)
@@ -1035,14 +1036,14 @@ class Matcher:
                 result = self._decide(
                     texts[index], scores[row], coverages[row], views[row], orders[row]
                 )
-                if row in questions and result.outcome == "answer":
+                if row in asked and result.outcome == "answer":
                     answered[index].append((asked[row], result))
                 # a clause that is a question decides on its own; any other clause only for
                 # the whole message's best entry; and the fraud warning is the whole
                 # message's to give (a clause of an ordinary question can look like one)
                 top = orders[row][0]
                 if row in clauses and (
-                    (row not in questions and top not in support) or result.id == FRAUD_ENTRY
+                    (row not in asked and top not in support) or result.id == FRAUD_ENTRY
                 ):
                     continue
                 rank = (

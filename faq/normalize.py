@@ -12,6 +12,7 @@ import os
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
+from typing import NamedTuple
 
 # Chinese characters (CJK Extension A, Unified Ideographs, Compatibility Ideographs)
 CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -135,25 +136,23 @@ def _t2s():  # type: ignore[no-untyped-def]
     return opencc.OpenCC("t2s")
 
 
-_T2sTables = tuple[
-    dict[str, str],
-    frozenset[str],
-    int,
-    re.Pattern[str],
-    dict[str, str],
-    frozenset[str],
-    re.Pattern[str],
-]
+class _T2sTables(NamedTuple):
+    """opencc's t2s tables as `to_simplified` reads them."""
+
+    phrases: dict[str, str]  # each with the first of its values
+    prefixes: frozenset[str]  # the proper prefixes of the phrases
+    longest: int  # the longest phrase
+    firsts: re.Pattern[str]  # the phrases' first characters
+    chars: dict[str, str]  # each with the first of its values
+    changed_chars: frozenset[str]  # the characters the conversion changes
+    changed_phrases: re.Pattern[str]  # the phrases it changes
 
 
 @functools.cache
 def _t2s_tables() -> _T2sTables | None:
-    """opencc's t2s tables, read once for `to_simplified`: its phrases (each with the first of
-    its values), the proper prefixes of its phrases, its longest phrase, a pattern of their
-    first characters, its characters (each with its first value), and what the conversion can
-    change (the characters it changes, and the phrases it changes). None if they are not the
-    one group of phrases then characters that this opencc has: then `to_simplified` is
-    opencc's own conversion."""
+    """opencc's t2s tables, read once for `to_simplified`. None if they are not the one group
+    of phrases then characters that this opencc has: then `to_simplified` is opencc's own
+    conversion."""
     converter = _t2s()
     converter.convert("")  # loads its dictionaries
     try:
@@ -170,7 +169,7 @@ def _t2s_tables() -> _T2sTables | None:
     firsts = re.compile("[" + re.escape("".join(sorted({key[0] for key in phrases}))) + "]")
     changed_chars = frozenset(key for key, value in chars.items() if key != value)
     changed_phrases = re.compile("|".join(re.escape(k) for k, v in phrases.items() if k != v))
-    return phrases, prefixes, longest, firsts, chars, changed_chars, changed_phrases
+    return _T2sTables(phrases, prefixes, longest, firsts, chars, changed_chars, changed_phrases)
 
 
 def to_simplified(text: str) -> str:
