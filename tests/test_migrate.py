@@ -59,13 +59,18 @@ def tables(path: Path) -> list[str]:
     ]
 
 
+def migrate(source: Path, target: str) -> int:
+    """`stationbot migrate` from the SQLite file `source` to the database `target`."""
+    return main(["migrate", "--from", f"sqlite:{source}", "--to", target])
+
+
 def test_every_row_of_every_table_moves_to_postgresql(
     tmp_path: Path, pg_database: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     source = tmp_path / "station.db"
     asyncio.run(fill(source))
 
-    assert main(["migrate", "--from", f"sqlite:{source}", "--to", pg_database]) == 0
+    assert migrate(source, pg_database) == 0
 
     assert "moved" in capsys.readouterr().out
     for table in tables(source):
@@ -97,10 +102,10 @@ def test_a_target_holding_data_is_refused(
 ) -> None:
     source = tmp_path / "station.db"
     asyncio.run(fill(source))
-    assert main(["migrate", "--from", f"sqlite:{source}", "--to", pg_database]) == 0
+    assert migrate(source, pg_database) == 0
     capsys.readouterr()
 
-    assert main(["migrate", "--from", f"sqlite:{source}", "--to", pg_database]) == 1
+    assert migrate(source, pg_database) == 1
     assert "already holds data" in capsys.readouterr().err
 
 
