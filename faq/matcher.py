@@ -64,9 +64,10 @@ PLACE_HEADS_ZH = (
     "|早市|夜市|菜市|[站馆院局店厅园城场校厂]"
 )
 # measure words end the words before a place as grammar characters do (几家市民驿站), and so do
-# prepositions and the predicates a spoken line runs into the next clause with (可以跟驿站反映,
-# 血压有点高驿站能量吗, 没人管驿站有没有)
-PLACE_BREAKS = frozenset("家座栋间条跟同向往离管跑贵高慢")
+# prepositions, the predicates a spoken line runs into the next clause with (可以跟驿站反映,
+# 血压有点高驿站能量吗, 没人管驿站有没有) and the verbs of saying that open reported speech
+# (听邻居讲驿站可以许心愿)
+PLACE_BREAKS = frozenset("家座栋间条跟同向往离管跑贵高慢说讲")
 _PLACE_HEADS_EN = """bank library office hospital clinic school university college kindergarten
 supermarket market shop store mall restaurant cafe canteen park museum cinema gym pool court
 station hall centre church temple hotel airport pharmacy salon company foundation charity committee
@@ -639,10 +640,13 @@ def _focused(
     segments: list[tuple[str, bool]],
     view: _Analysis,
     analysis: Callable[[str], _Analysis],
+    is_home: Callable[[Place], bool],
 ) -> _Analysis:
     """`view` of a long message, marked as spoken: the coverage units of its clauses that do not
     ask marked as context (they count CONTEXT_WEIGHT in coverage), and the places they name
-    left out unless named by a word of their own: 外面饭店太贵 is context, 银行 is a place."""
+    left out unless named by a word of their own: 外面饭店太贵 is context, 银行 is a place. When
+    the question names our own place (`is_home`), the places of the context are where the
+    resident has been or would rather not go (去医院排队太累了 驿站能配药吗): left out too."""
     places = _spoken_places(normal, segments, analysis)
     if all(asks for _, asks in segments) or not any(asks for _, asks in segments):
         return replace(view, places=tuple(place for place, _ in places), dictated=True)
@@ -653,7 +657,10 @@ def _focused(
         if not asks:
             context.update(range(len(units), len(units) + len(clause_view.units)))
         units += clause_view.units
-    named = tuple(place for place, asks in places if asks or _names_itself(place))
+    asks_home = any(asks and is_home(place) for place, asks in places)
+    named = tuple(
+        place for place, asks in places if asks or (_names_itself(place) and not asks_home)
+    )
     return replace(view, units=units, context=frozenset(context), places=named, dictated=True)
 
 
@@ -993,7 +1000,7 @@ class Matcher:
             analysis = functools.cache(functools.partial(analyse, cjk_run=runs))
             if segments:
                 joined = analysis(" ".join(c for c, _ in segments))
-                whole = _focused(normal, segments, joined, analysis)
+                whole = _focused(normal, segments, joined, analysis, self._names_home)
             else:
                 whole = replace(analysis(normal), dictated=long)
             views.append(whole)
@@ -1182,12 +1189,47 @@ class Matcher:
         coverage[total == 0] = 1.0
         return coverage
 
+    def _names_home(self, place: Place) -> bool:
+        """Whether a place is one of the knowledge base's home places as named (驿站, 社区食堂,
+        "the station"; not 菜鸟驿站 or "the subway station")."""
+        return self._knows_place(place, None)
+
+    def _knows_place(self, place: Place, text: _PlaceText | None) -> bool:
+        """The place rule for one place: the longest part of it ending in its head that `text`
+        (an entry's place text) has or that is a home place, and the words before that part
+        say where or when, or are words the entry or a home place uses. A single Chinese
+        character before the known part is the end of the words before it (不想烧驿站, 不太熟
+        市民驿站), not a name: the names of other places have two at least (杭州, 公司, 菜鸟)."""
+        before, head = place
+        home = self.home_places
+        for known in range(len(before), -1, -1):
+            part = before[len(before) - known :]
+            if (text is not None and text.has(part, head)) or _chars((*part, *head)) in home:
+                break
+        else:
+            return False
+        if not known and not head[0].isascii() and len(head) == 1 and text is None:
+            return False  # a home place of one character (站, 场) is no place of its own
+        modifier = before[: len(before) - known][-PLACE_MODIFIER_WORDS:]
+        if (
+            not modifier
+            or (text is not None and text.has(modifier))
+            or modifier[-1].split("/")[0] in PLACE_LOCATORS
+            or (len(modifier) == 1 and not modifier[0].isascii())
+        ):
+            return True
+        named = _chars(modifier)
+        return any(named[-len(h) :] == h for h in home if len(h) <= len(named))
+
     def _names_only_its_places(self, view: _Analysis, entry: int) -> bool:
         """The place rule (see PLACE_HEADS_ZH): the message names no place or organisation but
         this entry's, neither by a place word nor by a name the knowledge base never uses
-        leading the message (盒马几点关门)."""
+        leading the message (盒马几点关门) or its question (the context of a spoken message is
+        where such a word leads: 她一个人很寂寞 | 驿站可以许微心愿吗)."""
         known_features = self.entry_features[entry]
-        for weight_feature, cover in view.units:
+        for at, (weight_feature, cover) in enumerate(view.units):
+            if at in view.context:
+                continue
             if not known_features.isdisjoint(cover):
                 break
             if weight_feature not in self.space.vocabulary:
@@ -1198,21 +1240,7 @@ class Matcher:
             if verb in _HOURS_VERBS and name[0] == "w" and name not in self.space.vocabulary:
                 return False
         text = self.entry_place_texts[entry]
-        home = self.home_places
-        for before, head in view.places:
-            for known in range(len(before), -1, -1):
-                part = before[len(before) - known :]
-                if text.has(part, head) or _chars((*part, *head)) in home:
-                    break
-            else:
-                return False
-            modifier = before[: len(before) - known][-PLACE_MODIFIER_WORDS:]
-            if not modifier or text.has(modifier) or modifier[-1].split("/")[0] in PLACE_LOCATORS:
-                continue
-            named = _chars(modifier)
-            if not any(named[-len(h) :] == h for h in home if len(h) <= len(named)):
-                return False
-        return True
+        return all(self._knows_place(place, text) for place in view.places)
 
     # decision
 

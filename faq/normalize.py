@@ -58,6 +58,8 @@ _ZH_FILLERS = (
 # modal particles: removed at either edge of a clause (啊食堂..., 食堂几点开呢), never inside
 # one; 吗 and 吧 only at its end
 _ZH_PARTICLES = "啊呢呀哦嘛啦哈噢喔哇诶欸嗯呃哎唉"
+# interjections, part of no word: removed wherever they stand, ending a clause (她很孤单嗯驿站...)
+_ZH_INTERJECTIONS = "嗯呃哎唉诶欸"
 _ZH_FINAL_PARTICLES = _ZH_PARTICLES + "吗吧"
 _EN_FILLERS = (
     "could you please tell me",
@@ -98,7 +100,13 @@ _EN_FILLER_RE = re.compile(
 )
 _LATIN_LETTER = re.compile("[a-z]")
 _ZH_PHRASE_RE = re.compile(
-    "|".join([*_ZH_FRAMING, *map(re.escape, sorted(_ZH_FILLERS, key=len, reverse=True))])
+    "|".join(
+        [
+            *_ZH_FRAMING,
+            *map(re.escape, sorted(_ZH_FILLERS, key=len, reverse=True)),
+            f"[{_ZH_INTERJECTIONS}]+",
+        ]
+    )
 )
 # 那个 between two words of a line points at the second (苏州那个食堂 is 苏州食堂): it goes
 # without ending the clause, so the words before a place still say which one
