@@ -128,6 +128,24 @@ def test_giving_something_to_a_relative_is_no_fraud(bundled: Matcher) -> None:
         assert bundled.match(text).id == FRAUD_ENTRY, text
 
 
+def test_money_for_the_family_is_no_fraud_unless_a_stranger_or_a_bait_is_in_it(
+    bundled: Matcher,
+) -> None:
+    for text in (
+        "过年了想给外孙包个两千块的红包 现在微信上怎么发红包",
+        "儿子说下个月要结婚 我想给他转五万块 银行转账有没有限额",
+        "我们合唱团想买演出服 听说基金会的文化项目能资助 是真的吗",  # 基金会 is no fund
+        "my accountant says I need a receipt for the tax deduction on my donation",
+    ):
+        assert bundled.match(text).id != FRAUD_ENTRY, text
+    for text in (
+        "孙子打电话说被抓了 要我转两万块给他",  # a bait
+        "有人打电话说是我孙子 让我给他转五千块",  # a stranger
+        "我外孙说他手机换了新号 让我给他转三千块交学费",
+    ):
+        assert bundled.match(text).id == FRAUD_ENTRY, text
+
+
 def test_no_question_of_an_evaluation_set_is_in_the_faq() -> None:
     """The sets measure how the bot generalises: a phrasing copied from one into the FAQ
     would only memorise it. Compared as written, but for width, case, punctuation and spaces.
