@@ -54,7 +54,19 @@ _ZH_FILLERS = (
     "我问一下",
     "我问问",
     "问一声",  # Shanghainese 问一下
+    # the conjunctions a spoken line strings its clauses with
+    "但是",
+    "可是",
+    "不过",
+    "所以",
+    "因为",
+    "然后",
+    "而且",
+    "其实",
 )
+# adverbs of a spoken question that change nothing it asks (驿站到底在哪里, 具体怎么捐, 蒸蛋之类
+# 的): removed where they stand, inside the clause
+_ZH_HEDGES = ("到底", "究竟", "之类的", "什么的", "比较")
 # modal particles: removed at either edge of a clause (啊食堂..., 食堂几点开呢), never inside
 # one; 吗 and 吧 only at its end
 _ZH_PARTICLES = "啊呢呀哦嘛啦哈噢喔哇诶欸嗯呃哎唉"
@@ -103,7 +115,7 @@ _ZH_PHRASE_RE = re.compile(
     "|".join(
         [
             *_ZH_FRAMING,
-            *map(re.escape, sorted(_ZH_FILLERS, key=len, reverse=True)),
+            *map(re.escape, sorted(_ZH_FILLERS + _ZH_HEDGES, key=len, reverse=True)),
             f"[{_ZH_INTERJECTIONS}]+",
         ]
     )

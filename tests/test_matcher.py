@@ -155,6 +155,13 @@ def test_fillers_and_particles_are_stripped_only_at_a_clause_edge() -> None:
     assert normalizer.normalize("请问") == "请问"  # nothing but filler keeps its words
 
 
+def test_spoken_conjunctions_end_a_clause_and_hedges_go() -> None:
+    normalizer = Normalizer()
+    assert normalizer.normalize("驿站到底在哪里") == "驿站 在哪里"
+    assert normalizer.normalize("我想去但是腿不好") == "我想去 腿不好"
+    assert normalizer.normalize("几点去比较方便") == "几点去 方便"
+
+
 def test_who_asks_for_whom_is_framing_even_after_synonyms(bundled: Matcher) -> None:
     # the bundled synonyms turn grandma into "elderly" before the framing is read
     normalize = bundled.normalizer.normalize
