@@ -351,7 +351,7 @@ def analyse(text: str, cjk_run: Callable[[str], _CjkParts] = _cjk_run) -> _Analy
         for n in CHAR_NGRAMS:
             features += ["c" + joined[i : i + n] for i in range(len(joined) - n + 1)]
         for word, stem in zip(words, stems, strict=True):
-            if word not in EN_STOPWORDS:
+            if word not in EN_STOPWORDS and stem not in EN_STOPWORDS:
                 units.append(("w" + stem, ("w" + stem,)))
         places.extend(_en_places(words, stems))
         fuzz_parts.append(" ".join(sorted(words)))

@@ -135,7 +135,9 @@ _FUZZY_INITIALS += (("k", "g"),)
 _EN_STOPWORDS = """a an the is are was were be been am do does did i me my you your we our us it
 its to of in on at for with and or can could would will should may might there here this that what
 when where how who which why some any please hi hello want need like get make know tell ask
-let go just also about from as by if so not no yes ok okay they them their he she his her"""
+let go just also about from as by if so not no yes ok okay they them their he she his her
+has have had say said tell told hear heard got one kind sort maybe really actually exactly sorry
+hey yeah still yet whether try love wonder wondering thing things lot lots very well"""
 EN_STOPWORDS = frozenset(_EN_STOPWORDS.split())
 # Chinese characters that carry grammar or ask "what/how/who" rather than name a topic.
 ZH_STOPCHARS = frozenset(

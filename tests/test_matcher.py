@@ -290,6 +290,12 @@ def test_a_dictated_look_alike_is_not_answered(bundled: Matcher, message: str) -
         ("老伴住院了她一个人很孤单 嗯 驿站里有什么活动可以参加吗", "services.classes"),
         # the names English speakers give our places
         ("at the community canteen can my dad pay with cash", "canteen.payment"),
+        # the words of English talk are no topic ("wants", "maybe", "says", "really")
+        (
+            "my mum says she really wants to give maybe a hundred yuan as a personal donation,"
+            " how does she do that",
+            "donation.individual",
+        ),
         # 我们那边 / 你们那边 is ours
         ("我们那边的驿站几点开门", "station.hours"),
         # an English question inside a long message, after a statement
