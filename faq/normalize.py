@@ -143,6 +143,8 @@ EN_STOPWORDS = frozenset(_EN_STOPWORDS.split())
 ZH_STOPCHARS = frozenset(
     "的了吗呢吧啊呀么是我你您他她们在有要想能可以会个这那就也都还和与或去"
     "什怎哪些谁多少几请问一下得着过把给让对从到来找弄不没喂"
+    # adverbs of degree and time, part of no name (很远, 蛮好, 又摔了, 刚搬来, 已经)
+    "很太蛮挺再又才刚已"
 )
 
 
