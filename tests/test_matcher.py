@@ -290,6 +290,12 @@ def test_a_dictated_look_alike_is_not_answered(bundled: Matcher, message: str) -
         ("老伴住院了她一个人很孤单 嗯 驿站里有什么活动可以参加吗", "services.classes"),
         # the names English speakers give our places
         ("at the community canteen can my dad pay with cash", "canteen.payment"),
+        # no view answers, but the question and the whole message agree on the entry
+        (
+            "喂 我上个礼拜在驿站挂了个心愿 想请人教我用手机 现在处理到哪一步了 帮我查查",
+            "wish.status",
+        ),
+        ("我想问一下 申请困难补助 一般批下来要多少日子 我在家等得着急", "aid.status"),
         # the words of English talk are no topic ("wants", "maybe", "says", "really")
         (
             "my mum says she really wants to give maybe a hundred yuan as a personal donation,"
