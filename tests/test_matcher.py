@@ -155,6 +155,14 @@ def test_fillers_and_particles_are_stripped_only_at_a_clause_edge() -> None:
     assert normalizer.normalize("请问") == "请问"  # nothing but filler keeps its words
 
 
+def test_adverbs_of_degree_and_time_are_not_words_to_cover() -> None:
+    from faq.matcher import analyse
+
+    units = [unit for unit, _ in analyse("离驿站蛮远又刚搬来").units]
+    assert "u远" in units and "u搬" in units
+    assert not {"u蛮", "u又", "u刚"} & set(units)
+
+
 def test_spoken_conjunctions_end_a_clause_and_hedges_go() -> None:
     normalizer = Normalizer()
     assert normalizer.normalize("驿站到底在哪里") == "驿站 在哪里"
