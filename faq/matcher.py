@@ -110,7 +110,7 @@ CLASSIFIER_MOMENTUM = 0.9
 FRAUD_ENTRY = "safety.fraud"
 FRAUD_CUES: dict[str, tuple[str, ...]] = {
     "scam": (
-        r"诈骗|骗子|骗局|被骗|骗钱|骗人|骗[她他我]|防骗|反诈|冒充|盗用|冒用|被人冒",
+        r"诈骗|骗子(?![很太蛮老真]?多)|骗局|被骗|骗钱|骗人|骗[她他我]|防骗|反诈|冒充|盗用|冒用|被人冒",
         r"(安全|监管|指定)[账帐]|备用金|洗钱|传票|涉嫌|违禁品|通缉|征信|刷单|翻倍|虚拟货币|比特币",
         r"数字货币|[他她]给的[账帐]|保护起来|不.{1,4}就.{0,4}(不能用|停|取消|作废|冻结|影响|扣)",
         r"不要挂|别挂|按.{0,3}说的(做|操作)|共享屏幕|屏幕共享|猜猜?我是谁|猜.{0,3}是谁|出车祸|冻结",
@@ -169,7 +169,7 @@ FRAUD_CUES: dict[str, tuple[str, ...]] = {
     ),
     "demand": (
         r"转[账帐钱]|转出去|转到|转给|转过去|打钱|打款|汇钱|汇款|汇过去|寄钱",
-        r"(?<!不)[要交给拿借付赔]钱|钱[转汇打给交]|转.{0,3}钱|退回去|还回去|代付|垫付|先交|先付",
+        r"(?<!不)[要交给拿借付赔]钱|钱[转汇打给交]|转.{0,3}钱|退回去|还回去|代付|垫付|先[交付](?!材料|资料|申请|表|证明)",
         r"[交拨]给?(他|她|伊)|(钱|卡|存折|现金).{0,4}给(他|她|伊)|[交付收扣](?!.{0,3}(?:话|电|水|燃气|煤气|物业|网|有线)费).{0,4}费|手续费|保证金|押金|交.{0,5}税|所得税",
         r"[取拿交给送收].{0,3}现金|验证码|密码|卡号|银行卡|银行[账帐]户|存款|存折|余额|身份证号",
         r"填.{0,4}信息|个人信息|[链连]接|点进去|点击|短信[里上]的|atm|手机银行|网银|用钱|扫码|定金",
@@ -203,16 +203,21 @@ _FRAUD_RE = {
 _LATIN_OR_DIGIT = re.compile(r"[a-z\d]")
 
 
-def fraud_cues(normal: str) -> dict[str, str]:
-    """The fraud cues found in normalised text, by kind (the first match of each)."""
+def _fraud_hits(normal: str) -> dict[str, re.Match[str]]:
+    """The first match of each kind of fraud cue in normalised text."""
     found = {}
     latin = _LATIN_OR_DIGIT.search(normal) is not None
     for kind, (chinese, english) in _FRAUD_RE.items():
         hits = [chinese.search(normal), english.search(normal) if latin else None]
         hits = [hit for hit in hits if hit is not None]
         if hits:
-            found[kind] = min(hits, key=lambda hit: hit.start()).group(0)
+            found[kind] = min(hits, key=lambda hit: hit.start())
     return found
+
+
+def fraud_cues(normal: str) -> dict[str, str]:
+    """The fraud cues found in normalised text, by kind (the first match of each)."""
+    return {kind: hit.group(0) for kind, hit in _fraud_hits(normal).items()}
 
 
 # A resident's own money for their family (synonyms.yaml writes 儿子, 外孙 ... as 家人): 给外孙
@@ -220,7 +225,7 @@ def fraud_cues(normal: str) -> dict[str, str]:
 # bait other than the red packet itself (孙子打电话说被抓了 要我转钱给他: 被抓) or a stranger
 # (有人打电话说是我孙子)
 _FAMILY_GIFT = re.compile(
-    r"家人.{0,20}给(?:我的?)?(?:他|她|伊|家人)|给(?:我的?)?家人"
+    r"家人.{0,60}(?:借|送)?给(?:我的?)?(?:他|她|伊|家人)|给(?:我的?)?家人"
     r"|[发包送].{0,8}红包|零花钱|压岁钱|生活费|学费|彩礼|份子钱"
 )
 _STRANGER = re.compile(r"有人|陌生|自称|对方|[说讲]是|一个[男女]的|some(one|body)|stranger")
@@ -230,12 +235,14 @@ def describes_fraud(normal: str) -> bool:
     """Whether normalised text describes a fraud (see FRAUD_CUES): a scam cue, or two of
     someone asking, a bait and a demand for money or credentials (and not merely money the
     resident gives their family: _FAMILY_GIFT)."""
-    cues = fraud_cues(normal)
-    if "scam" in cues:
+    hits = _fraud_hits(normal)
+    if "scam" in hits:
         return True
-    if len(cues) < 2:
+    # cues of two kinds in one phrase are one cue (急用钱 is a bait and a demand)
+    spans = sorted(hit.span() for hit in hits.values())
+    if sum(start >= end for (_, end), (start, _) in itertools.pairwise(spans)) < 1:
         return False
-    bait = cues.get("bait")
+    bait = hits["bait"].group(0) if "bait" in hits else None
     return not (
         (bait is None or bait == "红包")
         and _FAMILY_GIFT.search(normal)

@@ -46,6 +46,7 @@ _ZH_FILLERS = (
     # the framing of a spoken message (issue 15): 是这样的, 就是, 我听说 ...
     "是这样的",
     "就是说",
+    "就是讲",
     "就是",
     "我听说",
     "听说",

@@ -414,6 +414,12 @@ def test_fraud_cues_are_read_from_normalised_text() -> None:
     assert fraud_cues(normal)["scam"] == "冻结"
     assert fraud_cues("捐款可以转账吗") == {"demand": "转账"}
     assert not describes_fraud("捐款可以转账吗")
+    # cues of two kinds in one phrase are one cue; talk of scams in general is none; handing
+    # in papers is no payment
+    assert fraud_cues("急用钱的那种") == {"bait": "急用", "demand": "用钱"}
+    assert not describes_fraud("急用钱的那种")
+    assert not describes_fraud("现在骗子多 基金会有没有公布捐款用途")
+    assert not describes_fraud("他们讲先交材料回去等通知")
 
 
 def test_fraud_precedence_needs_a_warning_entry_in_the_knowledge_base() -> None:

@@ -136,6 +136,7 @@ def test_money_for_the_family_is_no_fraud_unless_a_stranger_or_a_bait_is_in_it(
         "儿子说下个月要结婚 我想给他转五万块 银行转账有没有限额",
         "我们合唱团想买演出服 听说基金会的文化项目能资助 是真的吗",  # 基金会 is no fund
         "my accountant says I need a receipt for the tax deduction on my donation",
+        "外甥下个月买房子 当面跟我借五万块 我想借给他 转账好还是给现金好",
     ):
         assert bundled.match(text).id != FRAUD_ENTRY, text
     for text in (
