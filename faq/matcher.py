@@ -599,7 +599,7 @@ def _too_short(clause: str) -> bool:
 def clause_views(normal: str) -> list[str]:
     """The clauses of a long message that ask, then each two neighbouring ones of which one
     asks (none for a short message)."""
-    asking, pairs, _ = _clauses(_segments(normal, _is_long(normal, CLAUSE_MESSAGE_WORDS)))
+    asking, pairs, _, _ = _clauses(_segments(normal, _is_long(normal, CLAUSE_MESSAGE_WORDS)))
     return asking + pairs
 
 
@@ -650,10 +650,10 @@ def _names_itself(place: Place) -> bool:
 
 def _spoken_places(
     normal: str, segments: list[tuple[str, bool]], analysis: Callable[[str], _Analysis]
-) -> list[tuple[Place, bool]]:
-    """The places a long message names, each with whether the clause it is in asks. Chinese
-    places are found in the message as said, not in its clauses: a clause may begin at a place
-    whose words before it end the clause before (北京的社区 | 食堂一顿饭多少钱)."""
+) -> list[tuple[Place, int]]:
+    """The places a long message names, each with the clause it is in. Chinese places are
+    found in the message as said, not in its clauses: a clause may begin at a place whose words
+    before it end the clause before (北京的社区 | 食堂一顿饭多少钱)."""
     # where each clause is in the message: its characters in order (the clauses left out the
     # spaces and particles between them)
     ends, at = [], 0
@@ -666,25 +666,26 @@ def _spoken_places(
         if _PLACE_HEAD_ZH.search(run.group()):
             for head, place in _zh_place_hits(run.group(), cjk_pinyin(run.group())):
                 clause = bisect.bisect_right(ends, run.start() + head)
-                found.append((place, segments[min(clause, len(segments) - 1)][1]))
-    for clause, asks in segments:  # English places, clause by clause
-        found += [(place, asks) for place in analysis(clause).places if place[1][0].isascii()]
+                found.append((place, min(clause, len(segments) - 1)))
+    for i, (clause, _) in enumerate(segments):  # English places, clause by clause
+        found += [(place, i) for place in analysis(clause).places if place[1][0].isascii()]
     return found
 
 
 def _focused(
-    normal: str,
     segments: list[tuple[str, bool]],
     view: _Analysis,
     analysis: Callable[[str], _Analysis],
+    spoken_places: list[tuple[Place, int]],
     is_home: Callable[[Place], bool],
 ) -> _Analysis:
     """`view` of a long message, marked as spoken: the coverage units of its clauses that do not
     ask marked as context (they count CONTEXT_WEIGHT in coverage), and the places they name
-    left out unless named by a word of their own: 外面饭店太贵 is context, 银行 is a place. When
-    the question names our own place (`is_home`), the places of the context are where the
-    resident has been or would rather not go (去医院排队太累了 驿站能配药吗): left out too."""
-    places = _spoken_places(normal, segments, analysis)
+    (`spoken_places`) left out unless named by a word of their own: 外面饭店太贵 is context, 银行
+    is a place. When the question names our own place (`is_home`), the places of the context
+    are where the resident has been or would rather not go (去医院排队太累了 驿站能配药吗): left
+    out too."""
+    places = [(place, segments[i][1]) for place, i in spoken_places]
     if all(asks for _, asks in segments) or not any(asks for _, asks in segments):
         return replace(view, places=tuple(place for place, _ in places), dictated=True)
     units: list[tuple[str, tuple[str, ...]]] = []
@@ -703,30 +704,35 @@ def _focused(
 
 def _clauses(
     segments: list[tuple[str, bool]],
-) -> tuple[list[str], list[str], dict[str, str]]:
-    """The asking clauses of a long message, its asking pairs of neighbouring clauses, and
-    those pairs that are a question after its context (她一个人住 | 她能去食堂吃吗), each with
-    its question."""
+) -> tuple[list[str], list[str], dict[str, str], dict[str, tuple[int, ...]]]:
+    """The asking clauses of a long message, its asking pairs of neighbouring clauses, those
+    pairs that are a question after its context (她一个人住 | 她能去食堂吃吗), each with its
+    question, and which of the segments each clause and pair is."""
     if len(segments) < 2:
-        return [], [], {}
-    segments = segments[-MAX_CLAUSES:]  # the question comes at the end
+        return [], [], {}, {}
+    first = max(0, len(segments) - MAX_CLAUSES)
+    segments = segments[first:]  # the question comes at the end
     merged = [c for c, _ in segments]
     asks = [question or QUESTION_CUES.search(c) is not None for c, question in segments]
     # a pair gives a clause that asks the words of its neighbour; two questions side by side
     # (segments that each have an interrogative) are two questions, each a view of its own
     pairs: list[str] = []
     led: dict[str, str] = {}
-    for (a, b), (ask_a, ask_b), (question_a, question_b) in zip(
-        itertools.pairwise(merged),
-        itertools.pairwise(asks),
-        itertools.pairwise(asking for _, asking in segments),
-        strict=True,
+    parts = {c: (first + i,) for i, (c, ask) in enumerate(zip(merged, asks, strict=True)) if ask}
+    for i, ((a, b), (ask_a, ask_b), (question_a, question_b)) in enumerate(
+        zip(
+            itertools.pairwise(merged),
+            itertools.pairwise(asks),
+            itertools.pairwise(asking for _, asking in segments),
+            strict=True,
+        )
     ):
         if (ask_a or ask_b) and not (question_a and question_b):
             pairs.append(a + " " + b)
+            parts[pairs[-1]] = (first + i, first + i + 1)
             if question_b:
                 led[pairs[-1]] = b
-    return [c for c, ask in zip(merged, asks, strict=True) if ask], pairs, led
+    return [c for c, ask in zip(merged, asks, strict=True) if ask], pairs, led, parts
 
 
 def _pinyin_view(text: str) -> _Analysis | None:
@@ -1035,14 +1041,16 @@ class Matcher:
             # message and for every view it is part of
             runs = functools.cache(_cjk_run)
             analysis = functools.cache(functools.partial(analyse, cjk_run=runs))
+            spoken_places: list[tuple[Place, int]] = []
             if segments:
                 joined = analysis(" ".join(c for c, _ in segments))
-                whole = _focused(normal, segments, joined, analysis, self._names_home)
+                spoken_places = _spoken_places(normal, segments, analysis)
+                whole = _focused(segments, joined, analysis, spoken_places, self._names_home)
             else:
                 whole = replace(analysis(normal), dictated=long)
             views.append(whole)
             owner.append(index)
-            asking, pairs, led = _clauses(segments)
+            asking, pairs, led, parts = _clauses(segments)
             said_questions = {c for c, question in segments if question}
             for part in asking + pairs:
                 question = part in asking and part in said_questions
@@ -1052,11 +1060,14 @@ class Matcher:
                     in_context[len(views)] = led[part]
                 view = analysis(part)
                 # the places the whole message names still decide (a long message about the
-                # bank's hours is not answered with ours)
+                # bank's hours is not answered with ours), unless the clause names ours: then
+                # the places it names (食堂可以刷社保卡吗 | 顺便问下超市几点关门), as said in
+                # the message (北京的社区 | 食堂几点开饭 names Beijing's)
+                own = tuple(place for place, i in spoken_places if i in parts[part])
                 views.append(
                     replace(
                         view,
-                        places=whole.places,
+                        places=own if any(map(self._names_home, own)) else whole.places,
                         dictated=True,
                         question=question,
                     )

@@ -83,6 +83,7 @@ _EN_FILLERS = (
     "i'd like to know",
     "i want to know",
     "i want to ask",
+    "go about",  # how do i go about donating
     "please",
     "pls",
     "plz",

@@ -298,6 +298,9 @@ def test_a_dictated_look_alike_is_not_answered(bundled: Matcher, message: str) -
         ("老伴住院了她一个人很孤单 嗯 驿站里有什么活动可以参加吗", "services.classes"),
         # the names English speakers give our places
         ("at the community canteen can my dad pay with cash", "canteen.payment"),
+        # a clause that names our place is read with the places it names, not the other
+        # question's (the pharmacy's hours are not asked of the canteen)
+        ("食堂能刷社保卡吗 我没有微信 顺便问一下楼下药店几点关门", "canteen.payment"),
         # no view answers, but the question and the whole message agree on the entry
         (
             "喂 我上个礼拜在驿站挂了个心愿 想请人教我用手机 现在处理到哪一步了 帮我查查",
