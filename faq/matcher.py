@@ -373,7 +373,13 @@ Place = tuple[tuple[str, ...], tuple[str, ...]]  # (units before the head, units
 
 
 _HOURS_VERBS = frozenset({"wopen", "wclose", "whour"})
-_OWN_PLACE = re.compile("(?:我|我们|我家)是$")
+# who is asking, not the place asked about: 我们是养老院, 我是一家物流公司的行政, 我是虹口区一家
+# 养老院的负责人; and where someone works or studies: 我女儿在银行上班, "I'm a university student"
+_OWN_PLACE = re.compile(f"(?:我|我们|我家)是(?:[{CJK}]{{0,5}}?一[家个所间])?$")
+_WORKS_THERE = re.compile("[上下]班|工作|打工|做事|上学|读书|念书")
+_OWN_PLACE_EN = re.compile(  # the words as analysed: "i'm" is "i"
+    r"\b(?:i|we)(?: am| are)? (?:a|an)(?: \w+)? $|\bwork(?:s|ing)? (?:at|in|for) (?:a |the )?$"
+)
 _THERE = re.compile(f"([{CJK}]{{0,1}}[^\\W我你他她们家拉侬伊那这的了是在])那[边里儿面]$")
 # a place the resident would rather not go to is not the place asked about: 不想跑大医院,
 # 不用跑医院, 还是一定要去医院, "instead of going to the hospital"
@@ -412,7 +418,7 @@ def _zh_place_hits(run: str, syllables: list[str]) -> list[tuple[int, Place]]:
             and run[start - 1] not in PLACE_BREAKS
         ):
             start -= 1
-        if _OWN_PLACE.search(run[:start]):
+        if _OWN_PLACE.search(run[:start]) or _WORKS_THERE.match(run, hit.end()):
             continue  # 我们是养老院, 我是开公司的: who is asking, not the place asked about
         before = units(start, hit.start())
         # whose place: 杭州的市民驿站 names Hangzhou's (the words before 的, when they are not
@@ -443,7 +449,8 @@ def _en_places(words: list[str], stems: list[str]) -> list[Place]:
     for i, (word, stem) in enumerate(zip(words, stems, strict=True)):
         # the word or its plural: "parking" is no park, "banks" are banks
         if word in PLACE_HEADS_EN or (word.endswith("s") and stem in PLACE_HEADS_EN):
-            if _AVOIDED_PLACE_EN.search(" ".join(words[max(0, i - 6) : i]) + " "):
+            said_before = " ".join(words[max(0, i - 6) : i]) + " "
+            if _AVOIDED_PLACE_EN.search(said_before) or _OWN_PLACE_EN.search(said_before):
                 continue
             before: list[str] = []
             for j in range(i - 1, max(-1, i - 1 - PLACE_MODIFIER_WORDS), -1):

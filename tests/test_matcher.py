@@ -274,6 +274,7 @@ def test_a_long_message_about_another_place_is_still_not_answered(
         # the context names another place and the question names none of ours
         "我在医院门口等了半天 几点开门",
         "我儿子在公司上班 公司食堂几点开饭",
+        "我在银行上班 银行几点关门",
         "our office canteen opening hours",
         # a question about a word no entry uses is about something else
         "明天上午会不会刮台风 我外婆要出门去配药",
@@ -301,6 +302,13 @@ def test_a_dictated_look_alike_is_not_answered(bundled: Matcher, message: str) -
         # a clause that names our place is read with the places it names, not the other
         # question's (the pharmacy's hours are not asked of the canteen)
         ("食堂能刷社保卡吗 我没有微信 顺便问一下楼下药店几点关门", "canteen.payment"),
+        # where someone works or studies is not the place asked about
+        ("我女儿在银行上班 她讲驿站可以量血压 是真的伐", "services.clinic"),
+        (
+            "I work at a hospital nearby and want to volunteer at the station on weekends, how do"
+            " I join",
+            "volunteer.join",
+        ),
         # no view answers, but the question and the whole message agree on the entry
         (
             "喂 我上个礼拜在驿站挂了个心愿 想请人教我用手机 现在处理到哪一步了 帮我查查",
