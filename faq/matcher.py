@@ -450,22 +450,29 @@ class _PlaceText:
         for units in texts:
             pairs = (u.split("/", 1) for u in units)
             self.units += [(char, sound) for char, sound in pairs] + [("|", "|")]
-        self.by_sound: defaultdict[str, list[int]] = defaultdict(list)
-        self.by_char: defaultdict[str, list[int]] = defaultdict(list)
+        # where each unit, and each two neighbouring ones, are by sound (1) or as written (0):
+        # a search starts where its first two units are, which few places of the text share
+        # (most of an entry's questions have its 站, or a sound such as shi)
+        self.starts: defaultdict[tuple[tuple[int, str], ...], list[int]] = defaultdict(list)
         for at, (char, sound) in enumerate(self.units):
-            self.by_sound[sound].append(at)
-            self.by_char[char].append(at)
+            self.starts[((1, sound),)].append(at)
+            self.starts[((0, char),)].append(at)
+            if at + 1 < len(self.units):
+                next_char, next_sound = self.units[at + 1]
+                self.starts[((1, sound), (1, next_sound))].append(at)
+                self.starts[((1, sound), (0, next_char))].append(at)
+                self.starts[((0, char), (0, next_char))].append(at)
 
     def has(self, before: tuple[str, ...], head: tuple[str, ...] = ()) -> bool:
         """Whether the units of `before` (by sound) then `head` (as written) are in the text."""
         wanted = [(1, u.split("/")[1]) for u in before] + [(0, u.split("/")[0]) for u in head]
         if not wanted:
             return True
-        side, first = wanted[0]
         units = self.units
-        for at in (self.by_sound if side else self.by_char).get(first, ()):
+        rest = list(enumerate(wanted))[2:]
+        for at in self.starts.get(tuple(wanted[:2]), ()):
             if at + len(wanted) <= len(units) and all(
-                units[at + k][side] == value for k, (side, value) in enumerate(wanted)
+                units[at + k][side] == value for k, (side, value) in rest
             ):
                 return True
         return False
