@@ -215,9 +215,18 @@ def fraud_cues(normal: str) -> dict[str, str]:
 
 def describes_fraud(normal: str) -> bool:
     """Whether normalised text describes a fraud (see FRAUD_CUES): a scam cue, or two of
-    someone asking, a bait and a demand for money or credentials."""
-    cues = fraud_cues(normal)
-    return "scam" in cues or len(cues) >= 2
+    someone asking, a bait and a demand for money or credentials. Unlike `fraud_cues`, a kind
+    is searched only while it can change the answer, and only until one cue of it is found."""
+    latin = _LATIN_OR_DIGIT.search(normal) is not None
+
+    def found(kind: str) -> bool:
+        chinese, english = _FRAUD_RE[kind]
+        return chinese.search(normal) is not None or (latin and english.search(normal) is not None)
+
+    if found("scam"):
+        return True
+    kinds = found("source") + found("bait")
+    return kinds == 2 or (kinds == 1 and found("demand"))
 
 
 @dataclass(frozen=True)
