@@ -279,9 +279,10 @@ def _pinyin_units(
 _CjkParts = tuple[list[str], list[tuple[str, tuple[str, ...]]], str, list["Place"]]
 
 
-def _cjk_run(token: str) -> _CjkParts:
+def _cjk_run(token: str, places: bool = True) -> _CjkParts:
     """What one CJK run gives a text's analysis: its features (characters, bigrams, pinyin and
-    pinyin pairs), its coverage units, its fuzz string and the places it names."""
+    pinyin pairs), its coverage units, its fuzz string and the places it names (none looked for
+    unless `places`)."""
     syllables = cjk_pinyin(token)
     # built with map over whole runs rather than character by character: a long message has a
     # few hundred characters, each giving several features
@@ -306,8 +307,8 @@ def _cjk_run(token: str) -> _CjkParts:
             else:
                 cover = (bigrams[i - 1], bigrams[i], pairs[i - 1], pairs[i])
             units.append((chars[i], cover))
-    places = _zh_places(token, syllables) if _PLACE_HEAD_ZH.search(token) else []
-    return features, units, "".join(syllables), places
+    named = _zh_places(token, syllables) if places and _PLACE_HEAD_ZH.search(token) else []
+    return features, units, "".join(syllables), named
 
 
 def analyse(text: str, cjk_run: Callable[[str], _CjkParts] = _cjk_run) -> _Analysis:
@@ -1004,8 +1005,9 @@ class Matcher:
             )
             segments = _segments(normal, cut)
             # the message is its clauses: each CJK run of them is analysed once, for the whole
-            # message and for every view it is part of
-            runs = functools.cache(_cjk_run)
+            # message and for every view it is part of. A long message's Chinese places are
+            # found in the message as said (_spoken_places), not in its clauses' runs
+            runs = functools.cache(functools.partial(_cjk_run, places=not segments))
             analysis = functools.cache(functools.partial(analyse, cjk_run=runs))
             if segments:
                 joined = analysis(" ".join(c for c, _ in segments))
