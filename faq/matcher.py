@@ -603,18 +603,22 @@ def _segments(normal: str, long: bool) -> list[tuple[str, bool]]:
     merged: list[tuple[str, str]] = []
     stripped = [c.rstrip(_ZH_CLAUSE_ENDS) for c in said]
     carry = ("", "")  # a short clause that leads into one opening at our own name
+    last_short = False  # whether the last merged clause is too short to ask anything
     for i, (clause, whole) in enumerate(zip(stripped, said, strict=True)):
         clause, whole = carry[0] + clause, carry[1] + whole
         carry = ("", "")
         following = stripped[i + 1] if i + 1 < len(stripped) else ""
-        if clause and _too_short(clause) and _HOME_OPENER.match(following):
+        short = _too_short(clause)
+        if clause and short and _HOME_OPENER.match(following):
             carry = (clause, whole)  # 她能去 | 食堂吃吗 is one clause
         # a clause too short to ask anything joins the one before
-        elif merged and (_too_short(clause) or _too_short(merged[-1][0])):
+        elif merged and (short or last_short):
             gap = "" if is_cjk(clause[:1]) else " "
             merged[-1] = (merged[-1][0] + gap + clause, merged[-1][1] + gap + whole)
+            last_short = _too_short(merged[-1][0])
         elif clause:
             merged.append((clause, whole))
+            last_short = short
     if carry[0]:
         merged.append(carry)
     return [(c, INTERROGATIVES.search(whole) is not None) for c, whole in merged]
