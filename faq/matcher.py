@@ -228,7 +228,7 @@ _FAMILY_GIFT = re.compile(
     r"家人.{0,60}(?:借|送)?给(?:我的?)?(?:他|她|伊|家人)|给(?:我的?)?家人"
     r"|[发包送].{0,8}红包|零花钱|压岁钱|生活费|学费|彩礼|份子钱"
 )
-_STRANGER = re.compile(r"有人|陌生|自称|对方|[说讲]是|一个[男女]的|some(one|body)|stranger")
+_STRANGER = re.compile(r"有人|陌生|自称|对方|[说讲]是|一个[男女]的|\bsome(one|body)|\bstranger")
 
 
 def describes_fraud(normal: str) -> bool:
@@ -300,9 +300,10 @@ def _pinyin_units(
 _CjkParts = tuple[list[str], list[tuple[str, tuple[str, ...]]], str, list["Place"]]
 
 
-def _cjk_run(token: str) -> _CjkParts:
+def _cjk_run(token: str, places: bool = True) -> _CjkParts:
     """What one CJK run gives a text's analysis: its features (characters, bigrams, pinyin and
-    pinyin pairs), its coverage units, its fuzz string and the places it names."""
+    pinyin pairs), its coverage units, its fuzz string and the places it names (none looked for
+    unless `places`)."""
     syllables = cjk_pinyin(token)
     # built with map over whole runs rather than character by character: a long message has a
     # few hundred characters, each giving several features
@@ -327,8 +328,8 @@ def _cjk_run(token: str) -> _CjkParts:
             else:
                 cover = (bigrams[i - 1], bigrams[i], pairs[i - 1], pairs[i])
             units.append((chars[i], cover))
-    places = _zh_places(token, syllables) if _PLACE_HEAD_ZH.search(token) else []
-    return features, units, "".join(syllables), places
+    named = _zh_places(token, syllables) if places and _PLACE_HEAD_ZH.search(token) else []
+    return features, units, "".join(syllables), named
 
 
 def analyse(text: str, cjk_run: Callable[[str], _CjkParts] = _cjk_run) -> _Analysis:
@@ -487,22 +488,29 @@ class _PlaceText:
         for units in texts:
             pairs = (u.split("/", 1) for u in units)
             self.units += [(char, sound) for char, sound in pairs] + [("|", "|")]
-        self.by_sound: defaultdict[str, list[int]] = defaultdict(list)
-        self.by_char: defaultdict[str, list[int]] = defaultdict(list)
+        # where each unit, and each two neighbouring ones, are by sound (1) or as written (0):
+        # a search starts where its first two units are, which few places of the text share
+        # (most of an entry's questions have its 站, or a sound such as shi)
+        self.starts: defaultdict[tuple[tuple[int, str], ...], list[int]] = defaultdict(list)
         for at, (char, sound) in enumerate(self.units):
-            self.by_sound[sound].append(at)
-            self.by_char[char].append(at)
+            self.starts[((1, sound),)].append(at)
+            self.starts[((0, char),)].append(at)
+            if at + 1 < len(self.units):
+                next_char, next_sound = self.units[at + 1]
+                self.starts[((1, sound), (1, next_sound))].append(at)
+                self.starts[((1, sound), (0, next_char))].append(at)
+                self.starts[((0, char), (0, next_char))].append(at)
 
     def has(self, before: tuple[str, ...], head: tuple[str, ...] = ()) -> bool:
         """Whether the units of `before` (by sound) then `head` (as written) are in the text."""
         wanted = [(1, u.split("/")[1]) for u in before] + [(0, u.split("/")[0]) for u in head]
         if not wanted:
             return True
-        side, first = wanted[0]
         units = self.units
-        for at in (self.by_sound if side else self.by_char).get(first, ()):
+        rest = list(enumerate(wanted))[2:]
+        for at in self.starts.get(tuple(wanted[:2]), ()):
             if at + len(wanted) <= len(units) and all(
-                units[at + k][side] == value for k, (side, value) in enumerate(wanted)
+                units[at + k][side] == value for k, (side, value) in rest
             ):
                 return True
         return False
@@ -631,18 +639,22 @@ def _segments(normal: str, long: bool) -> list[tuple[str, bool]]:
     merged: list[tuple[str, str]] = []
     stripped = [c.rstrip(_ZH_CLAUSE_ENDS) for c in said]
     carry = ("", "")  # a short clause that leads into one opening at our own name
+    last_short = False  # whether the last merged clause is too short to ask anything
     for i, (clause, whole) in enumerate(zip(stripped, said, strict=True)):
         clause, whole = carry[0] + clause, carry[1] + whole
         carry = ("", "")
         following = stripped[i + 1] if i + 1 < len(stripped) else ""
-        if clause and _too_short(clause) and _HOME_OPENER.match(following):
+        short = _too_short(clause)
+        if clause and short and _HOME_OPENER.match(following):
             carry = (clause, whole)  # 她能去 | 食堂吃吗 is one clause
         # a clause too short to ask anything joins the one before
-        elif merged and (_too_short(clause) or _too_short(merged[-1][0])):
+        elif merged and (short or last_short):
             gap = "" if is_cjk(clause[:1]) else " "
             merged[-1] = (merged[-1][0] + gap + clause, merged[-1][1] + gap + whole)
+            last_short = _too_short(merged[-1][0])
         elif clause:
             merged.append((clause, whole))
+            last_short = short
     if carry[0]:
         merged.append(carry)
     return [(c, INTERROGATIVES.search(whole) is not None) for c, whole in merged]
@@ -1045,8 +1057,9 @@ class Matcher:
             )
             segments = _segments(normal, cut)
             # the message is its clauses: each CJK run of them is analysed once, for the whole
-            # message and for every view it is part of
-            runs = functools.cache(_cjk_run)
+            # message and for every view it is part of. A long message's Chinese places are
+            # found in the message as said (_spoken_places), not in its clauses' runs
+            runs = functools.cache(functools.partial(_cjk_run, places=not segments))
             analysis = functools.cache(functools.partial(analyse, cjk_run=runs))
             spoken_places: list[tuple[Place, int]] = []
             if segments:

@@ -102,14 +102,22 @@ _RELATIVES_EN = (
     "mum|mom|mother|dad|father|parents?|grandma|grandmother|grandpa|grandfather|granny|"
     "grandparents?|elderly|aunt|uncle|husband|wife|son|daughter|neighbour|friend"
 )
+# (each alternative opens with a plain letter: see _EN_FILLER_RE)
 _EN_FRAMING = (
     rf"i'?m asking (?:for|on behalf of) (?:my|our) (?:{_RELATIVES_EN})",
-    rf"(?:my|our) (?:{_RELATIVES_EN}) (?:wants|would like|asked me) to (?:know|ask)",
-    r"um+|uh+|erm|hmm+|yeah",
+    *(
+        rf"{whose} (?:{_RELATIVES_EN}) (?:wants|would like|asked me) to (?:know|ask)"
+        for whose in ("my", "our")
+    ),
+    *("um+", "uh+", "erm", "hmm+", "yeah"),
 )
+# whole words only: no letter, digit or apostrophe before an alternative's first letter, checked
+# after it (`u(?<![a-z0-9']u)m+`, as the synonym alternation does), so that `re` skips the
+# positions where no alternative can start (eight times faster than the check first)
 _EN_FILLER_RE = re.compile(
     "|".join(
-        rf"(?<![a-z0-9'])(?:{f})(?![a-z0-9'])" for f in [*_EN_FRAMING, *map(re.escape, _EN_FILLERS)]
+        rf"{f[0]}(?<![a-z0-9']{f[0]}){f[1:]}(?![a-z0-9'])"
+        for f in [*_EN_FRAMING, *map(re.escape, _EN_FILLERS)]
     )
 )
 _LATIN_LETTER = re.compile("[a-z]")
@@ -283,20 +291,25 @@ class Normalizer:
                     self._replacement[key] = target
         self._synonym_re: re.Pattern[str] | None = None
         if self._replacement:
-            alternatives = []
+            # the variants by their first character, longest first (the longest one found at a
+            # position is replaced): `re` tries at each position only the variants that start
+            # with its character (twice as fast as trying every variant)
+            groups: dict[str, list[str]] = {}
             for key in sorted(self._replacement, key=len, reverse=True):
-                if _CJK_CHAR.search(key):
-                    alternatives.append(re.escape(key))
-                    continue
-                # latin variants match whole words only ("pub" is not in "public"): no letter,
-                # digit or apostrophe before the first character, checked after it, so that
-                # every alternative starts with a plain character and `re` skips the positions
-                # where none can start (ten times faster than trying each alternative at each)
-                first = re.escape(key[0])
-                alternatives.append(
-                    rf"{first}(?<![a-z0-9']{first}){re.escape(key[1:])}(?![a-z0-9'])"
+                rest = re.escape(key[1:])
+                if not _CJK_CHAR.search(key):
+                    # latin variants match whole words only ("pub" is not in "public"): no
+                    # letter, digit or apostrophe before the first character, checked after it,
+                    # so that every alternative starts with a plain character and `re` skips the
+                    # positions where none can start (ten times faster than the check first)
+                    first = re.escape(key[0])
+                    rest = rf"(?<![a-z0-9']{first}){rest}(?![a-z0-9'])"
+                groups.setdefault(key[0], []).append(rest)
+            self._synonym_re = re.compile(
+                "|".join(
+                    f"{re.escape(first)}(?:{'|'.join(rests)})" for first, rests in groups.items()
                 )
-            self._synonym_re = re.compile("|".join(alternatives))
+            )
 
     def normalize(self, text: str) -> str:
         """The canonical form of `text`: what matching compares."""
