@@ -141,7 +141,10 @@ FRAUD_CUES: dict[str, tuple[str, ...]] = {
         r"\bsome ?(one|body)\b(?! (can|could|to|help|at|there|who|here|in)\b)",
         r"\ba (man|woman|guy|lady|caller|stranger)|\bcaller|\bcalled (me|saying)",
         r"\bcall(s|ed)? from|\brang\b|\bphone call|\bgot a call|\btexts?\b|\btexted|\bsms",
-        r"\bmessage(d|s)?\b|\bpop ?up|\bwebsite|\bvideo call|\bsaying\b",
+        r"\bmessage(d|s)?\b|\bpop ?up|\bwebsite|\bvideo call",
+        # "a man called saying", not "my friends keep saying"
+        r"\b(call(ed|s)?|rang|phoned|text(ed|s)?|came|wrote|emailed|man|woman|guy|lady)\b"
+        r".{0,30}\bsaying\b",
         r"\b(they|he|she|it|caller|man|woman|guy|lady|someone|somebody) (says|said)\b",
         r"\b(says|said|claims?) (that )?(my|i|i'm|we|you|your|me)\b|\btold me|\basked me",
         r"\bwant(s|ed)? (me|my|him|her|us)\b|\bask(s|ed|ing)? (me )?for (my|your)",
@@ -221,14 +224,23 @@ def fraud_cues(normal: str) -> dict[str, str]:
 
 
 # A resident's own money for their family (synonyms.yaml writes 儿子, 外孙 ... as 家人): 给外孙
-# 发个红包, 儿子说要结婚 我想给他转五万块. Such a message is no fraud without a scam cue, a
-# bait other than the red packet itself (孙子打电话说被抓了 要我转钱给他: 被抓) or a stranger
-# (有人打电话说是我孙子)
+# 发个红包, 儿子说要结婚 我想给他转五万块, 外甥问我借钱 利息要不要算; or the family telling them
+# how to pay (女儿让我用手机交电费). Such a message is no fraud without a scam cue, a bait other
+# than the red packet or the loan's interest (孙子打电话说被抓了 要我转钱给他: 被抓), a stranger
+# (有人打电话说是我孙子) or a call or message (孙子打电话让我转钱给他同学)
 _FAMILY_GIFT = re.compile(
     r"家人.{0,60}(?:借|送)?给(?:我的?)?(?:他|她|伊|家人)|给(?:我的?)?家人"
     r"|[发包送].{0,8}红包|零花钱|压岁钱|生活费|学费|彩礼|份子钱"
 )
-_STRANGER = re.compile(r"有人|陌生|自称|对方|[说讲]是|一个[男女]的|\bsome(one|body)|\bstranger")
+_FAMILY_BAITS = frozenset({"红包", "利息"})
+_FAMILY = re.compile("家人")
+_CONTACTED = re.compile(
+    r"电话|来电|短信|[发来]\w{0,2}[消信]息|微信[上里]?[说讲让叫要发]|视频|qq|\bcall|\btext|\bmessage"
+)
+_STRANGER = re.compile(
+    r"(?<!没)有人(?![能会吗伐在值接陪教帮可])|陌生|自称|对方|[说讲]是|一个[男女]的"
+    r"|\bsome(one|body)|\bstranger"
+)
 
 
 def describes_fraud(normal: str) -> bool:
@@ -243,11 +255,10 @@ def describes_fraud(normal: str) -> bool:
     if sum(start >= end for (_, end), (start, _) in itertools.pairwise(spans)) < 1:
         return False
     bait = hits["bait"].group(0) if "bait" in hits else None
-    return not (
-        (bait is None or bait == "红包")
-        and _FAMILY_GIFT.search(normal)
-        and not _STRANGER.search(normal)
+    family = (_FAMILY_GIFT.search(normal) or _FAMILY.search(normal)) and not _CONTACTED.search(
+        normal
     )
+    return not ((bait is None or bait in _FAMILY_BAITS) and family and not _STRANGER.search(normal))
 
 
 @dataclass(frozen=True)

@@ -137,12 +137,17 @@ def test_money_for_the_family_is_no_fraud_unless_a_stranger_or_a_bait_is_in_it(
         "我们合唱团想买演出服 听说基金会的文化项目能资助 是真的吗",  # 基金会 is no fund
         "my accountant says I need a receipt for the tax deduction on my donation",
         "外甥下个月买房子 当面跟我借五万块 我想借给他 转账好还是给现金好",
+        "侄女问我借两万块装修 借给她的话利息要不要算",  # a family loan's interest
+        "女儿让我用手机交水费 我老是输错密码 驿站有没有人能教教我",  # the family's advice
+        "my neighbours keep saying charities waste money, does the foundation publish its accounts",
     ):
         assert bundled.match(text).id != FRAUD_ENTRY, text
     for text in (
         "孙子打电话说被抓了 要我转两万块给他",  # a bait
         "有人打电话说是我孙子 让我给他转五千块",  # a stranger
         "我外孙说他手机换了新号 让我给他转三千块交学费",
+        "孙子打电话让我转五千块给他同学",  # a call asking for money
+        "a man called saying my grandson was arrested and needs money for bail",
     ):
         assert bundled.match(text).id == FRAUD_ENTRY, text
 
