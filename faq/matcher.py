@@ -588,6 +588,7 @@ INTERROGATIVES = re.compile(
     # an English clause that opens with an auxiliary asks ("and is the canteen open too")
     r"|^(?:and |but |so |also )?(?:is|are|will|would|do|did)\b"
 )
+MIN_QUESTION_UNITS = 3  # coverage units: fewer say too little to decide alone
 CONTEXT_WEIGHT = 0.25  # 0 and 0.5 measured within one answer of it on the dictated sets
 # A long message's score is lower than its typed question's (its context shares few words with
 # any entry), so its best entry is also answered at the suggest threshold when it scores this
@@ -1132,8 +1133,12 @@ class Matcher:
                 # a clause that is a question decides on its own; any other clause only for
                 # the whole message's best entry; and the fraud warning is the whole
                 # message's to give (a clause of an ordinary question can look like one)
+                # a question clause that says little (how do I sign up) is read in its
+                # message as a context clause is
+                says_little = len(views[row].units) < MIN_QUESTION_UNITS
                 if row in clauses and (
-                    (row not in asked and top not in support) or result.id == FRAUD_ENTRY
+                    ((row not in asked or says_little) and top not in support)
+                    or result.id == FRAUD_ENTRY
                 ):
                     continue
                 if self._could_agree(views[row], scores[row], coverages[row], top):

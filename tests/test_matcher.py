@@ -284,6 +284,16 @@ def test_a_dictated_look_alike_is_not_answered(bundled: Matcher, message: str) -
     assert bundled.match(message).outcome != "answer"
 
 
+def test_a_question_that_says_little_is_read_in_its_message(bundled: Matcher) -> None:
+    # "how do I sign up" alone is a class's sign-up; in this message it is volunteering's
+    result = bundled.match(
+        "hi, I'm a retired teacher from Canada living near the station and I'd like to help"
+        " elderly people a few hours a week. Is that possible and how do I sign up?"
+    )
+    assert result.id != "services.classes"
+    assert result.id == "volunteer.join" or "volunteer.join" in result.suggestions
+
+
 @pytest.mark.parametrize(
     ("message", "expected"),
     [
