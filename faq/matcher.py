@@ -352,9 +352,11 @@ def analyse(text: str, cjk_run: Callable[[str], _CjkParts] = _cjk_run) -> _Analy
     words: list[str] = []
     fuzz_parts: list[str] = []
     places: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
+    word_at: list[int] = []  # where each word is among the units: KFC几点开门 opens with KFC
     for token in tokens(text):
         if not is_cjk(token):
             words.append(token)
+            word_at.append(len(units))
             continue
         run_features, run_units, run_fuzz, run_places = cjk_run(token)
         features += run_features
@@ -369,9 +371,10 @@ def analyse(text: str, cjk_run: Callable[[str], _CjkParts] = _cjk_run) -> _Analy
         joined = " " + " ".join(words) + " "
         for n in CHAR_NGRAMS:
             features += ["c" + joined[i : i + n] for i in range(len(joined) - n + 1)]
-        for word, stem in zip(words, stems, strict=True):
+        # each word's unit in its place in the text, inserted from the last
+        for at, word, stem in reversed(list(zip(word_at, words, stems, strict=True))):
             if word not in EN_STOPWORDS and stem not in EN_STOPWORDS:
-                units.append(("w" + stem, ("w" + stem,)))
+                units.insert(at, ("w" + stem, ("w" + stem,)))
         places.extend(_en_places(words, stems))
         fuzz_parts.append(" ".join(sorted(words)))
     return _Analysis(features, units, " ".join(fuzz_parts), tuple(places))
@@ -385,6 +388,7 @@ Place = tuple[tuple[str, ...], tuple[str, ...]]  # (units before the head, units
 
 
 _HOURS_VERBS = frozenset({"wopen", "wclose", "whour"})
+_QUANTITY = re.compile(r"w\d{1,4}")
 # who is asking, not the place asked about: 我们是养老院, 我是一家物流公司的行政, 我是虹口区一家
 # 养老院的负责人; and where someone works or studies: 我女儿在银行上班, "I'm a university student"
 _OWN_PLACE = re.compile(f"(?:我|我们|我家)是(?:[{CJK}]{{0,5}}?一[家个所间])?$")
@@ -1348,7 +1352,8 @@ class Matcher:
         where such a word leads: 她一个人很寂寞 | 驿站可以许微心愿吗)."""
         known_features = self.entry_features[entry]
         for at, (weight_feature, cover) in enumerate(view.units):
-            if at in view.context:
+            # ages, amounts and years are no names; a hotline's number is (12345, 96110)
+            if at in view.context or _QUANTITY.fullmatch(weight_feature):
                 continue
             if not known_features.isdisjoint(cover):
                 break

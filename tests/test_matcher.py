@@ -275,6 +275,10 @@ def test_a_long_message_about_another_place_is_still_not_answered(
         "我在医院门口等了半天 几点开门",
         "我儿子在公司上班 公司食堂几点开饭",
         "我在银行上班 银行几点关门",
+        # a name in latin letters or a hotline's number leads the message as said
+        "KFC几点开门",
+        "Costco礼拜天几点关门 我想去买点东西",
+        "12345热线打不通 还有别的号码吗",
         "our office canteen opening hours",
         # a question about a word no entry uses is about something else
         "明天上午会不会刮台风 我外婆要出门去配药",
