@@ -279,6 +279,9 @@ def test_a_long_message_about_another_place_is_still_not_answered(
         "KFC几点开门",
         "Costco礼拜天几点关门 我想去买点东西",
         "12345热线打不通 还有别的号码吗",
+        # a utility's bill is the utility's business
+        "电费能用支付宝交吗 帮我外婆交",
+        "电费可以在支付宝上付吗",
         "our office canteen opening hours",
         # a question about a word no entry uses is about something else
         "明天上午会不会刮台风 我外婆要出门去配药",
