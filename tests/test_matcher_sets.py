@@ -47,6 +47,7 @@ def test_look_alikes_are_rarely_answered(bundled: Matcher, name: str) -> None:
 def test_no_ordinary_question_gets_the_fraud_warning(bundled: Matcher) -> None:
     sets = ["lookalike.yaml", "lookalike-tune.yaml", "dictated-tune.yaml", "dictated-heldout.yaml"]
     sets += ["dictated-final.yaml", "dictated-final2.yaml", "dictated-final3.yaml"]
+    sets += ["dictated-tune4.yaml", "dictated-tune5.yaml", "dictated-tune6.yaml"]
     sets += ["matcher-regression.yaml"]
     items = [item for name in sets for item in read_eval_file(str(DATA / name))]
     questions = [q for q, expect in items if expect != FRAUD_ENTRY]
@@ -112,6 +113,24 @@ def test_third_held_back_set_holds(bundled: Matcher) -> None:
     assert evaluation.correct / evaluation.in_scope >= 0.78
     assert evaluation.wrong <= 3
     assert evaluation.false_answers == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "floor", "wrong", "false_answers"),
+    [
+        # each scored once before it was tuned on (see its header): floors, not promises
+        ("dictated-tune4.yaml", 0.90, 2, 0),  # 108/119 when written down
+        ("dictated-tune5.yaml", 0.86, 1, 1),  # 101/117
+        ("dictated-tune6.yaml", 0.84, 1, 2),  # 100/118
+    ],
+)
+def test_later_tuning_sets_hold(
+    bundled: Matcher, name: str, floor: float, wrong: int, false_answers: int
+) -> None:
+    evaluation = measure(bundled, name)
+    assert evaluation.correct / evaluation.in_scope >= floor
+    assert evaluation.wrong <= wrong
+    assert evaluation.false_answers <= false_answers
 
 
 def test_giving_something_to_a_relative_is_no_fraud(bundled: Matcher) -> None:
