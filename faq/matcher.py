@@ -133,7 +133,7 @@ FRAUD_CUES: dict[str, tuple[str, ...]] = {
         r"\bdon'?t tell (anyone|your)|\b(replace|instead of)\b.{0,20}\bmedicine",
     ),
     "source": (
-        r"有人(?![能会吗伐在值接陪教帮可])|有一?[个位](人|男|女|小|老|阿|号|电|自|陌)|[个通]电话",
+        r"(?<!没)有人(?![能会吗伐在值接陪教帮可])|有一?[个位](人|男|女|小|老|阿|号|电|自|陌)|[个通]电话",
         r"打电话|打来|电话[说讲来里那]|来电|短信|网上|网站|微信[上里群说讲]|加我|qq|朋友圈|群里",
         r"弹出|视频|自称|说是|讲是|[他她]们?[说讲]|伊拉?讲|[说讲]我|的说|对方|陌生|客服|推销|讲座",
         r"上门[说讲收推卖]|[问跟向找]我[要借拿]",
@@ -149,13 +149,16 @@ FRAUD_CUES: dict[str, tuple[str, ...]] = {
         r"\b(call(ed|s)?|rang|phoned|text(ed|s)?|came|wrote|emailed|man|woman|guy|lady)\b"
         r".{0,30}\bsaying\b",
         r"\b(they|he|she|it|caller|man|woman|guy|lady|someone|somebody) (says|said)\b",
-        r"\b(says|said|claims?) (that )?(my|i|i'm|we|you|your|me)\b|\btold me|\basked me",
+        # "he says I won", not "my accountant says I need"
+        r"\b(he|she|they|caller|someone|somebody|service|bank|police|officer|agent|official|man"
+        r"|woman|guy|lady) (says|said) (that )?(my|i|i'm|we|you|your|me)\b",
+        r"\bclaims? (that )?(my|i|i'm|we|you|your|me)\b|\btold me|\basked me",
         r"\bwant(s|ed)? (me|my|him|her|us)\b|\bask(s|ed|ing)? (me )?for (my|your)",
         # "claiming to be from the bank", "click to claim" (not "claim it on my taxes")
         r"\bclaim(s|ed|ing)? (to|that|he|she|they|it'?s)\b|\bto claim\b(?! (it|this|that) on)",
         r"\bpretend|\b(was|were) told|\bmet online|\bonline (friend|wants|says|said)|\boffered",
         r"\bcompany|\bpos(ed|ing) as|\bdoor|\bseminar|\bsalesman|\bs(old|ell|elling|ells)\b",
-        r"\bwechat account|\bis (it|this|that) (real|true|legit|genuine|ok)",
+        r"\bwechat account|\bis (it|this|that) (real|true|legit|genuine|ok(?! to))",
         r"\breally (ask|want|need|call)|\bshould i (give|pay|send|transfer|buy)",
         r"\b(on|over) the phone|\bcalls? asking|\basking for (my|her|his|your|their)",
         r"\bcalled (and|to)\b",
@@ -174,7 +177,7 @@ FRAUD_CUES: dict[str, tuple[str, ...]] = {
         r"\bstolen|\bpolice\b|\bblocked|\bhospital|\boverpaid|\bnew account",
     ),
     "demand": (
-        r"转[账帐钱]|转出去|转到|转给|转过去|打钱|打款|汇钱|汇款|汇过去|寄钱",
+        r"转[账帐钱]|转出去|转到(?!人工)|转给|转过去|打钱|打款|汇钱|汇款|汇过去|寄钱",
         r"(?<!不)[要交给拿借付赔]钱|钱[转汇打给交]|转.{0,3}钱|退回去|还回去|代付|垫付|先[交付](?!材料|资料|申请|表|证明)",
         r"[交拨]给?(他|她|伊)|(钱|卡|存折|现金).{0,4}给(他|她|伊)|[交付收扣](?!.{0,3}(?:话|电|水|燃气|煤气|物业|网|有线)费).{0,4}费|手续费|保证金|押金|交.{0,5}税|所得税",
         r"[取拿交给送收].{0,3}现金|验证码|密码|卡号|银行卡|银行[账帐]户|存款|存折|余额|身份证号",

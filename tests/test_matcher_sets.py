@@ -159,6 +159,9 @@ def test_money_for_the_family_is_no_fraud_unless_a_stranger_or_a_bait_is_in_it(
         "侄女问我借两万块装修 借给她的话利息要不要算",  # a family loan's interest
         "女儿让我用手机交水费 我老是输错密码 驿站有没有人能教教我",  # the family's advice
         "my neighbours keep saying charities waste money, does the foundation publish its accounts",
+        "my accountant says I need a receipt for the 500 yuan I donated",  # no caller's claim
+        "what time is dinner at the canteen, and is it ok to pay by card",
+        "12345热线上次打过去说有人来处理 周末有没有人接 能不能直接转到人工",
     ):
         assert bundled.match(text).id != FRAUD_ENTRY, text
     for text in (
