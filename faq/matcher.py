@@ -599,6 +599,9 @@ INTERROGATIVES = re.compile(
     r"|^(?:and |but |so |also )?(?:is|are|will|would|do|did)\b"
 )
 MIN_QUESTION_UNITS = 3  # coverage units: fewer say too little to decide alone
+_BY_THE_WAY = re.compile(
+    r"顺便|对了|另外|还想问|再问一|\bby the way\b|\bbtw\b|\balso\b|\b(too|as well)\W*$"
+)
 CONTEXT_WEIGHT = 0.25  # 0 and 0.5 measured within one answer of it on the dictated sets
 # A long message's score is lower than its typed question's (its context shares few words with
 # any entry), so its best entry is also answered at the suggest threshold when it scores this
@@ -1063,6 +1066,10 @@ class Matcher:
         clauses: set[int] = set()  # rows that are a clause of their message, not all of it
         fraud: set[int] = set()
         in_context: dict[int, str] = {}  # rows that are a question after its context
+        # rows that read only a message's last clause after "by the way" (顺便问一下, also):
+        # a second question, and the row of each message's whole
+        second: set[int] = set()
+        whole_row: dict[int, int] = {}
         # rows that are one clause, a question (INTERROGATIVES): the clause
         asked: dict[int, str] = {}
         for index, text in enumerate(texts):
@@ -1090,9 +1097,11 @@ class Matcher:
                 whole = _focused(segments, joined, analysis, spoken_places, self._names_home)
             else:
                 whole = replace(analysis(normal), dictated=long)
+            whole_row[index] = len(views)
             views.append(whole)
             owner.append(index)
             asking, pairs, led, parts = _clauses(segments)
+            by_the_way = _BY_THE_WAY.search(spoken) is not None
             said_questions = {c for c, question in segments if question}
             for part in asking + pairs:
                 question = part in asking and part in said_questions
@@ -1100,6 +1109,9 @@ class Matcher:
                     asked[len(views)] = part
                 if part in led:
                     in_context[len(views)] = led[part]
+                last = len(segments) - 1
+                if by_the_way and parts[part] == (last,):
+                    second.add(len(views))
                 view = analysis(part)
                 # the places the whole message names still decide (a long message about the
                 # bank's hours is not answered with ours), unless the clause names ours: then
@@ -1121,7 +1133,7 @@ class Matcher:
                 owner.append(index)
         # each message's decision: from the view that answers with the best score, else from
         # its best-scoring view
-        best: dict[int, tuple[tuple[bool, bool, float], MatchResult, int]] = {}
+        best: dict[int, tuple[tuple[bool, bool, bool, float], MatchResult, int]] = {}
         # by questions: the clause and its decision
         answered: defaultdict[int, list[tuple[str, MatchResult]]] = defaultdict(list)
         # by message: the scores of the views that have each entry first and could answer it
@@ -1155,6 +1167,7 @@ class Matcher:
                     votes[index][top].append(float(scores[row, top]))
                 rank = (
                     result.outcome == "answer",
+                    row not in second,  # a question after "by the way" goes after the first
                     row in in_context and result.outcome == "answer",
                     result.score,
                 )
@@ -1170,11 +1183,24 @@ class Matcher:
                     result = self._agreed(result, votes[i])
                 # a question read in its context stands for that question read alone
                 question = in_context.get(row)
-                decisions.append(
-                    self._first_question(
-                        result, [result if q == question else r for q, r in answered[i]]
-                    )
+                result = self._first_question(
+                    result, [result if q == question else r for q, r in answered[i]]
                 )
+                # the answer reads only a second question (顺便问一下你们在哪里): when the whole
+                # message is about another entry, both are offered rather than the second
+                # answered
+                first = orders[whole_row[i]][0] if i in whole_row else None
+                if (
+                    row in second
+                    and result.outcome == "answer"
+                    and result.id == best[i][1].id  # not already the first question's
+                    and first is not None
+                    and self.entry_ids[first] != result.id
+                    and scores[whole_row[i], first] >= self.suggest_threshold
+                ):
+                    offered = [self.entry_ids[first], result.id]
+                    result = replace(result, outcome="suggest", id=None, suggestions=offered)
+                decisions.append(result)
             else:
                 decisions.append(self._nothing(text))
         return decisions

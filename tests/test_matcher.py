@@ -292,6 +292,17 @@ def test_a_dictated_look_alike_is_not_answered(bundled: Matcher, message: str) -
     assert bundled.match(message).outcome != "answer"
 
 
+def test_a_question_after_by_the_way_comes_second(bundled: Matcher) -> None:
+    result = bundled.match(
+        "嘉兴路街道一共有几个驿站啊，我住在虹镇老街附近，有没有离我更近一点的？另外几点开门"
+    )
+    assert (result.outcome, result.id, result.also) == (
+        "answer",
+        "station.branches",
+        "station.hours",
+    )
+
+
 def test_a_question_that_says_little_is_read_in_its_message(bundled: Matcher) -> None:
     # "how do I sign up" alone is a class's sign-up; in this message it is volunteering's
     result = bundled.match(
