@@ -48,6 +48,7 @@ def test_no_ordinary_question_gets_the_fraud_warning(bundled: Matcher) -> None:
     sets = ["lookalike.yaml", "lookalike-tune.yaml", "dictated-tune.yaml", "dictated-heldout.yaml"]
     sets += ["dictated-final.yaml", "dictated-final2.yaml", "dictated-final3.yaml"]
     sets += ["dictated-tune4.yaml", "dictated-tune5.yaml", "dictated-tune6.yaml"]
+    sets += ["dictated-tune7.yaml"]
     sets += ["matcher-regression.yaml"]
     items = [item for name in sets for item in read_eval_file(str(DATA / name))]
     questions = [q for q, expect in items if expect != FRAUD_ENTRY]
@@ -122,6 +123,7 @@ def test_third_held_back_set_holds(bundled: Matcher) -> None:
         ("dictated-tune4.yaml", 0.90, 2, 0),  # 108/119 when written down
         ("dictated-tune5.yaml", 0.86, 1, 1),  # 101/117
         ("dictated-tune6.yaml", 0.84, 1, 2),  # 100/118
+        ("dictated-tune7.yaml", 0.81, 3, 0),  # 95/116
     ],
 )
 def test_later_tuning_sets_hold(
