@@ -71,7 +71,7 @@ def test_regression_set_is_no_worse(bundled: Matcher) -> None:
 
 def test_dictated_tuning_set_holds(bundled: Matcher) -> None:
     evaluation = measure(bundled, "dictated-tune.yaml")
-    assert evaluation.correct / evaluation.in_scope >= 0.92  # 109/118 = 0.924 (0.907, 0.771)
+    assert evaluation.correct / evaluation.in_scope >= 0.95  # 114/118 = 0.966 (0.924, 0.907)
     assert evaluation.wrong / evaluation.in_scope <= 0.02
     assert evaluation.false_answers / evaluation.out_of_scope <= 0.03
 
@@ -79,7 +79,7 @@ def test_dictated_tuning_set_holds(bundled: Matcher) -> None:
 def test_dictated_second_half_holds(bundled: Matcher) -> None:
     # scored once as a held-back set (0.471), then tuned on (issue 15): a floor, not a promise
     evaluation = measure(bundled, "dictated-heldout.yaml")
-    assert evaluation.correct / evaluation.in_scope >= 0.92  # 112/121 = 0.926 (was 0.884)
+    assert evaluation.correct / evaluation.in_scope >= 0.93  # 114/121 = 0.942 (0.926, 0.884)
     assert evaluation.false_answers / evaluation.out_of_scope <= 0.03  # 0/19
     assert evaluation.wrong <= 2  # 2/121 = 0.017 (was 3)
 
@@ -87,9 +87,9 @@ def test_dictated_second_half_holds(bundled: Matcher) -> None:
 def test_dictated_held_back_set_holds(bundled: Matcher) -> None:
     # written by a helper who saw neither the FAQ nor the code, kept outside the repository
     # and scored once (issue 15): 102/119 = 0.857 answered, 0 wrong, 1 of 22 out of scope
-    # answered (a weather question). Tuned on since: 108/119, 1 wrong, 0 of 22
+    # answered (a weather question). Tuned on since: 112/119, 1 wrong, 0 of 22
     evaluation = measure(bundled, "dictated-final.yaml")
-    assert evaluation.correct / evaluation.in_scope >= 0.90
+    assert evaluation.correct / evaluation.in_scope >= 0.92
     assert evaluation.wrong / evaluation.in_scope <= 0.02
     assert evaluation.false_answers == 0
 
@@ -98,9 +98,9 @@ def test_second_held_back_set_holds(bundled: Matcher) -> None:
     # written like dictated-final.yaml, kept outside the repository and scored once
     # (2026-11-30): 84/118 = 0.712 answered, 1 wrong, 2 of 27 out of scope answered, both
     # with the fraud warning (给他带饭, 给她充话费 read as handing money over). Tuned on since:
-    # 96/118 = 0.814, 0 wrong, 0 of 27
+    # 108/118 = 0.915, 0 wrong, 0 of 27
     evaluation = measure(bundled, "dictated-final2.yaml")
-    assert evaluation.correct / evaluation.in_scope >= 0.81
+    assert evaluation.correct / evaluation.in_scope >= 0.90
     assert evaluation.wrong == 0
     assert evaluation.false_answers == 0
 
@@ -109,10 +109,11 @@ def test_third_held_back_set_holds(bundled: Matcher) -> None:
     # written like the others, kept outside the repository and scored once at the end of
     # this session's work on issue 15 (commit 54ca83c): 96/122 = 0.787 answered, 3 wrong, 1 of
     # 28 out of scope answered (the fraud warning for topping up a phone: fixed since, a
-    # product fix, not tuning). Not tuned on: a floor, not issue 15's targets, which it misses
+    # product fix, not tuning). Tuned on since (the next session): 112/122 = 0.918, 1 wrong, 0
+    # of 28
     evaluation = measure(bundled, "dictated-final3.yaml")
-    assert evaluation.correct / evaluation.in_scope >= 0.78
-    assert evaluation.wrong <= 3
+    assert evaluation.correct / evaluation.in_scope >= 0.90
+    assert evaluation.wrong <= 1
     assert evaluation.false_answers == 0
 
 
