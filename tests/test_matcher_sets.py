@@ -165,6 +165,7 @@ def test_money_for_the_family_is_no_fraud_unless_a_stranger_or_a_bait_is_in_it(
         "my accountant says I need a receipt for the 500 yuan I donated",  # no caller's claim
         "what time is dinner at the canteen, and is it ok to pay by card",
         "12345热线上次打过去说有人来处理 周末有没有人接 能不能直接转到人工",
+        "我在外地 想给老年基金会捐款 有没有网上捐的办法 汇款可以吗",  # giving online
     ):
         assert bundled.match(text).id != FRAUD_ENTRY, text
     for text in (
