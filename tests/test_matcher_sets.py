@@ -48,7 +48,7 @@ def test_no_ordinary_question_gets_the_fraud_warning(bundled: Matcher) -> None:
     sets = ["lookalike.yaml", "lookalike-tune.yaml", "dictated-tune.yaml", "dictated-heldout.yaml"]
     sets += ["dictated-final.yaml", "dictated-final2.yaml", "dictated-final3.yaml"]
     sets += ["dictated-tune4.yaml", "dictated-tune5.yaml", "dictated-tune6.yaml"]
-    sets += ["dictated-tune7.yaml"]
+    sets += ["dictated-tune7.yaml", "dictated-tune8.yaml"]
     sets += ["matcher-regression.yaml"]
     items = [item for name in sets for item in read_eval_file(str(DATA / name))]
     questions = [q for q, expect in items if expect != FRAUD_ENTRY]
@@ -117,6 +117,18 @@ def test_third_held_back_set_holds(bundled: Matcher) -> None:
     assert evaluation.false_answers == 0
 
 
+def test_fourth_held_back_set_holds(bundled: Matcher) -> None:
+    # written like the others, kept outside the repository and scored once at the end of the
+    # third session's work on issue 15 (commit f6d5947): 113/122 = 0.926 answered, 1 wrong, 1
+    # of 28 out of scope answered (0.036: the fraud warning for a daughter sending health
+    # products home through customs, left as it is). Four messages identical to FAQ questions
+    # taken out since (see its header): 109/118. Not tuned on: a floor, not a promise
+    evaluation = measure(bundled, "dictated-final4.yaml")
+    assert evaluation.correct / evaluation.in_scope >= 0.92
+    assert evaluation.wrong <= 1
+    assert evaluation.false_answers <= 1
+
+
 @pytest.mark.parametrize(
     ("name", "floor", "wrong", "false_answers"),
     [
@@ -125,6 +137,7 @@ def test_third_held_back_set_holds(bundled: Matcher) -> None:
         ("dictated-tune5.yaml", 0.86, 1, 1),  # 101/117
         ("dictated-tune6.yaml", 0.84, 1, 2),  # 100/118
         ("dictated-tune7.yaml", 0.81, 3, 0),  # 95/116
+        ("dictated-tune8.yaml", 0.87, 0, 4),  # 106/120
     ],
 )
 def test_later_tuning_sets_hold(
