@@ -233,13 +233,10 @@ def fraud_cues(normal: str) -> dict[str, str]:
 # 发个红包, 儿子说要结婚 我想给他转五万块, 外甥问我借钱 利息要不要算; or the family telling them
 # how to pay (女儿让我用手机交电费). Such a message is no fraud without a scam cue, a bait other
 # than the red packet or the loan's interest (孙子打电话说被抓了 要我转钱给他: 被抓), a stranger
-# (有人打电话说是我孙子) or a call or message (孙子打电话让我转钱给他同学)
-_FAMILY_GIFT = re.compile(
-    r"家人.{0,60}(?:借|送)?给(?:我的?)?(?:他|她|伊|家人)|给(?:我的?)?家人"
-    r"|[发包送].{0,8}红包|零花钱|压岁钱|生活费|学费|彩礼|份子钱"
-)
+# (有人打电话说是我孙子) or a call or message (孙子打电话让我转钱给他同学). The family is named
+# (家人) or the money is what one gives one's family
+_FAMILY_GIFT = re.compile(r"[发包送].{0,8}红包|零花钱|压岁钱|生活费|学费|彩礼|份子钱")
 _FAMILY_BAITS = frozenset({"红包", "利息"})
-_FAMILY = re.compile("家人")
 _CONTACTED = re.compile(
     r"电话|来电|短信|[发来]\w{0,2}[消信]息|微信[上里]?[说讲让叫要发]|视频|qq|\bcall|\btext|\bmessage"
 )
@@ -252,7 +249,7 @@ _STRANGER = re.compile(
 def describes_fraud(normal: str) -> bool:
     """Whether normalised text describes a fraud (see FRAUD_CUES): a scam cue, or two of
     someone asking, a bait and a demand for money or credentials (and not merely money the
-    resident gives their family: _FAMILY_GIFT)."""
+    resident gives their family: see _FAMILY_GIFT)."""
     hits = _fraud_hits(normal)
     if "scam" in hits:
         return True
@@ -261,9 +258,7 @@ def describes_fraud(normal: str) -> bool:
     if sum(start >= end for (_, end), (start, _) in itertools.pairwise(spans)) < 1:
         return False
     bait = hits["bait"].group(0) if "bait" in hits else None
-    family = (_FAMILY_GIFT.search(normal) or _FAMILY.search(normal)) and not _CONTACTED.search(
-        normal
-    )
+    family = ("家人" in normal or _FAMILY_GIFT.search(normal)) and not _CONTACTED.search(normal)
     return not ((bait is None or bait in _FAMILY_BAITS) and family and not _STRANGER.search(normal))
 
 
@@ -940,6 +935,8 @@ class Matcher:
         self.answer_threshold = settings["answer_threshold"]
         self.suggest_threshold = min(settings["suggest_threshold"], self.answer_threshold)
         self.coverage_strictness = min(max(settings["coverage_strictness"], 0.0), 100.0)
+        # the coverage an outright answer needs
+        self.min_coverage = MIN_COVERAGE_AT_FULL_STRICTNESS * self.coverage_strictness / 100.0
         self.weights = weights or Weights()
         self.normalizer = Normalizer(kb.synonyms)
         self.entry_ids = [entry.id for entry in kb.entries]
@@ -1103,13 +1100,13 @@ class Matcher:
             asking, pairs, led, parts = _clauses(segments)
             by_the_way = _BY_THE_WAY.search(spoken) is not None
             said_questions = {c for c, question in segments if question}
+            last = len(segments) - 1
             for part in asking + pairs:
                 question = part in asking and part in said_questions
                 if question:
                     asked[len(views)] = part
                 if part in led:
                     in_context[len(views)] = led[part]
-                last = len(segments) - 1
                 if by_the_way and parts[part] == (last,):
                     second.add(len(views))
                 view = analysis(part)
@@ -1189,12 +1186,11 @@ class Matcher:
                 # the answer reads only a second question (顺便问一下你们在哪里): when the whole
                 # message is about another entry, both are offered rather than the second
                 # answered
-                first = orders[whole_row[i]][0] if i in whole_row else None
+                first = orders[whole_row[i]][0]
                 if (
                     row in second
                     and result.outcome == "answer"
                     and result.id == best[i][1].id  # not already the first question's
-                    and first is not None
                     and self.entry_ids[first] != result.id
                     and scores[whole_row[i], first] >= self.suggest_threshold
                 ):
@@ -1209,12 +1205,11 @@ class Matcher:
         self, view: _Analysis, scores: np.ndarray, coverages: np.ndarray, entry: int
     ) -> bool:
         """Whether a view's best entry counts towards views that agree (AGREE_FLOOR)."""
-        min_coverage = MIN_COVERAGE_AT_FULL_STRICTNESS * self.coverage_strictness / 100.0
         return (
             view.dictated
             and self.entry_ids[entry] != self._fraud_entry
             and scores[entry] >= AGREE_FLOOR
-            and coverages[entry] >= AGREE_COVERAGE * min_coverage
+            and coverages[entry] >= AGREE_COVERAGE * self.min_coverage
             and (not self.coverage_strictness or self._names_only_its_places(view, entry))
         )
 
@@ -1413,7 +1408,6 @@ class Matcher:
         values = scores[order].tolist()
         candidates = [(self.entry_ids[i], round(v, 1)) for i, v in zip(order, values, strict=True)]
         best = values[0]
-        min_coverage = MIN_COVERAGE_AT_FULL_STRICTNESS * self.coverage_strictness / 100.0
         if candidates[0][0] == self._fraud_entry and best >= self.suggest_threshold:
             return self._warn(MatchResult(text, "answer", None, [], best, candidates))
         # a dictated message's score is lower than its typed question's (its context shares
@@ -1428,7 +1422,7 @@ class Matcher:
         )
         if (
             (best >= self.answer_threshold or clear)
-            and coverages[order[0]] >= min_coverage
+            and coverages[order[0]] >= self.min_coverage
             and (not self.coverage_strictness or self._names_only_its_places(view, order[0]))
         ):
             return MatchResult(text, "answer", candidates[0][0], [], best, candidates)

@@ -65,14 +65,14 @@ _ZH_FILLERS = (
     "而且",
     "其实",
 )
-# adverbs of a spoken question that change nothing it asks (驿站到底在哪里, 具体怎么捐, 蒸蛋之类
-# 的): removed where they stand, inside the clause
+# adverbs of a spoken question that change nothing it asks (驿站到底在哪里, 蒸蛋之类的): removed
+# as the fillers are
 _ZH_HEDGES = ("到底", "究竟", "之类的", "什么的", "比较")
-# modal particles: removed at either edge of a clause (啊食堂..., 食堂几点开呢), never inside
-# one; 吗 and 吧 only at its end
-_ZH_PARTICLES = "啊呢呀哦嘛啦哈噢喔哇诶欸嗯呃哎唉"
 # interjections, part of no word: removed wherever they stand, ending a clause (她很孤单嗯驿站...)
 _ZH_INTERJECTIONS = "嗯呃哎唉诶欸"
+# modal particles: removed at either edge of a clause (啊食堂..., 食堂几点开呢), never inside
+# one; 吗 and 吧 only at its end
+_ZH_PARTICLES = "啊呢呀哦嘛啦哈噢喔哇" + _ZH_INTERJECTIONS
 _ZH_FINAL_PARTICLES = _ZH_PARTICLES + "吗吧"
 _EN_FILLERS = (
     "could you please tell me",
@@ -146,7 +146,7 @@ _EN_STOPWORDS = """a an the is are was were be been am do does did i me my you y
 its to of in on at for with and or can could would will should may might there here this that what
 when where how who which why some any please hi hello want need like get make know tell ask
 let go just also about from as by if so not no yes ok okay they them their he she his her
-has have had say said tell told hear heard got one kind sort maybe really actually exactly sorry
+has have had say said told hear heard got one kind sort maybe really actually exactly sorry
 hey yeah still yet whether try love wonder wondering thing things lot lots very well"""
 EN_STOPWORDS = frozenset(_EN_STOPWORDS.split())
 # Chinese characters that carry grammar or ask "what/how/who" rather than name a topic.
