@@ -123,6 +123,7 @@ def test_look_alike_questions_are_not_answered(bundled: Matcher, question: str) 
         "公司食堂几点开饭",  # another 食堂
         "驿站旁边的银行几点开门",  # names the station, asks about the bank
         "盒马几点关门",  # a name the FAQ never uses, leading the message
+        "我女儿公司里的食堂几点开饭",  # a locator after an organisation: inside it
     ],
 )
 def test_other_places_are_not_answered(bundled: Matcher, question: str) -> None:
@@ -137,6 +138,7 @@ def test_other_places_are_not_answered(bundled: Matcher, question: str) -> None:
         ("附近驿站几点开门", "station.hours"),  # 附近 says where
         ("易站几点开门", "station.hours"),  # a homophone slip of 驿站 is still ours
         ("驿站食堂几点开门", "canteen.hours"),  # the station's own canteen
+        ("驿站里的食堂几点开门", "canteen.hours"),  # inside our own station
         ("what time does the station open", "station.hours"),
     ],
 )
@@ -442,6 +444,13 @@ def test_fraud_messages_get_the_warning(bundled: Matcher, question: str) -> None
         "有一个问题想问下食堂几点开门",  # 点开 inside 几点开门 is not "open the link"
         "my son says he will pay for my meals by bank transfer",
         "can I get a receipt for my donation so I can claim it on my taxes",
+        # the resident's own errands: calling us, a bank's appointment online, a deposit
+        # rolled over at the counter, a parcel the family sends from abroad
+        "我想打电话给驿站问问 号码我记不住 能不能发给我 我存到手机通讯录里",
+        "陪我爸去建设银行改密码 网上能预约吗",
+        "柜台的人叫我转存一年定期 利息多少",
+        "我女儿在澳洲给我寄了几罐保健品 进来要交税吗",
+        "I'm sending my mum a birthday gift from Canada, will she have to pay import tax",
     ],
 )
 def test_ordinary_money_questions_are_not_fraud(bundled: Matcher, question: str) -> None:
