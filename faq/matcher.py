@@ -113,7 +113,8 @@ CLASSIFIER_MOMENTUM = 0.9
 FRAUD_ENTRY = "safety.fraud"
 FRAUD_CUES: dict[str, tuple[str, ...]] = {
     "scam": (
-        r"诈骗|骗子(?![很太蛮老真]?多)|骗局|被骗|骗钱|骗人|骗[她他我]|防骗|反诈|冒充|盗用|冒用|被人冒",
+        r"诈骗|骗子(?![很太蛮老真]?多)|骗局|被骗|骗钱|骗人|骗[她他我]|防骗|反诈|冒充|盗用|冒用|被人冒|盗刷",
+        r"转接.{0,3}(公安|警察|派出所|检察)",
         r"(安全|监管|指定)[账帐]|备用金|洗钱|传票|涉嫌|违禁品|通缉|征信|刷单|翻倍|虚拟货币|比特币",
         r"数字货币|[他她]给的[账帐]|保护起来|不.{1,4}就.{0,4}(不能用|停|取消|作废|冻结|影响|扣)",
         r"不要挂|别挂|按.{0,3}说的(做|操作)|共享屏幕|屏幕共享|猜猜?我是谁|猜.{0,3}是谁|出车祸|冻结",
@@ -141,7 +142,9 @@ FRAUD_CUES: dict[str, tuple[str, ...]] = {
         r"[说讲]有|是真的|是不是真|真的假的|有这回事|有这种事|人家[说讲]|一个[男女]的|导游",
         r"人[说讲]|卖.{0,4}(药|保健)|好相信|能相信|收到.{0,4}(信息|消息|通知|邮件|链接|短信)",
         r"拉.{0,3}进群",
-        r"\bsome ?(one|body)\b(?! (can|could|to|help|at|there|who|here|in)\b)",
+        # "someone called", not "someone can help" or "someone recommended the station"
+        r"\bsome ?(one|body)\b(?! (can|could|to|help|at|there|who|here|in|mentioned"
+        r"|recommended|suggested)\b)",
         r"\ba (man|woman|guy|lady|caller|stranger)|\bcaller|\bcalled (me|saying)",
         r"\bcall(s|ed)? from|\brang\b|\bphone call|\bgot a call|\btexts?\b|\btexted|\bsms",
         r"\bmessage(d|s)?\b|\bpop ?up|\bwebsite|\bvideo call",
@@ -154,8 +157,10 @@ FRAUD_CUES: dict[str, tuple[str, ...]] = {
         r"|woman|guy|lady) (says|said) (that )?(my|i|i'm|we|you|your|me)\b",
         r"\bclaims? (that )?(my|i|i'm|we|you|your|me)\b|\btold me|\basked me",
         r"\bwant(s|ed)? (me|my|him|her|us)\b|\bask(s|ed|ing)? (me )?for (my|your)",
-        # "claiming to be from the bank", "click to claim" (not "claim it on my taxes")
-        r"\bclaim(s|ed|ing)? (to|that|he|she|they|it'?s)\b|\bto claim\b(?! (it|this|that) on)",
+        # "claiming to be from the bank", "click to claim your prize" (not "a receipt to claim
+        # the deduction")
+        r"\bclaim(s|ed|ing)? (to|that|he|she|they|it'?s)\b",
+        r"\bto claim (your|my|his|her|their|a|it now)\b",
         r"\bpretend|\b(was|were) told|\bmet online|\bonline (friend|wants|says|said)|\boffered",
         r"\bcompany|\bpos(ed|ing) as|\bdoor|\bseminar|\bsalesman|\bs(old|ell|elling|ells)\b",
         r"\bwechat account|\bis (it|this|that) (real|true|legit|genuine|ok(?! to))",
@@ -189,7 +194,7 @@ FRAUD_CUES: dict[str, tuple[str, ...]] = {
         r"\bdeposit|\bcode\b|\bpassword|\bpin\b|\bcard (number|no|details)|\bid number",
         r"\bcard (info|num)|\bbank (card|details|info|account)|\bcollect(ed|ing|s)?\b",
         r"\b(costs?|for) \d+|\blink\b|\bclick|\bdownload|\bapp\b|\bborrow",
-        r"\bgive (him|her|them|me)\b|\bcharged?",
+        r"\bgive (him|her|them)\b|\b(?<!you )give me\b|\bcharged?",
         r"\b(in|withdraw|hand|bring|collect(ed|ing)?) (\w+ )?cash\b|\bhand (it )?over",
         r"\bmove (the |my |his |her |your )?money|\bneed(s|ed)? (cash|money)|\blog ?in",
         r"\baccount (details|number|info)|\bbuy(ing)?\b|\b\d+ ?(yuan|rmb|kuai)\b|\bsavings",

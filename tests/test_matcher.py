@@ -426,6 +426,7 @@ def test_our_place_or_where_it_is_is_answered(bundled: Matcher, question: str) -
         "a man says he is from the station and wants my bank card number",
         "got a text saying I won a prize but must pay a fee first",
         "the salesman says these pills cure diabetes",
+        "来电讲我社保卡被盗刷了 要帮我转接到公安",  # a card skimmed, the call put through
     ],
 )
 def test_fraud_messages_get_the_warning(bundled: Matcher, question: str) -> None:
@@ -451,6 +452,9 @@ def test_fraud_messages_get_the_warning(bundled: Matcher, question: str) -> None
         "柜台的人叫我转存一年定期 利息多少",
         "我女儿在澳洲给我寄了几罐保健品 进来要交税吗",
         "I'm sending my mum a birthday gift from Canada, will she have to pay import tax",
+        # someone who told them about us, a request to us, a receipt to claim a deduction
+        "someone recommended the station to my dad, could you give me its opening hours",
+        "I paid 500 yuan to the foundation and need a receipt to claim the deduction",
     ],
 )
 def test_ordinary_money_questions_are_not_fraud(bundled: Matcher, question: str) -> None:
