@@ -69,8 +69,8 @@ PLACE_HEADS_ZH = (
 # measure words end the words before a place as grammar characters do (几家市民驿站), and so do
 # prepositions, the predicates a spoken line runs into the next clause with (可以跟驿站反映,
 # 血压有点高驿站能量吗, 没人管驿站有没有) and the verbs of saying that open reported speech
-# (听邻居讲驿站可以许心愿)
-PLACE_BREAKS = frozenset("家座栋间条跟同向往离管跑贵高慢说讲")
+# (听邻居讲驿站可以许心愿), and Shanghainese 额 (的: 最近额驿站)
+PLACE_BREAKS = frozenset("家座栋间条跟同向往离管跑贵高慢说讲额")
 _PLACE_HEADS_EN = """bank library office hospital clinic school university college kindergarten
 supermarket market shop store mall restaurant cafe canteen park museum cinema gym pool court
 station hall centre church temple hotel airport pharmacy salon company foundation charity committee
@@ -80,6 +80,7 @@ PLACE_MODIFIER_WORDS = 2
 HOME_SHARE = 0.1
 # (道 and 区 as in 嘉兴路街道, 虹口区: an area says where, not which)
 PLACE_LOCATORS = frozenset("边面近下口里上前后头壁对间期天日节年月周末午晚早时路道区")
+_WEEKDAY = re.compile("[拜期周][一二三四五六七日天]$")  # says when too: 礼拜五食堂有鱼吗
 MAX_SUGGESTIONS = 3
 MAX_CANDIDATES = 5
 MAX_QUERY_CHARS = 500  # a run-on message is matched on its first 500 characters
@@ -1397,6 +1398,7 @@ class Matcher:
             not modifier
             or (text is not None and text.has(modifier))
             or modifier[-1].split("/")[0] in PLACE_LOCATORS
+            or _WEEKDAY.search("".join(_chars(modifier))) is not None
             or (len(modifier) == 1 and not modifier[0].isascii())
         ):
             return True

@@ -93,7 +93,9 @@ _EN_FILLERS = (
 # written as synonyms.yaml's canonical words (外婆 -> 老人) before these apply.
 _RELATIVES_ZH = "老人|爸爸|妈妈|家人|父母|爸妈|邻居"
 _ZH_FRAMING = (
-    f"我?是?[帮替代](?:我们?[{CJK}]{{0,3}}?|们?(?:{_RELATIVES_ZH})?)问一?[下问声]?的?",
+    f"我?是?[帮替代](?:我们?[{CJK}]{{0,3}}?|们?(?:{_RELATIVES_ZH})?)(?:问|打听)一?[下问声]?的?",
+    # and the relative described (我是帮我一个人住的外公打听的)
+    f"我?是?[帮替代]我们?[{CJK}]{{0,6}}?的(?:{_RELATIVES_ZH})(?:问|打听)一?[下问声]?的?",
     "我?跟你[讲说]一?下?",
     "我跟你们[讲说]",
     "你听我[讲说]",

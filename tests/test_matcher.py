@@ -124,6 +124,7 @@ def test_look_alike_questions_are_not_answered(bundled: Matcher, question: str) 
         "驿站旁边的银行几点开门",  # names the station, asks about the bank
         "盒马几点关门",  # a name the FAQ never uses, leading the message
         "我女儿公司里的食堂几点开饭",  # a locator after an organisation: inside it
+        "第二食堂几点开饭",  # a numeral is no weekday
     ],
 )
 def test_other_places_are_not_answered(bundled: Matcher, question: str) -> None:
@@ -139,6 +140,7 @@ def test_other_places_are_not_answered(bundled: Matcher, question: str) -> None:
         ("易站几点开门", "station.hours"),  # a homophone slip of 驿站 is still ours
         ("驿站食堂几点开门", "canteen.hours"),  # the station's own canteen
         ("驿站里的食堂几点开门", "canteen.hours"),  # inside our own station
+        ("礼拜五食堂有鱼吗", "canteen.menu"),  # a weekday says when, not which
         ("what time does the station open", "station.hours"),
     ],
 )
@@ -182,6 +184,11 @@ def test_who_asks_for_whom_is_framing_even_after_synonyms(bundled: Matcher) -> N
         "um my dad wants to ask",
     ):
         assert normalize(f"{framing} {asked}") == normalize(asked)
+    asked = "食堂几点开门"
+    for framing in ("我是帮我外婆问的", "我是帮我住在楼下的阿姨打听的", "帮阿拉爷爷打听一下"):
+        assert normalize(f"{framing} {asked}") == normalize(asked), framing
+    # a question the resident wants asked for them is no framing
+    assert "电话" in normalize("你帮我查下驿站电话我要问")
 
 
 def test_re_does_not_sound_like_ne() -> None:
