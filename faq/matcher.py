@@ -81,6 +81,13 @@ HOME_SHARE = 0.1
 # (道 and 区 as in 嘉兴路街道, 虹口区: an area says where, not which)
 PLACE_LOCATORS = frozenset("边面近下口里上前后头壁对间期天日节年月周末午晚早时路道区")
 _WEEKDAY = re.compile("[拜期周][一二三四五六七日天]$")  # says when too: 礼拜五食堂有鱼吗
+# An area (a district, a subdistrict, a town) before a place says where, but where is ours only
+# when the knowledge base names that area: 虹口区的驿站 and 嘉兴路街道的食堂 are ours, 杨浦区的驿站
+# and 隔壁街道的食堂 another's. The knowledge base's areas are the words ending in these in its
+# questions, keywords and answers (the words before a place are cut short: 浦区 is no end of any)
+_AREA = re.compile(f"[{CJK}]{{1,5}}?(?:区|街道|镇)")
+_AREA_END = re.compile("(?:区|街道|镇)$")
+AREA_NAME = 3  # characters of an area's name read besides PLACE_MODIFIER_WORDS
 MAX_SUGGESTIONS = 3
 MAX_CANDIDATES = 5
 MAX_QUERY_CHARS = 500  # a run-on message is matched on its first 500 characters
@@ -464,9 +471,11 @@ def _zh_place_hits(run: str, syllables: list[str]) -> list[tuple[int, Place]]:
             # 单位里的食堂, 医院里的食堂: a locator after an organisation says where in it
             if run[end - 1] in PLACE_LOCATORS and _ORGANISATION_END.search(run, 0, end - 1):
                 end -= 1
+            # the owner's name, and an area's whole name (隔壁街道, 杨浦区: see _AREA)
+            words = PLACE_MODIFIER_WORDS + (AREA_NAME if _AREA_END.search(run, 0, end) else 0)
             owner = end
             while (
-                owner > max(0, end - PLACE_MODIFIER_WORDS)
+                owner > max(0, end - words)
                 and run[owner - 1] not in ZH_STOPCHARS
                 and run[owner - 1] not in PLACE_BREAKS
             ):
@@ -1012,6 +1021,16 @@ class Matcher:
         # place must be two units at least: 地铁站 is not ours because 站 is
         home |= {m for m in mentions if any(m[-k:] in home for k in range(2, len(m)))}
         self.home_places = frozenset(home)
+        self.home_areas = frozenset(
+            area
+            for entry in kb.entries
+            for text in (
+                *entry.questions.get("zh", []),
+                *entry.keywords.get("zh", []),
+                entry.answer.get("zh", ""),
+            )
+            for area in _AREA.findall(self.normalizer.normalize(text))
+        )
 
         self._has_questions = bool(question_features)
         if not self._has_questions:
@@ -1394,6 +1413,9 @@ class Matcher:
         if not known and not head[0].isascii() and len(head) == 1 and text is None:
             return False  # a home place of one character (站, 场) is no place of its own
         modifier = before[: len(before) - known][-PLACE_MODIFIER_WORDS:]
+        area = "".join(_chars(before[: len(before) - known]))
+        if _AREA_END.search(area):
+            return any(known_area.endswith(area) for known_area in self.home_areas)
         if (
             not modifier
             or (text is not None and text.has(modifier))

@@ -125,6 +125,8 @@ def test_look_alike_questions_are_not_answered(bundled: Matcher, question: str) 
         "盒马几点关门",  # a name the FAQ never uses, leading the message
         "我女儿公司里的食堂几点开饭",  # a locator after an organisation: inside it
         "第二食堂几点开饭",  # a numeral is no weekday
+        "杨浦区的驿站几点开门",  # an area the FAQ never names is another's
+        "隔壁街道的长者食堂几点开饭",
     ],
 )
 def test_other_places_are_not_answered(bundled: Matcher, question: str) -> None:
@@ -141,6 +143,8 @@ def test_other_places_are_not_answered(bundled: Matcher, question: str) -> None:
         ("驿站食堂几点开门", "canteen.hours"),  # the station's own canteen
         ("驿站里的食堂几点开门", "canteen.hours"),  # inside our own station
         ("礼拜五食堂有鱼吗", "canteen.menu"),  # a weekday says when, not which
+        ("虹口区的驿站几点开门", "station.hours"),  # an area the FAQ names is ours
+        ("我们街道的食堂几点开饭", "canteen.hours"),
         ("what time does the station open", "station.hours"),
     ],
 )
