@@ -143,8 +143,8 @@ FRAUD_CUES: dict[str, tuple[str, ...]] = {
     ),
     "source": (
         r"(?<!没)有人(?![能会吗伐在值接陪教帮可])|有一?[个位](人|男|女|小|老|阿|号|电|自|陌)|[个通]电话",
-        r"打电话(?!给(?![我伊她他侬阿]))|打来|电话[说讲来里那]|来电|短信|网上(?!(?:可以|能|也可以)?[捐买交缴办申预挂查付支])|网站|微信[上里群说讲]|加我|qq|朋友圈|群里",
-        r"弹出|视频|自称|[说讲]是(?![要会])|[他她]们?[说讲]|伊拉?讲|[说讲]我|的说|对方|陌生|客服|推销|讲座",
+        r"打电话(?!给(?![我伊她他侬阿]))|打来|电话[说讲来里那]|来电|短信|网上(?!(?:可以|能|也可以|给\w{1,6}?)?[捐买交缴办申预挂查付支])|网站|微信[上里群说讲]|加我|qq|朋友圈|群里",
+        r"弹出|视频|自称|[说讲]是(?![要会])|[他她]们?[说讲]|伊拉?讲|[说讲]我|的说|对方|陌生|客服(?!电话|热线)|推销|讲座",
         r"上门[说讲收推卖]|[问跟向找]我[要借拿]",
         r"(?<!它)[叫让要催逼喊]\s?[我伊她他].{0,5}(转(?!存)|汇|打钱|交|付|报|输|告诉|发|点|下载|扫|买|借|寄|登录|开通)",
         r"[说讲]有|是真的|是不是真|真的假的|有这回事|有这种事|人家[说讲]|一个[男女]的|导游",
@@ -199,7 +199,7 @@ FRAUD_CUES: dict[str, tuple[str, ...]] = {
         r"买.{0,6}(保健品|万|股票|基金(?!会))|办卡|投资|理财|[一二两三四五六七八九十几百\d]+[块千万元]",
         r"[交付给收要][一二两三四五六七八九十几]+百",
         r"\btransfer|\bwire\b|\bsend (me |them |him |her )?(the )?money|\bmoney\b|\bpay|\bfees?\b",
-        r"\bdeposit|\bcode\b|\bpassword|\bpin\b|\bcard (number|no|details)|\bid number",
+        r"\b(?<!fixed )deposit|\bcode\b|\bpassword|\bpin\b|\bcard (number|no|details)|\bid number",
         r"\bcard (info|num)|\bbank (card|details|info|account)|\bcollect(ed|ing|s)?\b",
         r"\b(costs?|for) \d+|\blink\b|\bclick|\bdownload|\bapp\b|\bborrow",
         r"\bgive (him|her|them)\b|\b(?<!you )give me\b|\bcharged?",
@@ -471,8 +471,13 @@ def _zh_place_hits(run: str, syllables: list[str]) -> list[tuple[int, Place]]:
             # 单位里的食堂, 医院里的食堂: a locator after an organisation says where in it
             if run[end - 1] in PLACE_LOCATORS and _ORGANISATION_END.search(run, 0, end - 1):
                 end -= 1
-            # the owner's name, and an area's whole name (隔壁街道, 杨浦区: see _AREA)
-            words = PLACE_MODIFIER_WORDS + (AREA_NAME if _AREA_END.search(run, 0, end) else 0)
+            # the owner's name, and an area's whole name (隔壁街道, 杨浦区: see _AREA), or an
+            # organisation's with the words before it (闵行驿站的食堂 is Minhang's)
+            words = PLACE_MODIFIER_WORDS
+            if _AREA_END.search(run, 0, end):
+                words += AREA_NAME
+            elif _ORGANISATION_END.search(run, 0, end):
+                words += PLACE_MODIFIER_WORDS
             owner = end
             while (
                 owner > max(0, end - words)
@@ -1424,8 +1429,15 @@ class Matcher:
             or (len(modifier) == 1 and not modifier[0].isascii())
         ):
             return True
+        # a home place owns it (驿站食堂): when that place is ours (闵行驿站的食堂 is not)
         named = _chars(modifier)
-        return any(named[-len(h) :] == h for h in home if len(h) <= len(named))
+        owners = [len(h) for h in home if len(h) <= len(named) and named[-len(h) :] == h]
+        if not owners:
+            return False
+        end = len(before) - known
+        return self._knows_place(
+            (before[: end - max(owners)], before[end - max(owners) : end]), None
+        )
 
     def _names_only_its_places(self, view: _Analysis, entry: int) -> bool:
         """The place rule (see PLACE_HEADS_ZH): the message names no place or organisation but

@@ -127,6 +127,7 @@ def test_look_alike_questions_are_not_answered(bundled: Matcher, question: str) 
         "第二食堂几点开饭",  # a numeral is no weekday
         "杨浦区的驿站几点开门",  # an area the FAQ never names is another's
         "隔壁街道的长者食堂几点开饭",
+        "闵行那个驿站的食堂几点开饭",  # the canteen of another's station
     ],
 )
 def test_other_places_are_not_answered(bundled: Matcher, question: str) -> None:
@@ -145,6 +146,7 @@ def test_other_places_are_not_answered(bundled: Matcher, question: str) -> None:
         ("礼拜五食堂有鱼吗", "canteen.menu"),  # a weekday says when, not which
         ("虹口区的驿站几点开门", "station.hours"),  # an area the FAQ names is ours
         ("我们街道的食堂几点开饭", "canteen.hours"),
+        ("市民驿站的食堂几点开饭", "canteen.hours"),  # our station's canteen
         ("what time does the station open", "station.hours"),
     ],
 )
@@ -463,6 +465,8 @@ def test_fraud_messages_get_the_warning(bundled: Matcher, question: str) -> None
         "柜台的人叫我转存一年定期 利息多少",
         "我女儿在澳洲给我寄了几罐保健品 进来要交税吗",
         "I'm sending my mum a birthday gift from Canada, will she have to pay import tax",
+        "我在网上给基金会捐了五百块 能开票据吗",  # online, the resident's own donation
+        "手机欠费停机了 要打哪个客服电话",  # the resident calling customer service
         # someone who told them about us, a request to us, a receipt to claim a deduction
         "someone recommended the station to my dad, could you give me its opening hours",
         "I paid 500 yuan to the foundation and need a receipt to claim the deduction",
