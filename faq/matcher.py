@@ -1200,8 +1200,6 @@ class Matcher:
                 result = self._decide(
                     texts[index], scores[row], coverages[row], views[row], orders[row]
                 )
-                if row in asked and result.outcome == "answer":
-                    answered[index].append((asked[row], result))
                 top = orders[row][0]
                 # a clause that is a question decides on its own; any other clause only for
                 # the whole message's best entry; and the fraud warning is the whole
@@ -1216,6 +1214,9 @@ class Matcher:
                     or (result.outcome == "answer" and whole_scores[top] < CLAUSE_WHOLE_FLOOR)
                 ):
                     continue
+                # a question answered (for _first_question): only by a clause that decides
+                if row in asked and result.outcome == "answer":
+                    answered[index].append((asked[row], result))
                 if self._could_agree(views[row], scores[row], coverages[row], top):
                     votes[index][top].append(float(scores[row, top]))
                 rank = (
