@@ -432,6 +432,8 @@ _AVOIDED_PLACE = re.compile(
 _AVOIDED_PLACE_EN = re.compile(
     r"\b(?:instead of|rather than|not|don'?t (?:want|need|have) to|no need to)"
     r"(?: \w+){0,3} $"
+    # the other place of a choice: "can I see a doctor here, or do I have to go to hospital"
+    r"|\bor(?: \w+){0,4} go to(?: the| a)? $"
 )
 
 
@@ -503,7 +505,7 @@ def _en_places(words: list[str], stems: list[str]) -> list[Place]:
     for i, (word, stem) in enumerate(zip(words, stems, strict=True)):
         # the word or its plural: "parking" is no park, "banks" are banks
         if word in PLACE_HEADS_EN or (word.endswith("s") and stem in PLACE_HEADS_EN):
-            said_before = " ".join(words[max(0, i - 6) : i]) + " "
+            said_before = " ".join(words[max(0, i - 8) : i]) + " "
             if _AVOIDED_PLACE_EN.search(said_before) or _OWN_PLACE_EN.search(said_before):
                 continue
             before: list[str] = []

@@ -147,6 +147,8 @@ def test_other_places_are_not_answered(bundled: Matcher, question: str) -> None:
         ("虹口区的驿站几点开门", "station.hours"),  # an area the FAQ names is ours
         ("我们街道的食堂几点开饭", "canteen.hours"),
         ("市民驿站的食堂几点开饭", "canteen.hours"),  # our station's canteen
+        # the other place of a choice is not the place asked about
+        ("can I see a doctor at the station or do I have to go to the hospital", "services.clinic"),
         ("what time does the station open", "station.hours"),
     ],
 )
