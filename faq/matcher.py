@@ -420,6 +420,8 @@ _QUANTITY = re.compile(r"w\d{1,4}")
 # 养老院的负责人; and where someone works or studies: 我女儿在银行上班, "I'm a university student"
 _OWN_PLACE = re.compile(f"(?:我|我们|我家)是(?:[{CJK}]{{0,5}}?一[家个所间])?$")
 _WORKS_THERE = re.compile("[上下]班|工作|打工|做事|上学|读书|念书")
+# and a place that issues a paper the resident needs (居委会开证明, 医院的病历) is not asked about
+_ISSUES_PAPERS = re.compile("的?(?:开[个张份]?|出[个张份具]?)?(?:证明|病历|诊断|介绍信)")
 _OWN_PLACE_EN = re.compile(  # the words as analysed: "i'm" is "i"
     r"\b(?:i|we)(?: am| are)? (?:a|an)(?: \w+)? $|\bwork(?:s|ing)? (?:at|in|for) (?:a |the )?$"
 )
@@ -463,7 +465,11 @@ def _zh_place_hits(run: str, syllables: list[str]) -> list[tuple[int, Place]]:
             and run[start - 1] not in PLACE_BREAKS
         ):
             start -= 1
-        if _OWN_PLACE.search(run[:start]) or _WORKS_THERE.match(run, hit.end()):
+        if (
+            _OWN_PLACE.search(run[:start])
+            or _WORKS_THERE.match(run, hit.end())
+            or _ISSUES_PAPERS.match(run, hit.end())
+        ):
             continue  # 我们是养老院, 我是开公司的: who is asking, not the place asked about
         before = units(start, hit.start())
         # whose place: 杭州的市民驿站 names Hangzhou's (the words before 的, when they are not

@@ -149,6 +149,8 @@ def test_other_places_are_not_answered(bundled: Matcher, question: str) -> None:
         ("市民驿站的食堂几点开饭", "canteen.hours"),  # our station's canteen
         # the other place of a choice is not the place asked about
         ("can I see a doctor at the station or do I have to go to the hospital", "services.clinic"),
+        # a place that issues a paper the resident needs is not asked about either
+        ("医院的诊断证明要带吗 申请帮困还要什么材料", "aid.documents"),
         ("what time does the station open", "station.hours"),
     ],
 )
