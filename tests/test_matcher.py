@@ -275,6 +275,8 @@ def test_a_second_question_is_offered_beside_the_first(bundled: Matcher) -> None
         "我外婆住在苏州她想知道苏州那个食堂中午几点开饭",  # 那个 points at 食堂: 苏州食堂
         "what time does KFC open in the morning",  # a name the FAQ never uses opens
         "hi my dad wants to know what time KFC opens in the morning he likes their breakfast",
+        # another's place by our place's name in the context, and ours said not to be meant
+        "我说的是菜鸟驿站 不是你们市民驿站 它几点关门",
     ],
 )
 def test_a_long_message_about_another_place_is_still_not_answered(
