@@ -148,7 +148,7 @@ FRAUD_CUES: dict[str, tuple[str, ...]] = {
         r"上门[说讲收推卖]|[问跟向找]我[要借拿]",
         r"(?<!它)[叫让要催逼喊]\s?[我伊她他].{0,5}(转(?!存)|汇|打钱|交|付|报|输|告诉|发|点|下载|扫|买|借|寄|登录|开通)",
         r"[说讲]有|是真的|是不是真|真的假的|有这回事|有这种事|人家[说讲]|一个[男女]的|导游",
-        r"人[说讲]|卖.{0,4}(药|保健)|好相信|能相信|收到.{0,4}(信息|消息|通知|邮件|链接|短信)",
+        r"(?<!家)人[说讲]|卖.{0,4}(药|保健)|好相信|能相信|收到.{0,4}(信息|消息|通知|邮件|链接|短信)",
         r"拉.{0,3}进群",
         # "someone called", not "someone can help" or "someone recommended the station"
         r"\bsome ?(one|body)\b(?! (can|could|to|help|at|there|who|here|in|mentioned"
@@ -170,7 +170,7 @@ FRAUD_CUES: dict[str, tuple[str, ...]] = {
         r"\bclaim(s|ed|ing)? (to|that|he|she|they|it'?s)\b",
         r"\bto claim (your|my|his|her|their|a|it now)\b",
         r"\bpretend|\b(was|were) told|\bmet online|\bonline (friend|wants|says|said)|\boffered",
-        r"\bcompany|\bpos(ed|ing) as|\bdoor|\bseminar|\bsalesman|\bs(old|ell|elling|ells)\b",
+        r"\b(?<!my )(?<!our )company|\bpos(ed|ing) as|\bdoor|\bseminar|\bsalesman|\bs(old|ell|elling|ells)\b",
         r"\bwechat account|\bis (it|this|that) (real|true|legit|genuine|ok(?! to))",
         r"\breally (ask|want|need|call)|\bshould i (give|pay|send|transfer|buy)",
         r"\b(on|over) the phone|\bcalls? asking|\basking for (my|her|his|your|their)",
@@ -179,7 +179,7 @@ FRAUD_CUES: dict[str, tuple[str, ...]] = {
     "bait": (
         r"中奖|抽中|中了|大奖|奖品|礼品|免费[送领拿发游办]|送.{0,4}(米|油|鸡蛋|礼|老花镜)|补发",
         r"退税|退[款钱回还]|返[现利佣]|理赔|赔偿|额度|收益|利息|回报|投资|理财|炒股|赚|能治|治好",
-        r"降血[糖压脂]|保健|红包|幸运|旅游|就[能会]?好了|灵芝|孢子粉|神药|偏方|养老项目|养老公寓",
+        r"降血[糖压脂]|保健|红包|幸运|旅游|[吃喝用贴戴].{0,6}就[能会]?好了|灵芝|孢子粉|神药|偏方|养老项目|养老公寓",
         r"津贴|慰问金|认证|升级|异常|注销|欠费|出事|救我|被扣|被抓|贷款|罚款|违规|停发|多发|停电",
         r"停水|欠了|股票|换.{0,2}号|急用",
         r"\bwon\b|\bwin(ner|ning)?\b|\bprize|\blottery|\bjackpot",
@@ -192,14 +192,14 @@ FRAUD_CUES: dict[str, tuple[str, ...]] = {
     "demand": (
         r"转[账帐钱]|转出去|转到(?!人工)|转给|转过去|打钱|打款|汇钱|汇款|汇过去|寄钱",
         r"(?<!不)[要交给拿借付赔]钱|钱[转汇打给交]|转.{0,3}钱|退回去|还回去|代付|垫付|先[交付](?!材料|资料|申请|表|证明)",
-        r"[交拨]给?(他|她|伊)|(钱|卡|存折|现金).{0,4}给(他|她|伊)|[交付收扣](?!.{0,3}(?:话|电|水|燃气|煤气|物业|网|有线)费).{0,4}费|手续费|保证金|押金|交.{0,5}税|所得税",
+        r"[交拨]给?(他|她|伊)|(钱|卡|存折|现金).{0,4}给(他|她|伊)|[交付收扣](?!.{0,5}(?:话|电|水|燃气|煤气|物业|网|有线)费).{0,6}费|手续费|保证金|押金|交.{0,5}税|所得税",
         r"[取拿交给送收].{0,3}现金|验证码|密码|卡号|银行卡|银行[账帐]户|存款|存折|余额|身份证号",
         r"填.{0,4}信息|个人信息|[链连]接|点进去|点击|短信[里上]的|atm|手机银行|网银|用钱|扫码|定金",
         r"订金|会员费|存到(?!手机|通讯录)|存进|二维码|下载|开通|收了我|收了.{0,2}[一二两三四五六七八九十几百千\d]",
         r"买.{0,6}(保健品|万|股票|基金(?!会))|办卡|投资|理财|[一二两三四五六七八九十几百\d]+[块千万元]",
         r"[交付给收要][一二两三四五六七八九十几]+百",
         r"\btransfer|\bwire\b|\bsend (me |them |him |her )?(the )?money|\bmoney\b|\bpay|\bfees?\b",
-        r"\b(?<!fixed )deposit|\bcode\b|\bpassword|\bpin\b|\bcard (number|no|details)|\bid number",
+        r"\b(?<!fixed )deposit|\b(?<!pickup )(?<!pick-up )code\b|\bpassword|\bpin\b|\bcard (number|no|details)|\bid number",
         r"\bcard (info|num)|\bbank (card|details|info|account)|\bcollect(ed|ing|s)?\b",
         r"\b(costs?|for) \d+|\blink\b|\bclick|\bdownload|\bapp\b|\bborrow",
         r"\bgive (him|her|them)\b|\b(?<!you )give me\b|\bcharged?",
@@ -262,9 +262,25 @@ _CONTACTED = re.compile(
     r"电话|来电|短信|[发来]\w{0,2}[消信]息|微信[上里]?[说讲让叫要发]|视频|qq|\bcall|\btext|\bmessage"
 )
 _STRANGER = re.compile(
-    r"(?<!没)有人(?![能会吗伐在值接陪教帮可])|有一?[只个位][人男女]|陌生|自称|对方|[说讲]是|一个[男女]的"
+    r"(?<!没)有人(?![能会吗伐在值接陪教帮可])|有一?[只个位][人男女]|陌生|自称|对方|(?<!家人)[说讲]是|一个[男女]的"
     r"|\bsome(one|body)|\bstranger"
 )
+
+
+# Baits that are trouble to fix (an arrears notice, an account to verify or unblock) rather than
+# money to gain: a real bill or bank notice says as much, so such a bait counts only with a
+# demand (收到电力公司的短信提醒我欠费 is a notice; 短信说我欠费了 要点链接交钱 is a fraud)
+_TROUBLE = re.compile(
+    r"认证|升级|异常|注销|欠费|出事|被扣|罚款|违规|停发|停电|停水|欠了|换.{0,2}号"
+    r"|problem with|has a problem|unpaid|suspend|expired?|blocked|fine|new account"
+)
+
+
+def _windfall(normal: str) -> bool:
+    """Whether a bait of normalised text is more than trouble to fix (see _TROUBLE)."""
+    chinese, english = _FRAUD_RE["bait"]
+    found = [*chinese.finditer(normal), *english.finditer(normal)]
+    return any(not _TROUBLE.fullmatch(hit.group(0)) for hit in found)
 
 
 def describes_fraud(normal: str) -> bool:
@@ -274,6 +290,8 @@ def describes_fraud(normal: str) -> bool:
     hits = _fraud_hits(normal)
     if "scam" in hits:
         return True
+    if "bait" in hits and "demand" not in hits and not _windfall(normal):
+        del hits["bait"]
     # cues of two kinds in one phrase are one cue (急用钱 is a bait and a demand)
     spans = sorted(hit.span() for hit in hits.values())
     if sum(start >= end for (_, end), (start, _) in itertools.pairwise(spans)) < 1:

@@ -446,6 +446,8 @@ def test_our_place_or_where_it_is_is_answered(bundled: Matcher, question: str) -
         "got a text saying I won a prize but must pay a fee first",
         "the salesman says these pills cure diabetes",
         "来电讲我社保卡被盗刷了 要帮我转接到公安",  # a card skimmed, the call put through
+        "短信讲我家欠费要停电了 叫我点链接交钱",  # trouble to fix, with a demand
+        "有人上门说要收养老金认证费 一人两百",
     ],
 )
 def test_fraud_messages_get_the_warning(bundled: Matcher, question: str) -> None:
@@ -473,6 +475,13 @@ def test_fraud_messages_get_the_warning(bundled: Matcher, question: str) -> None
         "I'm sending my mum a birthday gift from Canada, will she have to pay import tax",
         "我在网上给基金会捐了五百块 能开票据吗",  # online, the resident's own donation
         "手机欠费停机了 要打哪个客服电话",  # the resident calling customer service
+        # a real notice of trouble to fix, with nothing demanded; the family's own word; the
+        # resident's own purchase; a courier's pickup code
+        "收到自来水公司的短信 讲我家欠费了 我明明交过的",
+        "我儿子从国外给我寄了奶粉 我女儿讲是要交点税的 一般交多少",
+        "我自己在网上买东西 付钱的时候要填验证码 填好就好了吗",
+        "the courier texted me a pickup code for the parcel locker, where is it",
+        "I gave 300 yuan through my company's charity drive, can I get a receipt",
         # someone who told them about us, a request to us, a receipt to claim a deduction
         "someone recommended the station to my dad, could you give me its opening hours",
         "I paid 500 yuan to the foundation and need a receipt to claim the deduction",
