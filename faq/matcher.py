@@ -127,7 +127,7 @@ FRAUD_CUES: dict[str, tuple[str, ...]] = {
         r"数字货币|[他她]给的[账帐]|保护起来|不.{1,4}就.{0,4}(不能用|停|取消|作废|冻结|影响|扣)",
         r"不要挂|别挂|按.{0,3}说的(做|操作)|共享屏幕|屏幕共享|猜猜?我是谁|猜.{0,3}是谁|出车祸|冻结",
         r"包治|治百病|根治|不用吃药|抗癌|抗肿瘤|防癌|稳赚|保本|高回报|高息|返利|年化",
-        r"百分之[一二三四五六七八九十几]+[的]?(回报|收益|利息)|[个私]人[账帐]|不[能要许准]告诉",
+        r"百分之[一二三四五六七八九十几]+[的]?(回报|收益|利息)|[转汇打存].{0,6}[个私]人[账帐]|[个私]人[账帐]户?[上里]|不[能要许准]告诉",
         r"代替.{0,4}药",
         r"\bscam|\bfraud|\bcon (man|artist)|\bcheat|\bswindl|\b(safe|supervision) account",
         r"\bguess who|\bmoney launder|\bcourt (notice|summons)|\barrest warrant|\bsummons",
@@ -147,9 +147,9 @@ FRAUD_CUES: dict[str, tuple[str, ...]] = {
         r"弹出|视频|自称|[说讲]是(?![要会])|[他她]们?[说讲]|伊拉?讲|[说讲]我|的说|对方|陌生|客服(?!电话|热线)|推销|讲座",
         r"上门[说讲收推卖]|[问跟向找]我[要借拿]",
         r"(?<!它)[叫让要催逼喊]\s?[我伊她他].{0,5}(转(?!存)|汇|打钱|交|付|报|输|告诉|发|点|下载|扫|买|借|寄|登录|开通)",
-        r"[说讲]有|是真的|是不是真|真的假的|有这回事|有这种事|人家[说讲]|一个[男女]的|导游",
+        r"(?<!家人)[说讲]有|是真的|是不是真|真的假的|有这回事|有这种事|人家[说讲]|一个[男女]的|导游",
         r"(?<!家)人[说讲]|卖.{0,4}(药|保健)|好相信|能相信|收到.{0,4}(信息|消息|通知|邮件|链接|短信)",
-        r"拉.{0,3}进群",
+        r"拉.{0,3}进群|门口.{0,8}(送|发|扫|摆摊)",  # and a stall at the gate
         # "someone called", not "someone can help" or "someone recommended the station"
         r"\bsome ?(one|body)\b(?! (can|could|to|help|at|there|who|here|in|mentioned"
         r"|recommended|suggested)\b)",
@@ -170,11 +170,14 @@ FRAUD_CUES: dict[str, tuple[str, ...]] = {
         r"\bclaim(s|ed|ing)? (to|that|he|she|they|it'?s)\b",
         r"\bto claim (your|my|his|her|their|a|it now)\b",
         r"\bpretend|\b(was|were) told|\bmet online|\bonline (friend|wants|says|said)|\boffered",
-        r"\b(?<!my )(?<!our )company|\bpos(ed|ing) as|\bdoor|\bseminar|\bsalesman|\bs(old|ell|elling|ells)\b",
+        r"\b(?<!my )(?<!our )company|\bpos(ed|ing) as|\bdoor|\bseminar|\bsalesman",
+        r"\bs(old|ell|elling|ells)\b",
         r"\bwechat account|\bis (it|this|that) (real|true|legit|genuine|ok(?! to))",
         r"\breally (ask|want|need|call)|\bshould i (give|pay|send|transfer|buy)",
         r"\b(on|over) the phone|\bcalls? asking|\basking for (my|her|his|your|their)",
         r"\bcalled (and|to)\b",
+        r"\b(friend|someone|somebody|contact|man|woman|stranger) on wechat\b",
+        r"\b(says?|said|told me) (that )?(i|i've|we) (won|have won|qualif)",
     ),
     "bait": (
         r"中奖|抽中|中了|大奖|奖品|礼品|免费[送领拿发游办]|送.{0,4}(米|油|鸡蛋|礼|老花镜)|补发",
@@ -187,19 +190,21 @@ FRAUD_CUES: dict[str, tuple[str, ...]] = {
         r"\bcompensat|\bback ?pay|\bcredit limit|\breturns?\b|\bprofit|\binterest\b|\binvest",
         r"\bstocks?\b|\bcure|\btherapy|\bhealth product|\bsupplement|\bsuspend|\bexpired?",
         r"\bproblem with|\bhas a problem|\bunpaid|\bloan\b|\bfine\b|\bsave me\b|\barrested|\bheal",
-        r"\bstolen|\bpolice\b|\bblocked|\bhospital|\boverpaid|\bnew account",
+        r"\bstolen|\bpolice\b|\bblocked|\b(is|was|in|into) (the )?hospital|\boverpaid",
+        r"\bnew account",
     ),
     "demand": (
         r"转[账帐钱]|转出去|转到(?!人工)|转给|转过去|打钱|打款|汇钱|汇款|汇过去|寄钱",
         r"(?<!不)[要交给拿借付赔]钱|钱[转汇打给交]|转.{0,3}钱|退回去|还回去|代付|垫付|先[交付](?!材料|资料|申请|表|证明)",
         r"[交拨]给?(他|她|伊)|(钱|卡|存折|现金).{0,4}给(他|她|伊)|[交付收扣](?!.{0,5}(?:话|电|水|燃气|煤气|物业|网|有线)费).{0,6}费|手续费|保证金|押金|交.{0,5}税|所得税",
-        r"[取拿交给送收].{0,3}现金|验证码|密码|卡号|银行卡|银行[账帐]户|存款|存折|余额|身份证号",
+        r"[取拿交给送收].{0,3}现金|验证码|密码|卡号|银行卡|银行[账帐]户|存款(?!转成?定期)|存折|余额|身份证号",
         r"填.{0,4}信息|个人信息|[链连]接|点进去|点击|短信[里上]的|atm|手机银行|网银|用钱|扫码|定金",
         r"订金|会员费|存到(?!手机|通讯录)|存进|二维码|下载|开通|收了我|收了.{0,2}[一二两三四五六七八九十几百千\d]",
         r"买.{0,6}(保健品|万|股票|基金(?!会))|办卡|投资|理财|[一二两三四五六七八九十几百\d]+[块千万元]",
         r"[交付给收要][一二两三四五六七八九十几]+百",
         r"\btransfer|\bwire\b|\bsend (me |them |him |her )?(the )?money|\bmoney\b|\bpay|\bfees?\b",
-        r"\b(?<!fixed )deposit|\b(?<!pickup )(?<!pick-up )code\b|\bpassword|\bpin\b|\bcard (number|no|details)|\bid number",
+        r"\b(?<!fixed )deposit|\b(?<!pickup )(?<!pick-up )code\b|\bpassword|\bpin\b",
+        r"\bcard (number|no|details)|\bid number",
         r"\bcard (info|num)|\bbank (card|details|info|account)|\bcollect(ed|ing|s)?\b",
         r"\b(costs?|for) \d+|\blink\b|\bclick|\bdownload|\bapp\b|\bborrow",
         r"\bgive (him|her|them)\b|\b(?<!you )give me\b|\bcharged?",
@@ -292,6 +297,10 @@ def describes_fraud(normal: str) -> bool:
         return True
     if "bait" in hits and "demand" not in hits and not _windfall(normal):
         del hits["bait"]
+    # and a fraud needs a fraudster: someone who called, wrote, came or claims (a bait and a
+    # demand alone are the resident's own errand: 去哪个银行汇钱手续费便宜, 彩票中了五块钱去哪里兑)
+    if "source" not in hits and not _STRANGER.search(normal) and not _CONTACTED.search(normal):
+        return False
     # cues of two kinds in one phrase are one cue (急用钱 is a bait and a demand)
     spans = sorted(hit.span() for hit in hits.values())
     if sum(start >= end for (_, end), (start, _) in itertools.pairwise(spans)) < 1:

@@ -448,6 +448,8 @@ def test_our_place_or_where_it_is_is_answered(bundled: Matcher, question: str) -
         "来电讲我社保卡被盗刷了 要帮我转接到公安",  # a card skimmed, the call put through
         "短信讲我家欠费要停电了 叫我点链接交钱",  # trouble to fix, with a demand
         "有人上门说要收养老金认证费 一人两百",
+        "小区门口扫码送鸡蛋 还要填银行卡号",  # a stall at the gate is someone
+        "my friend on WeChat wants to borrow 3000, says his card is blocked",
     ],
 )
 def test_fraud_messages_get_the_warning(bundled: Matcher, question: str) -> None:
@@ -482,6 +484,12 @@ def test_fraud_messages_get_the_warning(bundled: Matcher, question: str) -> None
         "我自己在网上买东西 付钱的时候要填验证码 填好就好了吗",
         "the courier texted me a pickup code for the parcel locker, where is it",
         "I gave 300 yuan through my company's charity drive, can I get a receipt",
+        # a bait and a demand with nobody behind them: the resident's own errand
+        "彩票中了二十块钱 去哪里兑奖",
+        "给外孙汇学费 哪个银行手续费便宜 有没有额度限制",
+        "我妈想把活期存款转成定期 她说银行人太多",
+        "the hospital called to confirm my mum's appointment, should she bring her card",
+        "退休以后养老金个人账户那部分怎么算",
         # someone who told them about us, a request to us, a receipt to claim a deduction
         "someone recommended the station to my dad, could you give me its opening hours",
         "I paid 500 yuan to the foundation and need a receipt to claim the deduction",
