@@ -60,7 +60,7 @@ MIN_COVERAGE_AT_FULL_STRICTNESS = 0.6
 # Anything else names another place: 菜鸟驿站, 单位食堂, 五金店, "the bank".
 PLACE_HEADS_ZH = (
     "银行|超市|商场|菜场|市场|公司|学校|大学|中学|小学|医院|药房|诊所|中心|派出所|事务所|托儿所"
-    "|居委会|基金会|委员会|总会|协会|工会|办事处|管理处|俱乐部|食堂|网点|快递点"
+    "|居委会|基金会|委员会|总会|协会|工会|十字会|办事处|管理处|俱乐部|食堂|网点|快递点"
     "|早市|夜市|菜市|[站馆院局店厅园城场校厂]"
     # the utilities' bills are theirs as their offices are (电费怎么在支付宝上交), and the
     # buses' and trains' times the transport company's (驿站门口那个公交站末班车几点)

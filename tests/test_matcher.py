@@ -128,6 +128,7 @@ def test_look_alike_questions_are_not_answered(bundled: Matcher, question: str) 
         "杨浦区的驿站几点开门",  # an area the FAQ never names is another's
         "隔壁街道的长者食堂几点开饭",
         "闵行那个驿站的食堂几点开饭",  # the canteen of another's station
+        "红十字会怎么捐款",  # another charity
     ],
 )
 def test_other_places_are_not_answered(bundled: Matcher, question: str) -> None:
