@@ -143,7 +143,7 @@ FRAUD_CUES: dict[str, tuple[str, ...]] = {
     ),
     "source": (
         r"(?<!没)有人(?![能会吗伐在值接陪教帮可])|有一?[个位](人|男|女|小|老|阿|号|电|自|陌)|[个通]电话",
-        r"打电话(?!给(?![我伊她他侬阿]))|打来|电话[说讲来里那]|来电|短信|网上(?!(?:可以|能|也可以|给\w{1,6}?)?[捐买交缴办申预挂查付支])|网站|微信[上里群说讲]|加我|qq|朋友圈|群里",
+        r"打电话(?!给(?![我伊她他侬阿]))|打来|电话[说讲来里那]|来电|(?<!验证码)短信(?!验证码)|网上(?!(?:可以|能|也可以|给\w{1,6}?)?[捐买交缴办申预挂查付支看])|网站|微信[上里群说讲]|加我|qq|朋友圈|群里",
         r"弹出|视频|自称|[说讲]是(?![要会])|[他她]们?[说讲]|伊拉?讲|[说讲]我|的说|对方|陌生|客服(?!电话|热线)|推销|讲座",
         r"上门[说讲收推卖]|[问跟向找]我[要借拿]",
         r"(?<!它)[叫让要催逼喊]\s?[我伊她他].{0,5}(转(?!存)|汇|打钱|交|付|报|输|告诉|发|点|下载|扫|买|借|寄|登录|开通)",
@@ -202,7 +202,8 @@ FRAUD_CUES: dict[str, tuple[str, ...]] = {
         r"订金|会员费|存到(?!手机|通讯录)|存进|二维码|下载|开通|收了我|收了.{0,2}[一二两三四五六七八九十几百千\d]",
         r"买.{0,6}(保健品|万|股票|基金(?!会))|办卡|投资|理财|[一二两三四五六七八九十几百\d]+[块千万元]",
         r"[交付给收要][一二两三四五六七八九十几]+百",
-        r"\btransfer|\bwire\b|\bsend (me |them |him |her )?(the )?money|\bmoney\b|\bpay|\bfees?\b",
+        r"\btransfer|\bwire\b|\bsend (me |them |him |her )?(the )?money|\bmoney\b|\bfees?\b",
+        r"\b(?<!can't )(?<!cannot )(?<!unable to )pay",  # "he can't pay his rent" is no demand
         r"\b(?<!fixed )deposit|\b(?<!pickup )(?<!pick-up )code\b|\bpassword|\bpin\b",
         r"\bcard (number|no|details)|\bid number",
         r"\bcard (info|num)|\bbank (card|details|info|account)|\bcollect(ed|ing|s)?\b",

@@ -491,6 +491,9 @@ def test_fraud_messages_get_the_warning(bundled: Matcher, question: str) -> None
         "我妈想把活期存款转成定期 她说银行人太多",
         "the hospital called to confirm my mum's appointment, should she bring her card",
         "退休以后养老金个人账户那部分怎么算",
+        "手机收到一条验证码短信 是我自己登录用的 几分钟会过期",  # the code's own message
+        "网上看到一家新开的健身房 充一千送五节课 划算伐",  # an advert the resident saw
+        "my neighbour told me he can't pay his rent after a hospital stay, is there help",
         # someone who told them about us, a request to us, a receipt to claim a deduction
         "someone recommended the station to my dad, could you give me its opening hours",
         "I paid 500 yuan to the foundation and need a receipt to claim the deduction",
