@@ -142,9 +142,9 @@ FRAUD_CUES: dict[str, tuple[str, ...]] = {
         r"\bdon'?t tell (anyone|your)|\b(replace|instead of)\b.{0,20}\bmedicine",
     ),
     "source": (
-        r"(?<!没)有人(?![能会吗伐在值接陪教帮可])|有一?[个位](人|男|女|小|老|阿|号|电|自|陌)|[个通]电话",
-        r"打电话(?!给(?![我伊她他侬阿]))|打来|电话[说讲来里那]|来电|(?<!验证码)短信(?!验证码)|网上(?!(?:可以|能|也可以|给\w{1,6}?)?[捐买交缴办申预挂查付支看])|网站|微信[上里群说讲]|加我|qq|朋友圈|群里",
-        r"弹出|视频|自称|[说讲]是(?![要会])|[他她]们?[说讲]|伊拉?讲|[说讲]我|的说|对方|陌生|客服(?!电话|热线)|推销|讲座",
+        r"(?<!没)有人(?![能会吗伐在值接陪教帮可照看])|有一?[个位](人|男|女|小|老|阿|号|电|自|陌)|[个通]电话",
+        r"(?<!快递)(?<!快递员)打电话(?!给(?![我伊她他侬阿]))|打来|(?<!快递打)(?<!快递员打)电话[说讲来里那]|来电|(?<!验证码)短信(?!验证码)|网上(?!(?:可以|能|也可以|给\w{1,6}?)?[捐买交缴办申预挂查付支看])|(?<!基金会)(?<!官方)网站|微信[上里群说讲]|加我|qq|朋友圈|群里",
+        r"弹出|视频|自称|[说讲]是(?![要会])(?=.{0,12}的)|[他她]们?[说讲]|伊拉?讲|[说讲]我|的说|对方|陌生|客服(?!电话|热线)|推销|讲座",
         r"上门[说讲收推卖]|[问跟向找]我[要借拿]",
         r"(?<!它)[叫让要催逼喊]\s?[我伊她他].{0,5}(转(?!存)|汇|打钱|交|付|报|输|告诉|发|点|下载|扫|买|借|寄|登录|开通)",
         r"(?<!家人)[说讲]有|是真的|是不是真|真的假的|有这回事|有这种事|人家[说讲]|一个[男女]的|导游",
@@ -257,6 +257,8 @@ def fraud_cues(normal: str) -> dict[str, str]:
 # (家人) or the money is what one gives one's family
 _FAMILY_GIFT = re.compile(r"[发包送].{0,8}红包|零花钱|压岁钱|生活费|学费|彩礼|份子钱")
 _FAMILY_BAITS = frozenset({"红包", "利息"})
+# the resident's own doing: 我自己在网上买的, "logging into his own account"
+_OWN_DOING = re.compile(r"[我他她伊]自己|亲自|\b(my|his|her|our) own\b|\b(my|him|her)self\b")
 # a parcel the family sends or buys (女儿从国外给我寄保健品 要交税吗, "sending my parents a gift"):
 # whatever it holds is no bait
 _FAMILY_PARCEL = re.compile(
@@ -268,7 +270,7 @@ _CONTACTED = re.compile(
     r"电话|来电|短信|[发来]\w{0,2}[消信]息|微信[上里]?[说讲让叫要发]|视频|qq|\bcall|\btext|\bmessage"
 )
 _STRANGER = re.compile(
-    r"(?<!没)有人(?![能会吗伐在值接陪教帮可])|有一?[只个位][人男女]|陌生|自称|对方|(?<!家人)[说讲]是|一个[男女]的"
+    r"(?<!没)有人(?![能会吗伐在值接陪教帮可照看])|有一?[只个位][人男女]|陌生|自称|对方|(?<!家人)[说讲]是(?=.{0,12}的)|一个[男女]的"
     r"|\bsome(one|body)|\bstranger"
 )
 
@@ -307,6 +309,9 @@ def describes_fraud(normal: str) -> bool:
     if sum(start >= end for (_, end), (start, _) in itertools.pairwise(spans)) < 1:
         return False
     bait = hits["bait"].group(0) if "bait" in hits else None
+    # the resident's own doing is no fraud without a stranger in it
+    if _OWN_DOING.search(normal) and not _STRANGER.search(normal):
+        return False
     parcel = _FAMILY_PARCEL.search(normal) is not None
     family = ("家人" in normal or parcel or _FAMILY_GIFT.search(normal)) and not _CONTACTED.search(
         normal

@@ -494,6 +494,11 @@ def test_fraud_messages_get_the_warning(bundled: Matcher, question: str) -> None
         "手机收到一条验证码短信 是我自己登录用的 几分钟会过期",  # the code's own message
         "网上看到一家新开的健身房 充一千送五节课 划算伐",  # an advert the resident saw
         "my neighbour told me he can't pay his rent after a hospital stay, is there help",
+        # the resident's own doing; someone needed to look after her; a claim that is hearsay
+        "我自己在网上交的电费 收到短信讲要输验证码 输在哪里",
+        "my mum got a code by SMS when she logged into her own bank app, where does it go",
+        "我妈需要有人照顾 养老院一个月收费多少",
+        "在基金会网站上捐了两千块 说是可以抵个税 票据怎么开",
         # someone who told them about us, a request to us, a receipt to claim a deduction
         "someone recommended the station to my dad, could you give me its opening hours",
         "I paid 500 yuan to the foundation and need a receipt to claim the deduction",
