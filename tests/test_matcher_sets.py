@@ -148,6 +148,8 @@ def test_fourth_held_back_set_holds(bundled: Matcher) -> None:
         ("dictated-tune12.yaml", 0.93, 1, 3),  # 138/145
         ("dictated-tune13.yaml", 0.85, 0, 0),  # 124/145
         ("dictated-tune14.yaml", 0.85, 4, 1),  # 122/142
+        ("dictated-tune15.yaml", 0.91, 2, 2),  # 132/144
+        ("dictated-tune16.yaml", 0.93, 0, 0),  # 136/145
     ],
 )
 def test_later_tuning_sets_hold(
