@@ -1173,23 +1173,30 @@ class Matcher:
                 if index not in best:  # the whole message: its candidates support a clause
                     support = set(orders[row][:CLAUSE_SUPPORT])
                     whole_scores = scores[row]
+                top = orders[row][0]
+                # a clause that is a question decides on its own; any other clause only for
+                # the whole message's best entry; and a question clause that says little (how
+                # do I sign up) is read in its message as a context clause is
+                says_little = len(views[row].units) < MIN_QUESTION_UNITS
+                unsupported = (
+                    row in clauses and (row not in asked or says_little) and top not in support
+                )
+                if unsupported and row not in asked:
+                    continue  # its decision would not be used: not worth making
                 result = self._decide(
                     texts[index], scores[row], coverages[row], views[row], orders[row]
                 )
                 if row in asked and result.outcome == "answer":
                     answered[index].append((asked[row], result))
-                top = orders[row][0]
-                # a clause that is a question decides on its own; any other clause only for
-                # the whole message's best entry; and the fraud warning is the whole
-                # message's to give (a clause of an ordinary question can look like one)
-                # a question clause that says little (how do I sign up) is read in its
-                # message as a context clause is; and no clause answers an entry its whole
+                # the fraud warning is the whole message's to give (a clause of an ordinary
+                # question can look like one), and no clause answers an entry its whole
                 # message hardly scores (CLAUSE_WHOLE_FLOOR)
-                says_little = len(views[row].units) < MIN_QUESTION_UNITS
-                if row in clauses and (
-                    ((row not in asked or says_little) and top not in support)
-                    or result.id == FRAUD_ENTRY
-                    or (result.outcome == "answer" and whole_scores[top] < CLAUSE_WHOLE_FLOOR)
+                if unsupported or (
+                    row in clauses
+                    and (
+                        result.id == FRAUD_ENTRY
+                        or (result.outcome == "answer" and whole_scores[top] < CLAUSE_WHOLE_FLOOR)
+                    )
                 ):
                     continue
                 if self._could_agree(views[row], scores[row], coverages[row], top):
