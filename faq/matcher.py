@@ -934,19 +934,20 @@ class _Space:
             # (志原者) is unknown as characters, known as pinyin
             missing = set(itertools.compress(features, absent[end - len(features) : end]))
             unknown.append(sum(f[0] not in "ub" for f in missing))
-        width = len(vocabulary)
-        keys = rows[known] * width + found[known]
+        # the cells sorted by row, columns descending within a row: the order scipy's products
+        # added them in, kept so that scores stay the same to the last bit
+        last = len(vocabulary) - 1
+        keys = rows[known] * (last + 1) + (last - found[known])
         cells, counts = np.unique(keys, return_counts=True)
-        rows, columns = np.divmod(cells, width)
+        rows, descending = np.divmod(cells, last + 1)
+        columns = last - descending
         values = (1.0 + np.log(counts.astype(np.float64))) * self.idf[columns]
-        squares = _row_sums(rows, values * values, len(documents))
+        # each row's squares added in ascending column order (as scipy's norm added them)
+        squares = _row_sums(rows[::-1], (values * values)[::-1], len(documents))
         norms = np.sqrt(squares + np.array(unknown, dtype=float) * self.unknown_idf**2)
         norms[norms == 0] = 1.0
         values = (1.0 / norms)[rows] * values
-        # columns descending within a row: the order scipy's products added them in, kept so
-        # that scores stay the same to the last bit
-        order = np.lexsort((-columns, rows))
-        return _Rows(rows[order], columns[order], values[order], len(documents))
+        return _Rows(rows, columns, values, len(documents))
 
 
 class Matcher:
