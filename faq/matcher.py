@@ -722,11 +722,15 @@ def _spoken_places(
     found in the message as said, not in its clauses: a clause may begin at a place whose words
     before it end the clause before (北京的社区 | 食堂一顿饭多少钱)."""
     # where each clause is in the message: its characters in order (the clauses left out the
-    # spaces and particles between them)
+    # spaces and particles between them), at once when it is said as it is written
     ends, at = [], 0
     for clause, _ in segments:
-        for char in clause.replace(" ", ""):
-            at = normal.index(char, at) + 1
+        start = normal.index(clause[0], at)
+        if normal.startswith(clause, start):
+            at = start + len(clause)
+        else:
+            for char in clause.replace(" ", ""):
+                at = normal.index(char, at) + 1
         ends.append(at)
     found = []
     for run in _CJK_RUN.finditer(normal):
@@ -1362,8 +1366,11 @@ class Matcher:
         )
         unit_weights = np.where(weighing >= 0, self.space.idf[weighing], self.space.unknown_idf)
         sizes = [len(view.units) for view in views]
-        firsts = np.cumsum([0, *sizes])
-        context = [firsts[row] + i for row, view in enumerate(views) for i in view.context]
+        # where each view's units start (as ints: numpy's scalars are slow to add to)
+        firsts = itertools.accumulate(sizes[:-1], initial=0)
+        context = [
+            first + i for first, view in zip(firsts, views, strict=True) for i in view.context
+        ]
         unit_weights[context] *= CONTEXT_WEIGHT
         covered = _product(units, self.entry_uses) > 0  # units x entries
         owner = np.repeat(np.arange(len(views)), sizes)
