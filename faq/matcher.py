@@ -954,6 +954,11 @@ class _Space:
         return _Rows(rows, columns, values, len(documents))
 
 
+# the place rule for a place and an entry's place text (None: the home places alone): see
+# Matcher._knows_place
+_KnowsPlace = Callable[[Place, _PlaceText | None], bool]
+
+
 class Matcher:
     """Scores messages against one knowledge base and applies the answer/suggest/none rule."""
 
@@ -1103,6 +1108,13 @@ class Matcher:
         whole_row: dict[int, int] = {}
         # rows that are one clause, a question (INTERROGATIVES): the clause
         asked: dict[int, str] = {}
+        # the place rule for each place and entry once: the views of a message name the same
+        # places, and the rule is looked at for each view's best entry and for our own places
+        knows_place = functools.cache(self._knows_place)
+
+        def names_home(place: Place) -> bool:
+            return self._names_home(place, knows_place)
+
         for index, text in enumerate(texts):
             normal = self.normalizer.normalize(str(text or ""))[:MAX_QUERY_CHARS]
             if not normal or not self._has_questions:
@@ -1125,7 +1137,7 @@ class Matcher:
             if segments:
                 joined = analysis(" ".join(c for c, _ in segments))
                 spoken_places = _spoken_places(normal, segments, analysis)
-                whole = _focused(segments, joined, analysis, spoken_places, self._names_home)
+                whole = _focused(segments, joined, analysis, spoken_places, names_home)
             else:
                 whole = replace(analysis(normal), dictated=long)
             whole_row[index] = len(views)
@@ -1152,7 +1164,7 @@ class Matcher:
                 views.append(
                     replace(
                         view,
-                        places=own if any(map(self._names_home, own)) else whole.places,
+                        places=own if any(map(names_home, own)) else whole.places,
                         dictated=True,
                         question=question,
                     )
@@ -1189,7 +1201,7 @@ class Matcher:
                 if unsupported and row not in asked:
                     continue  # its decision would not be used: not worth making
                 result = self._decide(
-                    texts[index], scores[row], coverages[row], views[row], orders[row]
+                    texts[index], scores[row], coverages[row], views[row], orders[row], knows_place
                 )
                 if row in asked and result.outcome == "answer":
                     answered[index].append((asked[row], result))
@@ -1204,7 +1216,7 @@ class Matcher:
                     )
                 ):
                     continue
-                if self._could_agree(views[row], scores[row], coverages[row], top):
+                if self._could_agree(views[row], scores[row], coverages[row], top, knows_place):
                     votes[index][top].append(float(scores[row, top]))
                 rank = (
                     result.outcome == "answer",
@@ -1246,7 +1258,12 @@ class Matcher:
         return decisions
 
     def _could_agree(
-        self, view: _Analysis, scores: np.ndarray, coverages: np.ndarray, entry: int
+        self,
+        view: _Analysis,
+        scores: np.ndarray,
+        coverages: np.ndarray,
+        entry: int,
+        knows_place: _KnowsPlace,
     ) -> bool:
         """Whether a view's best entry counts towards views that agree (AGREE_FLOOR)."""
         return (
@@ -1254,7 +1271,10 @@ class Matcher:
             and self.entry_ids[entry] != self._fraud_entry
             and scores[entry] >= AGREE_FLOOR
             and coverages[entry] >= AGREE_COVERAGE * self.min_coverage
-            and (not self.coverage_strictness or self._names_only_its_places(view, entry))
+            and (
+                not self.coverage_strictness
+                or self._names_only_its_places(view, entry, knows_place)
+            )
         )
 
     def _agreed(self, result: MatchResult, votes: dict[int, list[float]]) -> MatchResult:
@@ -1387,10 +1407,11 @@ class Matcher:
         coverage[total == 0] = 1.0
         return coverage
 
-    def _names_home(self, place: Place) -> bool:
+    def _names_home(self, place: Place, knows_place: _KnowsPlace) -> bool:
         """Whether a place is one of the knowledge base's home places as named (驿站, 社区食堂,
-        "the station"; not 菜鸟驿站 or "the subway station")."""
-        return self._knows_place(place, None)
+        "the station"; not 菜鸟驿站 or "the subway station"). `knows_place`: _knows_place, or
+        a cache of it."""
+        return knows_place(place, None)
 
     def _knows_place(self, place: Place, text: _PlaceText | None) -> bool:
         """The place rule for one place: the longest part of it ending in its head that `text`
@@ -1420,7 +1441,7 @@ class Matcher:
         named = _chars(modifier)
         return any(named[-len(h) :] == h for h in home if len(h) <= len(named))
 
-    def _names_only_its_places(self, view: _Analysis, entry: int) -> bool:
+    def _names_only_its_places(self, view: _Analysis, entry: int, knows_place: _KnowsPlace) -> bool:
         """The place rule (see PLACE_HEADS_ZH): the message names no place or organisation but
         this entry's, neither by a place word nor by a name the knowledge base never uses
         leading the message (盒马几点关门) or its question (the context of a spoken message is
@@ -1440,7 +1461,7 @@ class Matcher:
             if verb in _HOURS_VERBS and name[0] == "w" and name not in self.space.vocabulary:
                 return False
         text = self.entry_place_texts[entry]
-        return all(self._knows_place(place, text) for place in view.places)
+        return all(knows_place(place, text) for place in view.places)
 
     # decision
 
@@ -1451,8 +1472,10 @@ class Matcher:
         coverages: np.ndarray,
         view: _Analysis,
         order: list[int],
+        knows_place: _KnowsPlace,
     ) -> MatchResult:
-        """The decision of one view; `order`: its best entries, best first."""
+        """The decision of one view; `order`: its best entries, best first; `knows_place`:
+        _knows_place, or a cache of it."""
         values = scores[order].tolist()
         candidates = [(self.entry_ids[i], round(v, 1)) for i, v in zip(order, values, strict=True)]
         best = values[0]
@@ -1471,7 +1494,10 @@ class Matcher:
         if (
             (best >= self.answer_threshold or clear)
             and coverages[order[0]] >= self.min_coverage
-            and (not self.coverage_strictness or self._names_only_its_places(view, order[0]))
+            and (
+                not self.coverage_strictness
+                or self._names_only_its_places(view, order[0], knows_place)
+            )
         ):
             return MatchResult(text, "answer", candidates[0][0], [], best, candidates)
         suggestions = [i for i, s in candidates if s >= self.suggest_threshold][:MAX_SUGGESTIONS]
