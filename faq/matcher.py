@@ -335,29 +335,29 @@ def _cjk_run(token: str, places: bool = True) -> _CjkParts:
     pinyin pairs), its coverage units, its fuzz string and the places it names (none looked for
     unless `places`)."""
     syllables = cjk_pinyin(token)
-    # built with map over whole runs rather than character by character: a long message has a
-    # few hundred characters, each giving several features
+    # built over whole runs rather than character by character: a long message has a few
+    # hundred characters, each giving several features (concatenation, twice as fast as format)
     chars = list(map("u".__add__, token))
-    bigrams = list(map("b{}{}".format, token, token[1:]))
-    pairs = list(map("q{} {}".format, syllables, syllables[1:]))
+    bigrams = ["b" + a + b for a, b in itertools.pairwise(token)]
+    pairs = ["q" + a + " " + b for a, b in itertools.pairwise(syllables)]
     features = [*chars, *bigrams, *map("p".__add__, syllables), *pairs]
     units: list[tuple[str, tuple[str, ...]]] = []
     if len(token) == 1:
         if token not in ZH_STOPCHARS:
             units.append((chars[0], (chars[0], "p" + syllables[0])))
     else:
-        # a character is covered by the bigrams and pinyin pairs it is part of
-        last = len(token) - 1
-        for i, char in enumerate(token):
-            if char in ZH_STOPCHARS:
-                continue
-            if i == 0:
-                cover = (bigrams[0], pairs[0])
-            elif i == last:
-                cover = (bigrams[i - 1], pairs[i - 1])
-            else:
-                cover = (bigrams[i - 1], bigrams[i], pairs[i - 1], pairs[i])
-            units.append((chars[i], cover))
+        # a character is covered by the bigrams and pinyin pairs it is part of: the first and
+        # the last by one each, the others by the ones before and after them
+        covers = [
+            (bigrams[0], pairs[0]),
+            *zip(bigrams[:-1], bigrams[1:], pairs[:-1], pairs[1:], strict=True),
+            (bigrams[-1], pairs[-1]),
+        ]
+        units = [
+            (feature, cover)
+            for char, feature, cover in zip(token, chars, covers, strict=True)
+            if char not in ZH_STOPCHARS
+        ]
     named = _zh_places(token, syllables) if places and _PLACE_HEAD_ZH.search(token) else []
     return features, units, "".join(syllables), named
 
