@@ -375,29 +375,29 @@ def _cjk_run(token: str, places: bool = True) -> _CjkParts:
     pinyin pairs), its coverage units, its fuzz string and the places it names (none looked for
     unless `places`)."""
     syllables = cjk_pinyin(token)
-    # built with map over whole runs rather than character by character: a long message has a
-    # few hundred characters, each giving several features
+    # built over whole runs rather than character by character: a long message has a few
+    # hundred characters, each giving several features (concatenation, twice as fast as format)
     chars = list(map("u".__add__, token))
-    bigrams = list(map("b{}{}".format, token, token[1:]))
-    pairs = list(map("q{} {}".format, syllables, syllables[1:]))
+    bigrams = ["b" + a + b for a, b in itertools.pairwise(token)]
+    pairs = ["q" + a + " " + b for a, b in itertools.pairwise(syllables)]
     features = [*chars, *bigrams, *map("p".__add__, syllables), *pairs]
     units: list[tuple[str, tuple[str, ...]]] = []
     if len(token) == 1:
         if token not in ZH_STOPCHARS:
             units.append((chars[0], (chars[0], "p" + syllables[0])))
     else:
-        # a character is covered by the bigrams and pinyin pairs it is part of
-        last = len(token) - 1
-        for i, char in enumerate(token):
-            if char in ZH_STOPCHARS:
-                continue
-            if i == 0:
-                cover = (bigrams[0], pairs[0])
-            elif i == last:
-                cover = (bigrams[i - 1], pairs[i - 1])
-            else:
-                cover = (bigrams[i - 1], bigrams[i], pairs[i - 1], pairs[i])
-            units.append((chars[i], cover))
+        # a character is covered by the bigrams and pinyin pairs it is part of: the first and
+        # the last by one each, the others by the ones before and after them
+        covers = [
+            (bigrams[0], pairs[0]),
+            *zip(bigrams[:-1], bigrams[1:], pairs[:-1], pairs[1:], strict=True),
+            (bigrams[-1], pairs[-1]),
+        ]
+        units = [
+            (feature, cover)
+            for char, feature, cover in zip(token, chars, covers, strict=True)
+            if char not in ZH_STOPCHARS
+        ]
     named = _zh_places(token, syllables) if places and _PLACE_HEAD_ZH.search(token) else []
     return features, units, "".join(syllables), named
 
@@ -782,11 +782,15 @@ def _spoken_places(
     found in the message as said, not in its clauses: a clause may begin at a place whose words
     before it end the clause before (北京的社区 | 食堂一顿饭多少钱)."""
     # where each clause is in the message: its characters in order (the clauses left out the
-    # spaces and particles between them)
+    # spaces and particles between them), at once when it is said as it is written
     ends, at = [], 0
     for clause, _ in segments:
-        for char in clause.replace(" ", ""):
-            at = normal.index(char, at) + 1
+        start = normal.index(clause[0], at)
+        if normal.startswith(clause, start):
+            at = start + len(clause)
+        else:
+            for char in clause.replace(" ", ""):
+                at = normal.index(char, at) + 1
         ends.append(at)
     found = []
     for run in _CJK_RUN.finditer(normal):
@@ -997,19 +1001,25 @@ class _Space:
             # (志原者) is unknown as characters, known as pinyin
             missing = set(itertools.compress(features, absent[end - len(features) : end]))
             unknown.append(sum(f[0] not in "ub" for f in missing))
-        width = len(vocabulary)
-        keys = rows[known] * width + found[known]
+        # the cells sorted by row, columns descending within a row: the order scipy's products
+        # added them in, kept so that scores stay the same to the last bit
+        last = len(vocabulary) - 1
+        keys = rows[known] * (last + 1) + (last - found[known])
         cells, counts = np.unique(keys, return_counts=True)
-        rows, columns = np.divmod(cells, width)
+        rows, descending = np.divmod(cells, last + 1)
+        columns = last - descending
         values = (1.0 + np.log(counts.astype(np.float64))) * self.idf[columns]
-        squares = _row_sums(rows, values * values, len(documents))
+        # each row's squares added in ascending column order (as scipy's norm added them)
+        squares = _row_sums(rows[::-1], (values * values)[::-1], len(documents))
         norms = np.sqrt(squares + np.array(unknown, dtype=float) * self.unknown_idf**2)
         norms[norms == 0] = 1.0
         values = (1.0 / norms)[rows] * values
-        # columns descending within a row: the order scipy's products added them in, kept so
-        # that scores stay the same to the last bit
-        order = np.lexsort((-columns, rows))
-        return _Rows(rows[order], columns[order], values[order], len(documents))
+        return _Rows(rows, columns, values, len(documents))
+
+
+# the place rule for a place and an entry's place text (None: the home places alone): see
+# Matcher._knows_place
+_KnowsPlace = Callable[[Place, _PlaceText | None], bool]
 
 
 class Matcher:
@@ -1171,6 +1181,16 @@ class Matcher:
         whole_row: dict[int, int] = {}
         # rows that are one clause, a question (INTERROGATIVES): the clause
         asked: dict[int, str] = {}
+        # the place rule for each place and entry once: the views of a message name the same
+        # places, and the rule is looked at for each view's best entry and for our own places
+        knows_place = functools.cache(self._knows_place)
+
+        def names_home(place: Place) -> bool:
+            return self._names_home(place, knows_place)
+
+        def looks_home(place: Place) -> bool:
+            return self._looks_home(place, knows_place)
+
         for index, text in enumerate(texts):
             normal = self.normalizer.normalize(str(text or ""))[:MAX_QUERY_CHARS]
             if not normal or not self._has_questions:
@@ -1193,9 +1213,7 @@ class Matcher:
             if segments:
                 joined = analysis(" ".join(c for c, _ in segments))
                 spoken_places = _spoken_places(normal, segments, analysis)
-                whole = _focused(
-                    segments, joined, analysis, spoken_places, self._names_home, self._looks_home
-                )
+                whole = _focused(segments, joined, analysis, spoken_places, names_home, looks_home)
             else:
                 whole = replace(analysis(normal), dictated=long)
             whole_row[index] = len(views)
@@ -1222,7 +1240,7 @@ class Matcher:
                 views.append(
                     replace(
                         view,
-                        places=own if any(map(self._names_home, own)) else whole.places,
+                        places=own if any(map(names_home, own)) else whole.places,
                         dictated=True,
                         question=question,
                     )
@@ -1248,22 +1266,30 @@ class Matcher:
                 if index not in best:  # the whole message: its candidates support a clause
                     support = set(orders[row][:CLAUSE_SUPPORT])
                     whole_scores = scores[row]
-                result = self._decide(
-                    texts[index], scores[row], coverages[row], views[row], orders[row]
-                )
                 top = orders[row][0]
                 # a clause that is a question decides on its own; any other clause only for
-                # the whole message's best entry; and the fraud warning is the whole
-                # message's to give (a clause of an ordinary question can look like one)
-                # a question clause that says little (how do I sign up) is read in its
-                # message as a context clause is; and no clause answers an entry its whole
-                # message hardly scores (CLAUSE_WHOLE_FLOOR)
+                # the whole message's best entry, and only when it says enough; a question
+                # clause that says little (how do I sign up) is read in its message as a
+                # context clause is
                 says_little = len(views[row].units) < MIN_QUESTION_UNITS
-                decides = row not in clauses or not (
+                unsupported = row in clauses and (
                     ((row not in asked or says_little) and top not in support)
                     or (says_little and row not in asked)
-                    or result.id == FRAUD_ENTRY
-                    or (result.outcome == "answer" and whole_scores[top] < CLAUSE_WHOLE_FLOOR)
+                )
+                if unsupported and row not in asked:
+                    continue  # its decision would not be used: not worth making
+                result = self._decide(
+                    texts[index], scores[row], coverages[row], views[row], orders[row], knows_place
+                )
+                # the fraud warning is the whole message's to give (a clause of an ordinary
+                # question can look like one), and no clause answers an entry its whole
+                # message hardly scores (CLAUSE_WHOLE_FLOOR)
+                decides = not unsupported and not (
+                    row in clauses
+                    and (
+                        result.id == FRAUD_ENTRY
+                        or (result.outcome == "answer" and whole_scores[top] < CLAUSE_WHOLE_FLOOR)
+                    )
                 )
                 # a question answered (for _first_question): the first question only by a
                 # clause that decides, a second one offered by any
@@ -1271,7 +1297,7 @@ class Matcher:
                     answered[index].append((asked[row], result, decides))
                 if not decides:
                     continue
-                if self._could_agree(views[row], scores[row], coverages[row], top):
+                if self._could_agree(views[row], scores[row], coverages[row], top, knows_place):
                     votes[index][top].append(float(scores[row, top]))
                 rank = (
                     result.outcome == "answer",
@@ -1314,7 +1340,12 @@ class Matcher:
         return decisions
 
     def _could_agree(
-        self, view: _Analysis, scores: np.ndarray, coverages: np.ndarray, entry: int
+        self,
+        view: _Analysis,
+        scores: np.ndarray,
+        coverages: np.ndarray,
+        entry: int,
+        knows_place: _KnowsPlace,
     ) -> bool:
         """Whether a view's best entry counts towards views that agree (AGREE_FLOOR)."""
         return (
@@ -1322,7 +1353,10 @@ class Matcher:
             and self.entry_ids[entry] != self._fraud_entry
             and scores[entry] >= AGREE_FLOOR
             and coverages[entry] >= AGREE_COVERAGE * self.min_coverage
-            and (not self.coverage_strictness or self._names_only_its_places(view, entry))
+            and (
+                not self.coverage_strictness
+                or self._names_only_its_places(view, entry, knows_place)
+            )
         )
 
     def _agreed(self, result: MatchResult, votes: dict[int, list[float]]) -> MatchResult:
@@ -1437,8 +1471,11 @@ class Matcher:
         )
         unit_weights = np.where(weighing >= 0, self.space.idf[weighing], self.space.unknown_idf)
         sizes = [len(view.units) for view in views]
-        firsts = np.cumsum([0, *sizes])
-        context = [firsts[row] + i for row, view in enumerate(views) for i in view.context]
+        # where each view's units start (as ints: numpy's scalars are slow to add to)
+        firsts = itertools.accumulate(sizes[:-1], initial=0)
+        context = [
+            first + i for first, view in zip(firsts, views, strict=True) for i in view.context
+        ]
         unit_weights[context] *= CONTEXT_WEIGHT
         covered = _product(units, self.entry_uses) > 0  # units x entries
         owner = np.repeat(np.arange(len(views)), sizes)
@@ -1455,15 +1492,16 @@ class Matcher:
         coverage[total == 0] = 1.0
         return coverage
 
-    def _names_home(self, place: Place) -> bool:
+    def _names_home(self, place: Place, knows_place: _KnowsPlace) -> bool:
         """Whether a place is one of the knowledge base's home places as named (驿站, 社区食堂,
-        "the station"; not 菜鸟驿站 or "the subway station")."""
-        return self._knows_place(place, None)
+        "the station"; not 菜鸟驿站 or "the subway station"). `knows_place`: _knows_place, or
+        a cache of it."""
+        return knows_place(place, None)
 
-    def _looks_home(self, place: Place) -> bool:
+    def _looks_home(self, place: Place, knows_place: _KnowsPlace) -> bool:
         """Another's place by the name of one of ours (菜鸟驿站, 公司食堂, "the subway station")."""
         before, head = place
-        return not self._names_home(place) and any(
+        return not self._names_home(place, knows_place) and any(
             _chars((*before[len(before) - k :], *head)) in self.home_places
             for k in range(max(1, 2 - len(head)), len(before) + 1)  # two units at least
         )
@@ -1506,7 +1544,7 @@ class Matcher:
             (before[: end - max(owners)], before[end - max(owners) : end]), None
         )
 
-    def _names_only_its_places(self, view: _Analysis, entry: int) -> bool:
+    def _names_only_its_places(self, view: _Analysis, entry: int, knows_place: _KnowsPlace) -> bool:
         """The place rule (see PLACE_HEADS_ZH): the message names no place or organisation but
         this entry's, neither by a place word nor by a name the knowledge base never uses
         leading the message (盒马几点关门) or its question (the context of a spoken message is
@@ -1526,7 +1564,7 @@ class Matcher:
             if verb in _HOURS_VERBS and name[0] == "w" and name not in self.space.vocabulary:
                 return False
         text = self.entry_place_texts[entry]
-        return all(self._knows_place(place, text) for place in view.places)
+        return all(knows_place(place, text) for place in view.places)
 
     # decision
 
@@ -1537,8 +1575,10 @@ class Matcher:
         coverages: np.ndarray,
         view: _Analysis,
         order: list[int],
+        knows_place: _KnowsPlace,
     ) -> MatchResult:
-        """The decision of one view; `order`: its best entries, best first."""
+        """The decision of one view; `order`: its best entries, best first; `knows_place`:
+        _knows_place, or a cache of it."""
         values = scores[order].tolist()
         candidates = [(self.entry_ids[i], round(v, 1)) for i, v in zip(order, values, strict=True)]
         best = values[0]
@@ -1557,7 +1597,10 @@ class Matcher:
         if (
             (best >= self.answer_threshold or clear)
             and coverages[order[0]] >= self.min_coverage
-            and (not self.coverage_strictness or self._names_only_its_places(view, order[0]))
+            and (
+                not self.coverage_strictness
+                or self._names_only_its_places(view, order[0], knows_place)
+            )
         ):
             return MatchResult(text, "answer", candidates[0][0], [], best, candidates)
         suggestions = [i for i, s in candidates if s >= self.suggest_threshold][:MAX_SUGGESTIONS]
