@@ -9,7 +9,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 import zipfile
 from pathlib import Path
 
@@ -710,12 +709,9 @@ def test_copy_of_the_bundled_faq_is_checked_like_the_bundled_one(tmp_path: Path)
 # --- the bundled knowledge base --------------------------------------------------------------
 
 
-def test_bundled_faq_loads_with_both_languages_fast() -> None:
-    load()  # warm: imports and disk cache
-    started = time.perf_counter()
+def test_bundled_faq_loads_with_both_languages() -> None:
+    # how fast is measured as cold start (docs/benchmarks.md), not by a timed test
     kb = load()
-    elapsed = time.perf_counter() - started
-    assert elapsed < 0.3
     assert kb.entries
     for entry in kb.entries:
         for language in LANGUAGES:
