@@ -275,12 +275,14 @@ _STRANGER = re.compile(
 )
 
 
-# Baits that are trouble to fix (an arrears notice, an account to verify or unblock) rather than
-# money to gain: a real bill or bank notice says as much, so such a bait counts only with a
-# demand (收到电力公司的短信提醒我欠费 is a notice; 短信说我欠费了 要点链接交钱 is a fraud)
+# Baits that are trouble to fix (an arrears notice, an account to verify or unblock) or what the
+# resident is owed anyway (a pension's back pay) rather than money to gain: a real bill, bank
+# notice or pension rise says as much, so such a bait counts only with a demand (收到电力公司的
+# 短信提醒我欠费 is a notice, 听人家讲养老金要涨 几月份补发 a question; 短信说我欠费了 要点链接交钱
+# and 短信说养老金有补发 点链接领取 are frauds)
 _TROUBLE = re.compile(
-    r"认证|升级|异常|注销|欠费|出事|被扣|罚款|违规|停发|停电|停水|欠了|换.{0,2}号"
-    r"|problem with|has a problem|unpaid|suspend|expired?|blocked|fine|new account"
+    r"认证|升级|异常|注销|欠费|出事|被扣|罚款|违规|停发|停电|停水|欠了|换.{0,2}号|补发"
+    r"|problem with|has a problem|unpaid|suspend|expired?|blocked|fine|new account|back ?pay"
 )
 
 

@@ -448,6 +448,7 @@ def test_our_place_or_where_it_is_is_answered(bundled: Matcher, question: str) -
         "the salesman says these pills cure diabetes",
         "来电讲我社保卡被盗刷了 要帮我转接到公安",  # a card skimmed, the call put through
         "短信讲我家欠费要停电了 叫我点链接交钱",  # trouble to fix, with a demand
+        "来电讲我有一笔补发的养老金 要先交手续费",  # back pay, with a demand
         "有人上门说要收养老金认证费 一人两百",
         "小区门口扫码送鸡蛋 还要填银行卡号",  # a stall at the gate is someone
         "my friend on WeChat wants to borrow 3000, says his card is blocked",
@@ -499,6 +500,7 @@ def test_fraud_messages_get_the_warning(bundled: Matcher, question: str) -> None
         "my mum got a code by SMS when she logged into her own bank app, where does it go",
         "我妈需要有人照顾 养老院一个月收费多少",
         "在基金会网站上捐了两千块 说是可以抵个税 票据怎么开",
+        "听邻居讲今年养老金要涨 啥辰光补发到卡里",  # back pay owed anyway, nothing demanded
         # someone who told them about us, a request to us, a receipt to claim a deduction
         "someone recommended the station to my dad, could you give me its opening hours",
         "I paid 500 yuan to the foundation and need a receipt to claim the deduction",

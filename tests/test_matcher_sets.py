@@ -136,12 +136,13 @@ def test_fifth_held_back_set_holds(bundled: Matcher) -> None:
     # 200 messages (50 out of scope, deliberately hard), written like the others, kept outside
     # the repository and scored once at the end of the fourth session's work on issue 15
     # (commit 921fa1b): 138/150 = 0.920 answered, 0 wrong, 1 of 50 out of scope answered (0.020:
-    # the fraud warning for a pension's rise heard from others). Seven messages identical to FAQ
-    # questions taken out since (see its header): 131/143. Not tuned on: a floor, not a promise
+    # the fraud warning for a pension's rise heard from others: fixed since, as a rule, after it
+    # was scored). Seven messages identical to FAQ questions taken out since (see its header):
+    # 131/143. Not tuned on: a floor, not a promise
     evaluation = measure(bundled, "dictated-final5.yaml")
     assert evaluation.correct / evaluation.in_scope >= 0.91
     assert evaluation.wrong == 0
-    assert evaluation.false_answers <= 1
+    assert evaluation.false_answers == 0
 
 
 @pytest.mark.parametrize(
