@@ -25,6 +25,7 @@ from faq.model import LANGUAGES, KnowledgeBase, MatchResult
 from faq.normalize import (
     CJK,
     EN_STOPWORDS,
+    LATIN_LETTER,
     ZH_STOPCHARS,
     Normalizer,
     cjk_pinyin,
@@ -119,6 +120,9 @@ CLASSIFIER_MOMENTUM = 0.9
 # Besides, the warning is never merely suggested: when it is the best-scoring entry at the
 # suggest threshold, it is answered.
 FRAUD_ENTRY = "safety.fraud"
+# someone (有人打电话), not someone who could help or is needed (有人能教我, 需要有人照顾): a
+# source, and a stranger (see _STRANGER)
+_SOMEONE = r"(?<!没)有人(?![能会吗伐在值接陪教帮可照看])"
 FRAUD_CUES: dict[str, tuple[str, ...]] = {
     "scam": (
         r"诈骗|骗子(?![很太蛮老真]?多)|骗局|被骗|骗钱|骗人|骗[她他我]|防骗|反诈|冒充|盗用|冒用|被人冒|盗刷",
@@ -142,7 +146,7 @@ FRAUD_CUES: dict[str, tuple[str, ...]] = {
         r"\bdon'?t tell (anyone|your)|\b(replace|instead of)\b.{0,20}\bmedicine",
     ),
     "source": (
-        r"(?<!没)有人(?![能会吗伐在值接陪教帮可照看])|有一?[个位](人|男|女|小|老|阿|号|电|自|陌)|[个通]电话",
+        _SOMEONE + r"|有一?[个位](人|男|女|小|老|阿|号|电|自|陌)|[个通]电话",
         r"(?<!快递)(?<!快递员)打电话(?!给(?![我伊她他侬阿]))|打来|(?<!快递打)(?<!快递员打)电话[说讲来里那]|来电|(?<!验证码)短信(?!验证码)|网上(?!(?:可以|能|也可以|给\w{1,6}?)?[捐买交缴办申预挂查付支看])|(?<!基金会)(?<!官方)网站|微信[上里群说讲]|加我|qq|朋友圈|群里",
         r"弹出|视频|自称|[说讲]是(?![要会])(?=.{0,12}的)|[他她]们?[说讲]|伊拉?讲|[说讲]我|的说|对方|陌生|客服(?!电话|热线)|推销|讲座",
         r"上门[说讲收推卖]|[问跟向找]我[要借拿]",
@@ -229,7 +233,6 @@ _FRAUD_RE = {
     for kind, cues in FRAUD_CUES.items()
 }
 _LATIN_OR_DIGIT = re.compile(r"[a-z\d]")
-_LATIN_LETTER = re.compile("[a-z]")
 
 
 def _fraud_hits(normal: str) -> dict[str, re.Match[str]]:
@@ -270,7 +273,7 @@ _CONTACTED = re.compile(
     r"电话|来电|短信|[发来]\w{0,2}[消信]息|微信[上里]?[说讲让叫要发]|视频|qq|\bcall|\btext|\bmessage"
 )
 _STRANGER = re.compile(
-    r"(?<!没)有人(?![能会吗伐在值接陪教帮可照看])|有一?[只个位][人男女]|陌生|自称|对方|(?<!家人)[说讲]是(?=.{0,12}的)|一个[男女]的"
+    _SOMEONE + r"|有一?[只个位][人男女]|陌生|自称|对方|(?<!家人)[说讲]是(?=.{0,12}的)|一个[男女]的"
     r"|\bsome(one|body)|\bstranger"
 )
 
@@ -302,24 +305,24 @@ def describes_fraud(normal: str) -> bool:
         return True
     if "bait" in hits and "demand" not in hits and not _windfall(normal):
         del hits["bait"]
-    # and a fraud needs a fraudster: someone who called, wrote, came or claims (a bait and a
-    # demand alone are the resident's own errand: 去哪个银行汇钱手续费便宜, 彩票中了五块钱去哪里兑)
-    if "source" not in hits and not _STRANGER.search(normal) and not _CONTACTED.search(normal):
-        return False
     # cues of two kinds in one phrase are one cue (急用钱 is a bait and a demand)
     spans = sorted(hit.span() for hit in hits.values())
     if sum(start >= end for (_, end), (start, _) in itertools.pairwise(spans)) < 1:
         return False
-    bait = hits["bait"].group(0) if "bait" in hits else None
-    # the resident's own doing is no fraud without a stranger in it
-    if _OWN_DOING.search(normal) and not _STRANGER.search(normal):
+    stranger = _STRANGER.search(normal) is not None
+    contacted = _CONTACTED.search(normal) is not None
+    # and a fraud needs a fraudster: someone who called, wrote, came or claims (a bait and a
+    # demand alone are the resident's own errand: 去哪个银行汇钱手续费便宜, 彩票中了五块钱去哪里兑)
+    if "source" not in hits and not stranger and not contacted:
         return False
+    # the resident's own doing is no fraud without a stranger in it
+    if _OWN_DOING.search(normal) and not stranger:
+        return False
+    bait = hits["bait"].group(0) if "bait" in hits else None
     parcel = _FAMILY_PARCEL.search(normal) is not None
-    family = ("家人" in normal or parcel or _FAMILY_GIFT.search(normal)) and not _CONTACTED.search(
-        normal
-    )
+    family = ("家人" in normal or parcel or _FAMILY_GIFT.search(normal)) and not contacted
     ordinary = bait is None or bait in _FAMILY_BAITS or parcel
-    return not (ordinary and family and not _STRANGER.search(normal))
+    return not (ordinary and family and not stranger)
 
 
 @dataclass(frozen=True)
@@ -801,7 +804,7 @@ def _spoken_places(
                 clause = bisect.bisect_right(ends, run.start() + head)
                 found.append((place, min(clause, len(segments) - 1)))
     for i, (clause, _) in enumerate(segments):  # English places, clause by clause
-        if _LATIN_LETTER.search(clause):
+        if LATIN_LETTER.search(clause):
             found += [(place, i) for place in analysis(clause).places if place[1][0].isascii()]
     return found
 
@@ -1056,6 +1059,7 @@ class Matcher:
         self.entry_place_texts: list[_PlaceText] = []
         phrase_entries: defaultdict[tuple[str, ...], int] = defaultdict(int)
         mentions: set[tuple[str, ...]] = set()  # places as named, with all the words before
+        areas: set[str] = set()  # the areas its Chinese questions, keywords and answers name
         for entry in kb.entries:
             starts.append(len(question_features))
             place_texts, places = [], []
@@ -1067,11 +1071,19 @@ class Matcher:
                     fuzz_texts.append(analysis.fuzz_text)
                     places += analysis.places
                     place_texts.append(_place_units(normal))
-            keywords = [k for lang in LANGUAGES for k in entry.keywords.get(lang, [])]
-            keyword_analyses = [analyse(self.normalizer.normalize(k)) for k in keywords]
+                    if language == "zh":
+                        areas.update(_AREA.findall(normal))
+            keywords = [
+                (lang, self.normalizer.normalize(k))
+                for lang in LANGUAGES
+                for k in entry.keywords.get(lang, [])
+            ]
+            keyword_analyses = [analyse(normal) for _, normal in keywords]
             keyword_features.append([f for a in keyword_analyses for f in a.features])
             places += [place for a in keyword_analyses for place in a.places]
-            place_texts += [_place_units(self.normalizer.normalize(k)) for k in keywords]
+            place_texts += [_place_units(normal) for _, normal in keywords]
+            areas.update(area for lang, k in keywords if lang == "zh" for area in _AREA.findall(k))
+            areas.update(_AREA.findall(self.normalizer.normalize(entry.answer.get("zh", ""))))
             self.entry_place_texts.append(_PlaceText(place_texts))
             phrases = {
                 _chars((*before[len(before) - k :], *head))
@@ -1087,16 +1099,7 @@ class Matcher:
         # place must be two units at least: 地铁站 is not ours because 站 is
         home |= {m for m in mentions if any(m[-k:] in home for k in range(2, len(m)))}
         self.home_places = frozenset(home)
-        self.home_areas = frozenset(
-            area
-            for entry in kb.entries
-            for text in (
-                *entry.questions.get("zh", []),
-                *entry.keywords.get("zh", []),
-                entry.answer.get("zh", ""),
-            )
-            for area in _AREA.findall(self.normalizer.normalize(text))
-        )
+        self.home_areas = frozenset(areas)
 
         self._has_questions = bool(question_features)
         if not self._has_questions:

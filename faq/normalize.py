@@ -122,7 +122,7 @@ _EN_FILLER_RE = re.compile(
         for f in [*_EN_FRAMING, *map(re.escape, _EN_FILLERS)]
     )
 )
-_LATIN_LETTER = re.compile("[a-z]")
+LATIN_LETTER = re.compile("[a-z]")
 _ZH_PHRASE_RE = re.compile(
     "|".join(
         [
@@ -321,7 +321,7 @@ class Normalizer:
         clauses = []
         text = _ZH_DEMONSTRATIVE_RE.sub("", text)
         # every English filler and framing has a latin letter: Chinese text skips that search
-        spoken = _EN_FILLER_RE.sub(" ", text) if _LATIN_LETTER.search(text) else text
+        spoken = _EN_FILLER_RE.sub(" ", text) if LATIN_LETTER.search(text) else text
         for clause in _ZH_PHRASE_RE.sub(" ", spoken).split():
             if _CJK_CHAR.search(clause):
                 clause = _ZH_TRAILING_RE.sub("", _ZH_LEADING_RE.sub("", clause))
