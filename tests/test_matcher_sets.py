@@ -118,36 +118,23 @@ def test_third_held_back_set_holds(bundled: Matcher) -> None:
     assert evaluation.false_answers == 0
 
 
-def test_fourth_held_back_set_holds(bundled: Matcher) -> None:
-    # written like the others, kept outside the repository and scored once at the end of the
-    # third session's work on issue 15 (commit f6d5947): 113/122 = 0.926 answered, 1 wrong, 1
-    # of 28 out of scope answered (0.036: the fraud warning for a daughter sending health
-    # products home through customs, left as it is). Four messages identical to FAQ questions
-    # taken out since (see its header): 109/118; 108/118 since the fourth session (the aid
-    # topics' own names as questions gave seven answers on the tuning sets and took this one).
-    # Not tuned on: a floor, not a promise
-    evaluation = measure(bundled, "dictated-final4.yaml")
-    assert evaluation.correct / evaluation.in_scope >= 0.91
-    assert evaluation.wrong <= 1
-    assert evaluation.false_answers <= 1
-
-
-def test_fifth_held_back_set_holds(bundled: Matcher) -> None:
-    # 200 messages (50 out of scope, deliberately hard), written like the others, kept outside
-    # the repository and scored once at the end of the fourth session's work on issue 15
-    # (commit 921fa1b): 138/150 = 0.920 answered, 0 wrong, 1 of 50 out of scope answered (0.020:
-    # the fraud warning for a pension's rise heard from others: fixed since, as a rule, after it
-    # was scored). Seven messages identical to FAQ questions taken out since (see its header):
-    # 131/143. Not tuned on: a floor, not a promise
-    evaluation = measure(bundled, "dictated-final5.yaml")
-    assert evaluation.correct / evaluation.in_scope >= 0.91
-    assert evaluation.wrong == 0
-    assert evaluation.false_answers == 0
-
-
 @pytest.mark.parametrize(
     ("name", "floor", "wrong", "false_answers"),
     [
+        # held back: scored once at the end of a session's work, not tuned on
+        # written like the others, kept outside the repository and scored once at the end of
+        # the third session's work on issue 15 (commit f6d5947): 113/122 = 0.926 answered, 1
+        # wrong, 1 of 28 out of scope answered (0.036: the fraud warning for a daughter sending
+        # health products home through customs). Four messages identical to FAQ questions taken
+        # out since (see its header): 109/118; 108/118 since the fourth session (the aid topics'
+        # own names as questions gave seven answers on the tuning sets and took this one)
+        ("dictated-final4.yaml", 0.91, 1, 1),
+        # 200 messages (50 out of scope, deliberately hard), scored once at the end of the
+        # fourth session's work (commit 921fa1b): 138/150 = 0.920 answered, 0 wrong, 1 of 50 out
+        # of scope answered (0.020: the fraud warning for a pension's rise heard from others:
+        # fixed since, as a rule, after it was scored). Seven messages identical to FAQ
+        # questions taken out since (see its header): 131/143
+        ("dictated-final5.yaml", 0.91, 0, 0),
         # each scored once before it was tuned on (see its header): floors, not promises
         ("dictated-tune4.yaml", 0.90, 2, 0),  # 108/119 when written down
         ("dictated-tune5.yaml", 0.86, 1, 1),  # 101/117
@@ -165,7 +152,7 @@ def test_fifth_held_back_set_holds(bundled: Matcher) -> None:
         ("dictated-tune16.yaml", 0.93, 0, 0),  # 136/145
     ],
 )
-def test_later_tuning_sets_hold(
+def test_later_sets_hold(
     bundled: Matcher, name: str, floor: float, wrong: int, false_answers: int
 ) -> None:
     evaluation = measure(bundled, name)
