@@ -12,6 +12,7 @@ import bisect
 import functools
 import itertools
 import math
+import operator
 import re
 from collections import defaultdict
 from collections.abc import Callable
@@ -956,10 +957,15 @@ def _product(query: _Rows, matrix: sparse.csr_matrix) -> np.ndarray:
         return (rows @ matrix).toarray()
     offsets = np.arange(ends[-1] if len(ends) else 0) + np.repeat(starts - ends + lengths, lengths)
     width = matrix.shape[1]
-    cells = np.repeat(query.rows * width, lengths) + matrix.indices[offsets]
-    products = np.repeat(query.values, lengths) * matrix.data[offsets]
+    cells = np.repeat(query.rows * width, lengths) + matrix.indices.take(offsets)
+    products = np.repeat(query.values, lengths) * matrix.data.take(offsets)
     sums = np.bincount(cells, products, minlength=query.n_rows * width)
     return sums.astype(np.float64, copy=False).reshape(-1, width)  # int64 when nothing matched
+
+
+# Chinese characters and character pairs as features ("u", "b"): see _Space.transform
+_CHARACTER_FEATURES = ("u", "b")
+_first = operator.itemgetter(0)
 
 
 class _Space:
@@ -1005,7 +1011,8 @@ class _Space:
             # unknown Chinese characters are not held against a message: a homophone slip
             # (志原者) is unknown as characters, known as pinyin
             missing = set(itertools.compress(features, absent[end - len(features) : end]))
-            unknown.append(sum(f[0] not in "ub" for f in missing))
+            characters = sum(map(str.startswith, missing, itertools.repeat(_CHARACTER_FEATURES)))
+            unknown.append(len(missing) - characters)
         # the cells sorted by row, columns descending within a row: the order scipy's products
         # added them in, kept so that scores stay the same to the last bit
         last = len(vocabulary) - 1
@@ -1471,7 +1478,7 @@ class Matcher:
         known = columns >= 0
         units = _Rows(cover_units[known], columns[known], np.ones(int(known.sum())), len(all_units))
         weighing = np.fromiter(
-            map(vocabulary.get, (feature for feature, _ in all_units), itertools.repeat(-1)),
+            map(vocabulary.get, map(_first, all_units), itertools.repeat(-1)),
             dtype=np.int64,
         )
         unit_weights = np.where(weighing >= 0, self.space.idf[weighing], self.space.unknown_idf)
