@@ -46,6 +46,24 @@ def _timed(work: Callable[[], object]) -> tuple[float, float]:
     return time.perf_counter() - wall, time.thread_time() - cpu
 
 
+class _ScoringClock:
+    """The CPU time a matcher spends in `Matcher._score`: the numeric part of matching (TF-IDF
+    products, naive Bayes, classifier, edit distance, coverage). The rest of a message's time is
+    reading its text (normalising, clauses, places, fraud cues) and deciding."""
+
+    def __init__(self, matcher: Matcher) -> None:
+        self.seconds = 0.0
+        self._score = matcher._score
+        matcher._score = self  # type: ignore[method-assign]
+
+    def __call__(self, views: list) -> object:
+        start = time.thread_time()
+        try:
+            return self._score(views)
+        finally:
+            self.seconds += time.thread_time() - start
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chars", type=int, default=200)
@@ -61,9 +79,12 @@ def main(argv: list[str] | None = None) -> int:
     # each path timed `--rounds` times: the first round's wall-clock time (what earlier figures
     # gave) and the least CPU time of all rounds, which other processes on a shared machine
     # cannot inflate (as timeit reports its best)
-    single, bulk = [], []
+    clock = _ScoringClock(matcher)
+    single, bulk, scoring = [], [], []
     for _ in range(args.rounds):
+        clock.seconds = 0.0
         single.append(_timed(lambda: [matcher.match(message) for message in messages]))
+        scoring.append(clock.seconds)
         bulk.append(_timed(lambda: matcher.match_many(messages)))
     for name, rounds in (("match", single), ("match_many", bulk)):
         wall = rounds[0][0] / len(messages) * 1000
@@ -72,6 +93,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.chars}-character messages, {name}: {wall:.2f} ms each (first round, wall "
             f"clock), {cpu:.2f} ms (least CPU time of {args.rounds} rounds)"
         )
+    fastest = min(range(args.rounds), key=lambda i: single[i][1])
+    print(
+        f"  of which scoring (Matcher._score), one message at a time: "
+        f"{scoring[fastest] / len(messages) * 1000:.2f} ms"
+    )
     single = min(c for _, c in single) / len(messages) * 1000
     return 0 if single <= 2.0 else 1
 
