@@ -446,7 +446,9 @@ def analyse(text: str, cjk_run: Callable[[str], _CjkParts] = _cjk_run) -> _Analy
 
 _PLACE_HEAD_ZH = re.compile(PLACE_HEADS_ZH)
 _ORGANISATION_END = re.compile(f"(?:单位|{PLACE_HEADS_ZH})$")
-_CJK_RUN = re.compile(f"[{CJK}]+")
+# (its first character written apart: `re` scans for a pattern's first character only when it
+# opens with a character or a class, not with a repeat)
+_CJK_RUN = re.compile(f"[{CJK}][{CJK}]*")
 
 
 Place = tuple[tuple[str, ...], tuple[str, ...]]  # (units before the head, units of the head)
@@ -712,7 +714,8 @@ MAX_CLAUSES = 3
 def _is_long(normal: str, words: int = LONG_MESSAGE_WORDS) -> bool:
     """Long enough to carry context besides the question (short typed questions, and intent
     benchmarks such as CLINC150, are matched whole); in English, `words` words."""
-    cjk = sum(len(t) for t in tokens(normal) if is_cjk(t))
+    # the CJK tokens are the CJK runs (no latin word holds a CJK character)
+    cjk = sum(map(len, _CJK_RUN.findall(normal)))
     return cjk >= LONG_MESSAGE_CHARS or len(normal.split()) >= words
 
 
