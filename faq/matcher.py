@@ -240,6 +240,19 @@ def _searched_with(cue: str) -> str:
     return cue if cue.startswith("[") else "chinese"  # a line that opens with a class: alone
 
 
+def _cue_patterns(cues: tuple[str, ...]) -> tuple[tuple[re.Pattern[str], bool], ...]:
+    """One kind's cues as the patterns of _FRAUD_RE, each with whether it is the English one."""
+    patterns = []
+    for searched_with, lines in itertools.groupby(cues, _searched_with):
+        alternatives = "|".join(lines)
+        if searched_with == "english":
+            # every alternative opens a word with a latin letter or a digit: looked for first,
+            # `re` enters them only there (Chinese text has a word boundary at every space)
+            alternatives = rf"\b(?=[a-z\d])(?:{alternatives})"
+        patterns.append((re.compile(alternatives), searched_with == "english"))
+    return tuple(patterns)
+
+
 # Each kind's cues as patterns searched in turn, in the cues' order: its English lines (`\b` then
 # a latin letter or a digit in every alternative) as one, searched only in text that has such a
 # character (in Chinese text `re` would try each English alternative at every position: five
@@ -250,13 +263,7 @@ def _searched_with(cue: str) -> str:
 # first characters is, rather than every alternative at every position (a tenth of the cost).
 # The first match of a kind is the earliest of its patterns' first matches, the earlier
 # pattern's at the same position: the first match of all its cues.
-_FRAUD_RE = {
-    kind: tuple(
-        (re.compile("|".join(lines)), searched_with == "english")
-        for searched_with, lines in itertools.groupby(cues, _searched_with)
-    )
-    for kind, cues in FRAUD_CUES.items()
-}
+_FRAUD_RE = {kind: _cue_patterns(cues) for kind, cues in FRAUD_CUES.items()}
 _LATIN_OR_DIGIT = re.compile(r"[a-z\d]")
 
 
