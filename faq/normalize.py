@@ -294,6 +294,27 @@ def _clean(text: str) -> str:
     return " ".join(text.split())
 
 
+def _variants(group: tuple[str, list[tuple[str, bool]]]) -> str:
+    """The synonym variants that open with one character, as one alternative: each variant's
+    rest, and whether it is latin (see Normalizer)."""
+    first, rests = group
+    first = re.escape(first)
+    # latin variants match whole words only ("pub" is not in "public"): no letter, digit or
+    # apostrophe before the first character, checked after it, so that every alternative starts
+    # with a plain character and `re` skips the positions where none can start (ten times faster
+    # than the check first); when they all are, checked once for all of them (inside a word
+    # `re` would check it for each)
+    whole_word = rf"(?<![a-z0-9']{first})"
+    if all(latin for _, latin in rests):
+        alternatives = "|".join(rf"{re.escape(rest)}(?![a-z0-9'])" for rest, _ in rests)
+        return rf"{first}{whole_word}(?:{alternatives})"
+    alternatives = "|".join(
+        rf"{whole_word}{re.escape(rest)}(?![a-z0-9'])" if latin else re.escape(rest)
+        for rest, latin in rests
+    )
+    return f"{first}(?:{alternatives})"
+
+
 class Normalizer:
     """Turns raw text into a canonical form, applying a knowledge base's synonyms."""
 
@@ -311,22 +332,10 @@ class Normalizer:
             # the variants by their first character, longest first (the longest one found at a
             # position is replaced): `re` tries at each position only the variants that start
             # with its character (twice as fast as trying every variant)
-            groups: dict[str, list[str]] = {}
+            groups: dict[str, list[tuple[str, bool]]] = {}
             for key in sorted(self._replacement, key=len, reverse=True):
-                rest = re.escape(key[1:])
-                if not _CJK_CHAR.search(key):
-                    # latin variants match whole words only ("pub" is not in "public"): no
-                    # letter, digit or apostrophe before the first character, checked after it,
-                    # so that every alternative starts with a plain character and `re` skips the
-                    # positions where none can start (ten times faster than the check first)
-                    first = re.escape(key[0])
-                    rest = rf"(?<![a-z0-9']{first}){rest}(?![a-z0-9'])"
-                groups.setdefault(key[0], []).append(rest)
-            self._synonym_re = re.compile(
-                "|".join(
-                    f"{re.escape(first)}(?:{'|'.join(rests)})" for first, rests in groups.items()
-                )
-            )
+                groups.setdefault(key[0], []).append((key[1:], not _CJK_CHAR.search(key)))
+            self._synonym_re = re.compile("|".join(map(_variants, groups.items())))
 
     def normalize(self, text: str) -> str:
         """The canonical form of `text`: what matching compares."""
