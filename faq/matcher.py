@@ -570,7 +570,9 @@ def _zh_place_hits(run: str, syllables: list[str]) -> list[tuple[int, Place]]:
             start = owner
         # 北京那边的社区食堂: 那边 points back at the place named before it, not at ours (我们
         # 那边的驿站 is ours): that place's name stands for the locator
-        there = _THERE.search(run[: start + 1])
+        # (a match of _THERE has four characters at most and ends the text, or is followed by
+        # a final newline: looked for in the last five characters only)
+        there = _THERE.search(run, max(0, start - 4), start + 1)
         if there and before[:1] == units(start, start + 1):
             before = units(there.start(1), there.end(1)) + before[1:]
         found.append((hit.start(), (before, units(hit.start(), hit.end()))))

@@ -347,7 +347,9 @@ class Normalizer:
         # every English filler and framing has a latin letter: Chinese text skips that search
         spoken = _EN_FILLER_RE.sub(" ", text) if LATIN_LETTER.search(text) else text
         for clause in _ZH_PHRASE_RE.sub(" ", spoken).split():
-            if _CJK_CHAR.search(clause):
+            # only a clause that opens or ends with a particle has one to take off (a word of
+            # split() is never empty): two string tests rather than a search for Chinese
+            if clause[0] in _ZH_PARTICLES or clause[-1] in _ZH_FINAL_PARTICLES:
                 clause = _ZH_TRAILING_RE.sub("", _ZH_LEADING_RE.sub("", clause))
             if clause:
                 clauses.append(clause)
