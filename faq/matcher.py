@@ -460,20 +460,40 @@ def analyse(text: str, cjk_run: Callable[[str], _CjkParts] = _cjk_run) -> _Analy
         fuzz_parts.append(run_fuzz)
         places += run_places
     if words:
-        words = [w.split("'")[0] or w for w in words]  # what's -> what, i'd -> i
-        stems = [_stem(w) for w in words]
-        features += ["w" + s for s in stems]
-        features += ["x" + a + " " + b for a, b in itertools.pairwise(stems)]
-        joined = " " + " ".join(words) + " "
-        for n in CHAR_NGRAMS:
-            features += ["c" + joined[i : i + n] for i in range(len(joined) - n + 1)]
+        word_features, word_units, word_places, word_fuzz = _latin_words(tuple(words))
+        features += word_features
         # each word's unit in its place in the text, inserted from the last
-        for at, word, stem in reversed(list(zip(word_at, words, stems, strict=True))):
-            if word not in EN_STOPWORDS and stem not in EN_STOPWORDS:
-                units.insert(at, ("w" + stem, ("w" + stem,)))
-        places.extend(_en_places(words, stems))
-        fuzz_parts.append(" ".join(sorted(words)))
+        for i, unit in reversed(word_units):
+            units.insert(word_at[i], unit)
+        places.extend(word_places)
+        fuzz_parts.append(word_fuzz)
     return _Analysis(features, units, " ".join(fuzz_parts), tuple(places))
+
+
+# the views of a long message share its latin words (a last clause in English is in the whole
+# message and in a pair too): what they give is worked out once for them all
+@functools.lru_cache(maxsize=256)
+def _latin_words(
+    words: tuple[str, ...],
+) -> tuple[
+    tuple[str, ...], tuple[tuple[int, tuple[str, tuple[str, ...]]], ...], tuple[Place, ...], str
+]:
+    """What the latin words of a text give its analysis (see analyse): features, the units of
+    the words that are no stopwords (each with the word's index), places, a fuzz string."""
+    words = tuple(w.split("'")[0] or w for w in words)  # what's -> what, i'd -> i
+    stems = [_stem(w) for w in words]
+    features = ["w" + s for s in stems]
+    features += ["x" + a + " " + b for a, b in itertools.pairwise(stems)]
+    joined = " " + " ".join(words) + " "
+    for n in CHAR_NGRAMS:
+        features += ["c" + joined[i : i + n] for i in range(len(joined) - n + 1)]
+    units = tuple(
+        (i, ("w" + stem, ("w" + stem,)))
+        for i, (word, stem) in enumerate(zip(words, stems, strict=True))
+        if word not in EN_STOPWORDS and stem not in EN_STOPWORDS
+    )
+    places = tuple(_en_places(list(words), stems))
+    return tuple(features), units, places, " ".join(sorted(words))
 
 
 _PLACE_HEAD_ZH = re.compile(PLACE_HEADS_ZH)
