@@ -63,7 +63,7 @@ MIN_COVERAGE_AT_FULL_STRICTNESS = 0.6
 PLACE_HEADS_ZH = (
     "银行|超市|商场|菜场|市场|公司|学校|大学|中学|小学|医院|药房|诊所|中心|派出所|事务所|托儿所"
     "|居委会|基金会|委员会|总会|协会|工会|十字会|办事处|管理处|俱乐部|食堂|网点|快递点"
-    "|早市|夜市|菜市|[站馆院局店厅园城场校厂]"
+    "|早市|夜市|菜市|站|馆|院|局|店|厅|园|城|场|校|厂"
     # the utilities' bills are theirs as their offices are (电费怎么在支付宝上交), and the
     # buses' and trains' times the transport company's (驿站门口那个公交站末班车几点)
     "|电费|水费|燃气费|煤气费|话费|物业费|网费|有线费|末班车|首班车|班车"
@@ -123,16 +123,18 @@ CLASSIFIER_MOMENTUM = 0.9
 FRAUD_ENTRY = "safety.fraud"
 # someone (有人打电话), not someone who could help or is needed (有人能教我, 需要有人照顾): a
 # source, and a stranger (see _STRANGER)
-_SOMEONE = r"(?<!没)有人(?![能会吗伐在值接陪教帮可照看])"
+_SOMEONE = r"有(?<!没有)人(?![能会吗伐在值接陪教帮可照看])"
 FRAUD_CUES: dict[str, tuple[str, ...]] = {
     "scam": (
         r"诈骗|骗子(?![很太蛮老真]?多)|骗局|被骗|骗钱|骗人|骗[她他我]|防骗|反诈|冒充|盗用|冒用|被人冒|盗刷",
         r"转接.{0,3}(公安|警察|派出所|检察)",
-        r"(安全|监管|指定)[账帐]|备用金|洗钱|传票|涉嫌|违禁品|通缉|征信|刷单|翻倍|虚拟货币|比特币",
-        r"数字货币|[他她]给的[账帐]|保护起来|不.{1,4}就.{0,4}(不能用|停|取消|作废|冻结|影响|扣)",
+        r"安全[账帐]|监管[账帐]|指定[账帐]|备用金|洗钱|传票|涉嫌|违禁品|通缉|征信|刷单|翻倍|虚拟货币|比特币",
+        r"数字货币|他给的[账帐]|她给的[账帐]|保护起来|不.{1,4}就.{0,4}(不能用|停|取消|作废|冻结|影响|扣)",
         r"不要挂|别挂|按.{0,3}说的(做|操作)|共享屏幕|屏幕共享|猜猜?我是谁|猜.{0,3}是谁|出车祸|冻结",
         r"包治|治百病|根治|不用吃药|抗癌|抗肿瘤|防癌|稳赚|保本|高回报|高息|返利|年化",
-        r"百分之[一二三四五六七八九十几]+[的]?(回报|收益|利息)|[转汇打存].{0,6}[个私]人[账帐]|[个私]人[账帐]户?[上里]|不[能要许准]告诉",
+        r"百分之[一二三四五六七八九十几]+[的]?(回报|收益|利息)",
+        r"[转汇打存].{0,6}[个私]人[账帐]",
+        r"个人[账帐]户?[上里]|私人[账帐]户?[上里]|不[能要许准]告诉",
         r"代替.{0,4}药",
         r"\bscam|\bfraud|\bcon (man|artist)|\bcheat|\bswindl|\b(safe|supervision) account",
         r"\bguess who|\bmoney launder|\bcourt (notice|summons)|\barrest warrant|\bsummons",
@@ -147,13 +149,14 @@ FRAUD_CUES: dict[str, tuple[str, ...]] = {
         r"\bdon'?t tell (anyone|your)|\b(replace|instead of)\b.{0,20}\bmedicine",
     ),
     "source": (
-        _SOMEONE + r"|有一?[个位](人|男|女|小|老|阿|号|电|自|陌)|[个通]电话",
-        r"(?<!快递)(?<!快递员)打电话(?!给(?![我伊她他侬阿]))|打来|(?<!快递打)(?<!快递员打)电话[说讲来里那]|来电|(?<!验证码)短信(?!验证码)|网上(?!(?:可以|能|也可以|给\w{1,6}?)?[捐买交缴办申预挂查付支看])|(?<!基金会)(?<!官方)网站|微信[上里群说讲]|加我|qq|朋友圈|群里",
-        r"弹出|视频|自称|[说讲]是(?![要会])(?=.{0,12}的)|[他她]们?[说讲]|伊拉?讲|[说讲]我|的说|对方|陌生|客服(?!电话|热线)|推销|讲座",
-        r"上门[说讲收推卖]|[问跟向找]我[要借拿]",
-        r"(?<!它)[叫让要催逼喊]\s?[我伊她他].{0,5}(转(?!存)|汇|打钱|交|付|报|输|告诉|发|点|下载|扫|买|借|寄|登录|开通)",
-        r"(?<!家人)[说讲]有|是真的|是不是真|真的假的|有这回事|有这种事|人家[说讲]|一个[男女]的|导游",
-        r"(?<!家)人[说讲]|卖.{0,4}(药|保健)|好相信|能相信|收到.{0,4}(信息|消息|通知|邮件|链接|短信)",
+        _SOMEONE + r"|有一?[个位](人|男|女|小|老|阿|号|电|自|陌)|个电话|通电话",
+        r"打(?<!快递打)(?<!快递员打)电话(?!给(?![我伊她他侬阿]))|打来|电(?<!快递打电)(?<!快递员打电)话[说讲来里那]|来电|短(?<!验证码短)信(?!验证码)|网上(?!(?:可以|能|也可以|给\w{1,6}?)?[捐买交缴办申预挂查付支看])|网(?<!基金会网)(?<!官方网)站|微信[上里群说讲]|加我|qq|朋友圈|群里",
+        r"弹出|视频|自称|说是(?![要会])(?=.{0,12}的)|讲是(?![要会])(?=.{0,12}的)|他们?[说讲]|她们?[说讲]",
+        r"伊拉?讲|说我|讲我|的说|对方|陌生|客服(?!电话|热线)|推销|讲座",
+        r"上门[说讲收推卖]|问我[要借拿]|跟我[要借拿]|向我[要借拿]|找我[要借拿]",
+        r"[叫让要催逼喊](?<!它.)\s?[我伊她他].{0,5}(转(?!存)|汇|打钱|交|付|报|输|告诉|发|点|下载|扫|买|借|寄|登录|开通)",
+        r"说(?<!家人说)有|讲(?<!家人讲)有|是真的|是不是真|真的假的|有这回事|有这种事|人家[说讲]|一个[男女]的|导游",
+        r"人(?<!家人)[说讲]|卖.{0,4}(药|保健)|好相信|能相信|收到.{0,4}(信息|消息|通知|邮件|链接|短信)",
         r"拉.{0,3}进群|门口.{0,8}(送|发|扫|摆摊)",  # and a stall at the gate
         # "someone called", not "someone can help" or "someone recommended the station"
         r"\bsome ?(one|body)\b(?! (can|could|to|help|at|there|who|here|in|mentioned"
@@ -187,7 +190,9 @@ FRAUD_CUES: dict[str, tuple[str, ...]] = {
     "bait": (
         r"中奖|抽中|中了|大奖|奖品|礼品|免费[送领拿发游办]|送.{0,4}(米|油|鸡蛋|礼|老花镜)|补发",
         r"退税|退[款钱回还]|返[现利佣]|理赔|赔偿|额度|收益|利息|回报|投资|理财|炒股|赚|能治|治好",
-        r"降血[糖压脂]|保健|红包|幸运|旅游|[吃喝用贴戴].{0,6}就[能会]?好了|灵芝|孢子粉|神药|偏方|养老项目|养老公寓",
+        r"降血[糖压脂]|保健|红包|幸运|旅游|吃.{0,6}就[能会]?好了|喝.{0,6}就[能会]?好了",
+        r"用.{0,6}就[能会]?好了|贴.{0,6}就[能会]?好了|戴.{0,6}就[能会]?好了",
+        r"灵芝|孢子粉|神药|偏方|养老项目|养老公寓",
         r"津贴|慰问金|认证|升级|异常|注销|欠费|出事|救我|被扣|被抓|贷款|罚款|违规|停发|多发|停电",
         r"停水|欠了|股票|换.{0,2}号|急用",
         r"\bwon\b|\bwin(ner|ning)?\b|\bprize|\blottery|\bjackpot",
@@ -200,12 +205,18 @@ FRAUD_CUES: dict[str, tuple[str, ...]] = {
     ),
     "demand": (
         r"转[账帐钱]|转出去|转到(?!人工)|转给|转过去|打钱|打款|汇钱|汇款|汇过去|寄钱",
-        r"(?<!不)[要交给拿借付赔]钱|钱[转汇打给交]|转.{0,3}钱|退回去|还回去|代付|垫付|先[交付](?!材料|资料|申请|表|证明)",
-        r"[交拨]给?(他|她|伊)|(钱|卡|存折|现金).{0,4}给(他|她|伊)|[交付收扣](?!.{0,5}(?:话|电|水|燃气|煤气|物业|网|有线)费).{0,6}费|手续费|保证金|押金|交.{0,5}税|所得税",
-        r"[取拿交给送收].{0,3}现金|验证码|密码|卡号|银行卡|银行[账帐]户|存款(?!转成?定期)|存折|余额|身份证号",
-        r"填.{0,4}信息|个人信息|[链连]接|点进去|点击|短信[里上]的|atm|手机银行|网银|用钱|扫码|定金",
+        r"[要交给拿借付赔](?<!不.)钱",
+        r"钱[转汇打给交]|转.{0,3}钱|退回去|还回去|代付|垫付|先[交付](?!材料|资料|申请|表|证明)",
+        r"交给?(他|她|伊)|拨给?(他|她|伊)|钱.{0,4}给(他|她|伊)|卡.{0,4}给(他|她|伊)",
+        r"存折.{0,4}给(他|她|伊)|现金.{0,4}给(他|她|伊)",
+        r"[交付收扣](?!.{0,5}(?:话|电|水|燃气|煤气|物业|网|有线)费).{0,6}费",
+        r"手续费|保证金|押金|交.{0,5}税|所得税",
+        r"[取拿交给送收].{0,3}现金",
+        r"验证码|密码|卡号|银行卡|银行[账帐]户|存款(?!转成?定期)|存折|余额|身份证号",
+        r"填.{0,4}信息|个人信息|链接|连接|点进去|点击|短信[里上]的|atm|手机银行|网银|用钱|扫码|定金",
         r"订金|会员费|存到(?!手机|通讯录)|存进|二维码|下载|开通|收了我|收了.{0,2}[一二两三四五六七八九十几百千\d]",
-        r"买.{0,6}(保健品|万|股票|基金(?!会))|办卡|投资|理财|[一二两三四五六七八九十几百\d]+[块千万元]",
+        r"买.{0,6}(保健品|万|股票|基金(?!会))|办卡|投资|理财",
+        r"[一二两三四五六七八九十几百\d][一二两三四五六七八九十几百\d]*[块千万元]",
         r"[交付给收要][一二两三四五六七八九十几]+百",
         r"\btransfer|\bwire\b|\bsend (me |them |him |her )?(the )?money|\bmoney\b|\bfees?\b",
         r"\b(?<!can't )(?<!cannot )(?<!unable to )pay",  # "he can't pay his rent" is no demand
@@ -221,18 +232,39 @@ FRAUD_CUES: dict[str, tuple[str, ...]] = {
         r"\bverify",
     ),
 }
-# Each kind's cues as two alternations: the Chinese lines, and the English ones (`\b` then a
-# latin letter or a digit in every alternative), searched only in text that has such a
-# character. In Chinese text `re` would try each English alternative at every position: five
-# times the cost of the rest. The Chinese lines come first in each kind, so the first match of
-# the whole kind is the earlier of the two, the Chinese one at the same position.
-_FRAUD_RE = {
-    kind: tuple(
-        re.compile("|".join(cue for cue in cues if cue.startswith(r"\b") == english))
-        for english in (False, True)
-    )
-    for kind, cues in FRAUD_CUES.items()
-}
+
+
+def _searched_with(cue: str) -> str:
+    """Which cue lines of its kind a cue line is searched with (see _FRAUD_RE)."""
+    if cue.startswith(r"\b"):
+        return "english"
+    return cue if cue.startswith("[") else "chinese"  # a line that opens with a class: alone
+
+
+def _cue_patterns(cues: tuple[str, ...]) -> tuple[tuple[re.Pattern[str], bool], ...]:
+    """One kind's cues as the patterns of _FRAUD_RE, each with whether it is the English one."""
+    patterns = []
+    for searched_with, lines in itertools.groupby(cues, _searched_with):
+        alternatives = "|".join(lines)
+        if searched_with == "english":
+            # every alternative opens a word with a latin letter or a digit: looked for first,
+            # `re` enters them only there (Chinese text has a word boundary at every space)
+            alternatives = rf"\b(?=[a-z\d])(?:{alternatives})"
+        patterns.append((re.compile(alternatives), searched_with == "english"))
+    return tuple(patterns)
+
+
+# Each kind's cues as patterns searched in turn, in the cues' order: its English lines (`\b` then
+# a latin letter or a digit in every alternative) as one, searched only in text that has such a
+# character (in Chinese text `re` would try each English alternative at every position: five
+# times the cost of the rest); each Chinese line that opens with a class as one of its own, and
+# the Chinese lines between them as one. Each Chinese alternative opens with a plain character
+# (one that would open with a look-behind, a group or a class is written out for each character
+# it opens with, or opens a line of its own): `re` then tries a pattern only where one of its
+# first characters is, rather than every alternative at every position (a tenth of the cost).
+# The first match of a kind is the earliest of its patterns' first matches, the earlier
+# pattern's at the same position: the first match of all its cues.
+_FRAUD_RE = {kind: _cue_patterns(cues) for kind, cues in FRAUD_CUES.items()}
 _LATIN_OR_DIGIT = re.compile(r"[a-z\d]")
 
 
@@ -240,8 +272,8 @@ def _fraud_hits(normal: str) -> dict[str, re.Match[str]]:
     """The first match of each kind of fraud cue in normalised text."""
     found = {}
     latin = _LATIN_OR_DIGIT.search(normal) is not None
-    for kind, (chinese, english) in _FRAUD_RE.items():
-        hits = [chinese.search(normal), english.search(normal) if latin else None]
+    for kind, patterns in _FRAUD_RE.items():
+        hits = [pattern.search(normal) for pattern, english in patterns if latin or not english]
         hits = [hit for hit in hits if hit is not None]
         if hits:
             found[kind] = min(hits, key=lambda hit: hit.start())
@@ -292,8 +324,8 @@ _TROUBLE = re.compile(
 
 def _windfall(normal: str) -> bool:
     """Whether a bait of normalised text is more than trouble to fix (see _TROUBLE)."""
-    chinese, english = _FRAUD_RE["bait"]
-    found = [*chinese.finditer(normal), *english.finditer(normal)]
+    # (the Chinese baits open with plain characters: one pattern, its matches theirs)
+    found = [hit for pattern, _ in _FRAUD_RE["bait"] for hit in pattern.finditer(normal)]
     return any(not _TROUBLE.fullmatch(hit.group(0)) for hit in found)
 
 
@@ -429,25 +461,47 @@ def analyse(text: str, cjk_run: Callable[[str], _CjkParts] = _cjk_run) -> _Analy
         fuzz_parts.append(run_fuzz)
         places += run_places
     if words:
-        words = [w.split("'")[0] or w for w in words]  # what's -> what, i'd -> i
-        stems = [_stem(w) for w in words]
-        features += ["w" + s for s in stems]
-        features += ["x" + a + " " + b for a, b in itertools.pairwise(stems)]
-        joined = " " + " ".join(words) + " "
-        for n in CHAR_NGRAMS:
-            features += ["c" + joined[i : i + n] for i in range(len(joined) - n + 1)]
+        word_features, word_units, word_places, word_fuzz = _latin_words(tuple(words))
+        features += word_features
         # each word's unit in its place in the text, inserted from the last
-        for at, word, stem in reversed(list(zip(word_at, words, stems, strict=True))):
-            if word not in EN_STOPWORDS and stem not in EN_STOPWORDS:
-                units.insert(at, ("w" + stem, ("w" + stem,)))
-        places.extend(_en_places(words, stems))
-        fuzz_parts.append(" ".join(sorted(words)))
+        for i, unit in reversed(word_units):
+            units.insert(word_at[i], unit)
+        places.extend(word_places)
+        fuzz_parts.append(word_fuzz)
     return _Analysis(features, units, " ".join(fuzz_parts), tuple(places))
+
+
+# the views of a long message share its latin words (a last clause in English is in the whole
+# message and in a pair too): what they give is worked out once for them all
+@functools.lru_cache(maxsize=256)
+def _latin_words(
+    words: tuple[str, ...],
+) -> tuple[
+    tuple[str, ...], tuple[tuple[int, tuple[str, tuple[str, ...]]], ...], tuple[Place, ...], str
+]:
+    """What the latin words of a text give its analysis (see analyse): features, the units of
+    the words that are no stopwords (each with the word's index), places, a fuzz string."""
+    words = tuple(w.split("'")[0] or w for w in words)  # what's -> what, i'd -> i
+    stems = [_stem(w) for w in words]
+    features = ["w" + s for s in stems]
+    features += ["x" + a + " " + b for a, b in itertools.pairwise(stems)]
+    joined = " " + " ".join(words) + " "
+    for n in CHAR_NGRAMS:
+        features += ["c" + joined[i : i + n] for i in range(len(joined) - n + 1)]
+    units = tuple(
+        (i, ("w" + stem, ("w" + stem,)))
+        for i, (word, stem) in enumerate(zip(words, stems, strict=True))
+        if word not in EN_STOPWORDS and stem not in EN_STOPWORDS
+    )
+    places = tuple(_en_places(list(words), stems))
+    return tuple(features), units, places, " ".join(sorted(words))
 
 
 _PLACE_HEAD_ZH = re.compile(PLACE_HEADS_ZH)
 _ORGANISATION_END = re.compile(f"(?:单位|{PLACE_HEADS_ZH})$")
-_CJK_RUN = re.compile(f"[{CJK}]+")
+# (its first character written apart: `re` scans for a pattern's first character only when it
+# opens with a character or a class, not with a repeat)
+_CJK_RUN = re.compile(f"[{CJK}][{CJK}]*")
 
 
 Place = tuple[tuple[str, ...], tuple[str, ...]]  # (units before the head, units of the head)
@@ -537,7 +591,9 @@ def _zh_place_hits(run: str, syllables: list[str]) -> list[tuple[int, Place]]:
             start = owner
         # 北京那边的社区食堂: 那边 points back at the place named before it, not at ours (我们
         # 那边的驿站 is ours): that place's name stands for the locator
-        there = _THERE.search(run[: start + 1])
+        # (a match of _THERE has four characters at most and ends the text, or is followed by
+        # a final newline: looked for in the last five characters only)
+        there = _THERE.search(run, max(0, start - 4), start + 1)
         if there and before[:1] == units(start, start + 1):
             before = units(there.start(1), there.end(1)) + before[1:]
         found.append((hit.start(), (before, units(hit.start(), hit.end()))))
@@ -650,12 +706,14 @@ _ZH_CLAUSE_ENDS = "啊呢呀嘛吗"
 # the station's own names open a clause (腿脚不大好 | 驿站有没有上门量血压的)
 _HOME_OPENERS = "驿站|食堂|基金会"
 _HOME_OPENER = re.compile(_HOME_OPENERS)
+# (`re` tries a pattern that matches no characters at every position: each alternative opens
+# with the look that fails soonest there, and those after a space share the look for it)
 _CLAUSE_RE = re.compile(
-    f"(?<=[{CJK}])(?=(?:{_ZH_CLAUSE_OPENERS}))|(?<=[{_ZH_CLAUSE_ENDS}])(?=[{CJK}])"
-    f"|(?<=[{CJK}])(?={_HOME_OPENERS})|(?<=[{CJK}] )(?={_HOME_OPENERS})"
-    f"|(?<=[a-z0-9'] ){_EN_NOT_AFTER}(?=(?:{_EN_CLAUSE_OPENERS})\\b)"
+    f"(?=(?:{_ZH_CLAUSE_OPENERS}|{_HOME_OPENERS}))(?<=[{CJK}])|(?<=[{_ZH_CLAUSE_ENDS}])(?=[{CJK}])"
+    f"|(?<= )(?:(?<=[{CJK}] )(?={_HOME_OPENERS})"
+    f"|(?<=[a-z0-9'] ){_EN_NOT_AFTER}(?=(?:{_EN_CLAUSE_OPENERS})\\b))"
 )
-_BREAK_RE = re.compile(f"(?<=[{CJK}]) (?=[{CJK}])")
+_BREAK_RE = re.compile(f" (?<=[{CJK}] )(?=[{CJK}])")  # (the space first: `re` scans for it)
 # a message this long is a spoken one (DICTATED_MARGIN, context): 12 Chinese characters
 # (食堂几点开门还有送饭要多少钱) or 12 English words; English is cut into clauses from 18 words
 # (at 12 or 15, CLINC150's longer intent queries lost 0.3-0.5 OOS recall)
@@ -679,8 +737,11 @@ INTERROGATIVES = re.compile(
     r"|^(?:and |but |so |also )?(?:is|are|will|would|do|did)\b"
 )
 MIN_QUESTION_UNITS = 3  # coverage units: fewer say too little to decide alone
+# (the English words' \b written as no word character before their first letter, looked at after
+# it: then every alternative opens with a plain character, and `re` scans for them)
 _BY_THE_WAY = re.compile(
-    r"顺便|对了|另外|还想问|再问一|\bby the way\b|\bbtw\b|\balso\b|\b(too|as well)\W*$"
+    r"顺便|对了|另外|还想问|再问一|b(?<!\wb)y the way\b|b(?<!\wb)tw\b|a(?<!\wa)lso\b"
+    r"|t(?<!\wt)oo\W*$|a(?<!\wa)s well\W*$"
 )
 CONTEXT_WEIGHT = 0.25  # 0 and 0.5 measured within one answer of it on the dictated sets
 # A long message's score is lower than its typed question's (its context shares few words with
@@ -713,7 +774,8 @@ MAX_CLAUSES = 3
 def _is_long(normal: str, words: int = LONG_MESSAGE_WORDS) -> bool:
     """Long enough to carry context besides the question (short typed questions, and intent
     benchmarks such as CLINC150, are matched whole); in English, `words` words."""
-    cjk = sum(len(t) for t in tokens(normal) if is_cjk(t))
+    # the CJK tokens are the CJK runs (no latin word holds a CJK character)
+    cjk = sum(map(len, _CJK_RUN.findall(normal)))
     return cjk >= LONG_MESSAGE_CHARS or len(normal.split()) >= words
 
 

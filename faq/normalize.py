@@ -20,7 +20,9 @@ _CJK_CHAR = re.compile(f"[{CJK}]")
 _ASCII_INVISIBLE = re.compile(r"[\x00-\x08\x0e-\x1b\x7f]")  # str.isspace() for \x1c-\x1f
 _ASCII_BREAK = re.compile(r"[^a-z0-9'\s]")
 # voice input and some IMEs put spaces between Chinese words; they are not word breaks to keep
-_CJK_GAP = re.compile(f"(?<=[{CJK}])[^\\S\\n]+(?=[{CJK}])")
+# (the character before the spaces looked at after their first, so that the pattern opens with a
+# class and `re` scans for it: see _ZH_PHRASE_RE)
+_CJK_GAP = re.compile(f"[^\\S\\n](?<=[{CJK}][^\\S\\n])[^\\S\\n]*(?=[{CJK}])")
 # a run of CJK characters, or one latin/digit word (apostrophes inside English words kept)
 _TOKEN = re.compile(f"[{CJK}]+|[a-z0-9]+(?:'[a-z]+)?")
 
@@ -92,11 +94,21 @@ _EN_FILLERS = (
 # Who is asking for whom (issue 15): a relative says so before the question. The relatives are
 # written as synonyms.yaml's canonical words (外婆 -> 老人) before these apply.
 _RELATIVES_ZH = "老人|爸爸|妈妈|家人|父母|爸妈|邻居"
+# 我?是?[帮替代] and 我?跟 written as one alternative for each character they can open with (see
+# _ZH_PHRASE_RE)
+_ON_BEHALF = ("我是?[帮替代]", "是[帮替代]", "帮", "替", "代")
 _ZH_FRAMING = (
-    f"我?是?[帮替代](?:我们?[{CJK}]{{0,3}}?|们?(?:{_RELATIVES_ZH})?)(?:问|打听)一?[下问声]?的?",
+    *(
+        f"{opening}(?:我们?[{CJK}]{{0,3}}?|们?(?:{_RELATIVES_ZH})?)(?:问|打听)一?[下问声]?的?"
+        for opening in _ON_BEHALF
+    ),
     # and the relative described (我是帮我一个人住的外公打听的)
-    f"我?是?[帮替代]我们?[{CJK}]{{0,6}}?的(?:{_RELATIVES_ZH})(?:问|打听)一?[下问声]?的?",
-    "我?跟你[讲说]一?下?",
+    *(
+        f"{opening}我们?[{CJK}]{{0,6}}?的(?:{_RELATIVES_ZH})(?:问|打听)一?[下问声]?的?"
+        for opening in _ON_BEHALF
+    ),
+    "我跟你[讲说]一?下?",
+    "跟你[讲说]一?下?",
     "我跟你们[讲说]",
     "你听我[讲说]",
 )
@@ -123,20 +135,26 @@ _EN_FILLER_RE = re.compile(
     )
 )
 LATIN_LETTER = re.compile("[a-z]")
+# Every alternative opens with a plain character: `re` then tries the pattern only where one of
+# those characters is, rather than every alternative at every position (an eighth of the
+# instructions on a long message of when some alternatives opened with a class or an optional
+# character)
 _ZH_PHRASE_RE = re.compile(
     "|".join(
         [
             *_ZH_FRAMING,
             *map(re.escape, sorted(_ZH_FILLERS + _ZH_HEDGES, key=len, reverse=True)),
-            f"[{_ZH_INTERJECTIONS}]+",
+            *(f"{first}[{_ZH_INTERJECTIONS}]*" for first in _ZH_INTERJECTIONS),
         ]
     )
 )
 # 那个 between two words of a line points at the second (苏州那个食堂 is 苏州食堂): it goes
 # without ending the clause, so the words before a place still say which one
-_ZH_DEMONSTRATIVE_RE = re.compile(f"(?<=[{CJK}])那个(?=[{CJK}])")
+_ZH_DEMONSTRATIVE_RE = re.compile(f"那(?<=[{CJK}]那)个(?=[{CJK}])")
 _ZH_LEADING_RE = re.compile(f"^[{_ZH_PARTICLES}]+")
-_ZH_TRAILING_RE = re.compile(f"[{_ZH_FINAL_PARTICLES}]+$")
+# (its first character written apart: `re` scans for a pattern's first character only when it
+# opens with a character or a class, not with a repeat)
+_ZH_TRAILING_RE = re.compile(f"[{_ZH_FINAL_PARTICLES}][{_ZH_FINAL_PARTICLES}]*$")
 
 # Homophone slips from pinyin input are rarely exact: IMEs and southern accents blur these
 # initials and finals (standard "fuzzy pinyin" pairs, plus aspiration pairs t/d, p/b, k/g).
@@ -279,6 +297,27 @@ def _clean(text: str) -> str:
     return " ".join(text.split())
 
 
+def _variants(group: tuple[str, list[tuple[str, bool]]]) -> str:
+    """The synonym variants that open with one character, as one alternative: each variant's
+    rest, and whether it is latin (see Normalizer)."""
+    first, rests = group
+    first = re.escape(first)
+    # latin variants match whole words only ("pub" is not in "public"): no letter, digit or
+    # apostrophe before the first character, checked after it, so that every alternative starts
+    # with a plain character and `re` skips the positions where none can start (ten times faster
+    # than the check first); when they all are, checked once for all of them (inside a word
+    # `re` would check it for each)
+    whole_word = rf"(?<![a-z0-9']{first})"
+    if all(latin for _, latin in rests):
+        alternatives = "|".join(rf"{re.escape(rest)}(?![a-z0-9'])" for rest, _ in rests)
+        return rf"{first}{whole_word}(?:{alternatives})"
+    alternatives = "|".join(
+        rf"{whole_word}{re.escape(rest)}(?![a-z0-9'])" if latin else re.escape(rest)
+        for rest, latin in rests
+    )
+    return f"{first}(?:{alternatives})"
+
+
 class Normalizer:
     """Turns raw text into a canonical form, applying a knowledge base's synonyms."""
 
@@ -296,22 +335,10 @@ class Normalizer:
             # the variants by their first character, longest first (the longest one found at a
             # position is replaced): `re` tries at each position only the variants that start
             # with its character (twice as fast as trying every variant)
-            groups: dict[str, list[str]] = {}
+            groups: dict[str, list[tuple[str, bool]]] = {}
             for key in sorted(self._replacement, key=len, reverse=True):
-                rest = re.escape(key[1:])
-                if not _CJK_CHAR.search(key):
-                    # latin variants match whole words only ("pub" is not in "public"): no
-                    # letter, digit or apostrophe before the first character, checked after it,
-                    # so that every alternative starts with a plain character and `re` skips the
-                    # positions where none can start (ten times faster than the check first)
-                    first = re.escape(key[0])
-                    rest = rf"(?<![a-z0-9']{first}){rest}(?![a-z0-9'])"
-                groups.setdefault(key[0], []).append(rest)
-            self._synonym_re = re.compile(
-                "|".join(
-                    f"{re.escape(first)}(?:{'|'.join(rests)})" for first, rests in groups.items()
-                )
-            )
+                groups.setdefault(key[0], []).append((key[1:], not _CJK_CHAR.search(key)))
+            self._synonym_re = re.compile("|".join(map(_variants, groups.items())))
 
     def normalize(self, text: str) -> str:
         """The canonical form of `text`: what matching compares."""
@@ -323,7 +350,9 @@ class Normalizer:
         # every English filler and framing has a latin letter: Chinese text skips that search
         spoken = _EN_FILLER_RE.sub(" ", text) if LATIN_LETTER.search(text) else text
         for clause in _ZH_PHRASE_RE.sub(" ", spoken).split():
-            if _CJK_CHAR.search(clause):
+            # only a clause that opens or ends with a particle has one to take off (a word of
+            # split() is never empty): two string tests rather than a search for Chinese
+            if clause[0] in _ZH_PARTICLES or clause[-1] in _ZH_FINAL_PARTICLES:
                 clause = _ZH_TRAILING_RE.sub("", _ZH_LEADING_RE.sub("", clause))
             if clause:
                 clauses.append(clause)
@@ -337,7 +366,15 @@ def tokens(text: str) -> list[str]:
 
 
 def is_cjk(token: str) -> bool:
-    return bool(_CJK_CHAR.match(token))
+    """Whether a token opens with a CJK character. Compared with CJK's ranges rather than
+    matched with `_CJK_CHAR`: the matcher asks it of every token of every view, and a regex
+    call costs several times the comparisons."""
+    first = token[:1]
+    return (
+        "\u4e00" <= first <= "\u9fff"
+        or "\u3400" <= first <= "\u4dbf"
+        or "\uf900" <= first <= "\ufaff"
+    )
 
 
 @functools.cache
@@ -420,8 +457,10 @@ def split_pinyin(word: str) -> list[str] | None:
 
 def pinyin_reading(text: str) -> list[str] | None:
     """Fuzzy syllables of a latin-only text that reads entirely as pinyin, else None."""
+    if _CJK_CHAR.search(text):  # it has a CJK token: found without cutting it into tokens
+        return None
     words = [w.replace("'", "") for w in tokens(text)]
-    if not words or any(is_cjk(w) for w in words):
+    if not words:
         return None
     syllables: list[str] = []
     for word in words:
