@@ -440,10 +440,14 @@ def _cjk_run(token: str, places: bool = True) -> _CjkParts:
     return features, units, "".join(syllables), named
 
 
-def analyse(text: str, cjk_run: Callable[[str], _CjkParts] = _cjk_run) -> _Analysis:
+def analyse(
+    text: str,
+    cjk_run: Callable[[str], _CjkParts] = _cjk_run,
+    latin_words: Callable[[tuple[str, ...]], _LatinParts] | None = None,
+) -> _Analysis:
     """Features of normalised text (char/pinyin n-grams for Chinese, words and char n-grams
-    for English) and its coverage units. `cjk_run` analyses each CJK run (the clauses of one
-    message share a cache of it)."""
+    for English) and its coverage units. `cjk_run` analyses each CJK run and `latin_words` the
+    latin words (_latin_words): the views of one message share a cache of each."""
     features: list[str] = []
     units: list[tuple[str, tuple[str, ...]]] = []
     words: list[str] = []
@@ -461,7 +465,9 @@ def analyse(text: str, cjk_run: Callable[[str], _CjkParts] = _cjk_run) -> _Analy
         fuzz_parts.append(run_fuzz)
         places += run_places
     if words:
-        word_features, word_units, word_places, word_fuzz = _latin_words(tuple(words))
+        word_features, word_units, word_places, word_fuzz = (latin_words or _latin_words)(
+            tuple(words)
+        )
         features += word_features
         # each word's unit in its place in the text, inserted from the last
         for i, unit in reversed(word_units):
@@ -471,16 +477,20 @@ def analyse(text: str, cjk_run: Callable[[str], _CjkParts] = _cjk_run) -> _Analy
     return _Analysis(features, units, " ".join(fuzz_parts), tuple(places))
 
 
-# the views of a long message share its latin words (a last clause in English is in the whole
-# message and in a pair too): what they give is worked out once for them all
-@functools.lru_cache(maxsize=256)
-def _latin_words(
-    words: tuple[str, ...],
-) -> tuple[
+Place = tuple[tuple[str, ...], tuple[str, ...]]  # (units before the head, units of the head)
+
+
+# What a text's latin words give its analysis: features, the units of the words that are no
+# stopwords (each with the word's index), places, a fuzz string. The views of a long message
+# share its latin words (a last clause in English is in the whole message and in a pair too), so
+# a message works them out once for all its views (a cache per message: see _match_chunk)
+_LatinParts = tuple[
     tuple[str, ...], tuple[tuple[int, tuple[str, tuple[str, ...]]], ...], tuple[Place, ...], str
-]:
-    """What the latin words of a text give its analysis (see analyse): features, the units of
-    the words that are no stopwords (each with the word's index), places, a fuzz string."""
+]
+
+
+def _latin_words(words: tuple[str, ...]) -> _LatinParts:
+    """What the latin words of a text give its analysis (see analyse and _LatinParts)."""
     words = tuple(w.split("'")[0] or w for w in words)  # what's -> what, i'd -> i
     stems = [_stem(w) for w in words]
     features = ["w" + s for s in stems]
@@ -502,9 +512,6 @@ _ORGANISATION_END = re.compile(f"(?:单位|{PLACE_HEADS_ZH})$")
 # (its first character written apart: `re` scans for a pattern's first character only when it
 # opens with a character or a class, not with a repeat)
 _CJK_RUN = re.compile(f"[{CJK}][{CJK}]*")
-
-
-Place = tuple[tuple[str, ...], tuple[str, ...]]  # (units before the head, units of the head)
 
 
 _HOURS_VERBS = frozenset({"wopen", "wclose", "whour"})
@@ -1278,11 +1285,14 @@ class Matcher:
                 _is_long(normal, CLAUSE_MESSAGE_WORDS) or _is_long(spoken, CLAUSE_MESSAGE_WORDS)
             )
             segments = _segments(normal, cut)
-            # the message is its clauses: each CJK run of them is analysed once, for the whole
-            # message and for every view it is part of. A long message's Chinese places are
+            # the message is its clauses: each CJK run of them, and its latin words, are analysed
+            # once, for the whole message and for every view they are part of (a cache per
+            # message: one across messages would flatter the benchmark, whose messages overlap,
+            # more than it would help residents). A long message's Chinese places are
             # found in the message as said (_spoken_places), not in its clauses' runs
             runs = functools.cache(functools.partial(_cjk_run, places=not segments))
-            analysis = functools.cache(functools.partial(analyse, cjk_run=runs))
+            words = functools.cache(_latin_words)
+            analysis = functools.cache(functools.partial(analyse, cjk_run=runs, latin_words=words))
             spoken_places: list[tuple[Place, int]] = []
             if segments:
                 joined = analysis(" ".join(c for c, _ in segments))
