@@ -1,6 +1,7 @@
 """Matching time for long (dictated) messages on the bundled FAQ: target <= 2 ms per message.
 
     .venv/bin/python benchmarks/long_messages.py [--chars 200] [--repeat 200] [--rounds 5]
+    sh benchmarks/instructions.sh [--chars 200]    # instructions per message, under cachegrind
 
 Builds 200-character messages from the dictated tuning set (each message repeated or cut to the
 length), then times `Matcher.match` one message at a time (the bot's single-message path) and
@@ -69,6 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chars", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=200, help="messages timed")
     parser.add_argument("--rounds", type=int, default=5, help="times each path is timed")
+    parser.add_argument(
+        "--passes",
+        type=int,
+        help="match the messages one at a time this many times, untimed, and exit (for "
+        "benchmarks/instructions.sh: 0 gives the cost of everything else)",
+    )
     args = parser.parse_args(argv)
     messages = _messages("dictated-tune.yaml", args.chars, args.repeat)
     matcher = Matcher(load(None))
@@ -79,6 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     # each path timed `--rounds` times: the first round's wall-clock time (what earlier figures
     # gave) and the least CPU time of all rounds, which other processes on a shared machine
     # cannot inflate (as timeit reports its best)
+    if args.passes is not None:
+        for _ in range(args.passes):
+            for message in messages:
+                matcher.match(message)
+        return 0
     clock = _ScoringClock(matcher)
     single, bulk, scoring = [], [], []
     for _ in range(args.rounds):
