@@ -56,8 +56,11 @@ async def seed_station(storage, clock: Clock) -> None:
     ]
     for user_id, name, language in residents:
         await storage.touch_resident(user_id, display_name=name, language=language)
+    # (days ago, resident, kind, text, candidates), each three hours before that day's time.
+    # The review page reads whole days (REVIEW_DAYS of them, from midnight): its oldest item is
+    # five days old, so that the page holds it at any time of day the tests run
     plan = [
-        (6, 11, "question", "老年助餐点礼拜天开伐", [("canteen.hours", 20.6)]),
+        (5, 11, "question", "老年助餐点礼拜天开伐", [("canteen.hours", 20.6)]),
         (6, 12, "wish", "希望驿站开个书法班", None),
         (5, 13, "question", "小区停水了找谁", [("donation.how", 3.1)]),
         (5, 15, "wish", "书法班！想练毛笔字", None),
