@@ -83,14 +83,14 @@ def main(argv: list[str] | None = None) -> int:
     # reading is looked up once. On other messages than the timed ones, so that nothing of
     # theirs is cached
     matcher.match_many(_messages("dictated-heldout.yaml", args.chars, args.repeat))
-    # each path timed `--rounds` times: the first round's wall-clock time (what earlier figures
-    # gave) and the least CPU time of all rounds, which other processes on a shared machine
-    # cannot inflate (as timeit reports its best)
     if args.passes is not None:
         for _ in range(args.passes):
             for message in messages:
                 matcher.match(message)
         return 0
+    # each path timed `--rounds` times: the first round's wall-clock time (what earlier figures
+    # gave) and the least CPU time of all rounds, which other processes on a shared machine
+    # cannot inflate (as timeit reports its best)
     clock = _ScoringClock(matcher)
     single, bulk, scoring = [], [], []
     for _ in range(args.rounds):

@@ -440,43 +440,6 @@ def _cjk_run(token: str, places: bool = True) -> _CjkParts:
     return features, units, "".join(syllables), named
 
 
-def analyse(
-    text: str,
-    cjk_run: Callable[[str], _CjkParts] = _cjk_run,
-    latin_words: Callable[[tuple[str, ...]], _LatinParts] | None = None,
-) -> _Analysis:
-    """Features of normalised text (char/pinyin n-grams for Chinese, words and char n-grams
-    for English) and its coverage units. `cjk_run` analyses each CJK run and `latin_words` the
-    latin words (_latin_words): the views of one message share a cache of each."""
-    features: list[str] = []
-    units: list[tuple[str, tuple[str, ...]]] = []
-    words: list[str] = []
-    fuzz_parts: list[str] = []
-    places: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
-    word_at: list[int] = []  # where each word is among the units: KFC几点开门 opens with KFC
-    for token in tokens(text):
-        if not is_cjk(token):
-            words.append(token)
-            word_at.append(len(units))
-            continue
-        run_features, run_units, run_fuzz, run_places = cjk_run(token)
-        features += run_features
-        units += run_units
-        fuzz_parts.append(run_fuzz)
-        places += run_places
-    if words:
-        word_features, word_units, word_places, word_fuzz = (latin_words or _latin_words)(
-            tuple(words)
-        )
-        features += word_features
-        # each word's unit in its place in the text, inserted from the last
-        for i, unit in reversed(word_units):
-            units.insert(word_at[i], unit)
-        places.extend(word_places)
-        fuzz_parts.append(word_fuzz)
-    return _Analysis(features, units, " ".join(fuzz_parts), tuple(places))
-
-
 Place = tuple[tuple[str, ...], tuple[str, ...]]  # (units before the head, units of the head)
 
 
@@ -505,6 +468,41 @@ def _latin_words(words: tuple[str, ...]) -> _LatinParts:
     )
     places = tuple(_en_places(list(words), stems))
     return tuple(features), units, places, " ".join(sorted(words))
+
+
+def analyse(
+    text: str,
+    cjk_run: Callable[[str], _CjkParts] = _cjk_run,
+    latin_words: Callable[[tuple[str, ...]], _LatinParts] = _latin_words,
+) -> _Analysis:
+    """Features of normalised text (char/pinyin n-grams for Chinese, words and char n-grams
+    for English) and its coverage units. `cjk_run` analyses each CJK run and `latin_words` the
+    latin words: the views of one message share a cache of each."""
+    features: list[str] = []
+    units: list[tuple[str, tuple[str, ...]]] = []
+    words: list[str] = []
+    fuzz_parts: list[str] = []
+    places: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
+    word_at: list[int] = []  # where each word is among the units: KFC几点开门 opens with KFC
+    for token in tokens(text):
+        if not is_cjk(token):
+            words.append(token)
+            word_at.append(len(units))
+            continue
+        run_features, run_units, run_fuzz, run_places = cjk_run(token)
+        features += run_features
+        units += run_units
+        fuzz_parts.append(run_fuzz)
+        places += run_places
+    if words:
+        word_features, word_units, word_places, word_fuzz = latin_words(tuple(words))
+        features += word_features
+        # each word's unit in its place in the text, inserted from the last
+        for i, unit in reversed(word_units):
+            units.insert(word_at[i], unit)
+        places.extend(word_places)
+        fuzz_parts.append(word_fuzz)
+    return _Analysis(features, units, " ".join(fuzz_parts), tuple(places))
 
 
 _PLACE_HEAD_ZH = re.compile(PLACE_HEADS_ZH)
