@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from faq.matcher import (
     fraud_cues,
 )
 from faq.model import Entry, KnowledgeBase
-from faq.normalize import Normalizer, cjk_pinyin, detect_language, split_pinyin
+from faq.normalize import CJK, Normalizer, cjk_pinyin, detect_language, is_cjk, split_pinyin
 from handlers.match_cli import evaluate_items, read_eval_file
 
 HERE = Path(__file__).resolve().parent
@@ -586,6 +587,18 @@ def test_normaliser_folds_width_script_punctuation_and_filler() -> None:
     assert normalizer.normalize("請問一下，飯堂開伐？😀") == "食堂开"
     assert normalizer.normalize("ＨＥＬＬＯ\u200b！") == "hello"
     assert normalizer.normalize("食 堂") == "食堂"
+
+
+def test_is_cjk_compares_with_the_same_ranges_as_the_cjk_class() -> None:
+    # is_cjk writes CJK's ranges out as comparisons (a regex call per token cost several times
+    # more): they must stay the class's, for every code point
+    cjk_char = re.compile(f"[{CJK}]")
+    disagree = [
+        code for code in range(0x110000) if is_cjk(chr(code)) != bool(cjk_char.match(chr(code)))
+    ]
+    assert disagree == []
+    assert not is_cjk("")
+    assert is_cjk("食堂") and not is_cjk("canteen食堂")
 
 
 def test_pinyin_split_and_language_detection() -> None:
