@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from scipy import sparse
 
+import faq.matcher as matcher_module
 from faq.loader import load
 from faq.matcher import (
     DEFAULT_THRESHOLDS,
@@ -599,6 +603,39 @@ def test_is_cjk_compares_with_the_same_ranges_as_the_cjk_class() -> None:
     assert disagree == []
     assert not is_cjk("")
     assert is_cjk("食堂") and not is_cjk("canteen食堂")
+
+
+@pytest.mark.parametrize("gather", [matcher_module._gather_rows, matcher_module._numpy_gather_rows])
+def test_row_gather_gives_scipys_rows(gather: Callable[..., None]) -> None:
+    # the product gathers a matrix's rows with scipy's private csr_row_index, or with numpy
+    # where a scipy lacks it: both must give scipy's own fancy row indexing, repeats and empty
+    # rows included
+    dense = np.random.default_rng(1).random((50, 30))
+    dense[dense < 0.8] = 0.0
+    dense[7] = 0.0
+    matrix = sparse.csr_matrix(dense)
+    rows = np.array([3, 7, 3, 49, 0, 12], dtype=matrix.indptr.dtype)
+    expected = matrix[rows]
+    indices = np.empty(expected.nnz, dtype=matrix.indices.dtype)
+    data = np.empty(expected.nnz, dtype=matrix.data.dtype)
+    gather(len(rows), rows, matrix.indptr, matrix.indices, matrix.data, indices, data)
+    assert np.array_equal(indices, expected.indices) and np.array_equal(data, expected.data)
+
+
+def test_scores_are_the_same_with_the_numpy_row_gather(
+    bundled: Matcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    messages = [
+        "喂那个我问一下啊就是我们家楼下那个驿站吃饭的地方中午几点钟开始的",
+        "hi I'm asking for my dad he wants to know whether he can get his blood pressure checked",
+        "食堂几点开门还有送饭要多少钱",
+    ]
+    views = [matcher_module.analyse(bundled.normalizer.normalize(m)) for m in messages]
+    scores, coverages = bundled._score(views)
+    monkeypatch.setattr(matcher_module, "_gather_rows", matcher_module._numpy_gather_rows)
+    numpy_scores, numpy_coverages = bundled._score(views)
+    assert np.array_equal(scores, numpy_scores) and np.array_equal(coverages, numpy_coverages)
+    assert scores.max() > 0
 
 
 def test_pinyin_split_and_language_detection() -> None:
