@@ -1036,31 +1036,40 @@ def _row_sums(rows: np.ndarray, values: np.ndarray, n_rows: int) -> np.ndarray:
     return np.bincount(rows, values, minlength=n_rows).astype(values.dtype, copy=False)
 
 
-def _product(query: _Rows, matrix: sparse.csr_matrix) -> np.ndarray:
-    """query x matrix, dense: the matrix rows of the query's columns gathered (scipy's own row
-    gather, in C) and added with bincount, each cell in the query's order (as scipy's sparse
-    product adds them). Above GATHER_MAX products (a batch of messages) scipy's own product is
-    faster."""
-    starts = matrix.indptr[query.columns]
-    lengths = matrix.indptr[query.columns + 1] - starts
+def _gathered(
+    matrix: sparse.csr_matrix, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rows of a CSR matrix one after the other: their column indices, their values and
+    their lengths (scipy's own row gather, in C)."""
+    starts = matrix.indptr[rows]
+    lengths = matrix.indptr[rows + 1] - starts
     total = int(lengths.sum())
-    if total > GATHER_MAX:
+    indices = np.empty(total, dtype=matrix.indices.dtype)
+    values = np.empty(total, dtype=matrix.data.dtype)
+    _gather_rows(
+        len(rows),
+        rows.astype(matrix.indptr.dtype, copy=False),
+        matrix.indptr,
+        matrix.indices,
+        matrix.data,
+        indices,
+        values,
+    )
+    return indices, values, lengths
+
+
+def _product(query: _Rows, matrix: sparse.csr_matrix) -> np.ndarray:
+    """query x matrix, dense: the matrix rows of the query's columns gathered and added with
+    bincount, each cell in the query's order (as scipy's sparse product adds them). Above
+    GATHER_MAX products (a batch of messages) scipy's own product is faster."""
+    lengths = matrix.indptr[query.columns + 1] - matrix.indptr[query.columns]
+    if lengths.sum() > GATHER_MAX:
         indptr = np.searchsorted(query.rows, np.arange(query.n_rows + 1))
         rows = sparse.csr_matrix(
             (query.values, query.columns, indptr), shape=(query.n_rows, matrix.shape[0])
         )
         return (rows @ matrix).toarray()
-    indices = np.empty(total, dtype=matrix.indices.dtype)
-    products = np.empty(total, dtype=matrix.data.dtype)
-    _gather_rows(
-        len(query.columns),
-        query.columns.astype(matrix.indptr.dtype, copy=False),
-        matrix.indptr,
-        matrix.indices,
-        matrix.data,
-        indices,
-        products,
-    )
+    indices, products, lengths = _gathered(matrix, query.columns)
     width = matrix.shape[1]
     cells = np.repeat(query.rows * width, lengths) + indices
     products *= np.repeat(query.values, lengths)
@@ -1250,7 +1259,7 @@ class Matcher:
             for i in range(n_entries)
         ]
         # the same as a vocabulary x entries matrix, for coverage of all entries at once
-        self.entry_uses = sparse.csr_matrix((totals != 0).T, dtype=np.float64)
+        self.entry_uses = sparse.csr_matrix((totals != 0).T, dtype=np.int8)
         self._any_pinyin = any(f.startswith("q") for f in self.space.vocabulary)
         if self._any_pinyin:
             # read pypinyin's syllable table (~85 ms) now: otherwise the first message typed in
@@ -1582,9 +1591,10 @@ class Matcher:
             map(vocabulary.get, itertools.chain.from_iterable(covers), itertools.repeat(-1)),
             dtype=np.int64,
         )
-        cover_units = np.repeat(np.arange(len(all_units)), [len(c) for c in covers])
+        cover_units = np.repeat(
+            np.arange(len(all_units)), np.fromiter(map(len, covers), np.int64, len(covers))
+        )
         known = columns >= 0
-        units = _Rows(cover_units[known], columns[known], np.ones(int(known.sum())), len(all_units))
         weighing = np.fromiter(
             map(vocabulary.get, map(_first, all_units), itertools.repeat(-1)),
             dtype=np.int64,
@@ -1597,12 +1607,16 @@ class Matcher:
             first + i for first, view in zip(firsts, views, strict=True) for i in view.context
         ]
         unit_weights[context] *= CONTEXT_WEIGHT
-        covered = _product(units, self.entry_uses) > 0  # units x entries
+        # which units each entry covers: the entries that use each known cover feature (the
+        # rows of entry_uses gathered), marked per unit
+        n_entries = len(self.entry_ids)
+        entries, _, lengths = _gathered(self.entry_uses, columns[known])
+        covered = np.zeros(len(all_units) * n_entries, dtype=bool)
+        covered[np.repeat(cover_units[known] * n_entries, lengths) + entries] = True
         owner = np.repeat(np.arange(len(views)), sizes)
         total = _row_sums(owner, unit_weights, len(views))
         # each view's weights of the units an entry covers, added unit by unit
-        covering, entries = np.nonzero(covered)
-        n_entries = covered.shape[1]
+        covering, entries = np.divmod(np.flatnonzero(covered), n_entries)
         share = np.bincount(
             owner[covering] * n_entries + entries,
             unit_weights[covering],
