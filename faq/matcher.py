@@ -727,19 +727,42 @@ LONG_MESSAGE_WORDS = 12
 CLAUSE_MESSAGE_WORDS = 18
 MIN_CLAUSE_CHARS = 4  # Chinese
 MIN_CLAUSE_WORDS = 3  # English
+
+
+def _en_words(*words: str, opening: bool = False) -> str:
+    """English words as alternatives `re` can scan for: each word's \\b before it written as no
+    word character (`opening`: no character at all) before its first letter, looked at after
+    that letter. A pattern is scanned for (rather than tried at every position of the message)
+    only when each of its alternatives opens with a plain character."""
+    before = r"[\s\S]" if opening else r"\w"
+    return "|".join(f"{word[0]}(?<!{before}{word[0]}){word[1:]}\\b" for word in words)
+
+
 QUESTION_CUES = re.compile(
     "几|怎|多少|什么|哪|吗|没有|不|能|可以|要|会|是否|想|"
-    r"\b(how|what|when|where|which|who|why|can|could|do|does|is|are|will|would|any|want|need"
-    r"|wondering)\b"
+    + _en_words(
+        *("how", "what", "when", "where", "which", "who", "why", "can", "could", "do", "does"),
+        *("is", "are", "will", "would", "any", "want", "need", "wondering"),
+    )
 )
 # the words that make a clause a question rather than a statement (an interrogative, a final
 # 吗, A-not-A 能不能/有没有); a clause of a long message without one is context
+_AUXILIARIES = ("is", "are", "will", "would", "do", "did")
 INTERROGATIVES = re.compile(
-    r"几|怎|多少|什么|哪|谁|吗|伐|是否|(\w)[不没]\1|有没有|"
-    r"\b(how|what|when|where|which|who|why|whether|if|can|could|is there|are there|do you"
-    r"|does)\b"
+    "几|怎|多少|什么|哪|谁|吗|伐|是否|有没有"
+    # A-not-A (能不能, 来没来), looked at from its 不 or 没
+    r"|不(?<=(\w)不)\1|没(?<=(\w)没)\2|"
+    + _en_words(
+        *("how", "what", "when", "where", "which", "who", "why", "whether", "if", "can"),
+        *("could", "is there", "are there", "do you", "does"),
+    )
     # an English clause that opens with an auxiliary asks ("and is the canteen open too")
-    r"|^(?:and |but |so |also )?(?:is|are|will|would|do|did)\b"
+    + "|"
+    + _en_words(
+        *_AUXILIARIES,
+        *(f"{link} {aux}" for link in ("and", "but", "so", "also") for aux in _AUXILIARIES),
+        opening=True,
+    )
 )
 MIN_QUESTION_UNITS = 3  # coverage units: fewer say too little to decide alone
 # (the English words' \b written as no word character before their first letter, looked at after

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -636,6 +637,60 @@ def test_scores_are_the_same_with_the_numpy_row_gather(
     numpy_scores, numpy_coverages = bundled._score(views)
     assert np.array_equal(scores, numpy_scores) and np.array_equal(coverages, numpy_coverages)
     assert scores.max() > 0
+
+
+def test_question_patterns_written_for_scanning_find_what_their_plain_forms_find() -> None:
+    # INTERROGATIVES and QUESTION_CUES open every alternative with a plain character so that
+    # `re` scans for them; they must find a question wherever their plain forms do
+    plain_interrogatives = re.compile(
+        r"几|怎|多少|什么|哪|谁|吗|伐|是否|(\w)[不没]\1|有没有|"
+        r"\b(how|what|when|where|which|who|why|whether|if|can|could|is there|are there|do you"
+        r"|does)\b"
+        r"|^(?:and |but |so |also )?(?:is|are|will|would|do|did)\b"
+    )
+    plain_cues = re.compile(
+        "几|怎|多少|什么|哪|吗|没有|不|能|可以|要|会|是否|想|"
+        r"\b(how|what|when|where|which|who|why|can|could|do|does|is|are|will|would|any|want|need"
+        r"|wondering)\b"
+    )
+    texts = [
+        q
+        for path in sorted((HERE / "data").glob("dictated-*.yaml"))
+        for q, _ in read_eval_file(str(path))
+    ]
+    letters = [
+        *"不没能有是几吗x1_",
+        *[
+            "and",
+            "but",
+            "so",
+            "also",
+            "is",
+            "are",
+            "do",
+            "did",
+            "will",
+            "would",
+            "can",
+            "how",
+            "if",
+        ],
+        " ",
+    ]
+    rng = random.Random(0)
+    texts += ["".join(rng.choices(letters, k=rng.randint(0, 10))) for _ in range(30_000)]
+    for scanned, plain in (
+        (matcher_module.INTERROGATIVES, plain_interrogatives),
+        (matcher_module.QUESTION_CUES, plain_cues),
+    ):
+        disagree = [t for t in texts if (scanned.search(t) is None) != (plain.search(t) is None)]
+        assert disagree == []
+    assert matcher_module.INTERROGATIVES.search(
+        "她能不能去"
+    ) and not matcher_module.INTERROGATIVES.search("不能去")
+    assert matcher_module.INTERROGATIVES.search(
+        "and is it open"
+    ) and not matcher_module.INTERROGATIVES.search("it is open")
 
 
 def test_pinyin_split_and_language_detection() -> None:
