@@ -1135,11 +1135,12 @@ class _Space:
         """Query vectors; words unknown to the knowledge base still count in the norm, so a
         message that is mostly about something else gets low similarity everywhere."""
         vocabulary = self.vocabulary
+        lengths = [len(features) for features in documents]
         found = np.fromiter(
             map(vocabulary.get, itertools.chain.from_iterable(documents), itertools.repeat(-1)),
             dtype=np.int64,
+            count=sum(lengths),
         )
-        lengths = [len(features) for features in documents]
         rows = np.repeat(np.arange(len(documents)), lengths)
         known = found >= 0
         absent = (~known).tolist()
@@ -1610,17 +1611,18 @@ class Matcher:
             return np.ones((len(views), len(self.entry_ids)))
         vocabulary = self.space.vocabulary
         covers = [cover for _, cover in all_units]
+        cover_lengths = np.fromiter(map(len, covers), np.int64, len(covers))
         columns = np.fromiter(
             map(vocabulary.get, itertools.chain.from_iterable(covers), itertools.repeat(-1)),
             dtype=np.int64,
+            count=int(cover_lengths.sum()),
         )
-        cover_units = np.repeat(
-            np.arange(len(all_units)), np.fromiter(map(len, covers), np.int64, len(covers))
-        )
+        cover_units = np.repeat(np.arange(len(all_units)), cover_lengths)
         known = columns >= 0
         weighing = np.fromiter(
             map(vocabulary.get, map(_first, all_units), itertools.repeat(-1)),
             dtype=np.int64,
+            count=len(all_units),
         )
         unit_weights = np.where(weighing >= 0, self.space.idf[weighing], self.space.unknown_idf)
         sizes = [len(view.units) for view in views]
