@@ -1094,9 +1094,13 @@ def _product(query: _Rows, matrix: sparse.csr_matrix) -> np.ndarray:
         return (rows @ matrix).toarray()
     indices, products, lengths = _gathered(matrix, query.columns)
     width = matrix.shape[1]
-    cells = np.repeat(query.rows * width, lengths) + indices
-    products *= np.repeat(query.values, lengths)
-    sums = np.bincount(cells, products, minlength=query.n_rows * width)
+    # each cell's place in the dense result: in place and in 32 bits where the result allows
+    # (a new array of a message's ~35,000 cells costs more than the sum)
+    size = query.n_rows * width
+    cells = (query.rows * width).astype(np.int32 if size < 2**31 else np.int64).repeat(lengths)
+    cells += indices
+    products *= query.values.repeat(lengths)
+    sums = np.bincount(cells, products, minlength=size)
     return sums.astype(np.float64, copy=False).reshape(-1, width)  # int64 when nothing matched
 
 
@@ -1597,7 +1601,9 @@ class Matcher:
         logits = np.zeros((queries.n_rows, weights.shape[1]), dtype=np.float32)
         if len(rows):
             starts = np.flatnonzero(np.concatenate(([True], rows[1:] != rows[:-1])))
-            logits[rows[starts]] = np.add.reduceat(values[:, None] * weights[positions], starts)
+            scaled = weights[positions]
+            scaled *= values[:, None]
+            logits[rows[starts]] = np.add.reduceat(scaled, starts)
         logits += bias
         logits -= logits.max(axis=1, keepdims=True)
         return np.exp(logits)
@@ -1637,7 +1643,9 @@ class Matcher:
         n_entries = len(self.entry_ids)
         entries, _, lengths = _gathered(self.entry_uses, columns[known])
         covered = np.zeros(len(all_units) * n_entries, dtype=bool)
-        covered[np.repeat(cover_units[known] * n_entries, lengths) + entries] = True
+        cells = (cover_units[known] * n_entries).repeat(lengths)
+        cells += entries
+        covered[cells] = True
         owner = np.repeat(np.arange(len(views)), sizes)
         total = _row_sums(owner, unit_weights, len(views))
         # each view's weights of the units an entry covers, added unit by unit
