@@ -1037,7 +1037,7 @@ def _numpy_gather_rows(
 # ~40 µs of checks and set-up around it: a private function of scipy's, hence the fallback
 try:
     from scipy.sparse._sparsetools import csr_row_index as _gather_rows
-except ImportError:  # pragma: no cover - every scipy since 1.4 has it
+except ImportError:  # pragma: no cover - scipy 1.10 (our oldest) to 1.17 have it
     _gather_rows = _numpy_gather_rows
 
 
@@ -1094,8 +1094,8 @@ def _product(query: _Rows, matrix: sparse.csr_matrix) -> np.ndarray:
         return (rows @ matrix).toarray()
     indices, products, lengths = _gathered(matrix, query.columns)
     width = matrix.shape[1]
-    # each cell's place in the dense result: in place and in 32 bits where the result allows
-    # (a new array of a message's ~35,000 cells costs more than the sum)
+    # each cell's place in the dense result, made in place and in 32 bits where the result
+    # allows: every new array as long as a message's ~34,000 cells is a pass of its own
     size = query.n_rows * width
     cells = (query.rows * width).astype(np.int32 if size < 2**31 else np.int64).repeat(lengths)
     cells += indices
