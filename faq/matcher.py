@@ -609,7 +609,9 @@ def _zh_place_hits(run: str, syllables: list[str]) -> list[tuple[int, Place]]:
 def _en_places(words: list[str], stems: list[str]) -> list[Place]:
     """Each place named in English words: its head and the content words before it, as stems
     ("post office"; "the bank" has nothing before its head)."""
-    found = []
+    found: list[Place] = []
+    if PLACE_HEADS_EN.isdisjoint(words) and PLACE_HEADS_EN.isdisjoint(stems):
+        return found  # no place word (most English text): nothing to look at
     for i, (word, stem) in enumerate(zip(words, stems, strict=True)):
         # the word or its plural: "parking" is no park, "banks" are banks
         if word in PLACE_HEADS_EN or (word.endswith("s") and stem in PLACE_HEADS_EN):
