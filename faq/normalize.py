@@ -282,6 +282,14 @@ class _CleanTable(dict[int, str | None]):
 
 
 _CLEAN_TABLE = _CleanTable()
+# the characters the table changes: all but letters, numbers, apostrophes and white space (`\w`
+# is letters, numbers and "_"), the same on every code point (tests/test_matcher.py). Found by
+# `re` and looked up one by one, rather than every character of a message through the table
+_CHANGED = re.compile(r"[^\w'\s]|_")
+
+
+def _changed(match: re.Match[str]) -> str:
+    return _CLEAN_TABLE[ord(match.group())] or ""
 
 
 def _clean(text: str) -> str:
@@ -293,7 +301,7 @@ def _clean(text: str) -> str:
         text = to_simplified(text)
     # punctuation, symbols and emoji became line breaks: they separate, plain spaces between
     # Chinese characters do not
-    text = _CJK_GAP.sub("", text.casefold().translate(_CLEAN_TABLE))
+    text = _CJK_GAP.sub("", _CHANGED.sub(_changed, text.casefold()))
     return " ".join(text.split())
 
 

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from scipy import sparse
 
 import faq.matcher as matcher_module
+import faq.normalize as normalize_module
 from faq.loader import load
 from faq.matcher import (
     DEFAULT_THRESHOLDS,
@@ -691,6 +692,19 @@ def test_question_patterns_written_for_scanning_find_what_their_plain_forms_find
     assert matcher_module.INTERROGATIVES.search(
         "and is it open"
     ) and not matcher_module.INTERROGATIVES.search("it is open")
+
+
+def test_clean_finds_every_character_its_table_changes() -> None:
+    # _clean looks up in its table only the characters _CHANGED finds: on every code point,
+    # those are the characters the table changes (drops, or turns into a line break)
+    table, changed = normalize_module._CLEAN_TABLE, normalize_module._CHANGED
+    disagree = [
+        code
+        for code in range(0x110000)
+        if (changed.fullmatch(chr(code)) is not None) != (table[code] != chr(code))
+    ]
+    assert disagree == []
+    assert normalize_module._clean("食堂，几点開門？👍") == "食堂 几点开门"
 
 
 def test_pinyin_split_and_language_detection() -> None:
