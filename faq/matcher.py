@@ -241,14 +241,36 @@ def _searched_with(cue: str) -> str:
     return cue if cue.startswith("[") else "chinese"  # a line that opens with a class: alone
 
 
+def _alternatives(pattern: str) -> list[str]:
+    """A pattern's alternatives at its top level (outside groups and classes)."""
+    found, depth, in_class, start, i = [], 0, False, 0, 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            i += 1  # an escaped character
+        elif in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char in "()":
+            depth += 1 if char == "(" else -1
+        elif char == "|" and not depth:
+            found.append(pattern[start:i])
+            start = i + 1
+        i += 1
+    return [*found, pattern[start:]]
+
+
 def _cue_patterns(cues: tuple[str, ...]) -> tuple[tuple[re.Pattern[str], bool], ...]:
     """One kind's cues as the patterns of _FRAUD_RE, each with whether it is the English one."""
     patterns = []
     for searched_with, lines in itertools.groupby(cues, _searched_with):
         alternatives = "|".join(lines)
         if searched_with == "english":
-            # every alternative opens a word with a latin letter or a digit: looked for first,
-            # `re` enters them only there (Chinese text has a word boundary at every space)
+            # every alternative opens a word (\b) with a latin letter or a digit: looked for
+            # first, once for them all, `re` enters them only there (Chinese text has a word
+            # boundary at every space) and skips at once each that opens with another letter
+            alternatives = "|".join(a.removeprefix(r"\b") for a in _alternatives(alternatives))
             alternatives = rf"\b(?=[a-z\d])(?:{alternatives})"
         patterns.append((re.compile(alternatives), searched_with == "english"))
     return tuple(patterns)

@@ -707,6 +707,30 @@ def test_clean_finds_every_character_its_table_changes() -> None:
     assert normalize_module._clean("食堂，几点開門？👍") == "食堂 几点开门"
 
 
+def test_english_fraud_cues_match_as_their_lines_do() -> None:
+    # each English alternative's leading \b is looked at once for them all (_cue_patterns): the
+    # pattern must find what the cue lines joined as written find, span for span
+    assert matcher_module._alternatives(r"a|b(c|d)|[|(]x|\|y") == ["a", "b(c|d)", "[|(]x", "\\|y"]
+    texts = [
+        "someone called me saying my bank account is frozen, give him the code",
+        "can't pay the fixed deposit, is it real? 100 yuan for the prize",
+        "someone can help me with tax deduct receipts at the station",
+    ]
+    texts += [
+        q
+        for path in sorted((HERE / "data").glob("*fraud*.yaml"))
+        for q, _ in read_eval_file(str(path))
+    ]
+    for kind, cues in matcher_module.FRAUD_CUES.items():
+        english = "|".join(c for c in cues if c.startswith(r"\b"))
+        plain = re.compile(rf"\b(?=[a-z\d])(?:{english})")
+        (scanned,) = [p for p, is_english in matcher_module._FRAUD_RE[kind] if is_english]
+        for text in texts:
+            assert [m.span() for m in scanned.finditer(text.lower())] == [
+                m.span() for m in plain.finditer(text.lower())
+            ], (kind, text)
+
+
 def test_pinyin_split_and_language_detection() -> None:
     assert split_pinyin("shitang") == ["shi", "tang"]
     assert split_pinyin("xian") == ["xian"]
