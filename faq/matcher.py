@@ -792,11 +792,12 @@ INTERROGATIVES = re.compile(
     )
 )
 MIN_QUESTION_UNITS = 3  # coverage units: fewer say too little to decide alone
-# (the English words' \b written as no word character before their first letter, looked at after
-# it: then every alternative opens with a plain character, and `re` scans for them)
+# (the English words written for scanning, as _en_words writes them; "too" and "as well" end the
+# text rather than a word, so they are written out the same way)
 _BY_THE_WAY = re.compile(
-    r"顺便|对了|另外|还想问|再问一|b(?<!\wb)y the way\b|b(?<!\wb)tw\b|a(?<!\wa)lso\b"
-    r"|t(?<!\wt)oo\W*$|a(?<!\wa)s well\W*$"
+    "顺便|对了|另外|还想问|再问一|"
+    + _en_words("by the way", "btw", "also")
+    + r"|t(?<!\wt)oo\W*$|a(?<!\wa)s well\W*$"
 )
 CONTEXT_WEIGHT = 0.25  # 0 and 0.5 measured within one answer of it on the dictated sets
 # A long message's score is lower than its typed question's (its context shares few words with
@@ -1086,13 +1087,15 @@ def _row_sums(rows: np.ndarray, values: np.ndarray, n_rows: int) -> np.ndarray:
     return np.bincount(rows, values, minlength=n_rows).astype(values.dtype, copy=False)
 
 
+def _row_lengths(matrix: sparse.csr_matrix, rows: np.ndarray) -> np.ndarray:
+    return matrix.indptr[rows + 1] - matrix.indptr[rows]
+
+
 def _gathered(
-    matrix: sparse.csr_matrix, rows: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The rows of a CSR matrix one after the other: their column indices, their values and
-    their lengths (scipy's own row gather, in C)."""
-    starts = matrix.indptr[rows]
-    lengths = matrix.indptr[rows + 1] - starts
+    matrix: sparse.csr_matrix, rows: np.ndarray, lengths: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of a CSR matrix one after the other (`lengths`: theirs, see _row_lengths): their
+    column indices and their values (scipy's own row gather, in C)."""
     total = int(lengths.sum())
     indices = np.empty(total, dtype=matrix.indices.dtype)
     values = np.empty(total, dtype=matrix.data.dtype)
@@ -1105,21 +1108,21 @@ def _gathered(
         indices,
         values,
     )
-    return indices, values, lengths
+    return indices, values
 
 
 def _product(query: _Rows, matrix: sparse.csr_matrix) -> np.ndarray:
     """query x matrix, dense: the matrix rows of the query's columns gathered and added with
     bincount, each cell in the query's order (as scipy's sparse product adds them). Above
     GATHER_MAX products (a batch of messages) scipy's own product is faster."""
-    lengths = matrix.indptr[query.columns + 1] - matrix.indptr[query.columns]
+    lengths = _row_lengths(matrix, query.columns)
     if lengths.sum() > GATHER_MAX:
         indptr = np.searchsorted(query.rows, np.arange(query.n_rows + 1))
         rows = sparse.csr_matrix(
             (query.values, query.columns, indptr), shape=(query.n_rows, matrix.shape[0])
         )
         return (rows @ matrix).toarray()
-    indices, products, lengths = _gathered(matrix, query.columns)
+    indices, products = _gathered(matrix, query.columns, lengths)
     width = matrix.shape[1]
     # each cell's place in the dense result, made in place and in 32 bits where the result
     # allows: every new array as long as a message's ~34,000 cells is a pass of its own
@@ -1668,7 +1671,9 @@ class Matcher:
         # which units each entry covers: the entries that use each known cover feature (the
         # rows of entry_uses gathered), marked per unit
         n_entries = len(self.entry_ids)
-        entries, _, lengths = _gathered(self.entry_uses, columns[known])
+        columns = columns[known]
+        lengths = _row_lengths(self.entry_uses, columns)
+        entries, _ = _gathered(self.entry_uses, columns, lengths)
         covered = np.zeros(len(all_units) * n_entries, dtype=bool)
         cells = (cover_units[known] * n_entries).repeat(lengths)
         cells += entries
