@@ -95,8 +95,6 @@ MAX_CANDIDATES = 5
 MAX_QUERY_CHARS = 500  # a run-on message is matched on its first 500 characters
 FUZZ_CANDIDATES = 40  # alternate questions (best by TF-IDF) that get an edit-distance score
 CHUNK = 256  # queries scored together: bounds the dense query x question matrix
-# above this many products a query x matrix product is left to scipy (see _product)
-GATHER_MAX = 200_000
 CHAR_NGRAMS = (3, 4)  # English character n-grams (5-grams measured no better, and slower)
 # the load-time classifier: word-level features only (words, word pairs, character and pinyin
 # pairs), a few epochs of minibatch SGD; skipped above CLASSIFIER_MAX_ENTRIES entries
@@ -1061,19 +1059,42 @@ def _numpy_gather_rows(
     data.take(offsets, out=out_data)
 
 
-# the C loop behind scipy's fancy row indexing of a CSR matrix (matrix[rows]), without the
-# ~40 µs of checks and set-up around it: a private function of scipy's, hence the fallback
+def _numpy_column_products(
+    n_row: int,
+    n_col: int,
+    pointers: np.ndarray,
+    indices: np.ndarray,
+    data: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+) -> None:
+    """y += A @ x for the CSC matrix A (n_row x n_col: pointers, indices, data), a column whose
+    end is before its start empty, each cell of y added to column by column: scipy's csc_matvec,
+    in numpy, for a scipy that does not have it."""
+    starts = pointers[:n_col].astype(np.int64)
+    lengths = np.maximum(pointers[1 : n_col + 1] - starts, 0)
+    ends = np.cumsum(lengths)
+    offsets = np.arange(int(ends[-1]) if n_col else 0) + np.repeat(starts - ends + lengths, lengths)
+    y += np.bincount(
+        indices[offsets], data[offsets] * np.repeat(x[:n_col], lengths), minlength=n_row
+    )
+
+
+# the C loops behind scipy's fancy row indexing of a CSR matrix (matrix[rows]) and a CSC matrix
+# times a vector, without the ~40 µs of checks and set-up around them: private functions of
+# scipy's, hence the fallbacks
 try:
+    from scipy.sparse._sparsetools import csc_matvec as _column_products
     from scipy.sparse._sparsetools import csr_row_index as _gather_rows
-except ImportError:  # pragma: no cover - scipy 1.10 (our oldest) to 1.17 have it
+except ImportError:  # pragma: no cover - scipy 1.10 (our oldest) to 1.17 have them
     _gather_rows = _numpy_gather_rows
+    _column_products = _numpy_column_products
 
 
 @dataclass
 class _Rows:
-    """Sparse rows (one per view) as parallel arrays, rows ascending: scored with numpy on
-    arrays built once per knowledge base, as scipy costs more to set up a product of a few
-    rows than to compute it."""
+    """Sparse rows (one per view) as parallel arrays: rows ascending, columns descending within
+    a row (see _product), each (row, column) once."""
 
     rows: np.ndarray
     columns: np.ndarray
@@ -1112,26 +1133,37 @@ def _gathered(
 
 
 def _product(query: _Rows, matrix: sparse.csr_matrix) -> np.ndarray:
-    """query x matrix, dense: the matrix rows of the query's columns gathered and added with
-    bincount, each cell in the query's order (as scipy's sparse product adds them). Above
-    GATHER_MAX products (a batch of messages) scipy's own product is faster."""
-    lengths = _row_lengths(matrix, query.columns)
-    if lengths.sum() > GATHER_MAX:
-        indptr = np.searchsorted(query.rows, np.arange(query.n_rows + 1))
-        rows = sparse.csr_matrix(
-            (query.values, query.columns, indptr), shape=(query.n_rows, matrix.shape[0])
-        )
-        return (rows @ matrix).toarray()
-    indices, products = _gathered(matrix, query.columns, lengths)
+    """query x matrix, dense, each query row's matrix rows scaled and added in C, in place, by
+    scipy's CSC matrix x vector loop (csc_matvec): a query row with columns c0 > c1 > ... is
+    the vector (its values) of a CSC matrix whose column pointers are the rows' start and end
+    in `matrix`, one after the other: start(c0), end(c0), start(c1), end(c1) ... Its columns
+    are matrix row c0, then one from end(c0) back to start(c1), which is before it (the rows
+    descend): empty, then row c1, and so on. So each cell is added in the query's order, as
+    scipy's sparse product adds them (scores stay the same to the last bit), and no cell of
+    the matrix is copied (a message's whole view alone has ~30,000). (Were a row's columns
+    ascending, the columns between would hold the rows between, times 0: the same sums,
+    slower.)"""
     width = matrix.shape[1]
-    # each cell's place in the dense result, made in place and in 32 bits where the result
-    # allows: every new array as long as a message's ~34,000 cells is a pass of its own
-    size = query.n_rows * width
-    cells = (query.rows * width).astype(np.int32 if size < 2**31 else np.int64).repeat(lengths)
-    cells += indices
-    products *= query.values.repeat(lengths)
-    sums = np.bincount(cells, products, minlength=size)
-    return sums.astype(np.float64, copy=False).reshape(-1, width)  # int64 when nothing matched
+    out = np.zeros((query.n_rows, width), dtype=matrix.data.dtype)
+    n = len(query.columns)
+    pointers = np.empty(2 * n, dtype=matrix.indptr.dtype)
+    pointers[0::2] = matrix.indptr[query.columns]
+    pointers[1::2] = matrix.indptr[query.columns + 1]
+    x = np.zeros(2 * n, dtype=matrix.data.dtype)  # 0 for the columns between
+    x[0::2] = query.values
+    bounds = np.searchsorted(query.rows, np.arange(query.n_rows + 1)).tolist()
+    for row, (start, end) in enumerate(itertools.pairwise(bounds)):
+        if end > start:
+            _column_products(
+                width,
+                2 * (end - start) - 1,
+                pointers[2 * start :],
+                matrix.indices,
+                matrix.data,
+                x[2 * start :],
+                out[row],
+            )
+    return out
 
 
 # Chinese characters and character pairs as features ("u", "b"): see _Space.transform

@@ -624,8 +624,52 @@ def test_row_gather_gives_scipys_rows(gather: Callable[..., None]) -> None:
     assert np.array_equal(indices, expected.indices) and np.array_equal(data, expected.data)
 
 
-def test_scores_are_the_same_with_the_numpy_row_gather(
-    bundled: Matcher, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    "products", [matcher_module._column_products, matcher_module._numpy_column_products]
+)
+def test_product_gives_scipys_sparse_product_to_the_last_bit(
+    products: Callable[..., None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # _product reads each query row's matrix rows through interleaved pointers with scipy's
+    # private csc_matvec, or with numpy where a scipy lacks it: it must give scipy's sparse
+    # product of the same query (its columns descending in each row) to the last bit, with
+    # empty query rows, empty matrix rows, a first and a last matrix row and adjacent rows
+    rng = np.random.default_rng(2)
+    dense = rng.random((60, 40))  # the matrix
+    dense[dense < 0.7] = 0.0
+    dense[[5, 17]] = 0.0
+    matrix = sparse.csr_matrix(dense)
+    query_dense = rng.random((5, 60))
+    query_dense[query_dense < 0.75] = 0.0
+    query_dense[2] = 0.0
+    query_dense[0, [0, 5, 17, 30, 31, 59]] = 0.5
+    query_dense[4] = 0.0
+    query_dense[4, 12] = 1.0  # a row of one column
+    rows, columns = np.nonzero(query_dense)
+    order = np.lexsort((-columns, rows))
+    rows, columns = rows[order], columns[order]
+    values = query_dense[rows, columns]
+    indptr = np.searchsorted(rows, np.arange(6))
+    expected = (sparse.csr_matrix((values, columns, indptr), shape=(5, 60)) @ matrix).toarray()
+    monkeypatch.setattr(matcher_module, "_column_products", products)
+    product = matcher_module._product(matcher_module._Rows(rows, columns, values, 5), matrix)
+    assert np.array_equal(product, expected)
+    assert not product[2].any() and product[0].any() and product[4].any()
+    # the columns ascending: the pointers' columns between hold the rows between, times 0
+    ascending = np.lexsort((columns, rows))
+    query = matcher_module._Rows(rows[ascending], columns[ascending], values[ascending], 5)
+    assert np.allclose(matcher_module._product(query, matrix), query_dense @ dense)
+
+
+@pytest.mark.parametrize(
+    ("name", "numpy_fallback"),
+    [
+        ("_gather_rows", matcher_module._numpy_gather_rows),
+        ("_column_products", matcher_module._numpy_column_products),
+    ],
+)
+def test_scores_are_the_same_with_the_numpy_fallbacks(
+    bundled: Matcher, monkeypatch: pytest.MonkeyPatch, name: str, numpy_fallback: Callable
 ) -> None:
     messages = [
         "喂那个我问一下啊就是我们家楼下那个驿站吃饭的地方中午几点钟开始的",
@@ -634,7 +678,7 @@ def test_scores_are_the_same_with_the_numpy_row_gather(
     ]
     views = [matcher_module.analyse(bundled.normalizer.normalize(m)) for m in messages]
     scores, coverages = bundled._score(views)
-    monkeypatch.setattr(matcher_module, "_gather_rows", matcher_module._numpy_gather_rows)
+    monkeypatch.setattr(matcher_module, name, numpy_fallback)
     numpy_scores, numpy_coverages = bundled._score(views)
     assert np.array_equal(scores, numpy_scores) and np.array_equal(coverages, numpy_coverages)
     assert scores.max() > 0
