@@ -1080,15 +1080,36 @@ def _numpy_column_products(
     )
 
 
-# the C loops behind scipy's fancy row indexing of a CSR matrix (matrix[rows]) and a CSC matrix
-# times a vector, without the ~40 µs of checks and set-up around them: private functions of
-# scipy's, hence the fallbacks
+def _numpy_dense_products(
+    n_row: int,
+    n_col: int,
+    n_vecs: int,
+    pointers: np.ndarray,
+    indices: np.ndarray,
+    data: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+) -> None:
+    """y += A @ x for the CSR matrix A (n_row x n_col: pointers, indices, data) and x (n_col x
+    n_vecs), flat: each of A's entries' rows of x scaled and added to y's row one after the other
+    (scipy's csr_matvecs, in numpy, for a scipy that does not have it)."""
+    x, y = x.reshape(n_col, n_vecs), y.reshape(n_row, n_vecs)
+    for row, (start, end) in enumerate(itertools.pairwise(pointers[: n_row + 1].tolist())):
+        for column, value in zip(indices[start:end], data[start:end], strict=True):
+            y[row] += value * x[column]
+
+
+# the C loops behind scipy's fancy row indexing of a CSR matrix (matrix[rows]), a CSC matrix
+# times a vector and a CSR matrix times a dense one, without the ~40 µs of checks and set-up
+# around them: private functions of scipy's, hence the fallbacks
 try:
     from scipy.sparse._sparsetools import csc_matvec as _column_products
+    from scipy.sparse._sparsetools import csr_matvecs as _dense_products
     from scipy.sparse._sparsetools import csr_row_index as _gather_rows
 except ImportError:  # pragma: no cover - scipy 1.10 (our oldest) to 1.17 have them
     _gather_rows = _numpy_gather_rows
     _column_products = _numpy_column_products
+    _dense_products = _numpy_dense_products
 
 
 @dataclass
@@ -1659,13 +1680,19 @@ class Matcher:
         norms[norms == 0] = 1.0
         values = (1.0 / norms).astype(np.float32)[rows] * values
         # each row's weight rows scaled and added in float32, one after the other in ascending
-        # column order: as scipy's sparse product adds them, without building a sparse matrix
+        # column order, in C and in place: scipy's sparse matrix x dense matrix loop
+        # (csr_matvecs), as scipy's product adds them, without building a sparse matrix
         logits = np.zeros((queries.n_rows, weights.shape[1]), dtype=np.float32)
-        if len(rows):
-            starts = np.flatnonzero(np.concatenate(([True], rows[1:] != rows[:-1])))
-            scaled = weights[positions]
-            scaled *= values[:, None]
-            logits[rows[starts]] = np.add.reduceat(scaled, starts)
+        _dense_products(
+            queries.n_rows,
+            weights.shape[0],
+            weights.shape[1],
+            np.searchsorted(rows, np.arange(queries.n_rows + 1)),
+            positions,
+            values,
+            weights.ravel(),
+            logits.ravel(),
+        )
         logits += bias
         logits -= logits.max(axis=1, keepdims=True)
         return np.exp(logits)

@@ -662,10 +662,33 @@ def test_product_gives_scipys_sparse_product_to_the_last_bit(
 
 
 @pytest.mark.parametrize(
+    "products", [matcher_module._dense_products, matcher_module._numpy_dense_products]
+)
+def test_classifier_product_adds_as_scipys_sparse_product(
+    products: Callable[..., None],
+) -> None:
+    # the classifier's logits: a sparse float32 query times its dense weights, with scipy's
+    # private csr_matvecs or numpy where a scipy lacks it, each row's weight rows added one
+    # after the other as scipy's sparse product adds them: the same to the last bit
+    rng = np.random.default_rng(3)
+    weights = rng.standard_normal((30, 7)).astype(np.float32)
+    query = rng.random((4, 30)).astype(np.float32)
+    query[query < 0.6] = 0.0
+    query[1] = 0.0
+    matrix = sparse.csr_matrix(query)
+    logits = np.zeros((4, 7), dtype=np.float32)
+    products(4, 30, 7, matrix.indptr, matrix.indices, matrix.data, weights.ravel(), logits.ravel())
+    expected = (matrix @ sparse.csr_matrix(weights)).toarray()
+    assert logits.dtype == np.float32 and np.array_equal(logits, expected)
+    assert not logits[1].any() and logits[0].any()
+
+
+@pytest.mark.parametrize(
     ("name", "numpy_fallback"),
     [
         ("_gather_rows", matcher_module._numpy_gather_rows),
         ("_column_products", matcher_module._numpy_column_products),
+        ("_dense_products", matcher_module._numpy_dense_products),
     ],
 )
 def test_scores_are_the_same_with_the_numpy_fallbacks(
