@@ -494,6 +494,63 @@ def _latin_words(words: tuple[str, ...]) -> _LatinParts:
     return tuple(features), units, places, " ".join(sorted(words))
 
 
+class _MessageWords:
+    """_latin_words for the texts of one message (a cache per message: see _match_chunk). Its
+    first text is the message as a whole; each clause or two of it has a run of the whole's
+    words, so their parts are a slice of the whole's (the words, their pairs, and the
+    character n-grams that lie within them, as each n-gram starts where it starts in the words
+    joined with spaces). Only their places and fuzz string are worked out again."""
+
+    def __init__(self) -> None:
+        self._found: dict[tuple[str, ...], _LatinParts] = {}
+        self._whole: tuple[str, ...] = ()
+        self._starts: list[int] = []  # where each word of the whole starts when joined
+
+    def __call__(self, words: tuple[str, ...]) -> _LatinParts:
+        found = self._found.get(words)
+        if found is None:
+            found = self._found[words] = self._run_of_whole(words) or self._first(words)
+        return found
+
+    def _first(self, words: tuple[str, ...]) -> _LatinParts:
+        parts = _latin_words(words)
+        if not self._whole:
+            self._whole = words
+            lengths = (len(w.split("'")[0] or w) + 1 for w in words)
+            self._starts = list(itertools.accumulate(lengths, initial=1))
+        return parts
+
+    def _run_of_whole(self, words: tuple[str, ...]) -> _LatinParts | None:
+        whole = self._whole
+        n, k = len(whole), len(words)
+        at = next(
+            (i for i in range(n - k + 1) if whole[i] == words[0] and whole[i : i + k] == words),
+            None,
+        )
+        if not words or at is None or k == n:
+            return None
+        features, units, _, _ = self._found[whole]
+        end = at + k
+        # the whole's features: its n words, n - 1 pairs, then each n-gram length's
+        # (length of the joined words - size + 1) n-grams, each at its start
+        joined = self._starts[-1]  # " " + the words joined with " " + " "
+        sliced = [*features[at:end], *features[n + at : n + end - 1]]
+        offset = 2 * n - 1
+        first, last = self._starts[at] - 1, self._starts[end]  # the run's joined words
+        for size in CHAR_NGRAMS:
+            count = max(0, last - first - size + 1)
+            sliced += features[offset + first : offset + first + count]
+            offset += max(0, joined - size + 1)
+        mapped = tuple(w.split("'")[0] or w for w in words)
+        places = tuple(_en_places(list(mapped), [_stem(w) for w in mapped]))
+        return (
+            tuple(sliced),
+            tuple((i - at, unit) for i, unit in units if at <= i < end),
+            places,
+            " ".join(sorted(mapped)),
+        )
+
+
 def analyse(
     text: str,
     cjk_run: Callable[[str], _CjkParts] = _cjk_run,
@@ -1448,7 +1505,7 @@ class Matcher:
             # more than it would help residents). A long message's Chinese places are
             # found in the message as said (_spoken_places), not in its clauses' runs
             runs = functools.cache(functools.partial(_cjk_run, places=not segments))
-            words = functools.cache(_latin_words)
+            words = _MessageWords()
             analysis = functools.cache(functools.partial(analyse, cjk_run=runs, latin_words=words))
             spoken_places: list[tuple[Place, int]] = []
             if segments:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 from collections.abc import Callable
@@ -622,6 +623,53 @@ def test_row_gather_gives_scipys_rows(gather: Callable[..., None]) -> None:
     data = np.empty(expected.nnz, dtype=matrix.data.dtype)
     gather(len(rows), rows, matrix.indptr, matrix.indices, matrix.data, indices, data)
     assert np.array_equal(indices, expected.indices) and np.array_equal(data, expected.data)
+
+
+def test_a_clauses_latin_words_are_read_from_the_whole_message_as_on_their_own() -> None:
+    # a message's clauses read their English words' features as a slice of the whole
+    # message's (_MessageWords): they must be what _latin_words makes of the clause alone, for
+    # every run of words of many messages (apostrophes, digits, stopwords, places around)
+    rng = random.Random(5)
+    vocabulary = [
+        "i",
+        "i'm",
+        "can",
+        "the",
+        "station",
+        "open",
+        "what's",
+        "time",
+        "my",
+        "dad",
+        "bank",
+        "post",
+        "office",
+        "hospital",
+        "a",
+        "go",
+        "to",
+        "instead",
+        "of",
+        "canteen",
+        "lunch",
+        "x",
+        "don't",
+        "12",
+        "3pm",
+        "it's",
+        "'s",
+    ]
+    for _ in range(300):
+        whole = tuple(rng.choice(vocabulary) for _ in range(rng.randint(1, 14)))
+        words = matcher_module._MessageWords()
+        assert words(whole) == matcher_module._latin_words(whole)
+        for start, end in itertools.combinations(range(len(whole) + 1), 2):
+            part = whole[start:end]
+            assert words(part) == matcher_module._latin_words(part), (whole, part)
+    # words that are no run of the whole are read on their own
+    words = matcher_module._MessageWords()
+    words(("when", "does", "the", "bank", "open"))
+    assert words(("bank", "hours")) == matcher_module._latin_words(("bank", "hours"))
 
 
 @pytest.mark.parametrize(
