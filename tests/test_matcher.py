@@ -405,12 +405,12 @@ def test_a_clause_that_ends_in_its_question_particle_is_still_a_question() -> No
 
 
 def test_english_clauses_open_at_question_words_but_not_after_an_auxiliary() -> None:
-    from faq.matcher import _CLAUSE_RE
+    from faq.matcher import _clause_split
 
-    parts = [p.strip() for p in _CLAUSE_RE.split("at the canteen can she pay with a card")]
+    parts = [p.strip() for p in _clause_split("at the canteen can she pay with a card")]
     assert parts == ["at the canteen", "can she pay with a card"]  # not "can | she pay"
     text = "he walks over after dinner what time do you close and is the canteen open too"
-    parts = [p.strip() for p in _CLAUSE_RE.split(text)]
+    parts = [p.strip() for p in _clause_split(text)]
     assert parts == [
         "he walks over after dinner",
         "what time do you close",
@@ -623,6 +623,49 @@ def test_row_gather_gives_scipys_rows(gather: Callable[..., None]) -> None:
     data = np.empty(expected.nnz, dtype=matrix.data.dtype)
     gather(len(rows), rows, matrix.indptr, matrix.indices, matrix.data, indices, data)
     assert np.array_equal(indices, expected.indices) and np.array_equal(data, expected.data)
+
+
+def test_clauses_open_where_the_one_zero_width_pattern_opened_them() -> None:
+    # _clause_split finds where clauses open with patterns `re` scans for (each alternative
+    # opening with a plain character, openers taken up): it must cut every dictated message,
+    # and 30,000 random strings of openers, particles and English words, where the plain
+    # pattern that matches no characters cut them
+    m = matcher_module
+    plain = re.compile(
+        f"(?=(?:{m._ZH_CLAUSE_OPENERS}|{m._HOME_OPENERS}))(?<=[{CJK}])"
+        f"|(?<=[{m._ZH_CLAUSE_ENDS}])(?=[{CJK}])"
+        f"|(?<=[{CJK}] )(?={m._HOME_OPENERS})"
+        f"|(?<=[a-z0-9'] ){m._EN_NOT_AFTER}(?=(?:{m._EN_CLAUSE_OPENERS})\\b)"
+    )
+    normalizer = Normalizer()
+    texts = [
+        normalizer.normalize(q)
+        for path in sorted((HERE / "data").glob("*.yaml"))
+        for q, _ in read_eval_file(str(path))
+    ]
+    rng = random.Random(1)
+    pieces = [*"我们你他她就是还有然后但可因为所以不过侬伊驿站食堂基金会啊呢呀嘛吗饭几点开门 ", "x"]
+    pieces += [
+        "and ",
+        "can ",
+        "she ",
+        "what ",
+        "time ",
+        "do ",
+        "you ",
+        "is ",
+        "it ",
+        "i'm ",
+        "my ",
+        "7",
+    ]
+    texts += ["".join(rng.choices(pieces, k=rng.randint(1, 30))) for _ in range(30_000)]
+    assert [t for t in texts if m._clause_split(t) != plain.split(t)] == []
+    assert m._clause_split("我外婆腿不好 驿站有医生看吗 食堂几点开") == [
+        "我外婆腿不好 ",
+        "驿站有医生看吗 ",
+        "食堂几点开",
+    ]
 
 
 def test_a_clauses_latin_words_are_read_from_the_whole_message_as_on_their_own() -> None:
