@@ -1819,19 +1819,28 @@ class Matcher:
         columns = columns[known]
         lengths = _row_lengths(self.entry_uses, columns)
         entries, _ = _gathered(self.entry_uses, columns, lengths)
-        covered = np.zeros(len(all_units) * n_entries, dtype=bool)
-        cells = (cover_units[known] * n_entries).repeat(lengths)
+        # (units x entries, and a last column of 1s: the unit itself)
+        covered = np.zeros((len(all_units), n_entries + 1))
+        covered[:, n_entries] = 1.0
+        cells = (cover_units[known] * (n_entries + 1)).repeat(lengths)
         cells += entries
-        covered[cells] = True
-        owner = np.repeat(np.arange(len(views)), sizes)
-        total = _row_sums(owner, unit_weights, len(views))
-        # each view's weights of the units an entry covers, added unit by unit
-        covering, entries = np.divmod(np.flatnonzero(covered), n_entries)
-        share = np.bincount(
-            owner[covering] * n_entries + entries,
-            unit_weights[covering],
-            minlength=len(views) * n_entries,
-        ).reshape(-1, n_entries)
+        covered.ravel()[cells] = 1.0
+        # each view's weights of the units an entry covers, and of all its units, added unit by
+        # unit in C (scipy's csr_matvecs: the views' unit weights times `covered`)
+        sums = np.zeros((len(views), n_entries + 1))
+        bounds = np.zeros(len(views) + 1, dtype=np.int64)
+        np.cumsum(sizes, out=bounds[1:])
+        _dense_products(
+            len(views),
+            len(all_units),
+            n_entries + 1,
+            bounds,
+            np.arange(len(all_units), dtype=np.int64),
+            unit_weights,
+            covered.ravel(),
+            sums.ravel(),
+        )
+        share, total = sums[:, :n_entries], sums[:, n_entries]
         coverage = share / np.where(total > 0, total, 1.0)[:, None]
         coverage[total == 0] = 1.0
         return coverage
