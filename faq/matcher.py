@@ -1123,6 +1123,13 @@ def _train_classifier(
     return weights, bias
 
 
+def _spans(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The places start ... start + length - 1 of each (start, length), one after the other."""
+    ends = np.cumsum(lengths)
+    total = int(ends[-1]) if len(ends) else 0
+    return np.arange(total) + np.repeat(starts - ends + lengths, lengths)
+
+
 def _numpy_gather_rows(
     n: int,
     rows: np.ndarray,
@@ -1135,47 +1142,30 @@ def _numpy_gather_rows(
     """CSR rows `rows` (of indptr, indices, data) one after the other into `out_indices` and
     `out_data`: scipy's csr_row_index, in numpy, for a scipy that does not have it."""
     starts = indptr[rows[:n]].astype(np.int64)
-    lengths = indptr[rows[:n] + 1] - starts
-    ends = np.cumsum(lengths)
-    offsets = np.arange(len(out_indices)) + np.repeat(starts - ends + lengths, lengths)
+    offsets = _spans(starts, indptr[rows[:n] + 1] - starts)
     indices.take(offsets, out=out_indices)
     data.take(offsets, out=out_data)
 
 
-def _numpy_column_products(
-    n_row: int,
-    n_col: int,
-    pointers: np.ndarray,
-    indices: np.ndarray,
-    data: np.ndarray,
-    x: np.ndarray,
-    y: np.ndarray,
-) -> None:
-    """y += A @ x for the CSC matrix A (n_row x n_col: pointers, indices, data), a column whose
-    end is before its start empty, each cell of y added to column by column: scipy's csc_matvec,
-    in numpy, for a scipy that does not have it."""
+def _numpy_column_products(n_row: int, n_col: int, *arrays: np.ndarray) -> None:
+    """y += A @ x, `arrays` being A's pointers, indices and data (a CSC matrix of n_row rows and
+    n_col columns; a column whose end is before its start is empty), x and y, each cell of y
+    added to column by column: scipy's csc_matvec, in numpy, for a scipy that does not have it."""
+    pointers, indices, data, x, y = arrays
     starts = pointers[:n_col].astype(np.int64)
     lengths = np.maximum(pointers[1 : n_col + 1] - starts, 0)
-    ends = np.cumsum(lengths)
-    offsets = np.arange(int(ends[-1]) if n_col else 0) + np.repeat(starts - ends + lengths, lengths)
+    offsets = _spans(starts, lengths)
     y += np.bincount(
         indices[offsets], data[offsets] * np.repeat(x[:n_col], lengths), minlength=n_row
     )
 
 
-def _numpy_dense_products(
-    n_row: int,
-    n_col: int,
-    n_vecs: int,
-    pointers: np.ndarray,
-    indices: np.ndarray,
-    data: np.ndarray,
-    x: np.ndarray,
-    y: np.ndarray,
-) -> None:
-    """y += A @ x for the CSR matrix A (n_row x n_col: pointers, indices, data) and x (n_col x
-    n_vecs), flat: each of A's entries' rows of x scaled and added to y's row one after the other
-    (scipy's csr_matvecs, in numpy, for a scipy that does not have it)."""
+def _numpy_dense_products(n_row: int, n_col: int, n_vecs: int, *arrays: np.ndarray) -> None:
+    """y += A @ x, `arrays` being A's pointers, indices and data (a CSR matrix of n_row rows and
+    n_col columns), x (n_col x n_vecs) and y, flat: each of A's entries' rows of x scaled and
+    added to y's row one after the other (scipy's csr_matvecs, in numpy, for a scipy that does
+    not have it)."""
+    pointers, indices, data, x, y = arrays
     x, y = x.reshape(n_col, n_vecs), y.reshape(n_row, n_vecs)
     for row, (start, end) in enumerate(itertools.pairwise(pointers[: n_row + 1].tolist())):
         for column, value in zip(indices[start:end], data[start:end], strict=True):
