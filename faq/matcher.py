@@ -523,11 +523,13 @@ class _MessageWords:
     def _run_of_whole(self, words: tuple[str, ...]) -> _LatinParts | None:
         whole = self._whole
         n, k = len(whole), len(words)
+        if not words or k >= n:
+            return None
         at = next(
             (i for i in range(n - k + 1) if whole[i] == words[0] and whole[i : i + k] == words),
             None,
         )
-        if not words or at is None or k == n:
+        if at is None:
             return None
         features, units, _, _ = self._found[whole]
         end = at + k
