@@ -475,9 +475,14 @@ _LatinParts = tuple[
 ]
 
 
+def _plain_word(word: str) -> str:
+    """A latin word as it is analysed: what's -> what, i'd -> i ('s stays)."""
+    return word.split("'")[0] or word
+
+
 def _latin_words(words: tuple[str, ...]) -> _LatinParts:
     """What the latin words of a text give its analysis (see analyse and _LatinParts)."""
-    words = tuple(w.split("'")[0] or w for w in words)  # what's -> what, i'd -> i
+    words = tuple(map(_plain_word, words))
     stems = [_stem(w) for w in words]
     features = ["w" + s for s in stems]
     features += ["x" + a + " " + b for a, b in itertools.pairwise(stems)]
@@ -516,7 +521,7 @@ class _MessageWords:
         parts = _latin_words(words)
         if not self._whole:
             self._whole = words
-            lengths = (len(w.split("'")[0] or w) + 1 for w in words)
+            lengths = (len(_plain_word(w)) + 1 for w in words)
             self._starts = list(itertools.accumulate(lengths, initial=1))
         return parts
 
@@ -543,7 +548,7 @@ class _MessageWords:
             count = max(0, last - first - size + 1)
             sliced += features[offset + first : offset + first + count]
             offset += max(0, joined - size + 1)
-        mapped = tuple(w.split("'")[0] or w for w in words)
+        mapped = tuple(map(_plain_word, words))
         places = tuple(_en_places(list(mapped), [_stem(w) for w in mapped]))
         return (
             tuple(sliced),
@@ -720,7 +725,7 @@ def _place_units(text: str) -> list[str]:
         if is_cjk(token):
             units += [f"{c}/{s}" for c, s in zip(token, cjk_pinyin(token), strict=True)]
         else:
-            stem = _stem(token.split("'")[0] or token)
+            stem = _stem(_plain_word(token))
             units.append(f"{stem}/{stem}")
     return units
 
@@ -1204,18 +1209,12 @@ def _row_sums(rows: np.ndarray, values: np.ndarray, n_rows: int) -> np.ndarray:
     return np.bincount(rows, values, minlength=n_rows).astype(values.dtype, copy=False)
 
 
-def _row_lengths(matrix: sparse.csr_matrix, rows: np.ndarray) -> np.ndarray:
-    return matrix.indptr[rows + 1] - matrix.indptr[rows]
-
-
-def _gathered(
-    matrix: sparse.csr_matrix, rows: np.ndarray, lengths: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """The rows of a CSR matrix one after the other (`lengths`: theirs, see _row_lengths): their
-    column indices and their values (scipy's own row gather, in C)."""
+def _gathered_columns(matrix: sparse.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The column indices of rows of a CSR matrix, one row after the other (scipy's own row
+    gather, in C), and each row's length."""
+    lengths = matrix.indptr[rows + 1] - matrix.indptr[rows]
     total = int(lengths.sum())
     indices = np.empty(total, dtype=matrix.indices.dtype)
-    values = np.empty(total, dtype=matrix.data.dtype)
     _gather_rows(
         len(rows),
         rows.astype(matrix.indptr.dtype, copy=False),
@@ -1223,9 +1222,9 @@ def _gathered(
         matrix.indices,
         matrix.data,
         indices,
-        values,
+        np.empty(total, dtype=matrix.data.dtype),  # their values: not wanted
     )
-    return indices, values
+    return indices, lengths
 
 
 def _product(query: _Rows, matrix: sparse.csr_matrix) -> np.ndarray:
@@ -1809,8 +1808,7 @@ class Matcher:
         # rows of entry_uses gathered), marked per unit
         n_entries = len(self.entry_ids)
         columns = columns[known]
-        lengths = _row_lengths(self.entry_uses, columns)
-        entries, _ = _gathered(self.entry_uses, columns, lengths)
+        entries, lengths = _gathered_columns(self.entry_uses, columns)
         # (units x entries, and a last column of 1s: the unit itself)
         covered = np.zeros((len(all_units), n_entries + 1))
         covered[:, n_entries] = 1.0
