@@ -752,6 +752,20 @@ def test_product_gives_scipys_sparse_product_to_the_last_bit(
     assert np.allclose(matcher_module._product(query, matrix), query_dense @ dense)
 
 
+def test_counted_keys_are_numpys_unique_with_counts() -> None:
+    # transform counts each (row, column) cell with _counted, np.unique's return_counts
+    # without its overhead: the same keys, order, counts and types, for no keys, one key, all
+    # equal and many repeated keys
+    rng = np.random.default_rng(4)
+    cases = [np.array([], dtype=np.int64), np.array([7]), np.full(9, 3, dtype=np.int64)]
+    cases += [rng.integers(0, size, rng.integers(2, 900)) for size in (5, 80, 10**6) * 20]
+    for keys in cases:
+        cells, counts = matcher_module._counted(keys)
+        expected_cells, expected_counts = np.unique(keys, return_counts=True)
+        assert np.array_equal(cells, expected_cells) and np.array_equal(counts, expected_counts)
+        assert cells.dtype == expected_cells.dtype and counts.dtype == expected_counts.dtype
+
+
 @pytest.mark.parametrize(
     "products", [matcher_module._dense_products, matcher_module._numpy_dense_products]
 )
