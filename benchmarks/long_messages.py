@@ -7,11 +7,19 @@ Builds 200-character messages from the dictated tuning set (each message repeate
 length), then times `Matcher.match` one message at a time (the bot's single-message path) and
 `match_many` in bulk. Exits 1 when a message takes more than 2 ms by the least CPU time of the
 rounds (one message at a time).
+
+The interpreter counts: the first line says which one ran. A CPython built from source without
+`--enable-optimizations` (pyenv's default build, with a shared libpython) runs the matcher some
+10 % slower than a distribution's python3, built with profile-guided optimisation and its
+libpython linked in (docs/benchmarks.md, "Dictated messages"); a station's server runs the
+latter (docs/operations.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import sys
 import time
 from collections.abc import Callable
@@ -91,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     # each path timed `--rounds` times: the first round's wall-clock time (what earlier figures
     # gave) and the least CPU time of all rounds, which other processes on a shared machine
     # cannot inflate (as timeit reports its best)
+    print(f"Python {platform.python_version()} ({os.path.realpath(sys.executable)})")
     clock = _ScoringClock(matcher)
     single, bulk, scoring = [], [], []
     for _ in range(args.rounds):
