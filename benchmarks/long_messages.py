@@ -96,10 +96,10 @@ def main(argv: list[str] | None = None) -> int:
             for message in messages:
                 matcher.match(message)
         return 0
+    print(f"Python {platform.python_version()} ({os.path.realpath(sys.executable)})")
     # each path timed `--rounds` times: the first round's wall-clock time (what earlier figures
     # gave) and the least CPU time of all rounds, which other processes on a shared machine
     # cannot inflate (as timeit reports its best)
-    print(f"Python {platform.python_version()} ({os.path.realpath(sys.executable)})")
     clock = _ScoringClock(matcher)
     single, bulk, scoring = [], [], []
     for _ in range(args.rounds):

@@ -1211,7 +1211,8 @@ def _row_sums(rows: np.ndarray, values: np.ndarray, n_rows: int) -> np.ndarray:
 
 def _counted(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct keys, ascending, and how often each is there: np.unique(keys,
-    return_counts=True) without its checks and options (a fifth of its time on a message)."""
+    return_counts=True) without its checks and options (which cost it a third more on a
+    message's keys)."""
     keys = np.sort(keys)
     edges = np.empty(len(keys) + 1, dtype=bool)
     edges[0] = edges[-1] = True
