@@ -259,6 +259,50 @@ def _alternatives(pattern: str) -> list[str]:
     return [*found, pattern[start:]]
 
 
+def _opening_letter(alternative: str) -> list[str]:
+    """An English alternative as alternatives that open with their first letter, where it opens
+    with a group of words or with look-behinds: the group written out for each of its words
+    (`(safe|supervision) account`: `safe account`, `supervision account`), the look-behinds (of
+    plain words) put behind the first word (`(?<!can't )pay`: `pay(?<!can't pay)`). They match
+    what it matches, and in the same order (test_english_fraud_cues_match_as_their_lines_do)."""
+    if alternative.startswith("(?<!"):
+        behind = []
+        while alternative.startswith("(?<!"):
+            end = alternative.index(")")
+            behind.append(alternative[4:end])
+            alternative = alternative[end + 1 :]
+        word = re.match("[a-z]*", alternative).group()  # type: ignore[union-attr]
+        if not word:
+            return ["".join(f"(?<!{b})" for b in behind) + alternative]
+        return [word + "".join(f"(?<!{b}{word})" for b in behind) + alternative[len(word) :]]
+    if alternative.startswith("(") and not alternative.startswith("(?"):
+        end, depth = 0, 1  # where the group opened at 0 closes
+        while depth:
+            end += 1
+            depth += {"(": 1, ")": -1}.get(alternative[end], 0)
+        rest = alternative[end + 1 :]
+        if "\\" not in alternative[:end] and rest[:1] not in ("?", "*", "+", "{"):
+            words = _alternatives(alternative[1:end])
+            return [found for word in words for found in _opening_letter(word + rest)]
+    return [alternative]
+
+
+def _by_first_letter(alternatives: list[str]) -> str:
+    """Alternatives as one, those that open with the same letter under it (`s(?:cam|windl)`), in
+    their order: `re` tries each alternative that opens with a plain character only where that
+    character is, but tries them one after the other, so one per letter is tried per word rather
+    than every alternative. (A position's letter is the first letter of no other group's
+    alternatives, so the first alternative to match there is the same.)"""
+    groups: dict[str, list[str]] = {}
+    for alternative in alternatives:
+        first = alternative[0] if alternative[:1].isalpha() else alternative
+        groups.setdefault(first, []).append(alternative)
+    return "|".join(
+        rests[0] if len(rests) == 1 else f"{first}(?:{'|'.join(a[1:] for a in rests)})"
+        for first, rests in groups.items()
+    )
+
+
 def _cue_patterns(cues: tuple[str, ...]) -> tuple[tuple[re.Pattern[str], bool], ...]:
     """One kind's cues as the patterns of _FRAUD_RE, each with whether it is the English one."""
     patterns = []
@@ -267,9 +311,14 @@ def _cue_patterns(cues: tuple[str, ...]) -> tuple[tuple[re.Pattern[str], bool], 
         if searched_with == "english":
             # every alternative opens a word (\b) with a latin letter or a digit: looked for
             # first, once for them all, `re` enters them only there (Chinese text has a word
-            # boundary at every space) and skips at once each that opens with another letter
-            alternatives = "|".join(a.removeprefix(r"\b") for a in _alternatives(alternatives))
-            alternatives = rf"\b(?=[a-z\d])(?:{alternatives})"
+            # boundary at every space) and, by their first letters, only the ones that open
+            # with the word's
+            words = [
+                found
+                for alternative in _alternatives(alternatives)
+                for found in _opening_letter(alternative.removeprefix(r"\b"))
+            ]
+            alternatives = rf"\b(?=[a-z\d])(?:{_by_first_letter(words)})"
         patterns.append((re.compile(alternatives), searched_with == "english"))
     return tuple(patterns)
 

@@ -880,19 +880,30 @@ def test_clean_finds_every_character_its_table_changes() -> None:
 
 
 def test_english_fraud_cues_match_as_their_lines_do() -> None:
-    # each English alternative's leading \b is looked at once for them all (_cue_patterns): the
-    # pattern must find what the cue lines joined as written find, span for span
+    # each English alternative's leading \b is looked at once for them all, and the alternatives
+    # are grouped by their first letter, a group of words or a look-behind that opens one
+    # written out (_cue_patterns): the pattern must find what the cue lines joined as written
+    # find, span for span, in every set's messages and in random runs of their words
     assert matcher_module._alternatives(r"a|b(c|d)|[|(]x|\|y") == ["a", "b(c|d)", "[|(]x", "\\|y"]
+    assert matcher_module._opening_letter("(?<!my )(?<!our )company") == [
+        "company(?<!my company)(?<!our company)"
+    ]
+    assert matcher_module._opening_letter("(on|over) the (phone|line)") == [
+        "on the (phone|line)",
+        "over the (phone|line)",
+    ]
+    assert matcher_module._opening_letter("(\\w+ )?cash") == ["(\\w+ )?cash"]
     texts = [
         "someone called me saying my bank account is frozen, give him the code",
         "can't pay the fixed deposit, is it real? 100 yuan for the prize",
         "someone can help me with tax deduct receipts at the station",
     ]
     texts += [
-        q
-        for path in sorted((HERE / "data").glob("*fraud*.yaml"))
-        for q, _ in read_eval_file(str(path))
+        q for path in sorted((HERE / "data").glob("*.yaml")) for q, _ in read_eval_file(str(path))
     ]
+    rng = random.Random(5)
+    words = sorted({w for text in texts for w in re.findall(r"[a-z0-9']+", text.lower())})
+    texts += [" ".join(rng.choices(words, k=rng.randint(1, 30))) for _ in range(5000)]
     for kind, cues in matcher_module.FRAUD_CUES.items():
         english = "|".join(c for c in cues if c.startswith(r"\b"))
         plain = re.compile(rf"\b(?=[a-z\d])(?:{english})")
