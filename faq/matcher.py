@@ -858,7 +858,9 @@ _HOME_OPENER = re.compile(_HOME_OPENERS)
 # one starts (each after a look back at the character before it); the particles and the space,
 # a clause opening where they end. No opener holds another opener's first character, nor does
 # an English opener hold a word that could open a clause after it (_EN_NOT_AFTER), so the
-# openers the patterns take up hide none (tested against the one pattern this was)
+# openers the patterns take up hide none (tested against the one pattern this was). After a
+# space, whether an English opener follows is looked at before the words it may not follow:
+# most words open nothing, and the look-ahead fails at their first letter
 _OPENERS_ZH = re.compile(
     "|".join(
         f"{opener}(?<=[{CJK}]{opener})"
@@ -868,7 +870,7 @@ _OPENERS_ZH = re.compile(
 _CLOSERS = re.compile(
     "|".join(f"{end}(?=[{CJK}])" for end in _ZH_CLAUSE_ENDS)
     + f"| (?:(?<=[{CJK}] )(?={_HOME_OPENERS})"
-    f"|(?<=[a-z0-9'] ){_EN_NOT_AFTER}(?=(?:{_EN_CLAUSE_OPENERS})\\b))"
+    f"|(?<=[a-z0-9'] )(?=(?:{_EN_CLAUSE_OPENERS})\\b){_EN_NOT_AFTER})"
 )
 
 
