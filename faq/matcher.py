@@ -14,6 +14,7 @@ import itertools
 import math
 import operator
 import re
+import sys
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -477,24 +478,40 @@ def _pinyin_units(
 _CjkParts = tuple[list[str], list[tuple[str, tuple[str, ...]]], str, list["Place"]]
 
 
+class _CharacterFeatures(dict[str, tuple[str, str, str]]):
+    """Each CJK character's reading and its features of one character: its fuzzy syllable, "u"
+    and the character, "p" and the syllable. Made once for each character, as its reading is
+    (cjk_pinyin), and interned, as the vocabulary's words are (_Space): a message's features of
+    one character are then strings whose hash is known, and the vocabulary finds each as its
+    own key, rather than strings made, hashed and compared anew for every message."""
+
+    def __missing__(self, char: str) -> tuple[str, str, str]:
+        (syllable,) = cjk_pinyin(char)
+        found = self[char] = (syllable, sys.intern("u" + char), sys.intern("p" + syllable))
+        return found
+
+
+_CHARACTER_FEATURES = _CharacterFeatures()
+_syllable, _character, _sound = (operator.itemgetter(i) for i in range(3))
+
+
 def _cjk_run(token: str, places: bool = True) -> _CjkParts:
     """What one CJK run gives a text's analysis: its features (characters, bigrams, pinyin and
     pinyin pairs), its coverage units, its fuzz string and the places it names (none looked for
     unless `places`)."""
-    syllables = cjk_pinyin(token)
     # built over whole runs: a long message has a few hundred characters, each giving several
-    # features. Pairs are joined in C (map, zip and join, a third faster than comprehensions);
-    # a prefix and one string are added in a comprehension, which Python's specialised `+`
-    # makes twice as fast as map over "u".__add__ (a method wrapper called for each)
-    chars = ["u" + char for char in token]
+    # features. Pairs are joined in C (map, zip and join, a third faster than comprehensions)
+    each = list(map(_CHARACTER_FEATURES.__getitem__, token))
+    syllables = list(map(_syllable, each))
+    chars = list(map(_character, each))
     bigrams = list(map("".join, zip(itertools.repeat("b"), token, token[1:])))
     space = itertools.repeat(" ")
     pairs = list(map("".join, zip(itertools.repeat("q"), syllables, space, syllables[1:])))
-    features = [*chars, *bigrams, *["p" + syllable for syllable in syllables], *pairs]
+    features = [*chars, *bigrams, *map(_sound, each), *pairs]
     units: list[tuple[str, tuple[str, ...]]] = []
     if len(token) == 1:
         if token not in ZH_STOPCHARS:
-            units.append((chars[0], (chars[0], "p" + syllables[0])))
+            units.append((chars[0], (chars[0], _sound(each[0]))))
     else:
         # a character is covered by the bigrams and pinyin pairs it is part of: the first and
         # the last by one each, the others by the ones before and after them
@@ -1338,7 +1355,8 @@ class _Space:
         for features in documents:
             indices.extend(map(columns.__getitem__, features))
             indptr.append(len(indices))
-        self.vocabulary: dict[str, int] = dict(columns)
+        # (interned: a message's features of one character are too, see _CharacterFeatures)
+        self.vocabulary: dict[str, int] = {sys.intern(f): column for f, column in columns.items()}
         counts = sparse.csr_matrix(
             (np.ones(len(indices)), np.array(indices, dtype=np.int64), np.array(indptr)),
             shape=(len(documents), len(self.vocabulary)),

@@ -596,6 +596,38 @@ def test_normaliser_folds_width_script_punctuation_and_filler() -> None:
     assert normalizer.normalize("食 堂") == "食堂"
 
 
+def test_a_runs_features_of_one_character_are_its_character_and_its_syllable(
+    bundled: Matcher,
+) -> None:
+    # _cjk_run takes a character's "u" and "p" features from a table made once per character
+    # (_CharacterFeatures): they must be the features written out, and (interned, as the
+    # vocabulary's words are) the vocabulary's own key when it knows them
+    rng = random.Random(6)
+    characters = (
+        "食堂几点开门驿站送饭要多少钱我外婆她一个人在家烧饭不方便你们那边的可以过来伐"
+        + "".join(chr(rng.randint(0x4E00, 0x9FFF)) for _ in range(200))
+    )
+    for _ in range(300):
+        run = "".join(rng.choices(characters, k=rng.randint(1, 12)))
+        syllables = cjk_pinyin(run)
+        features, units, fuzz_text, _ = matcher_module._cjk_run(run)
+        bigrams = ["b" + a + b for a, b in itertools.pairwise(run)]
+        pairs = ["q" + a + " " + b for a, b in itertools.pairwise(syllables)]
+        assert features == [
+            *("u" + c for c in run),
+            *bigrams,
+            *("p" + s for s in syllables),
+            *pairs,
+        ]
+        assert fuzz_text == "".join(syllables)
+        stopchars = matcher_module.ZH_STOPCHARS
+        assert [weight for weight, _ in units] == ["u" + c for c in run if c not in stopchars]
+    keys = {key: key for key in bundled.space.vocabulary}
+    for char in "食堂驿站":
+        _, feature, _ = matcher_module._CHARACTER_FEATURES[char]
+        assert keys[feature] is feature
+
+
 def test_is_cjk_compares_with_the_same_ranges_as_the_cjk_class() -> None:
     # is_cjk writes CJK's ranges out as comparisons (a regex call per token cost several times
     # more): they must stay the class's, for every code point
