@@ -1277,6 +1277,12 @@ def _row_sums(rows: np.ndarray, values: np.ndarray, n_rows: int) -> np.ndarray:
     return np.bincount(rows, values, minlength=n_rows).astype(values.dtype, copy=False)
 
 
+def _row_pointers(rows: np.ndarray, n_rows: int) -> np.ndarray:
+    """Where each of n_rows rows starts among cells sorted by row (`rows`: each cell's), and
+    where the last ends: a CSR matrix's row pointers."""
+    return rows.searchsorted(np.arange(n_rows + 1))
+
+
 def _counted(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct keys, ascending, and how often each is there: np.unique(keys,
     return_counts=True) without its checks and options (which cost it a third more on a
@@ -1326,7 +1332,7 @@ def _product(query: _Rows, matrix: sparse.csr_matrix) -> np.ndarray:
     pointers[1::2] = matrix.indptr[query.columns + 1]
     x = np.zeros(2 * n, dtype=matrix.data.dtype)  # 0 for the columns between
     x[0::2] = query.values
-    bounds = query.rows.searchsorted(np.arange(query.n_rows + 1)).tolist()
+    bounds = _row_pointers(query.rows, query.n_rows).tolist()
     for row, (start, end) in enumerate(itertools.pairwise(bounds)):
         if end > start:
             _column_products(
@@ -1847,7 +1853,7 @@ class Matcher:
             queries.n_rows,
             weights.shape[0],
             weights.shape[1],
-            rows.searchsorted(np.arange(queries.n_rows + 1)),
+            _row_pointers(rows, queries.n_rows),
             positions,
             values,
             weights.ravel(),
@@ -1880,11 +1886,10 @@ class Matcher:
             count=len(all_units),
         )
         unit_weights = np.where(weighing >= 0, self.space.idf[weighing], self.space.unknown_idf)
-        sizes = [len(view.units) for view in views]
-        # where each view's units start (as ints: numpy's scalars are slow to add to)
-        firsts = itertools.accumulate(sizes[:-1], initial=0)
+        # where each view's units start, and the end (as ints: numpy's scalars are slow to add to)
+        starts = list(itertools.accumulate((len(view.units) for view in views), initial=0))
         context = [
-            first + i for first, view in zip(firsts, views, strict=True) for i in view.context
+            first + i for first, view in zip(starts[:-1], views, strict=True) for i in view.context
         ]
         unit_weights[context] *= CONTEXT_WEIGHT
         # which units each entry covers: the entries that use each known cover feature (the
@@ -1901,12 +1906,11 @@ class Matcher:
         # each view's weights of the units an entry covers, and of all its units, added unit by
         # unit in C (scipy's csr_matvecs: the views' unit weights times `covered`)
         sums = np.zeros((len(views), n_entries + 1))
-        bounds = np.array([0, *itertools.accumulate(sizes)], dtype=np.int64)
         _dense_products(
             len(views),
             len(all_units),
             n_entries + 1,
-            bounds,
+            np.array(starts, dtype=np.int64),
             np.arange(len(all_units), dtype=np.int64),
             unit_weights,
             covered.ravel(),
