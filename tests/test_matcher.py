@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import random
 import re
@@ -32,6 +33,14 @@ from handlers.match_cli import evaluate_items, read_eval_file
 HERE = Path(__file__).resolve().parent
 DEV_SET = HERE.parent.parent / "shared" / "eval" / "station-dev.yaml"
 REGRESSION = HERE / "data" / "matcher-regression.yaml"
+
+
+@functools.cache
+def _set_questions() -> list[str]:
+    """Every question of the project's own sets (tests/data), as written."""
+    return [
+        q for path in sorted((HERE / "data").glob("*.yaml")) for q, _ in read_eval_file(str(path))
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -670,11 +679,7 @@ def test_clauses_open_where_the_one_zero_width_pattern_opened_them() -> None:
         f"|(?<=[a-z0-9'] ){m._EN_NOT_AFTER}(?=(?:{m._EN_CLAUSE_OPENERS})\\b)"
     )
     normalizer = Normalizer()
-    texts = [
-        normalizer.normalize(q)
-        for path in sorted((HERE / "data").glob("*.yaml"))
-        for q, _ in read_eval_file(str(path))
-    ]
+    texts = [normalizer.normalize(q) for q in _set_questions()]
     rng = random.Random(1)
     pieces = [*"我们你他她就是还有然后但可因为所以不过侬伊驿站食堂基金会啊呢呀嘛吗饭几点开门 ", "x"]
     pieces += [
@@ -930,9 +935,7 @@ def test_english_fraud_cues_match_as_their_lines_do() -> None:
         "can't pay the fixed deposit, is it real? 100 yuan for the prize",
         "someone can help me with tax deduct receipts at the station",
     ]
-    texts += [
-        q for path in sorted((HERE / "data").glob("*.yaml")) for q, _ in read_eval_file(str(path))
-    ]
+    texts += _set_questions()
     rng = random.Random(5)
     words = sorted({w for text in texts for w in re.findall(r"[a-z0-9']+", text.lower())})
     texts += [" ".join(rng.choices(words, k=rng.randint(1, 30))) for _ in range(5000)]
