@@ -798,39 +798,42 @@ def _place_units(text: str) -> list[str]:
 
 class _PlaceText:
     """An entry's questions and keywords as place units, searchable for a place: the head as
-    written, the units before it by their sound."""
+    written, the units before it by their sound.
 
-    def __init__(self, texts: list[list[str]]) -> None:
-        # every unit as (character or word, sound), the texts apart by a unit that matches none
-        self.units: list[tuple[str, str]] = []
+    Each unit is one character of two strings, one of its sound and one of its writing, by a
+    code that the matcher's entries share (`codes`: a sound or a writing to one character), so
+    a search is `str.find`; the texts are apart by a unit that matches none of theirs."""
+
+    def __init__(self, texts: list[list[str]], codes: dict[str, str]) -> None:
+        self.codes = codes
+        sounds, writing = [], []
         for units in texts:
-            pairs = (u.split("/", 1) for u in units)
-            self.units += [(char, sound) for char, sound in pairs] + [("|", "|")]
-        # where each unit, and each two neighbouring ones, are by sound (1) or as written (0):
-        # a search starts where its first two units are, which few places of the text share
-        # (most of an entry's questions have its 站, or a sound such as shi)
-        self.starts: defaultdict[tuple[tuple[int, str], ...], list[int]] = defaultdict(list)
-        for at, (char, sound) in enumerate(self.units):
-            self.starts[((1, sound),)].append(at)
-            self.starts[((0, char),)].append(at)
-            if at + 1 < len(self.units):
-                next_char, next_sound = self.units[at + 1]
-                self.starts[((1, sound), (1, next_sound))].append(at)
-                self.starts[((1, sound), (0, next_char))].append(at)
-                self.starts[((0, char), (0, next_char))].append(at)
+            for unit in units:
+                char, sound = unit.split("/", 1)
+                sounds.append(codes.setdefault(sound, chr(len(codes))))
+                writing.append(codes.setdefault(char, chr(len(codes))))
+            sounds.append(codes.setdefault("|", chr(len(codes))))
+            writing.append(codes["|"])
+        self.sounds = "".join(sounds)
+        self.writing = "".join(writing)
 
     def has(self, before: tuple[str, ...], head: tuple[str, ...] = ()) -> bool:
         """Whether the units of `before` (by sound) then `head` (as written) are in the text."""
-        wanted = [(1, u.split("/")[1]) for u in before] + [(0, u.split("/")[0]) for u in head]
-        if not wanted:
-            return True
-        units = self.units
-        rest = list(enumerate(wanted))[2:]
-        for at in self.starts.get(tuple(wanted[:2]), ()):
-            if at + len(wanted) <= len(units) and all(
-                units[at + k][side] == value for k, (side, value) in rest
-            ):
+        codes = self.codes
+        try:
+            sounds = "".join([codes[u.split("/")[1]] for u in before])
+            writing = "".join([codes[u.split("/")[0]] for u in head])
+        except KeyError:  # a sound or a writing no entry has
+            return False
+        if not writing:
+            return sounds in self.sounds
+        if not sounds:
+            return writing in self.writing
+        at = self.sounds.find(sounds)
+        while at >= 0:
+            if self.writing.startswith(writing, at + len(sounds)):
                 return True
+            at = self.sounds.find(sounds, at + 1)
         return False
 
 
@@ -1451,6 +1454,7 @@ class Matcher:
         # the place rule: each entry's questions and keywords as place text, and the heads of
         # the places the knowledge base is about
         self.entry_place_texts: list[_PlaceText] = []
+        place_codes: dict[str, str] = {}
         phrase_entries: defaultdict[tuple[str, ...], int] = defaultdict(int)
         mentions: set[tuple[str, ...]] = set()  # places as named, with all the words before
         areas: set[str] = set()  # the areas its Chinese questions, keywords and answers name
@@ -1478,7 +1482,7 @@ class Matcher:
             place_texts += [_place_units(normal) for _, normal in keywords]
             areas.update(area for lang, k in keywords if lang == "zh" for area in _AREA.findall(k))
             areas.update(_AREA.findall(self.normalizer.normalize(entry.answer.get("zh", ""))))
-            self.entry_place_texts.append(_PlaceText(place_texts))
+            self.entry_place_texts.append(_PlaceText(place_texts, place_codes))
             phrases = {
                 _chars((*before[len(before) - k :], *head))
                 for before, head in places

@@ -179,6 +179,58 @@ def test_the_station_s_own_places_are_answered(
     assert (result.outcome, result.id) == ("answer", expected)
 
 
+def _has_written_out(
+    texts: list[list[str]], before: tuple[str, ...], head: tuple[str, ...]
+) -> bool:
+    """Whether one of `texts` (place units) has the units of `before` by their sound, then those
+    of `head` as written, one after another."""
+    wanted = [(1, u.split("/")[1]) for u in before] + [(0, u.split("/")[0]) for u in head]
+    for units in texts:
+        pairs = [u.split("/", 1) for u in units]
+        for at in range(len(pairs) - len(wanted) + 1):
+            if all(pairs[at + k][side] == value for k, (side, value) in enumerate(wanted)):
+                return True
+    return not wanted
+
+
+def test_an_entry_s_place_text_has_the_runs_of_its_questions_and_keywords(
+    bundled: Matcher,
+) -> None:
+    # the place rule searches an entry's questions and keywords by codes and str.find: held to
+    # the search written out, on runs of their units (hits), the same runs with one unit from
+    # another entry or read the other way (by writing for sound), and runs across two texts
+    rng = random.Random(15)
+    normalize = bundled.normalizer.normalize
+    kb = load(None)
+    entry_texts = [
+        [
+            matcher_module._place_units(normalize(text))
+            for texts in (*entry.questions.values(), *entry.keywords.values())
+            for text in texts
+        ]
+        for entry in kb.entries
+    ]
+    every_unit = sorted({u for texts in entry_texts for t in texts for u in t})
+    checked = found = 0
+    for entry, texts, text in zip(kb.entries, entry_texts, bundled.entry_place_texts, strict=True):
+        units = [u for t in texts for u in t]
+        for _ in range(60):
+            at = rng.randrange(len(units))
+            run = units[at : at + rng.randint(1, 5)]
+            if rng.random() < 0.4:
+                run[rng.randrange(len(run))] = rng.choice(every_unit)
+            if rng.random() < 0.2:
+                run = [u.split("/")[1] + "/" + u.split("/")[0] for u in run]
+            cut = rng.randint(0, len(run))
+            before, head = tuple(run[:cut]), tuple(run[cut:])
+            expected = _has_written_out(texts, before, head)
+            assert text.has(before, head) is expected, (entry.id, before, head)
+            checked += 1
+            found += expected
+        assert text.has(()) and not text.has(("zorbly/zorbly",), ("站/zhan",))
+    assert checked == 60 * len(kb.entries) and 0.3 * checked < found < 0.9 * checked
+
+
 def test_fillers_and_particles_are_stripped_only_at_a_clause_edge() -> None:
     normalizer = Normalizer()
     assert normalizer.normalize("喂奶的地方在哪") == "喂奶的地方在哪"
