@@ -16,6 +16,7 @@ docs/benchmarks.md is missed.
     .venv/bin/python benchmarks/load.py                      # burst: as fast as the bot goes
     .venv/bin/python benchmarks/load.py --rate 300           # paced: 300 messages a second
     .venv/bin/python benchmarks/load.py --residents 1000 --messages 10 --mix unanswered
+    .venv/bin/python benchmarks/load.py --rate 300 --messages 15 --mix dictated
     .venv/bin/python benchmarks/load.py --profile production --kill
 
 The WeChat profile (--channel wechat) plays WeChat's servers instead: signed POSTs to the
@@ -65,6 +66,7 @@ from fake_wechat import (  # noqa: E402
 )
 
 from faq.loader import load  # noqa: E402
+from handlers.match_cli import read_eval_file  # noqa: E402
 from handlers.wechat_protocol import read_fields  # noqa: E402
 
 TARGET_REPLIES_PER_SECOND = 300
@@ -86,13 +88,29 @@ def faq_questions() -> list[str]:
     return [q for entry in kb.entries for qs in entry.questions.values() for q in qs]
 
 
+def dictated_questions() -> list[str]:
+    """The messages of the project's dictated tuning sets (tests/data/dictated-tune*.yaml):
+    long run-on questions as residents speak them, a quarter of them out of scope."""
+    sets = sorted((ROOT / "tests" / "data").glob("dictated-tune*.yaml"))
+    return [question for path in sets for question, _ in read_eval_file(str(path))]
+
+
 def messages(residents: int, each: int, mix: str, seed: int) -> list[tuple[int, str]]:
     """(user_id, text) in sending order: round-robin over residents, `each` messages apiece.
 
     mix "faq": FAQ questions, some with a character dropped, and one in five unanswerable;
-    mix "unanswered": every message a new question for staff (each one a row in SQLite).
+    mix "unanswered": every message a new question for staff (each one a row in SQLite);
+    mix "dictated": the dictated tuning sets' messages (answers, suggestions, saved questions
+    and fraud warnings, as those sets get them).
     """
     rng = random.Random(seed)
+    if mix == "dictated":
+        dictated = dictated_questions()
+        return [
+            (user_id, rng.choice(dictated))
+            for _ in range(each)
+            for user_id in range(1, residents + 1)
+        ]
     questions = faq_questions()
     out = []
     for n in range(each):
@@ -481,7 +499,7 @@ def main() -> int:
     parser.add_argument(
         "--rate", type=float, default=0, help="messages a second (default 0: all at once)"
     )
-    parser.add_argument("--mix", choices=["faq", "unanswered"], default="faq")
+    parser.add_argument("--mix", choices=["faq", "unanswered", "dictated"], default="faq")
     parser.add_argument("--seed", type=int, default=6)
     parser.add_argument("--channel", choices=["telegram", "wechat"], default="telegram")
     parser.add_argument(

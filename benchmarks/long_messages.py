@@ -8,11 +8,14 @@ length), then times `Matcher.match` one message at a time (the bot's single-mess
 `match_many` in bulk. Exits 1 when a message takes more than 2 ms by the least CPU time of the
 rounds (one message at a time).
 
-The interpreter counts: the first line says which one ran. A CPython built from source without
-`--enable-optimizations` (pyenv's default build, with a shared libpython) runs the matcher some
-10 % slower than a distribution's python3, built with profile-guided optimisation and its
-libpython linked in (docs/benchmarks.md, "Dictated messages"); a station's server runs the
-latter (docs/operations.md).
+The interpreter and the host count: the first line says which Python ran, the second which
+processor and the load average before the rounds, and the last the share of the machine's CPU
+time that its hypervisor gave other guests during the rounds ("steal", from /proc/stat).
+
+A CPython built from source without `--enable-optimizations` (pyenv's default build, with a
+shared libpython) runs the matcher some 10 % slower than a distribution's python3, built with
+profile-guided optimisation and its libpython linked in (docs/benchmarks.md, "Dictated
+messages"); a station's server runs the latter (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -53,6 +56,33 @@ def _timed(work: Callable[[], object]) -> tuple[float, float]:
     wall, cpu = time.perf_counter(), time.thread_time()
     work()
     return time.perf_counter() - wall, time.thread_time() - cpu
+
+
+def _processor() -> str:
+    """The processor's model name and the cores this process may use."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{model}, {len(os.sched_getaffinity(0))} cores"
+
+
+def _cpu_ticks() -> tuple[int, int] | None:
+    """The machine's CPU time so far, all of it and the hypervisor's steal, in clock ticks
+    (/proc/stat's first line; None where there is none)."""
+    try:
+        with open("/proc/stat", encoding="utf-8") as stat:
+            ticks = [int(field) for field in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    # user nice system idle iowait irq softirq steal guest guest_nice: guest time is already in
+    # user and nice
+    return sum(ticks[:8]), ticks[7] if len(ticks) > 7 else 0
 
 
 class _ScoringClock:
@@ -97,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
                 matcher.match(message)
         return 0
     print(f"Python {platform.python_version()} ({os.path.realpath(sys.executable)})")
+    print(f"host: {_processor()}; load average {os.getloadavg()[0]:.2f}")
+    before = _cpu_ticks()
     # each path timed `--rounds` times: the first round's wall-clock time (what earlier figures
     # gave) and the least CPU time of all rounds, which other processes on a shared machine
     # cannot inflate (as timeit reports its best)
@@ -114,11 +146,15 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.chars}-character messages, {name}: {wall:.2f} ms each (first round, wall "
             f"clock), {cpu:.2f} ms (least CPU time of {args.rounds} rounds)"
         )
+    after = _cpu_ticks()
     fastest = min(range(args.rounds), key=lambda i: single[i][1])
     print(
         f"  of which scoring (Matcher._score), one message at a time: "
         f"{scoring[fastest] / len(messages) * 1000:.2f} ms"
     )
+    if before and after and after[0] > before[0]:
+        steal = (after[1] - before[1]) / (after[0] - before[0])
+        print(f"  the host's steal during the rounds: {steal:.1%} of the machine's CPU time")
     single = min(c for _, c in single) / len(messages) * 1000
     return 0 if single <= 2.0 else 1
 
