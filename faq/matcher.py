@@ -118,7 +118,9 @@ CLASSIFIER_MOMENTUM = 0.9
 # fix) and a `demand` (money, fees, transfers, codes, card numbers, passwords, links, apps).
 # One kind alone is an ordinary question: 捐款可以转账吗, 有人上门量血压吗, 课是免费的吗.
 # Besides, the warning is never merely suggested: when it is the best-scoring entry at the
-# suggest threshold, it is answered.
+# suggest threshold, it is answered, unless the message is the resident's own trouble with a
+# card, code or password and no one asks for it (own_errand: 验证码收不到), when it is no
+# candidate at all.
 FRAUD_ENTRY = "safety.fraud"
 # someone (有人打电话), not someone who could help or is needed (有人能教我, 需要有人照顾): a
 # source, and a stranger (see _STRANGER)
@@ -426,6 +428,29 @@ def describes_fraud(normal: str) -> bool:
     family = ("家人" in normal or parcel or _FAMILY_GIFT.search(normal)) and not contacted
     ordinary = bait is None or bait in _FAMILY_BAITS or parcel
     return not (ordinary and family and not stranger)
+
+
+# The resident's own trouble with a card, code or password: forgotten, lost, not received, to
+# reset or replace (银行卡密码忘了怎么办, 验证码收不到, "I forgot my PIN")
+_OWN_TROUBLE = re.compile(
+    r"忘|丢|收不到|没收到|挂失|重置|找回|修改|补办|锁了|被锁"
+    r"|\bforg[eo]t|\blost\b|\breset|\blocked\b|\breplace"
+    r"|\b(not|n'?t|never) (been |yet )?(get|got|receiv|c[oa]me|arriv)"
+)
+
+
+def own_errand(normal: str) -> bool:
+    """Whether normalised text is about the resident's own trouble with a card, code or
+    password (银行卡密码忘了怎么办, "verification code not received"): demands are its only fraud
+    cues, with no one in it to make them, and it says what went wrong. The fraud warning's
+    questions share those words (有人要我的银行卡号和密码), but there is no one to warn about;
+    who asks for a code is (驿站会要验证码吗)."""
+    hits = _fraud_hits(normal)
+    return (
+        hits.keys() == {"demand"}
+        and _STRANGER.search(normal) is None
+        and _OWN_TROUBLE.search(normal) is not None
+    )
 
 
 @dataclass(frozen=True)
@@ -1446,6 +1471,7 @@ class Matcher:
         self.entry_ids = [entry.id for entry in kb.entries]
         # fraud precedence applies to a knowledge base that has the warning to give
         self._fraud_entry = FRAUD_ENTRY if FRAUD_ENTRY in self.entry_ids else None
+        self._fraud_row = self.entry_ids.index(FRAUD_ENTRY) if self._fraud_entry else None
         self._build(kb)
 
     def _build(self, kb: KnowledgeBase) -> None:
@@ -1595,7 +1621,7 @@ class Matcher:
             return self._looks_home(place, knows_place)
 
         for index, text in enumerate(texts):
-            normal = self.normalizer.normalize(str(text or ""))[:MAX_QUERY_CHARS]
+            normal = self._normal(text)
             if not normal or not self._has_questions:
                 continue
             if self._fraud_entry is not None and describes_fraud(normal):
@@ -2012,6 +2038,17 @@ class Matcher:
     ) -> MatchResult:
         """The decision of one view; `order`: its best entries, best first; `knows_place`:
         _knows_place, or a cache of it."""
+        # the warning for a card, code or password that is the resident's own errand, with no
+        # one else in the message (银行卡密码忘了怎么办): the fraud entry is no candidate then
+        fraud = self._fraud_row
+        if (
+            fraud in order
+            and scores[fraud] >= self.suggest_threshold
+            and own_errand(self._normal(text))
+        ):
+            order = [i for i in order if i != fraud]
+            if not order:
+                return self._nothing(text)
         values = scores[order].tolist()
         candidates = [(self.entry_ids[i], round(v, 1)) for i, v in zip(order, values, strict=True)]
         best = values[0]
@@ -2040,6 +2077,10 @@ class Matcher:
         if suggestions:
             return MatchResult(text, "suggest", None, suggestions, best, candidates)
         return MatchResult(text, "none", None, [], best, candidates)
+
+    def _normal(self, text: str) -> str:
+        """A message as matched: normalised, its first MAX_QUERY_CHARS characters."""
+        return self.normalizer.normalize(str(text or ""))[:MAX_QUERY_CHARS]
 
     def _warn(self, result: MatchResult) -> MatchResult:
         """The fraud warning, whatever else the message shares with other entries: it is

@@ -521,6 +521,9 @@ def test_our_place_or_where_it_is_is_answered(bundled: Matcher, question: str) -
         "有人上门说要收养老金认证费 一人两百",
         "小区门口扫码送鸡蛋 还要填银行卡号",  # a stall at the gate is someone
         "my friend on WeChat wants to borrow 3000, says his card is blocked",
+        # someone who asks for a code, even the station: never an errand of the resident's own
+        "居委会会不会问我要短信验证码",
+        "有人打电话讲我银行卡丢了 要我报验证码",
     ],
 )
 def test_fraud_messages_get_the_warning(bundled: Matcher, question: str) -> None:
@@ -573,6 +576,12 @@ def test_fraud_messages_get_the_warning(bundled: Matcher, question: str) -> None
         # someone who told them about us, a request to us, a receipt to claim a deduction
         "someone recommended the station to my dad, could you give me its opening hours",
         "I paid 500 yuan to the foundation and need a receipt to claim the deduction",
+        # the resident's own trouble with a card, a code or a password, nobody asking for it,
+        # though the warning's questions share its words
+        "验证码老是收不到",
+        "银行卡密码忘记掉了",
+        "forgot my card password",
+        "the verification code never came",
     ],
 )
 def test_ordinary_money_questions_are_not_fraud(bundled: Matcher, question: str) -> None:
