@@ -1076,6 +1076,41 @@ def _segments(normal: str, long: bool) -> list[tuple[str, bool]]:
     return [(c, INTERROGATIVES.search(whole) is not None) for c, whole in merged]
 
 
+# a space between Chinese characters as typed or dictated: the normaliser takes it out (食 堂),
+# but between two questions it is where one ends (驿站在哪 几点开门)
+_CJK_SPACE = re.compile(f"(?<=[{CJK}])\\s+(?=[{CJK}])")
+
+
+def _side_by_side(
+    normal: str, spoken: str, normalize: Callable[[str], str]
+) -> list[tuple[str, bool]]:
+    """A message not cut into clauses (too short, or one clause) that is two or three questions
+    side by side
+    (驿站在哪 几点开门, 食堂几点开门？送饭多少钱, "what time does the canteen open and how much is
+    delivery"): its parts, apart where a space, a punctuation mark or a clause opener is, when
+    each asks (QUESTION_CUES: the normaliser has taken its final 吗 away) and says enough to be
+    a question of its own; else none. The whole message is read and decided as before; its
+    parts are its questions, answered beside it (see _first_question)."""
+    pieces = _CJK_SPACE.split(spoken)
+    clauses = [
+        clause.strip()
+        for piece in (map(normalize, pieces) if len(pieces) > 1 else [normal])
+        for part in _BREAK_RE.split(piece)
+        for clause in _clause_split(part)
+    ]
+    parts = []
+    for clause in filter(None, clauses):
+        if parts and _too_short(clause):  # an opener alone ("and") joins the clause before
+            parts[-1] += ("" if is_cjk(clause[:1]) else " ") + clause
+        else:
+            parts.append(clause)
+    if not 2 <= len(parts) <= MAX_CLAUSES or any(
+        _too_short(part) or INTERROGATIVES.search(part) is None for part in parts
+    ):
+        return []
+    return [(part, True) for part in parts]
+
+
 def _names_itself(place: Place) -> bool:
     """A place word that is a word of its own (银行, 图书馆, "bank"), not a character that
     only makes a place with the words before it (饭店, 现场, 养老院, 驿站)."""
@@ -1602,6 +1637,9 @@ class Matcher:
         views: list[_Analysis] = []
         owner: list[int] = []
         clauses: set[int] = set()  # rows that are a clause of their message, not all of it
+        # rows that are a question side by side with others in a short message: they answer
+        # their question for _first_question, but the message is decided whole
+        beside: set[int] = set()
         fraud: set[int] = set()
         in_context: dict[int, str] = {}  # rows that are a question after its context
         # rows that read only a message's last clause after "by the way" (顺便问一下, also):
@@ -1651,10 +1689,15 @@ class Matcher:
             whole_row[index] = len(views)
             views.append(whole)
             owner.append(index)
-            asking, pairs, led, parts = _clauses(segments)
+            # a message not cut into clauses may still be questions side by side
+            beside_questions = len(segments) < 2
+            questions = (
+                _side_by_side(normal, spoken, self._normal) if beside_questions else segments
+            )
+            asking, pairs, led, parts = _clauses(questions)
             by_the_way = _BY_THE_WAY.search(spoken) is not None
-            said_questions = {c for c, question in segments if question}
-            last = len(segments) - 1
+            said_questions = {c for c, question in questions if question}
+            last = len(questions) - 1
             for part in asking + pairs:
                 question = part in asking and part in said_questions
                 if question:
@@ -1679,6 +1722,8 @@ class Matcher:
                 )
                 owner.append(index)
                 clauses.add(len(views) - 1)
+                if beside_questions:
+                    beside.add(len(views) - 1)
             if self._any_pinyin and (pinyin := _pinyin_view(normal)) is not None:
                 views.append(pinyin)
                 owner.append(index)
@@ -1727,7 +1772,7 @@ class Matcher:
                 # clause that decides, a second one offered by any
                 if row in asked and result.outcome == "answer":
                     answered[index].append((asked[row], result, decides))
-                if not decides:
+                if not decides or row in beside:
                     continue
                 if self._could_agree(views[row], scores[row], coverages[row], top, knows_place):
                     votes[index][top].append(float(scores[row, top]))

@@ -333,6 +333,35 @@ def test_a_second_question_is_offered_beside_the_first(bundled: Matcher) -> None
 
 
 @pytest.mark.parametrize(
+    ("message", "answers"),
+    [
+        # short questions side by side, apart by a pause (a space), a mark or an opener
+        ("食堂几点开门 送饭上门要多少钱", {"canteen.hours", "canteen.prices", "canteen.delivery"}),
+        ("驿站在哪里？几点开门？", {"station.address", "station.hours"}),
+        ("食堂有什么菜 几点开门", {"canteen.menu", "canteen.hours"}),
+        (
+            "what time does the canteen open and how much is delivery",
+            {"canteen.hours", "canteen.prices"},
+        ),
+    ],
+)
+def test_short_questions_side_by_side_are_each_answered_or_offered(
+    bundled: Matcher, message: str, answers: set[str]
+) -> None:
+    result = bundled.match(message)
+    assert result.outcome == "answer"
+    assert result.id in answers and result.also in answers - {result.id}
+
+
+def test_questions_side_by_side_do_not_decide_the_message(bundled: Matcher) -> None:
+    # a part that asks but would answer wrongly alone does not make the message an answer
+    # (在哪下载 alone reads as where to get the forms), nor a part that asks nothing a second
+    # question
+    assert bundled.match("这个是什么游戏？在哪下载呢").outcome != "answer"
+    assert bundled.match("健康类项目怎么申请，我们是街道老年协会").also is None
+
+
+@pytest.mark.parametrize(
     "message",
     [
         "我妈让我问一下 她要去取养老金 那个工商银行几点开门",
