@@ -133,19 +133,28 @@ FRAUD_CUES: dict[str, tuple[str, ...]] = {
         r"数字货币|他给的[账帐]|她给的[账帐]|保护起来|不.{1,4}就.{0,4}(不能用|停|取消|作废|冻结|影响|扣)",
         r"不要挂|别挂|按.{0,3}说的(做|操作)|共享屏幕|屏幕共享|猜猜?我是谁|猜.{0,3}是谁|出车祸|冻结",
         r"包治|治百病|根治|不用吃药|抗癌|抗肿瘤|防癌|稳赚|保本|高回报|高息|返利|年化",
-        r"百分之[一二三四五六七八九十几]+[的]?(回报|收益|利息)",
+        r"百分之[一二三四五六七八九十几]+[的]?(回报|收益|利息)|\d+ ?的?(回报|收益)",
         r"[转汇打存].{0,6}[个私]人[账帐]",
         r"个人[账帐]户?[上里]|私人[账帐]户?[上里]|不[能要许准]告诉",
         r"代替.{0,4}药",
+        # a gift for scanning a code (扫码送鸡蛋), a recorded call's "press 1 for an operator"
+        r"扫.{0,2}码.{0,4}[送领拿].{0,4}(鸡蛋|米|油|礼|面|纸巾|盆|锅|伞|老花镜)|扫.{0,2}码.{0,3}免费",
+        r"(免费|白)[送领拿].{0,8}扫.{0,2}码",
+        r"按.?[0-9一二九零]号?键?(转|进入|人工|咨询)",
         r"\bscam|\bfraud|\bcon (man|artist)|\bcheat|\bswindl|\b(safe|supervision) account",
         r"\bguess who|\bmoney launder|\bcourt (notice|summons)|\barrest warrant|\bsummons",
         r"\bdon'?t hang up|\bscreen shar|\bcredit (score|record)|\bguaranteed|\bcooperate with",
+        r"\bshar\w* (my |your |his |her |the )?screen",
+        r"\bpress (1|one|9|nine)\b.{0,25}\b(operator|agent|service|staff|person|speak|talk)",
+        r"\bscan\w*\b.{0,25}\bfor (a )?free\b",
         r"\bidentity (theft|stolen)|\bcrypto|\bbitcoin|\bbuy back|\bdouble my",
         r"\bunless (i|you|we|she|he)\b|\bor else\b|\bwill stop working",
         r"\bwill be (closed|cancel|suspend|blocked)",
         r"\b(account|assets|card|savings|money)\b.{0,20}\bfr(ozen|eeze)",
         r"\bfr(ozen|eeze)\b.{0,20}\b(account|assets|card|savings|money)",
-        r"\b\d+ ?% (a|per|every) (year|month)|\bcures?\b|\bmiracle|\bprevents? cancer",
+        r"\b\d+ (yearly|annual|monthly) (returns?|profits?)|\bcures?\b|\bmiracle",
+        r"\b(promis|guarant)\w*\b.{0,30}\b(returns?|profits?)\b",
+        r"\bprevents? cancer",
         r"\bcar (accident|crash)|\bbail\b|\b(personal|private) account|\bnot (to )?tell anyone",
         r"\bdon'?t tell (anyone|your)|\b(replace|instead of)\b.{0,20}\bmedicine",
     ),
@@ -167,7 +176,7 @@ FRAUD_CUES: dict[str, tuple[str, ...]] = {
         r"\bmessage(d|s)?\b|\bpop ?up|\bwebsite|\bvideo call",
         # "a man called saying", not "my friends keep saying"
         r"\b(call(ed|s)?|rang|phoned|text(ed|s)?|came|wrote|emailed|man|woman|guy|lady)\b"
-        r".{0,30}\bsaying\b",
+        r".{0,30}\b(saying|says)\b",
         r"\b(they|he|she|it|caller|man|woman|guy|lady|someone|somebody) (says|said)\b",
         # "he says I won", not "my accountant says I need"
         r"\b(he|she|they|caller|someone|somebody|service|bank|police|officer|agent|official|man"
@@ -185,7 +194,7 @@ FRAUD_CUES: dict[str, tuple[str, ...]] = {
         r"\breally (ask|want|need|call)|\bshould i (give|pay|send|transfer|buy)",
         r"\b(on|over) the phone|\bcalls? asking|\basking for (my|her|his|your|their)",
         r"\bcalled (and|to)\b",
-        r"\b(friend|someone|somebody|contact|man|woman|stranger) on wechat\b",
+        r"\b(friend|someone|somebody|contact|man|woman|stranger) on wechat\b|\badded me\b",
         r"\b(says?|said|told me) (that )?(i|i've|we) (won|have won|qualif)",
     ),
     "bait": (
@@ -202,6 +211,7 @@ FRAUD_CUES: dict[str, tuple[str, ...]] = {
         r"\bstocks?\b|\bcure|\btherapy|\bhealth product|\bsupplement|\bsuspend|\bexpired?",
         r"\bproblem with|\bhas a problem|\bunpaid|\bloan\b|\bfine\b|\bsave me\b|\barrested|\bheal",
         r"\bstolen|\bpolice\b|\bblocked|\b(is|was|in|into) (the )?hospital|\boverpaid",
+        r"\blocked up|\bin jail|\bdetained|\bkidnap",
         r"\bnew account",
     ),
     "demand": (

@@ -553,6 +553,15 @@ def test_our_place_or_where_it_is_is_answered(bundled: Matcher, question: str) -
         # someone who asks for a code, even the station: never an errand of the resident's own
         "居委会会不会问我要短信验证码",
         "有人打电话讲我银行卡丢了 要我报验证码",
+        # a gift for scanning a code, a recorded call's "press 9", a shared screen, a relative
+        # detained, a promised return, a stranger added on WeChat (the normaliser drops %)
+        "超市里扫码送鸡蛋 去不去",
+        "电话里是录音 说我医保卡要停用了 按9转人工",
+        "the support line told me to share my screen to cancel a subscription",
+        "is it ok to scan a code for free rice at the supermarket",
+        "my nephew rang, said he was detained abroad and needs 20000 wired",
+        "an investment club promises 15% yearly returns, is it worth it",
+        "an old classmate added me on WeChat and now wants to borrow 3000",
     ],
 )
 def test_fraud_messages_get_the_warning(bundled: Matcher, question: str) -> None:
@@ -611,6 +620,10 @@ def test_fraud_messages_get_the_warning(bundled: Matcher, question: str) -> None
         "银行卡密码忘记掉了",
         "forgot my card password",
         "the verification code never came",
+        # a coupon scanned for, a lift's button, a bank's interest
+        "我扫码领了食堂的优惠券怎么用",
+        "press 1 on the lift to get to the station?",
+        "my bank's fixed deposit gives 2% yearly interest, is that normal",
     ],
 )
 def test_ordinary_money_questions_are_not_fraud(bundled: Matcher, question: str) -> None:
