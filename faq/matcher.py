@@ -712,6 +712,7 @@ _ISSUES_PAPERS = re.compile("的?(?:开[个张份]?|出[个张份具]?)?(?:证�
 _OWN_PLACE_EN = re.compile(  # the words as analysed: "i'm" is "i"
     r"\b(?:i|we)(?: am| are)? (?:a|an)(?: \w+)? $|\bwork(?:s|ing)? (?:at|in|for) (?:a |the )?$"
 )
+_YONDER = ("那边", "那里", "那面", "那儿")
 _THERE = re.compile(f"([{CJK}]{{0,1}}[^\\W我你他她们家拉侬伊那这的了是在])那[边里儿面]$")
 # a place the resident would rather not go to is not the place asked about: 不想跑大医院,
 # 不用跑医院, 还是一定要去医院, "instead of going to the hospital"
@@ -762,7 +763,15 @@ def _zh_place_hits(run: str, syllables: list[str]) -> list[tuple[int, Place]]:
         before = units(start, hit.start())
         # whose place: 杭州的市民驿站 names Hangzhou's (the words before 的, when they are not
         # grammar: 我们的驿站 is ours)
-        if start >= 2 and run[start - 1] == "的" and run[start - 2] not in ZH_STOPCHARS:
+        # (Shanghainese 个 for 的 after 那边: 宝山那边个市民驿站)
+        if (
+            start >= 2
+            and run[start - 2] not in ZH_STOPCHARS
+            and (
+                run[start - 1] == "的"
+                or (run[start - 1] == "个" and run[start - 3 : start - 1] in _YONDER)
+            )
+        ):
             end = start - 1
             # 单位里的食堂, 医院里的食堂: a locator after an organisation says where in it
             if run[end - 1] in PLACE_LOCATORS and _ORGANISATION_END.search(run, 0, end - 1):
@@ -789,7 +798,16 @@ def _zh_place_hits(run: str, syllables: list[str]) -> list[tuple[int, Place]]:
         # a final newline: looked for in the last five characters only)
         there = _THERE.search(run, max(0, start - 4), start + 1)
         if there and before[:1] == units(start, start + 1):
-            before = units(there.start(1), there.end(1)) + before[1:]
+            name = there.start(1)
+            # an area's whole name: 欧阳路街道那边的驿站 is 欧阳路街道's, not any 街道's
+            if _AREA_END.search(run, 0, there.end(1)):
+                while (
+                    name > max(0, there.end(1) - PLACE_MODIFIER_WORDS - AREA_NAME)
+                    and run[name - 1] not in ZH_STOPCHARS
+                    and run[name - 1] not in PLACE_BREAKS
+                ):
+                    name -= 1
+            before = units(name, there.end(1)) + before[1:]
         found.append((hit.start(), (before, units(hit.start(), hit.end()))))
     return found
 
@@ -2030,6 +2048,10 @@ class Matcher:
         home = self.home_places
         for known in range(len(before), -1, -1):
             part = before[len(before) - known :]
+            # an area's name is read whole: 嘉兴路街道 | 驿站, not 街 | 道驿站 (道驿 sounds like
+            # the 到驿 of 到驿站)
+            if known and _AREA_END.search("".join(_chars(before[: len(before) - known + 1]))):
+                continue
             if (text is not None and text.has(part, head)) or _chars((*part, *head)) in home:
                 break
         else:

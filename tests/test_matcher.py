@@ -146,6 +146,8 @@ def test_look_alike_questions_are_not_answered(bundled: Matcher, question: str) 
         "隔壁街道的长者食堂几点开饭",
         "闵行那个驿站的食堂几点开饭",  # the canteen of another's station
         "红十字会怎么捐款",  # another charity
+        "四平路街道那边的驿站几点开门",  # 那边 points at a whole area's name
+        "阿拉姐姐住在浦东 浦东那边个驿站礼拜天开伐",  # Shanghainese 个 for 的
     ],
 )
 def test_other_places_are_not_answered(bundled: Matcher, question: str) -> None:
@@ -165,6 +167,8 @@ def test_other_places_are_not_answered(bundled: Matcher, question: str) -> None:
         ("虹口区的驿站几点开门", "station.hours"),  # an area the FAQ names is ours
         ("我们街道的食堂几点开饭", "canteen.hours"),
         ("市民驿站的食堂几点开饭", "canteen.hours"),  # our station's canteen
+        ("嘉兴路街道的驿站几点开门", "station.hours"),  # our area read whole, not 道驿站
+        ("嘉兴路街道那边的驿站几点开门", "station.hours"),
         # the other place of a choice is not the place asked about
         ("can I see a doctor at the station or do I have to go to the hospital", "services.clinic"),
         # a place that issues a paper the resident needs is not asked about either
