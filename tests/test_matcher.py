@@ -169,6 +169,8 @@ def test_other_places_are_not_answered(bundled: Matcher, question: str) -> None:
         ("市民驿站的食堂几点开饭", "canteen.hours"),  # our station's canteen
         ("嘉兴路街道的驿站几点开门", "station.hours"),  # our area read whole, not 道驿站
         ("嘉兴路街道那边的驿站几点开门", "station.hours"),
+        ("食堂在哪里", "station.address"),  # the canteen is in the station, not its menu
+        ("where is the canteen", "station.address"),
         # the other place of a choice is not the place asked about
         ("can I see a doctor at the station or do I have to go to the hospital", "services.clinic"),
         # a place that issues a paper the resident needs is not asked about either

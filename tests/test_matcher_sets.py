@@ -150,6 +150,11 @@ def test_third_held_back_set_holds(bundled: Matcher) -> None:
         ("dictated-tune14.yaml", 0.85, 4, 1),  # 122/142
         ("dictated-tune15.yaml", 0.91, 2, 2),  # 132/144
         ("dictated-tune16.yaml", 0.93, 0, 0),  # 136/145
+        # typed messages, and frauds with harmless messages and look-alikes by their words (the
+        # ninth session): scored once before tuning, 137/150 with 3 wrong and 2/50 false; 68/75
+        # (53 of 60 frauds) with 0 wrong and 6/85 false
+        ("typed-tune.yaml", 0.90, 3, 2),  # 126/139
+        ("fraud-lookalike-tune.yaml", 0.98, 0, 4),  # 75/75
     ],
 )
 def test_later_sets_hold(
