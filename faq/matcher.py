@@ -141,6 +141,8 @@ FRAUD_CUES: dict[str, tuple[str, ...]] = {
         r"扫.{0,2}码.{0,4}[送领拿].{0,4}(鸡蛋|米|油|礼|面|纸巾|盆|锅|伞|老花镜)|扫.{0,2}码.{0,3}免费",
         r"免费[送领拿].{0,8}扫.{0,2}码|白[送领拿].{0,8}扫.{0,2}码",
         r"按.?[0-9一二九零]号?键?(转|进入|人工|咨询)",
+        # a ransom, and money paid out once a fee is paid first (先交手续费就到账)
+        r"绑架|绑票|赎金|先[交付缴].{0,10}费.{0,4}(就|才|再)?(能|可以|会)?(到账|领|发|拿)",
         r"\bscam|\bfraud|\bcon (man|artist)|\bcheat|\bswindl|\b(safe|supervision) account",
         r"\bguess who|\bmoney launder|\bcourt (notice|summons)|\barrest warrant|\bsummons",
         r"\bdon'?t hang up|\bscreen shar|\bcredit (score|record)|\bguaranteed|\bcooperate with",
@@ -188,7 +190,9 @@ FRAUD_CUES: dict[str, tuple[str, ...]] = {
         r"\bclaim(s|ed|ing)? (to|that|he|she|they|it'?s)\b",
         r"\bto claim (your|my|his|her|their|a|it now)\b",
         r"\bpretend|\b(was|were) told|\bmet online|\bonline (friend|wants|says|said)|\boffered",
-        r"\b(?<!my )(?<!our )company|\bpos(ed|ing) as|\bdoor|\bseminar|\bsalesman",
+        # a company that calls, not the resident's own or the building's
+        r"\b(?<!my )(?<!our )(?<!property )(?<!management )company",
+        r"\bpos(ed|ing) as|\bdoor|\bseminar|\bsalesman",
         r"\bs(old|ell|elling|ells)\b",
         r"\bwechat account|\bis (it|this|that) (real|true|legit|genuine|ok(?! to))",
         r"\breally (ask|want|need|call)|\bshould i (give|pay|send|transfer|buy)",
@@ -221,9 +225,11 @@ FRAUD_CUES: dict[str, tuple[str, ...]] = {
         r"交给?(他|她|伊)|拨给?(他|她|伊)|钱.{0,4}给(他|她|伊)|卡.{0,4}给(他|她|伊)",
         r"存折.{0,4}给(他|她|伊)|现金.{0,4}给(他|她|伊)",
         r"[交付收扣](?!.{0,5}(?:话|电|水|燃气|煤气|物业|网|有线)费).{0,6}费",
-        r"手续费|保证金|押金|交.{0,5}税|所得税",
+        r"手续费|保证金|押金|交.{0,5}税|付.{0,5}税|缴.{0,5}税|所得税",
         r"[取拿交给送收].{0,3}现金",
         r"验证码|密码|卡号|银行卡|银行[账帐]户|存款(?!转成?定期)|存折|余额|身份证号",
+        # a photo of the ID card, the code the phone just received
+        r"身份证(?:正反面|照片)|拍.{0,3}身份证|手机上.{0,6}[的额]码|收到的.{0,3}码",
         r"填.{0,4}信息|个人信息|链接|连接|点进去|点击|短信[里上]的|atm|手机银行|网银|用钱|扫码|定金",
         r"订金|会员费|存到(?!手机|通讯录)|存进|二维码|下载|开通|收了我|收了.{0,2}[一二两三四五六七八九十几百千\d]",
         r"买.{0,6}(保健品|万|股票|基金(?!会))|办卡|投资|理财",
@@ -411,11 +417,30 @@ def _windfall(normal: str) -> bool:
     return any(not _TROUBLE.fullmatch(hit.group(0)) for hit in found)
 
 
+# fraud as what one learns to avoid (教老人防诈骗, 识别诈骗电话, the police's 反诈 app): a message
+# about learning it, volunteering or a class names it without reporting one; its scam cues then
+# count for nothing (怎么防诈骗 still finds the warning by its questions)
+_AGAINST_FRAUD = re.compile(
+    "(?:防范?|预防|识别|反)(?:诈骗|骗子?)|反诈|\\b(?:anti|avoid\\w*|spot\\w*)[ -](?:fraud|scams?)"
+)
+
+
+def _against_fraud_only(normal: str) -> bool:
+    """Whether every scam cue of normalised text is in words against fraud (_AGAINST_FRAUD)."""
+    against = [hit.span() for hit in _AGAINST_FRAUD.finditer(normal)]
+    if not against:
+        return False
+    scams = [hit.span() for p, _ in _FRAUD_RE["scam"] for hit in p.finditer(normal)]
+    return all(any(a <= start and end <= b for a, b in against) for start, end in scams)
+
+
 def describes_fraud(normal: str) -> bool:
     """Whether normalised text describes a fraud (see FRAUD_CUES): a scam cue, or two of
     someone asking, a bait and a demand for money or credentials (and not merely money the
     resident gives their family: see _FAMILY_GIFT)."""
     hits = _fraud_hits(normal)
+    if "scam" in hits and _against_fraud_only(normal):
+        del hits["scam"]
     if "scam" in hits:
         return True
     if "bait" in hits and "demand" not in hits and not _windfall(normal):

@@ -568,6 +568,12 @@ def test_our_place_or_where_it_is_is_answered(bundled: Matcher, question: str) -
         "my nephew rang, said he was detained abroad and needs 20000 wired",
         "an investment club promises 15% yearly returns, is it worth it",
         "an old classmate added me on WeChat and now wants to borrow 3000",
+        # a fee first for money to come, a photo of the ID card, duty paid for an online
+        # friend, a ransom
+        "一个微信号讲发养老补贴 先交九十九元手续费就到账",
+        "有人上门说是居委会的 要拍我身份证正反面",
+        "网上认识的老伯伯在国外 要我先帮他付关税",
+        "有人打来讲我孙子被绑架了 要赎金",
     ],
 )
 def test_fraud_messages_get_the_warning(bundled: Matcher, question: str) -> None:
@@ -630,6 +636,12 @@ def test_fraud_messages_get_the_warning(bundled: Matcher, question: str) -> None
         "我扫码领了食堂的优惠券怎么用",
         "press 1 on the lift to get to the station?",
         "my bank's fixed deposit gives 2% yearly interest, is that normal",
+        # fraud as what one learns to avoid: volunteering, a class
+        "想做志愿者教小区老人识别诈骗电话 在哪报名",
+        "派出所让我们装了反诈App 驿站有教用手机的课吗",
+        # the building's own property company is no stranger
+        "the property company keeps charging my mum repair fees, is there free legal advice at"
+        " the station",
     ],
 )
 def test_ordinary_money_questions_are_not_fraud(bundled: Matcher, question: str) -> None:

@@ -155,6 +155,11 @@ def test_third_held_back_set_holds(bundled: Matcher) -> None:
         # (53 of 60 frauds) with 0 wrong and 6/85 false
         ("typed-tune.yaml", 0.90, 3, 2),  # 126/139
         ("fraud-lookalike-tune.yaml", 0.98, 0, 4),  # 75/75
+        # rewordings (indirect, other registers, long and voice-typed), and a second set of
+        # frauds, harmless messages and look-alikes: 125/160, 3 wrong, 0/40 false; 71/83 (51 of
+        # 55 frauds), 4 wrong, 4/77 false when scored once
+        ("rewordings-tune.yaml", 0.78, 2, 0),  # 123/157
+        ("fraud-lookalike-tune2.yaml", 0.92, 1, 4),  # 77/83
     ],
 )
 def test_later_sets_hold(
