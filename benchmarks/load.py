@@ -249,17 +249,7 @@ async def run_production(args: argparse.Namespace, folder: Path) -> dict[str, fl
                 if c.method == "sendMessage" and c.ok and c.chat_id in asked
             }
 
-        await fake.wait_for(lambda: len(answered()) == ASKING, timeout=60, what="FAQ answers")
-        faq_waits = [answered()[user_id] - asked[user_id] for user_id in asked]
-
-        def staff_refs() -> set[str]:
-            return {
-                ref
-                for c in fake.calls[first_call:]
-                if c.method == "sendMessage" and c.ok and c.chat_id == STAFF_GROUP
-                for ref in REF.findall(c.text)
-            }
-
+        # (as soon as the first answers go out: once all have, on a fast host nothing is left)
         if args.kill:  # while replies and notices still queue behind Telegram's limits
             await fake.wait_for(
                 lambda: any(c.chat_id in asked for c in fake.calls[first_call:]),
@@ -273,6 +263,17 @@ async def run_production(args: argparse.Namespace, folder: Path) -> dict[str, fl
                     "SELECT COUNT(*) FROM outbox WHERE status = 'pending'"
                 )
             await bot.start()
+        await fake.wait_for(lambda: len(answered()) == ASKING, timeout=60, what="FAQ answers")
+        faq_waits = [answered()[user_id] - asked[user_id] for user_id in asked]
+
+        def staff_refs() -> set[str]:
+            return {
+                ref
+                for c in fake.calls[first_call:]
+                if c.method == "sendMessage" and c.ok and c.chat_id == STAFF_GROUP
+                for ref in REF.findall(c.text)
+            }
+
         await fake.wait_for(
             lambda: len(staff_refs()) >= WAVE, timeout=300, what="every reference to staff"
         )
@@ -349,7 +350,8 @@ def report_production(args: argparse.Namespace, figures: dict[str, float]) -> li
         f"   errors: {figures['errors']}"
     )
     missed = []
-    if figures["faq_slowest_s"] > TARGET_FAQ_DURING_WAVE_S:
+    # (with --kill the slowest answers wait for the bot to start again: what a crash costs)
+    if not args.kill and figures["faq_slowest_s"] > TARGET_FAQ_DURING_WAVE_S:
         missed.append("FAQ answers during the wave")
     if figures["staff_told_s"] > TARGET_STAFF_TOLD_S:
         missed.append("references to staff")
