@@ -765,6 +765,13 @@ def _zh_place_hits(run: str, syllables: list[str]) -> list[tuple[int, Place]]:
     def units(start: int, end: int) -> tuple[str, ...]:
         return tuple(map("{}/{}".format, run[start:end], syllables[start:end]))
 
+    def words_back(at: int, limit: int) -> int:
+        """Where the words that end at `at` start: back to `limit` at most, and not past a
+        grammar character or a break (PLACE_BREAKS)."""
+        while at > limit and run[at - 1] not in ZH_STOPCHARS and run[at - 1] not in PLACE_BREAKS:
+            at -= 1
+        return at
+
     found = []
     reach = PLACE_MODIFIER_WORDS + 2
     avoided = 0  # where the last place the resident would rather not go to ends
@@ -772,13 +779,7 @@ def _zh_place_hits(run: str, syllables: list[str]) -> list[tuple[int, Place]]:
         if _AVOIDED_PLACE.search(run[: hit.start()]):
             avoided = hit.end()  # 不想跑大医院: no place, and no words before the next one
             continue
-        start = hit.start()
-        while (
-            start > max(avoided, hit.start() - reach)
-            and run[start - 1] not in ZH_STOPCHARS
-            and run[start - 1] not in PLACE_BREAKS
-        ):
-            start -= 1
+        start = words_back(hit.start(), max(avoided, hit.start() - reach))
         if (
             _OWN_PLACE.search(run[:start])
             or _WORKS_THERE.match(run, hit.end())
@@ -808,13 +809,7 @@ def _zh_place_hits(run: str, syllables: list[str]) -> list[tuple[int, Place]]:
                 words += AREA_NAME
             elif _ORGANISATION_END.search(run, 0, end):
                 words += PLACE_MODIFIER_WORDS
-            owner = end
-            while (
-                owner > max(0, end - words)
-                and run[owner - 1] not in ZH_STOPCHARS
-                and run[owner - 1] not in PLACE_BREAKS
-            ):
-                owner -= 1
+            owner = words_back(end, max(0, end - words))
             before = units(owner, end) + before
             start = owner
         # 北京那边的社区食堂: 那边 points back at the place named before it, not at ours (我们
@@ -826,12 +821,7 @@ def _zh_place_hits(run: str, syllables: list[str]) -> list[tuple[int, Place]]:
             name = there.start(1)
             # an area's whole name: 欧阳路街道那边的驿站 is 欧阳路街道's, not any 街道's
             if _AREA_END.search(run, 0, there.end(1)):
-                while (
-                    name > max(0, there.end(1) - PLACE_MODIFIER_WORDS - AREA_NAME)
-                    and run[name - 1] not in ZH_STOPCHARS
-                    and run[name - 1] not in PLACE_BREAKS
-                ):
-                    name -= 1
+                name = words_back(name, max(0, there.end(1) - PLACE_MODIFIER_WORDS - AREA_NAME))
             before = units(name, there.end(1)) + before[1:]
         found.append((hit.start(), (before, units(hit.start(), hit.end()))))
     return found
@@ -1138,12 +1128,11 @@ def _side_by_side(
     normal: str, spoken: str, normalize: Callable[[str], str]
 ) -> list[tuple[str, bool]]:
     """A message not cut into clauses (too short, or one clause) that is two or three questions
-    side by side
-    (驿站在哪 几点开门, 食堂几点开门？送饭多少钱, "what time does the canteen open and how much is
-    delivery"): its parts, apart where a space, a punctuation mark or a clause opener is, when
-    each asks (QUESTION_CUES: the normaliser has taken its final 吗 away) and says enough to be
-    a question of its own; else none. The whole message is read and decided as before; its
-    parts are its questions, answered beside it (see _first_question)."""
+    side by side (驿站在哪 几点开门, 食堂几点开门？送饭多少钱, "what time does the canteen open and
+    how much is delivery"): its parts, apart where a space, a punctuation mark or a clause
+    opener is, when each has an interrogative (INTERROGATIVES) and says enough to be a question
+    of its own; else none. The whole message is read and decided as before; its parts are its
+    questions, answered beside it (see _first_question)."""
     pieces = _CJK_SPACE.split(spoken)
     clauses = [
         clause.strip()
